@@ -1,0 +1,763 @@
+"""The two differentiation engines and the transformations built on them.
+
+Forward mode: a `ForwardTrace` tags `Dual` values (primal + tangent). A trace
+made by `jacfwd` carries a batch size: its tangents have one extra leading
+axis holding a whole basis, so one evaluation gives the full Jacobian.
+
+Reverse mode: a `Tape` records one node per primitive call (parallel lists,
+no per-node dict) and `RNode` values point at their node. `backward` walks
+the tape once from the output, calling each primitive's VJP rules.
+
+Every trace gets a fresh, increasing `level` when a transformation starts.
+`primitives.bind` hands a call to the trace of the highest level among its
+arguments, and each trace unwraps only its own values, so nested
+transformations never confuse their perturbations. No global trace stack is
+kept: the levels travel with the values.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from . import primitives as P
+from .errors import DpDifferentiationError, DpError, DpTypeError
+from .primitives import Tracer, strip
+from .values import Record, kind_of
+
+_levels = itertools.count(1)
+
+
+# ==================================================================== forward mode
+class ForwardTrace:
+    __slots__ = ("level", "batch")
+
+    def __init__(self, batch: int | None = None):
+        self.level = next(_levels)
+        self.batch = batch
+
+    def process(self, p, args, params):
+        primals = []
+        tangents = []
+        any_t = False
+        for a in args:
+            if type(a) is Dual and a._trace is self:
+                primals.append(a.primal)
+                tangents.append(a.tangent)
+                any_t = True
+            else:
+                primals.append(a)
+                tangents.append(None)
+        out = P.bind(p, tuple(primals), params)
+        if not any_t:
+            return out
+        prev = P.LIMITS.nan_pass
+        P.LIMITS.nan_pass = "tangent"
+        try:
+            if p.jvp_joint is not None:
+                t_out = p.jvp_joint(primals, tangents, out, **params)
+            else:
+                t_out = None
+                rules = p.jvps
+                batched = self.batch is not None and p.elementwise
+                out_nd = P.ndim(out) if batched else 0
+                for k, t in enumerate(tangents):
+                    if t is None:
+                        continue
+                    rule = rules[k]
+                    if rule is None:
+                        continue
+                    if batched:
+                        t = P.pad_batched(t, out_nd)
+                    c = rule(t, out, *primals, **params)
+                    t_out = c if t_out is None else P.add(t_out, c)
+        finally:
+            P.LIMITS.nan_pass = prev
+        if t_out is None:
+            return out
+        if self.batch is not None and p.elementwise:
+            # a broadcast may leave the tangent narrower than (batch,) + out.shape
+            want = (self.batch,) + P.shape(out)
+            if P.shape(t_out) != want:
+                t_out = P.broadcast_to(P.pad_batched(t_out, len(want) - 1), want)
+        return Dual(self, out, t_out)
+
+
+class Dual(Tracer):
+    __slots__ = ("tangent",)
+
+    def __init__(self, trace, primal, tangent):
+        self._trace = trace
+        self.primal = primal
+        self.tangent = tangent
+
+
+# ==================================================================== reverse mode
+class Tape:
+    """One reverse-mode recording: parallel lists, one entry per primitive call."""
+
+    __slots__ = ("level", "prims", "args", "outs", "params", "parents")
+
+    def __init__(self):
+        self.level = next(_levels)
+        self.prims: list = []
+        self.args: list = []
+        self.outs: list = []
+        self.params: list = []
+        self.parents: list = []
+
+    def __len__(self) -> int:
+        return len(self.prims)
+
+    def leaf(self, value) -> RNode:
+        idx = len(self.prims)
+        self.prims.append(None)
+        self.args.append(None)
+        self.outs.append(None)
+        self.params.append(None)
+        self.parents.append(None)
+        return RNode(self, value, idx)
+
+    def process(self, p, args, params):
+        primals = []
+        parents = []
+        tracked = False
+        for a in args:
+            if type(a) is RNode and a._trace is self:
+                primals.append(a.primal)
+                parents.append(a.idx)
+                tracked = True
+            else:
+                primals.append(a)
+                parents.append(-1)
+        primals = tuple(primals)
+        out = P.bind(p, primals, params)
+        if not tracked:
+            return out
+        idx = len(self.prims)
+        self.prims.append(p)
+        self.args.append(primals)
+        self.outs.append(out)
+        self.params.append(params)
+        self.parents.append(tuple(parents))
+        return RNode(self, out, idx)
+
+    def record_custom(self, backward, parents: list[int], out):
+        """A node whose VJP is a Python callable g -> [cotangent per parent]."""
+        idx = len(self.prims)
+        self.prims.append(backward)
+        self.args.append(None)
+        self.outs.append(out)
+        self.params.append(None)
+        self.parents.append(tuple(parents))
+        return RNode(self, out, idx)
+
+    def backward(self, seeds: list[tuple[int, object]]) -> list:
+        """Cotangents of every node given (node, cotangent) seeds; None means zero."""
+        n = len(self.prims)
+        ct: list = [None] * n
+        start = -1
+        for idx, g in seeds:
+            ct[idx] = g if ct[idx] is None else P.add(ct[idx], g)
+            start = max(start, idx)
+        prims, argss, outs, paramss, parentss = (self.prims, self.args, self.outs,
+                                                 self.params, self.parents)
+        add = P.add
+        prev = P.LIMITS.nan_pass
+        P.LIMITS.nan_pass = "backward"
+        try:
+            for i in range(start, -1, -1):
+                g = ct[i]
+                if g is None:
+                    continue
+                p = prims[i]
+                if p is None:
+                    continue  # a leaf
+                parents = parentss[i]
+                if type(p) is not P.Primitive:  # custom rule (custom_vjp, checkpoint, ...)
+                    cts = p(g)
+                    for par, c in zip(parents, cts):
+                        if par >= 0 and c is not None:
+                            ct[par] = c if ct[par] is None else add(ct[par], c)
+                    ct[i] = None
+                    continue
+                args = argss[i]
+                params = paramss[i]
+                if p.vjp_joint is not None:
+                    cts = p.vjp_joint(g, outs[i], args, [par >= 0 for par in parents], **params)
+                    for par, c in zip(parents, cts):
+                        if par >= 0 and c is not None:
+                            ct[par] = c if ct[par] is None else add(ct[par], c)
+                else:
+                    rules = p.vjps
+                    for k, par in enumerate(parents):
+                        if par < 0:
+                            continue
+                        rule = rules[k]
+                        if rule is None:
+                            continue
+                        c = rule(g, outs[i], *args, **params)
+                        if c is None:
+                            continue
+                        ct[par] = c if ct[par] is None else add(ct[par], c)
+                ct[i] = None
+        finally:
+            P.LIMITS.nan_pass = prev
+        return ct
+
+
+class RNode(Tracer):
+    __slots__ = ("idx",)
+
+    def __init__(self, trace, primal, idx):
+        self._trace = trace
+        self.primal = primal
+        self.idx = idx
+
+
+# ====================================================================== tree helpers
+def flatten(tree, where: str = "argument") -> tuple[list, object]:
+    """Leaves (numbers, arrays, traced values) of a tree of tuples/records, and its shape."""
+    leaves: list = []
+
+    def go(t):
+        tt = type(t)
+        if tt is tuple:
+            return ("t", tuple(go(x) for x in t))
+        if tt is Record:
+            return ("r", tuple(t.keys()), tuple(go(x) for x in t.values()))
+        if tt is bool or t is None or tt is str or not _is_leaf(t):
+            raise DpTypeError(f"cannot differentiate with respect to {kind_of(t)} ({where})",
+                              None, "differentiate with respect to numbers, arrays, "
+                              "or tuples/records of them")
+        leaves.append(t)
+        return None
+
+    shape = go(tree)
+    return leaves, shape
+
+
+def _is_leaf(t) -> bool:
+    tt = type(t)
+    return tt is float or tt is int or tt is np.ndarray or isinstance(t, Tracer)
+
+
+def unflatten(shape, leaves):
+    it = iter(leaves)
+
+    def go(s):
+        if s is None:
+            return next(it)
+        if s[0] == "t":
+            return tuple(go(x) for x in s[1])
+        return Record(dict(zip(s[1], (go(x) for x in s[2]))))
+
+    return go(shape)
+
+
+def tree_leaves_any(tree) -> list:
+    """All leaves of a tree, whatever their kind (used to look for tracers)."""
+    out = []
+
+    def go(t):
+        if type(t) is tuple:
+            for x in t:
+                go(x)
+        elif type(t) is Record:
+            for x in t.values():
+                go(x)
+        else:
+            out.append(t)
+
+    go(tree)
+    return out
+
+
+def to_float(x):
+    """Promote an int (or int-valued array) to float for differentiation."""
+    if type(x) is int:
+        return float(x)
+    if type(x) is np.ndarray and x.dtype != np.float64:
+        return x.astype(np.float64)
+    return x
+
+
+def zeros_like(x):
+    s = strip(x)
+    if type(s) is np.ndarray:
+        return np.zeros(s.shape)
+    return 0.0
+
+
+def _check_argnums(argnums, nargs: int, what: str) -> tuple[tuple[int, ...], bool]:
+    single = not isinstance(argnums, tuple)
+    nums = (argnums,) if single else argnums
+    for a in nums:
+        if type(a) is not int:
+            raise DpTypeError(f"`{what}`: argnums must be an int or a tuple of ints", None)
+        if not -nargs <= a < nargs:
+            raise DpDifferentiationError(
+                f"`{what}`: argnums={a} but the function was called with {nargs} "
+                f"argument{'s' if nargs != 1 else ''}", None, None)
+    return tuple(a % nargs for a in nums), single
+
+
+# ===================================================================== transformations
+def value_and_grad_call(f, args: tuple, kwargs: dict, argnums=0, what="grad"):
+    """Evaluate f(*args) on a fresh tape; return (value, gradient w.r.t. argnums)."""
+    nums, single = _check_argnums(argnums, len(args), what)
+    tape = Tape()
+    args = list(args)
+    leaf_nodes = {}
+    shapes = {}
+    for a in nums:
+        leaves, shp = flatten(args[a], f"argument {a + 1} of the function given to `{what}`")
+        nodes = [tape.leaf(to_float(x)) for x in leaves]
+        leaf_nodes[a] = nodes
+        shapes[a] = shp
+        args[a] = unflatten(shp, nodes)
+    out = f(*args, **kwargs)
+    value = _scalar_output(out, tape, what)
+    if type(out) is RNode and out._trace is tape:
+        ct = tape.backward([(out.idx, 1.0)])
+    else:
+        ct = None
+    grads = []
+    for a in nums:
+        gl = []
+        for node in leaf_nodes[a]:
+            g = ct[node.idx] if ct is not None else None
+            gl.append(g if g is not None else zeros_like(node.primal))
+        grads.append(unflatten(shapes[a], gl))
+    return value, grads[0] if single else tuple(grads)
+
+
+def _scalar_output(out, tape, what):
+    value = out.primal if type(out) is RNode and out._trace is tape else out
+    v = strip(value)
+    if type(v) is np.ndarray:
+        if v.size != 1 or v.ndim > 0:
+            if v.size == 1:
+                return P.reshape(value, ())
+            raise DpDifferentiationError(
+                f"`{what}` needs a function that returns a scalar, but it returned an array "
+                f"of shape {v.shape}", None,
+                "use `jacobian(f)` for the full Jacobian, or `vjp(f, x)` for a "
+                "vector-Jacobian product")
+    elif type(v) not in (float, int):
+        raise DpDifferentiationError(
+            f"`{what}` needs a function that returns a scalar, but it returned {kind_of(v)}",
+            None, "return a number, e.g. a loss summed with `sum(...)`")
+    return value
+
+
+def jvp_call(f, primals: tuple, tangents: tuple, batch: int | None = None):
+    """(f(primals), J·tangents) by forward mode; tangents match primals' structure."""
+    trace = ForwardTrace(batch)
+    args = []
+    for k, (p, t) in enumerate(zip(primals, tangents)):
+        pl, ps = flatten(p, f"primal {k + 1} of `jvp`")
+        tl, ts = flatten(t, f"tangent {k + 1} of `jvp`")
+        if ps != ts or len(pl) != len(tl):
+            raise DpDifferentiationError(
+                f"`jvp`: tangent {k + 1} does not have the structure of primal {k + 1}", None,
+                "give one tangent per primal, of the same shape")
+        duals = []
+        for x, t1 in zip(pl, tl):
+            x = to_float(x)
+            t1 = to_float(t1)
+            want = (batch,) + P.shape(x) if batch is not None else P.shape(x)
+            if P.shape(t1) != want:
+                if batch is None:
+                    raise DpDifferentiationError(
+                        f"`jvp`: a tangent has shape {P.shape(t1)} but its primal has shape "
+                        f"{P.shape(x)}", None, "tangents must have the shape of their primals")
+            duals.append(Dual(trace, x, t1))
+        args.append(unflatten(ps, duals))
+    out = f(*args)
+    return _split_dual_tree(out, trace, batch)
+
+
+def _split_dual_tree(out, trace, batch):
+    leaves, shp = flatten(out, "result of the function")
+    ps, ts = [], []
+    for x in leaves:
+        if type(x) is Dual and x._trace is trace:
+            ps.append(x.primal)
+            ts.append(x.tangent)
+        else:
+            ps.append(x)
+            z = zeros_like(x)
+            if batch is not None:
+                z = np.zeros((batch,) + P.shape(x))
+            ts.append(z)
+    return unflatten(shp, ps), unflatten(shp, ts)
+
+
+def vjp_call(f, args: tuple):
+    """(f(args), pullback) with pullback(ct) -> tuple of cotangents, one per argument."""
+    tape = Tape()
+    new_args = []
+    structures = []
+    for k, a in enumerate(args):
+        leaves, shp = flatten(a, f"argument {k + 1} of `vjp`")
+        nodes = [tape.leaf(to_float(x)) for x in leaves]
+        structures.append((shp, nodes))
+        new_args.append(unflatten(shp, nodes))
+    out = f(*new_args)
+    out_leaves, out_shape = flatten(out, "result of the function given to `vjp`")
+    value = unflatten(out_shape, [x.primal if type(x) is RNode and x._trace is tape else x
+                                  for x in out_leaves])
+
+    def pullback(ct):
+        ct_leaves, ct_shape = flatten(ct, "cotangent given to the pullback")
+        if ct_shape != out_shape or len(ct_leaves) != len(out_leaves):
+            raise DpDifferentiationError("the cotangent does not have the structure of the "
+                                         "function's result", None,
+                                         "pass one value shaped like the result")
+        seeds = []
+        for o, c in zip(out_leaves, ct_leaves):
+            if P.shape(o) != P.shape(c):
+                raise DpDifferentiationError(
+                    f"the cotangent has shape {P.shape(c)} but the result has shape "
+                    f"{P.shape(o)}", None, "pass one value shaped like the result")
+            if type(o) is RNode and o._trace is tape:
+                seeds.append((o.idx, to_float(c)))
+        cts = tape.backward(seeds) if seeds else None
+        res = []
+        for shp, nodes in structures:
+            gl = []
+            for node in nodes:
+                g = cts[node.idx] if cts is not None else None
+                gl.append(g if g is not None else zeros_like(node.primal))
+            res.append(unflatten(shp, gl))
+        return tuple(res)
+
+    return value, pullback
+
+
+def _single_array_arg(x, what):
+    leaves, shp = flatten(x, f"argument of `{what}`")
+    if shp is not None:
+        raise DpTypeError(f"`{what}` differentiates with respect to one number or array, "
+                          f"got {kind_of(x)}", None,
+                          "wrap the function so it takes a single array")
+    return to_float(leaves[0])
+
+
+def jacfwd_call(f, x, extra: tuple = ()):
+    x = _single_array_arg(x, "jacfwd")
+    xs = P.shape(x)
+    if not xs:
+        out, t = jvp_call(lambda v: f(v, *extra), (x,), (1.0,))
+        return _as_jac(t)
+    n = int(np.prod(xs))
+    basis = np.eye(n).reshape((n,) + xs)
+    out, t = jvp_call(lambda v: f(v, *extra), (x,), (basis,), batch=n)
+    return _batched_to_jac(out, t, xs)
+
+
+def _as_jac(t):
+    leaves, shp = flatten(t, "result")
+    if shp is not None:
+        raise DpTypeError("jacobians of functions returning trees are not supported", None,
+                          "return a single number or array")
+    return t
+
+
+def _batched_to_jac(out, t, xs):
+    leaves, shp = flatten(out, "result")
+    if shp is not None:
+        raise DpTypeError("jacobians of functions returning trees are not supported", None,
+                          "return a single number or array")
+    ys = P.shape(out)
+    # t: (n,) + ys  ->  ys + xs
+    nd = len(ys)
+    tt = P.transpose(t, tuple(range(1, nd + 1)) + (0,)) if nd else t
+    return P.reshape(tt, ys + xs)
+
+
+def jacrev_call(f, x, extra: tuple = ()):
+    x = _single_array_arg(x, "jacrev")
+    xs = P.shape(x)
+    out, pull = vjp_call(lambda v: f(v, *extra), (x,))
+    leaves, shp = flatten(out, "result")
+    if shp is not None:
+        raise DpTypeError("jacobians of functions returning trees are not supported", None,
+                          "return a single number or array")
+    ys = P.shape(out)
+    if not ys:
+        return pull(1.0)[0]
+    m = int(np.prod(ys))
+    rows = []
+    eye = np.eye(m)
+    for i in range(m):
+        rows.append(pull(eye[i].reshape(ys))[0])
+    jac = P.stack(rows, axis=0)
+    return P.reshape(jac, ys + xs)
+
+
+def jacobian_call(f, x):
+    """Reverse mode when outputs are fewer than inputs, else forward (one extra evaluation)."""
+    xv = _single_array_arg(x, "jacobian")
+    n = int(np.prod(P.shape(xv))) if P.shape(xv) else 1
+    out = f(xv)
+    m = int(np.prod(P.shape(out))) if P.shape(out) else 1
+    if m < n:
+        return jacrev_call(f, xv)
+    return jacfwd_call(f, xv)
+
+
+def hvp_call(f, x, v):
+    grad_f = lambda y: value_and_grad_call(f, (y,), {}, 0, "hvp")[1]  # noqa: E731
+    return jvp_call(grad_f, (x,), (v,))[1]
+
+
+# ======================================================================= custom rules
+def top_trace(values):
+    top = None
+    for a in values:
+        if isinstance(a, Tracer):
+            if top is None or a._trace.level > top.level:
+                top = a._trace
+    return top
+
+
+def unwrap_level(x, trace):
+    """x with this trace's wrapper removed (lower-level tracing kept)."""
+    if isinstance(x, Tracer) and x._trace is trace:
+        return x.primal
+    return x
+
+
+def _tree_unwrap(tree, trace):
+    leaves, shp = _flatten_any(tree)
+    return unflatten_any(shp, [unwrap_level(x, trace) for x in leaves])
+
+
+def _flatten_any(tree):
+    leaves = []
+
+    def go(t):
+        if type(t) is tuple:
+            return ("t", tuple(go(x) for x in t))
+        if type(t) is Record:
+            return ("r", tuple(t.keys()), tuple(go(x) for x in t.values()))
+        leaves.append(t)
+        return None
+
+    return leaves, go(tree)
+
+
+def unflatten_any(shape, leaves):
+    return unflatten(shape, leaves)
+
+
+def call_custom_vjp(f, fwd, bwd, args: tuple):
+    leaves, shp = _flatten_any(args)
+    trace = top_trace(leaves)
+    if not isinstance(trace, Tape):
+        # no reverse tracing at the top: run f itself (forward mode traces through f)
+        return f(*args)
+    primals = unflatten_any(shp, [unwrap_level(x, trace) for x in leaves])
+    res_pair = fwd(*primals)
+    if type(res_pair) is not tuple or len(res_pair) != 2:
+        raise DpTypeError("custom_vjp: `fwd` must return a tuple (output, residuals)", None,
+                          "e.g. `fn fwd(x) { let y = f(x); return (y, x) }`")
+    y, res = res_pair
+    _check_single_output(y, "custom_vjp")
+    parents = [x.idx if type(x) is RNode and x._trace is trace else -1 for x in leaves]
+
+    def backward(g):
+        cts = bwd(res, g)
+        if type(cts) is not tuple:
+            cts = (cts,)
+        if len(cts) != len(args):
+            raise DpDifferentiationError(
+                f"custom_vjp: `bwd` returned {len(cts)} cotangent(s) for {len(args)} "
+                f"argument(s)", None, "return a tuple with one cotangent per argument")
+        ct_leaves, _ = _flatten_any(cts)
+        if len(ct_leaves) != len(leaves):
+            raise DpDifferentiationError("custom_vjp: `bwd`'s cotangents do not match the "
+                                         "structure of the arguments", None, None)
+        return [None if c is None else c for c in ct_leaves]
+
+    return trace.record_custom(backward, parents, y)
+
+
+def _check_single_output(y, what):
+    if type(y) is tuple or type(y) is Record:
+        raise DpTypeError(f"{what}: the function must return a number or an array", None,
+                          "return a single array (stack several outputs into one)")
+
+
+def call_custom_jvp(f, rule, args: tuple):
+    leaves, shp = _flatten_any(args)
+    trace = top_trace(leaves)
+    if trace is None:
+        return f(*args)
+    if isinstance(trace, ForwardTrace):
+        primals = tuple(_tree_unwrap(a, trace) for a in args)
+        tangents = tuple(_tangent_tree(a, trace) for a in args)
+        out = rule(primals, tangents)
+        if type(out) is not tuple or len(out) != 2:
+            raise DpTypeError("custom_jvp: the rule must return a tuple (output, tangent)", None,
+                              "e.g. `fn rule(p, t) { return (f(p[0]), df(p[0]) * t[0]) }`")
+        y, ty = out
+        return Dual(trace, y, ty)
+    # Reverse mode: linearise the rule. Tangent inputs become leaves of an inner
+    # tape; the rule's tangent output is linear in them, so back-propagating the
+    # inner tape applies exactly the transpose of the custom JVP.
+    primals = tuple(_tree_unwrap(a, trace) for a in args)
+    inner = Tape()
+    t_leaves = []
+    parents = []
+    for x in leaves:
+        node = inner.leaf(zeros_like(unwrap_level(x, trace)))
+        t_leaves.append(node)
+        parents.append(x.idx if type(x) is RNode and x._trace is trace else -1)
+    tangents = unflatten_any(shp, t_leaves)
+    out = rule(primals, tangents)
+    if type(out) is not tuple or len(out) != 2:
+        raise DpTypeError("custom_jvp: the rule must return a tuple (output, tangent)", None, None)
+    y, ty = out
+    _check_single_output(y, "custom_jvp")
+    y = unwrap_level(y, inner)
+
+    def backward(g):
+        if type(ty) is RNode and ty._trace is inner:
+            cts = inner.backward([(ty.idx, g)])
+            return [cts[n.idx] for n in t_leaves]
+        return [None] * len(t_leaves)
+
+    return trace.record_custom(backward, parents, y)
+
+
+def _tangent_tree(a, trace):
+    leaves, shp = _flatten_any(a)
+    out = []
+    for x in leaves:
+        if type(x) is Dual and x._trace is trace:
+            out.append(x.tangent)
+        elif _is_leaf(x):
+            z = zeros_like(x)
+            if trace.batch is not None:
+                z = np.zeros((trace.batch,) + P.shape(x))
+            out.append(z)
+        else:
+            out.append(x)
+    return unflatten_any(shp, out)
+
+
+def call_checkpoint(f, args: tuple):
+    leaves, shp = _flatten_any(args)
+    trace = top_trace(leaves)
+    if not isinstance(trace, Tape):
+        return f(*args)
+    primals = unflatten_any(shp, [unwrap_level(x, trace) for x in leaves])
+    y = f(*primals)  # not recorded on this tape: only the output node is
+    _check_single_output(y, "checkpoint")
+    parents = [x.idx if type(x) is RNode and x._trace is trace else -1 for x in leaves]
+    diff_positions = [i for i, x in enumerate(leaves) if _is_leaf(x)]
+
+    def backward(g):
+        # recompute f's intermediates on a fresh tape, then pull g back through them
+        inner = Tape()
+        nodes = {}
+        new_leaves = list(_flatten_any(primals)[0])
+        for i in diff_positions:
+            if parents[i] >= 0:
+                nodes[i] = inner.leaf(to_float(new_leaves[i]))
+                new_leaves[i] = nodes[i]
+        out = f(*unflatten_any(shp, new_leaves))
+        if not (type(out) is RNode and out._trace is inner):
+            return [None] * len(leaves)
+        cts = inner.backward([(out.idx, g)])
+        return [cts[nodes[i].idx] if i in nodes else None for i in range(len(leaves))]
+
+    return trace.record_custom(backward, parents, y)
+
+
+# ========================================================================= check_grad
+def check_grad_call(f, args: tuple, rtol=1e-5, atol=1e-6, eps=1e-6):
+    """Compare reverse, forward and central-difference derivatives of scalar f."""
+    nums = tuple(range(len(args)))
+    _, grads = value_and_grad_call(f, args, {}, nums, "check_grad")
+    worst = None
+    for k, a in enumerate(args):
+        leaves, shp = flatten(a, f"argument {k + 1} of `check_grad`")
+        g_leaves, _ = flatten(grads[k])
+        for li, (x, g) in enumerate(zip(leaves, g_leaves)):
+            x = to_float(strip(x))
+            g = np.asarray(strip(g), dtype=float)
+            flat = np.atleast_1d(np.asarray(x, dtype=float)).reshape(-1)
+            for j in range(flat.size):
+                def with_value(delta, j=j, li=li, k=k):
+                    new_leaves = list(leaves)
+                    if np.ndim(x) == 0:
+                        new_leaves[li] = x + delta
+                    else:
+                        arr = np.array(x, dtype=float)
+                        arr.reshape(-1)[j] += delta
+                        new_leaves[li] = arr
+                    new_args = list(args)
+                    new_args[k] = unflatten(shp, new_leaves)
+                    return new_args
+
+                h = float(eps * max(1.0, abs(float(flat[j]))))
+                fp = _plain_scalar(f(*with_value(h)))
+                fm = _plain_scalar(f(*with_value(-h)))
+                fd = (fp - fm) / (2 * h)
+                tangent_leaves = [zeros_like(v) for v in leaves]
+                if np.ndim(x) == 0:
+                    tangent_leaves[li] = 1.0
+                else:
+                    e = np.zeros(np.shape(x))
+                    e.reshape(-1)[j] = 1.0
+                    tangent_leaves[li] = e
+                tangents = tuple(unflatten(shp, tangent_leaves) if kk == k
+                                 else _zeros_tree(args[kk]) for kk in range(len(args)))
+                _, tf = jvp_call(f, tuple(args), tangents)
+                fwd = _plain_scalar(tf)
+                rev = float(np.reshape(g, -1)[j]) if np.ndim(g) else float(g)
+                scale = max(abs(fd), abs(rev), abs(fwd), 1.0)
+                err = max(abs(rev - fwd), abs(rev - fd), abs(fwd - fd))
+                tol = atol + rtol * scale * 10
+                bad = err - tol
+                if worst is None or bad > worst[0]:
+                    where = f"argument {k + 1}"
+                    if len(leaves) > 1 or shp is not None:
+                        where += f", leaf {li + 1}"
+                    if np.ndim(x):
+                        where += f", entry {tuple(int(i) for i in np.unravel_index(j, np.shape(x)))}"
+                    worst = (bad, where, rev, fwd, fd)
+    if worst is not None and worst[0] > 0:
+        _, where, rev, fwd, fd = worst
+        raise DpDifferentiationError(
+            f"check_grad: derivatives disagree at {where}: reverse {rev!r}, "
+            f"forward {fwd!r}, central difference {fd!r}", None,
+            "a custom rule may be wrong, or the function is not differentiable here")
+    return True
+
+
+def _zeros_tree(a):
+    leaves, shp = flatten(a)
+    return unflatten(shp, [zeros_like(x) for x in leaves])
+
+
+def _plain_scalar(v) -> float:
+    v = strip(v)
+    if type(v) is np.ndarray:
+        if v.size != 1:
+            raise DpDifferentiationError(
+                f"check_grad needs a function that returns a scalar, got shape {v.shape}", None,
+                None)
+        return float(v.reshape(()))
+    if type(v) not in (float, int, bool):
+        raise DpDifferentiationError(
+            f"check_grad needs a function that returns a scalar, got {kind_of(v)}", None, None)
+    return float(v)
+
+
+__all__ = ["ForwardTrace", "Dual", "Tape", "RNode", "DpError"]

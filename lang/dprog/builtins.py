@@ -1,0 +1,981 @@
+"""The builtin functions of SPEC §5-§6, each with its signature and one-line doc.
+
+`BUILTIN_TABLE` is the single source for the REPL's `:help`, docs/builtins.md
+and the argument checking done on every call. Numeric builtins are thin: the
+arithmetic lives in primitives.py, the differentiation in ad.py.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import ad
+from . import primitives as P
+from .errors import (DpArgumentError, DpAssertionError, DpError, DpImportError, DpTypeError,
+                     DpValueError, did_you_mean)
+from .primitives import Tracer, strip
+from .values import Function, Record, kind_of, show
+
+
+@dataclass
+class BuiltinDoc:
+    name: str
+    signature: str  # e.g. "sum(x, axis=none)"
+    doc: str
+    category: str
+    diff: str  # "yes", "no d", "-" (not numeric), "transform"
+
+
+class Builtin(Function):
+    """A builtin function value with checked arity and keywords."""
+
+    __slots__ = ("name", "fn", "min_args", "max_args", "params", "kwonly", "sig")
+
+    def __init__(self, name, fn, sig):
+        self.name = name
+        self.fn = fn
+        self.sig = sig
+        params, self.min_args, self.max_args, self.kwonly = _parse_sig(sig)
+        self.params = params
+
+    def describe(self) -> str:
+        return f"<builtin {self.sig}>"
+
+    def __call__(self, *args, **kwargs):
+        n = len(args)
+        if n < self.min_args or (self.max_args is not None and n > self.max_args):
+            raise self._count_error(n)
+        if kwargs:
+            for k in kwargs:
+                if k not in self.params and k not in self.kwonly:
+                    raise DpArgumentError(f"`{self.name}` has no parameter `{k}`", None,
+                                          did_you_mean(k, list(self.params) + list(self.kwonly))
+                                          or f"its signature is {self.sig}")
+                pos = self.params.get(k)
+                if pos is not None and pos < n:
+                    raise DpArgumentError(f"`{self.name}` got two values for `{k}`", None, None)
+        return self.fn(*args, **kwargs)
+
+    def _count_error(self, n):
+        lo, hi = self.min_args, self.max_args
+        if hi is None:
+            want = f"at least {lo}"
+        elif lo == hi:
+            want = str(lo)
+        else:
+            want = f"{lo} to {hi}"
+        hint = f"its signature is {self.sig}"
+        if self.name in ("max", "min") and n == 2:
+            hint = (f"use `{self.name}imum(a, b)` for the elementwise {self.name}imum of two "
+                    f"values; `{self.name}(x, axis=k)` reduces along an axis")
+        return DpArgumentError(
+            f"`{self.name}` takes {want} argument{'s' if want != '1' else ''} but {n} "
+            f"{'were' if n != 1 else 'was'} given", None, hint)
+
+
+def _parse_sig(sig: str):
+    inner = sig[sig.index("(") + 1: sig.rindex(")")]
+    params: dict[str, int] = {}
+    kwonly: set[str] = set()
+    required = 0
+    maxn: int | None = 0
+    kw_mode = False
+    for i, part in enumerate(p.strip() for p in inner.split(",") if p.strip()):
+        if part == "*":
+            kw_mode = True
+            continue
+        if part.endswith("..."):
+            maxn = None
+            continue
+        name = part.split("=")[0].strip()
+        if kw_mode:
+            kwonly.add(name)
+            continue
+        params[name] = len(params)
+        if "=" not in part:
+            required += 1
+        if maxn is not None:
+            maxn += 1
+    return params, required, maxn, kwonly
+
+
+BUILTIN_TABLE: dict[str, BuiltinDoc] = {}
+_IMPLS: dict[str, object] = {}
+
+
+def builtin(sig: str, doc: str, category: str, diff: str = "yes", needs_rt: bool = False):
+    name = sig[: sig.index("(")]
+
+    def deco(fn):
+        BUILTIN_TABLE[name] = BuiltinDoc(name, sig, doc, category, diff)
+        _IMPLS[name] = (fn, needs_rt)
+        return fn
+
+    return deco
+
+
+CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf, "nan": math.nan}
+CONSTANT_DOCS = {"pi": "π = 3.14159...", "e": "Euler's number 2.71828...",
+                 "inf": "positive infinity", "nan": "not a number"}
+
+
+def make_builtins(rt) -> dict:
+    """The builtin namespace of one interpreter (functions bound to its runtime)."""
+    out: dict = {}
+    for name, (fn, needs_rt) in _IMPLS.items():
+        if needs_rt:
+            fn = _bind_rt(fn, rt)
+        out[name] = Builtin(name, fn, BUILTIN_TABLE[name].signature)
+    out.update(CONSTANTS)
+    return out
+
+
+def _bind_rt(fn, rt):
+    def bound(*args, **kwargs):
+        return fn(rt, *args, **kwargs)
+    return bound
+
+
+# =============================================================== argument helpers
+def _num(x, name, what="x"):
+    if type(x) in (int, float, bool, np.ndarray) or isinstance(x, Tracer):
+        return x
+    raise DpTypeError(f"`{name}` expects a number or an array for `{what}`, got {kind_of(x)}",
+                      None, None)
+
+
+def _axis(axis, name):
+    if axis is None:
+        return None
+    axis = strip(axis)
+    if type(axis) is int:
+        return axis
+    if type(axis) is tuple and all(type(a) is int for a in axis):
+        return axis
+    raise DpTypeError(f"`{name}`: axis must be an integer (or a tuple of integers), got "
+                      f"{kind_of(axis)}", None, None)
+
+
+def _dims(dims, name) -> tuple:
+    if len(dims) == 1 and type(dims[0]) is tuple:
+        dims = dims[0]
+    out = []
+    for d in dims:
+        d = strip(d)
+        if type(d) is float and d.is_integer():
+            raise DpTypeError(f"`{name}`: sizes must be integers, got {show(d)}", None,
+                              f"use int(...): int({show(d)})")
+        if type(d) is not int:
+            raise DpTypeError(f"`{name}`: sizes must be integers, got {kind_of(d)}", None, None)
+        if d < 0:
+            raise DpValueError(f"`{name}`: sizes must not be negative, got {d}", None, None)
+        out.append(d)
+    n = 1
+    for d in out:
+        n *= d
+    P.check_size(n)
+    return tuple(out)
+
+
+def _int_arg(v, name, what):
+    v = strip(v)
+    if type(v) is int:
+        return v
+    if type(v) is float and v.is_integer():
+        raise DpTypeError(f"`{name}`: {what} must be an integer, got {show(v)}", None,
+                          f"use int(...): int({show(v)})")
+    raise DpTypeError(f"`{name}`: {what} must be an integer, got {kind_of(v)}", None, None)
+
+
+def _func(f, name, what="f"):
+    if not isinstance(f, Function):
+        raise DpTypeError(f"`{name}` expects a function for `{what}`, got {kind_of(f)}", None,
+                          "pass a function, e.g. `fn(x) => x * x`")
+    return f
+
+
+# ====================================================================== math
+def _unary_builtin(name, op, doc, diff="yes"):
+    def fn(x):
+        return op(_num(x, name))
+    builtin(f"{name}(x)", doc, "math", diff)(fn)
+
+
+_unary_builtin("abs", P.abs_, "absolute value (derivative 0 at 0)")
+_unary_builtin("sqrt", P.sqrt, "square root")
+_unary_builtin("exp", P.exp, "e to the power x")
+_unary_builtin("log", P.log, "natural logarithm")
+_unary_builtin("log1p", P.log1p, "log(1 + x), accurate for small x")
+_unary_builtin("expm1", P.expm1, "exp(x) - 1, accurate for small x")
+_unary_builtin("sin", P.sin, "sine (radians)")
+_unary_builtin("cos", P.cos, "cosine (radians)")
+_unary_builtin("tan", P.tan, "tangent (radians)")
+_unary_builtin("asin", P.asin, "inverse sine")
+_unary_builtin("acos", P.acos, "inverse cosine")
+_unary_builtin("atan", P.atan, "inverse tangent")
+_unary_builtin("sinh", P.sinh, "hyperbolic sine")
+_unary_builtin("cosh", P.cosh, "hyperbolic cosine")
+_unary_builtin("tanh", P.tanh, "hyperbolic tangent")
+_unary_builtin("sigmoid", P.sigmoid, "logistic function 1 / (1 + exp(-x))")
+_unary_builtin("relu", P.relu, "max(x, 0) elementwise (derivative 0 at 0)")
+_unary_builtin("softplus", P.softplus, "log(1 + exp(x)), computed stably")
+_unary_builtin("sign", P.sign, "-1, 0 or 1 by the sign of x", "no d")
+_unary_builtin("floor", P.floor, "largest integer ≤ x (as a float)", "no d")
+_unary_builtin("ceil", P.ceil, "smallest integer ≥ x (as a float)", "no d")
+
+
+@builtin("atan2(y, x)", "angle of the point (x, y), in (-π, π]", "math")
+def _atan2(y, x):
+    return P.atan2(_num(y, "atan2", "y"), _num(x, "atan2", "x"))
+
+
+@builtin("pow(x, y)", "x to the power y (same as x ** y)", "math")
+def _pow(x, y):
+    return P.pow_(_num(x, "pow", "x"), _num(y, "pow", "y"))
+
+
+@builtin("maximum(a, b)", "elementwise maximum (ties split the derivative equally)", "math")
+def _maximum(a, b):
+    return P.maximum(_num(a, "maximum", "a"), _num(b, "maximum", "b"))
+
+
+@builtin("minimum(a, b)", "elementwise minimum (ties split the derivative equally)", "math")
+def _minimum(a, b):
+    return P.minimum(_num(a, "minimum", "a"), _num(b, "minimum", "b"))
+
+
+@builtin("clip(x, lo, hi)", "x limited to [lo, hi] elementwise", "math")
+def _clip(x, lo, hi):
+    return P.minimum(P.maximum(_num(x, "clip"), _num(lo, "clip", "lo")), _num(hi, "clip", "hi"))
+
+
+@builtin("round(x, digits=0)", "x rounded to `digits` decimals (halves to even, as NumPy)",
+         "math", "no d")
+def _round(x, digits=0):
+    return P.bind(P.round_p, (strip(_num(x, "round")),), {"digits": _int_arg(digits, "round",
+                                                                              "digits")})
+
+
+# ================================================================= reductions
+def _reduction(name, prim, doc, diff="yes", kwonly=False):
+    sig = f"{name}(x, *, axis=none)" if kwonly else f"{name}(x, axis=none)"
+
+    def fn(x, axis=None):
+        x = _num(x, name)
+        return P.bind(prim, (x,), {"axis": _axis(axis, name)})
+    builtin(sig, doc, "reductions", diff)(fn)
+
+
+@builtin("sum(x, axis=none)", "sum of the elements (along `axis`)", "reductions")
+def _sum(x, axis=None):
+    return P.sum_(_num(x, "sum"), axis=_axis(axis, "sum"))
+
+
+@builtin("mean(x, axis=none)", "mean of the elements (along `axis`)", "reductions")
+def _mean(x, axis=None):
+    x = _num(x, "mean")
+    axis = _axis(axis, "mean")
+    s = P.sum_(x, axis=axis)
+    shp = P.shape(x)
+    if axis is None:
+        n = int(np.prod(shp)) if shp else 1
+    else:
+        axes = axis if type(axis) is tuple else (axis,)
+        try:
+            n = int(np.prod([shp[a] for a in axes]))
+        except IndexError:
+            n = 1
+    if n == 0:
+        raise DpValueError("`mean` of an empty array", None, None)
+    return P.div(s, float(n))
+
+
+_reduction("prod", P.prod_p, "product of the elements (along `axis`)")
+_reduction("max", P.max_p, "largest element (along `axis`); use maximum(a, b) for two values",
+           kwonly=True)
+_reduction("min", P.min_p, "smallest element (along `axis`); use minimum(a, b) for two values",
+           kwonly=True)
+_reduction("norm", P.norm_p, "Euclidean norm (along `axis`); gradient 0 at the zero vector")
+_reduction("argmax", P.argmax_p, "index of the largest element (along `axis`)", "no d")
+_reduction("argmin", P.argmin_p, "index of the smallest element (along `axis`)", "no d")
+_reduction("any", P.any_p, "true if any element is nonzero (along `axis`)", "no d")
+_reduction("all", P.all_p, "true if every element is nonzero (along `axis`)", "no d")
+
+
+@builtin("cumsum(x, axis=none)", "cumulative sum (flattened when no axis is given)",
+         "reductions")
+def _cumsum(x, axis=None):
+    return P.cumsum(_num(x, "cumsum"), axis=_axis(axis, "cumsum"))
+
+
+def logsumexp_(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) shifted by the (constant) maximum so it never overflows."""
+    m = np.asarray(P.bind(P.max_p, (strip(x),), {"axis": axis}), dtype=np.float64)
+    m = np.where(np.isfinite(m), m, 0.0)
+    mk = np.expand_dims(m, axis) if axis is not None else m
+    s = P.sum_(P.exp(P.sub(x, P.normalize(mk))), axis=axis)
+    r = P.add(P.log(s), P.normalize(m))
+    if keepdims and axis is not None:
+        r = P.reshape(r, mk.shape)
+    return r
+
+
+@builtin("logsumexp(x, axis=none)", "log(sum(exp(x))) computed stably (along `axis`)",
+         "reductions")
+def _logsumexp(x, axis=None):
+    return logsumexp_(_num(x, "logsumexp"), _axis(axis, "logsumexp"))
+
+
+# ================================================================== arrays
+@builtin("zeros(d...)", "array of zeros with the given dimensions", "arrays", "no d")
+def _zeros(*dims):
+    return np.zeros(_dims(dims, "zeros"))
+
+
+@builtin("ones(d...)", "array of ones with the given dimensions", "arrays", "no d")
+def _ones(*dims):
+    return np.ones(_dims(dims, "ones"))
+
+
+@builtin("full(shape, value)", "array of the given shape filled with `value`", "arrays")
+def _full(shape, value):
+    dims = _dims((shape,), "full")
+    return P.broadcast_to(_num(value, "full", "value"), dims) if dims else value
+
+
+@builtin("eye(n)", "n×n identity matrix", "arrays", "no d")
+def _eye(n):
+    n = _int_arg(n, "eye", "n")
+    P.check_size(n * n)
+    return np.eye(n)
+
+
+@builtin("linspace(start, stop, n=50)", "n evenly spaced numbers from start to stop",
+         "arrays", "no d")
+def _linspace(start, stop, n=50):
+    n = _int_arg(n, "linspace", "n")
+    P.check_size(n)
+    return np.linspace(float(strip(start)), float(strip(stop)), n)
+
+
+@builtin("arange(start, stop=none, step=1)", "float array start, start+step, ... below stop",
+         "arrays", "no d")
+def _arange(start, stop=None, step=1):
+    start, stop, step = strip(start), strip(stop), strip(step)
+    if stop is None:
+        start, stop = 0, start
+    for v in (start, stop, step):
+        if type(v) not in (int, float):
+            raise DpTypeError(f"`arange` expects numbers, got {kind_of(v)}", None, None)
+    if step == 0:
+        raise DpValueError("`arange`: step must not be zero", None, None)
+    P.check_size(max(0, int(math.ceil((stop - start) / step))))
+    return np.arange(start, stop, step, dtype=np.float64)
+
+
+@builtin("range(start, stop=none, step=1)", "integers start, start+step, ... below stop "
+         "(for loops and indices)", "arrays", "no d")
+def _range(start, stop=None, step=1):
+    if stop is None:
+        start, stop = 0, start
+    a = _int_arg(start, "range", "start")
+    b = _int_arg(stop, "range", "stop")
+    c = _int_arg(step, "range", "step")
+    if c == 0:
+        raise DpValueError("`range`: step must not be zero", None, None)
+    return range(a, b, c)
+
+
+@builtin("shape(x)", "the dimensions of x as a tuple (() for a number)", "arrays", "-")
+def _shape(x):
+    x = strip(x)
+    if type(x) is np.ndarray:
+        return tuple(x.shape)
+    if type(x) in (int, float, bool):
+        return ()
+    raise DpTypeError(f"`shape` expects a number or an array, got {kind_of(x)}", None, None)
+
+
+@builtin("len(x)", "length of an array's first axis, a tuple, a string, a range or a record",
+         "arrays", "-")
+def _len(x):
+    x = strip(x)
+    t = type(x)
+    if t is np.ndarray:
+        if x.ndim == 0:
+            raise DpTypeError("`len` of a 0-d array", None, "use size(x)")
+        return x.shape[0]
+    if t in (tuple, str, range, Record):
+        return len(x)
+    raise DpTypeError(f"`len` expects an array, tuple, string or record, got {kind_of(x)}",
+                      None, "numbers have no length; use size(x) for element counts")
+
+
+@builtin("size(x)", "number of elements of x (1 for a number)", "arrays", "-")
+def _size(x):
+    x = strip(x)
+    if type(x) is np.ndarray:
+        return int(x.size)
+    if type(x) in (int, float, bool):
+        return 1
+    raise DpTypeError(f"`size` expects a number or an array, got {kind_of(x)}", None, None)
+
+
+@builtin("reshape(x, shape)", "x with a new shape of the same size (-1 infers one dimension)",
+         "arrays")
+def _reshape(x, shape):
+    x = _num(x, "reshape")
+    shape = strip(shape)
+    if type(shape) is int:
+        shape = (shape,)
+    if type(shape) is not tuple or not all(type(d) is int for d in shape):
+        raise DpTypeError("`reshape`: shape must be a tuple of integers", None,
+                          "e.g. reshape(x, (2, 3))")
+    return P.reshape(x, shape)
+
+
+@builtin("transpose(x, axes=none)", "x with its axes reversed (or permuted by `axes`)", "arrays")
+def _transpose(x, axes=None):
+    x = _num(x, "transpose")
+    if axes is not None:
+        axes = strip(axes)
+        if type(axes) is not tuple or not all(type(a) is int for a in axes):
+            raise DpTypeError("`transpose`: axes must be a tuple of integers", None, None)
+        if len(axes) != P.ndim(x) or sorted(a % max(P.ndim(x), 1) for a in axes) != list(
+                range(P.ndim(x))):
+            raise DpValueError(f"`transpose`: axes {axes} are not a permutation of the "
+                               f"{P.ndim(x)} axes", None, None)
+    if P.ndim(x) < 2 and axes is None:
+        return x
+    return P.transpose(x, axes)
+
+
+def _seq(xs, name):
+    if type(xs) is not tuple:
+        raise DpTypeError(f"`{name}` expects a tuple of arrays, got {kind_of(xs)}", None,
+                          f"e.g. {name}((a, b))")
+    if not xs:
+        raise DpValueError(f"`{name}` needs at least one array", None, None)
+    return [_num(x, name) for x in xs]
+
+
+@builtin("concat(xs, axis=0)", "join a tuple of arrays along an existing axis", "arrays")
+def _concat(xs, axis=0):
+    xs = _seq(xs, "concat")
+    for x in xs:
+        if P.ndim(x) == 0:
+            raise DpShapeErrorLazy("`concat` needs arrays, not numbers",
+                                   "use stack((a, b)) to build an array from numbers")
+    return P.concat(xs, axis=_int_arg(axis, "concat", "axis"))
+
+
+def DpShapeErrorLazy(msg, hint):
+    from .errors import DpShapeError
+
+    return DpShapeError(msg, None, hint)
+
+
+@builtin("stack(xs, axis=0)", "join a tuple of equal-shaped arrays along a new axis", "arrays")
+def _stack(xs, axis=0):
+    xs = _seq(xs, "stack")
+    return P.stack([float(x) if type(x) in (int, bool) else x for x in xs],
+                   axis=_int_arg(axis, "stack", "axis"))
+
+
+@builtin("where(cond, a, b)", "elementwise a where cond is true, else b (the untaken side "
+         "contributes no derivative)", "arrays")
+def _where(cond, a, b):
+    return P.where(_num(cond, "where", "cond"), _num(a, "where", "a"), _num(b, "where", "b"))
+
+
+@builtin("dot(a, b)", "inner product of vectors; matrix product for 2-D arrays", "arrays")
+def _dot(a, b):
+    a, b = _num(a, "dot", "a"), _num(b, "dot", "b")
+    if P.ndim(a) == 0 or P.ndim(b) == 0:
+        return P.mul(a, b)
+    return P.matmul(a, b)
+
+
+@builtin("outer(a, b)", "outer product of two vectors", "arrays")
+def _outer(a, b):
+    a, b = _num(a, "outer", "a"), _num(b, "outer", "b")
+    P.check_size(max(1, int(np.size(strip(a)))) * max(1, int(np.size(strip(b)))))
+    return P.outer_(a, b)
+
+
+@builtin("matmul(a, b)", "matrix product (same as a @ b)", "arrays")
+def _matmul(a, b):
+    return P.matmul(_num(a, "matmul", "a"), _num(b, "matmul", "b"))
+
+
+@builtin("softmax(x, axis=-1)", "exp(x) / sum(exp(x)) along `axis`, computed stably", "arrays")
+def _softmax(x, axis=-1):
+    x = _num(x, "softmax")
+    if P.ndim(x) == 0:
+        return 1.0
+    axis = _axis(axis, "softmax")
+    lse = logsumexp_(x, axis, keepdims=True)
+    return P.exp(P.sub(x, lse))
+
+
+# ========================================================== linear algebra
+@builtin("solve(A, b)", "x such that A @ x = b", "linear algebra")
+def _solve(A, b):
+    return P.solve(_num(A, "solve", "A"), _num(b, "solve", "b"))
+
+
+@builtin("inv(A)", "inverse of a square matrix", "linear algebra")
+def _inv(A):
+    return P.inv(_num(A, "inv", "A"))
+
+
+@builtin("det(A)", "determinant of a square matrix", "linear algebra")
+def _det(A):
+    return P.det(_num(A, "det", "A"))
+
+
+# ====================================================================== random
+@builtin("seed(n)", "restart the random stream from seed n (reproducible)", "random", "-",
+         needs_rt=True)
+def _seed(rt, n):
+    n = _int_arg(n, "seed", "n")
+    if n < 0:
+        raise DpValueError("`seed` needs a non-negative integer", None, None)
+    rt.rng = np.random.default_rng(n)
+
+
+@builtin("rand(d...)", "uniform random numbers in [0, 1) with the given dimensions", "random",
+         "no d", needs_rt=True)
+def _rand(rt, *dims):
+    d = _dims(dims, "rand")
+    return rt.rng.random(d) if d else float(rt.rng.random())
+
+
+@builtin("randn(d...)", "standard normal random numbers with the given dimensions", "random",
+         "no d", needs_rt=True)
+def _randn(rt, *dims):
+    d = _dims(dims, "randn")
+    return rt.rng.standard_normal(d) if d else float(rt.rng.standard_normal())
+
+
+@builtin("randint(lo, hi, d...)", "random integers lo ≤ k < hi (as floats in an array)",
+         "random", "no d", needs_rt=True)
+def _randint(rt, lo, hi, *dims):
+    lo = _int_arg(lo, "randint", "lo")
+    hi = _int_arg(hi, "randint", "hi")
+    if hi <= lo:
+        raise DpValueError(f"`randint`: hi ({hi}) must be greater than lo ({lo})", None,
+                           "the range is lo ≤ k < hi")
+    d = _dims(dims, "randint")
+    if not d:
+        return int(rt.rng.integers(lo, hi))
+    return rt.rng.integers(lo, hi, d).astype(np.float64)
+
+
+# ======================================================================= trees
+@builtin("tree_map(f, t, ...)", "apply f leaf-wise over one or more trees of the same structure",
+         "trees", "yes")
+def _tree_map(f, t, *more):
+    _func(f, "tree_map")
+
+    def go(path, a, *bs):
+        ta = type(a)
+        if ta is tuple:
+            for b in bs:
+                if type(b) is not tuple or len(b) != len(a):
+                    raise DpTypeError(f"tree_map: trees differ at {path or 'the root'}: "
+                                      f"{kind_of(a)} of length {len(a)} vs {kind_of(b)}", None,
+                                      "all trees must have the same structure")
+            return tuple(go(f"{path}[{i}]", x, *(b[i] for b in bs)) for i, x in enumerate(a))
+        if ta is Record:
+            for b in bs:
+                if type(b) is not Record or list(b.keys()) != list(a.keys()):
+                    if type(b) is Record and set(b.keys()) == set(a.keys()):
+                        continue
+                    raise DpTypeError(f"tree_map: trees differ at {path or 'the root'}", None,
+                                      "all trees must have the same structure")
+            return Record({k: go(f"{path}.{k}", v, *(b._f[k] for b in bs))
+                           for k, v in a.items()})
+        return f(a, *bs)
+
+    return go("", t, *more)
+
+
+# ======================================================================= other
+@builtin("print(...)", "print values separated by spaces (strings bare) and a new line",
+         "other", "-", needs_rt=True)
+def _print(rt, *args):
+    rt.write(" ".join(show(a) for a in args) + "\n")
+
+
+@builtin("str(x)", "x as text, in dprog syntax", "other", "-")
+def _str(x):
+    return show(x)
+
+
+@builtin("float(x)", "x as a float (numbers, one-element arrays, numeric strings)", "other")
+def _float(x):
+    t = type(x)
+    if t is float:
+        return x
+    if t is int or t is bool:
+        return float(x)
+    if t is str:
+        try:
+            return float(x)
+        except ValueError:
+            raise DpValueError(f"cannot convert the string {show(x, True)} to a float", None,
+                               None) from None
+    if isinstance(x, Tracer):
+        s = strip(x)
+        if type(s) is np.ndarray and s.size != 1:
+            raise DpTypeError(f"`float` of an array of shape {s.shape}", None,
+                              "index one element first")
+        return P.reshape(x, ()) if type(s) is np.ndarray else x
+    if t is np.ndarray:
+        if x.size != 1:
+            raise DpTypeError(f"`float` of an array of shape {x.shape}", None,
+                              "index one element first, e.g. float(v[0])")
+        return float(x.reshape(()))
+    raise DpTypeError(f"cannot convert {kind_of(x)} to a float", None, None)
+
+
+@builtin("int(x)", "x truncated toward zero as an integer (numbers, numeric strings)", "other",
+         "no d")
+def _int(x):
+    x = strip(x)
+    t = type(x)
+    if t is int:
+        return x
+    if t is bool:
+        return int(x)
+    if t is float:
+        if x != x or x in (math.inf, -math.inf):
+            raise DpValueError(f"cannot convert {show(x)} to an integer", None, None)
+        return int(x)
+    if t is str:
+        try:
+            return int(x)
+        except ValueError:
+            try:
+                return int(float(x))
+            except ValueError:
+                raise DpValueError(f"cannot convert the string {show(x, True)} to an integer",
+                                   None, None) from None
+    if t is np.ndarray and x.size == 1:
+        return _int(float(x.reshape(())))
+    raise DpTypeError(f"cannot convert {kind_of(x)} to an integer", None, None)
+
+
+@builtin("assert(cond, message=\"assertion failed\")", "stop with an error if cond is false",
+         "other", "-")
+def _assert(cond, message="assertion failed"):
+    from .compiler import truth
+
+    if not truth(cond):
+        raise DpAssertionError(message if type(message) is str else show(message), None, None)
+
+
+class _Progress:
+    def __init__(self, rt, xs, label):
+        from .compiler import iterate
+
+        self.items = xs
+        self.iterable = iterate(xs)
+        self.label = label
+        self.rt = rt
+
+    def dp_iter(self):
+        err = self.rt.stderr if self.rt.stderr is not None else sys.stderr
+        try:
+            tty = err.isatty()
+        except (AttributeError, ValueError):
+            tty = False
+        if not tty:
+            yield from self.iterable
+            return
+        import time
+
+        try:
+            total = len(self.items)
+        except TypeError:
+            total = None
+        t0 = time.monotonic()
+        last = 0.0
+        i = 0
+        for i, x in enumerate(self.iterable, 1):
+            now = time.monotonic()
+            if now - last > 0.1 or i == total:
+                last = now
+                rate = i / max(now - t0, 1e-9)
+                if total:
+                    left = (total - i) / rate if rate > 0 else 0
+                    width = 24
+                    fill = int(width * i / total)
+                    bar = "#" * fill + "-" * (width - fill)
+                    err.write(f"\r{self.label} [{bar}] {i}/{total} {rate:.1f}/s {left:.0f}s left")
+                else:
+                    err.write(f"\r{self.label} {i} {rate:.1f}/s")
+                err.flush()
+            yield x
+        err.write("\n")
+        err.flush()
+
+
+@builtin("progress(xs, label=\"\")", "iterate like xs, drawing a progress bar on a terminal's "
+         "standard error", "other", "-", needs_rt=True)
+def _progress(rt, xs, label=""):
+    return _Progress(rt, xs, label if type(label) is str else show(label))
+
+
+def _file_access(rt, name):
+    if not rt.allow_files:
+        raise DpImportError(f"`{name}` is not allowed here: this interpreter has no file access",
+                            None, "create the interpreter with allow_files=True")
+
+
+def _path(p, name):
+    if type(p) is not str:
+        raise DpTypeError(f"`{name}` expects a path string, got {kind_of(p)}", None, None)
+    return p
+
+
+@builtin("read_csv(path, header=true)", "a numeric CSV file as a 2-D array (a header row is "
+         "skipped)", "files", "-", needs_rt=True)
+def _read_csv(rt, path, header=True):
+    _file_access(rt, "read_csv")
+    path = _path(path, "read_csv")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = [ln for ln in fh.read().splitlines() if ln.strip()]
+    except OSError as exc:
+        raise DpImportError(f"cannot read {path!r}: {exc.strerror}", None, None) from None
+    if header and lines:
+        lines = lines[1:]
+    rows = []
+    for k, ln in enumerate(lines):
+        try:
+            rows.append([float(c) for c in ln.split(",")])
+        except ValueError:
+            raise DpValueError(f"{path}: line {k + 1 + bool(header)} is not numeric: {ln[:60]!r}",
+                               None, "read_csv reads numbers only") from None
+    if rows and any(len(r) != len(rows[0]) for r in rows):
+        raise DpValueError(f"{path}: rows have different numbers of columns", None, None)
+    return np.array(rows, dtype=np.float64).reshape(len(rows), -1 if rows else 0)
+
+
+@builtin("load(path)", "read a .npy file (an array) or .npz file (a record of arrays)", "files",
+         "-", needs_rt=True)
+def _load(rt, path):
+    _file_access(rt, "load")
+    path = _path(path, "load")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DpImportError(f"cannot load {path!r}: {exc}", None, None) from None
+    if isinstance(data, np.ndarray):
+        return P.normalize(data.astype(np.float64) if data.dtype != np.bool_ else data)
+    with data:
+        return Record({k: P.normalize(np.asarray(data[k], dtype=np.float64)) for k in data.files})
+
+
+@builtin("save(path, value)", "write an array to .npy or a record of arrays to .npz", "files",
+         "-", needs_rt=True)
+def _save(rt, path, value):
+    _file_access(rt, "save")
+    path = _path(path, "save")
+    value = strip(value)
+    try:
+        if type(value) in (np.ndarray, float, int):
+            np.save(path, np.asarray(value, dtype=np.float64))
+        elif type(value) is Record:
+            arrays = {}
+            for k, v in value.items():
+                v = strip(v)
+                if type(v) not in (np.ndarray, float, int):
+                    raise DpTypeError(f"`save`: field `{k}` is {kind_of(v)}; only numbers and "
+                                      "arrays can be saved", None, None)
+                arrays[k] = np.asarray(v, dtype=np.float64)
+            np.savez(path, **arrays)
+        else:
+            raise DpTypeError(f"`save` writes an array or a record of arrays, got "
+                              f"{kind_of(value)}", None, None)
+    except OSError as exc:
+        raise DpImportError(f"cannot write {path!r}: {exc.strerror}", None, None) from None
+
+
+# ============================================================ differentiation
+class Transformed(Function):
+    """A function made by a transformation (grad(f), jacfwd(f), ...)."""
+
+    __slots__ = ("name", "fn")
+
+    def __init__(self, name, fn):
+        self.name = name
+        self.fn = fn
+
+    def describe(self) -> str:
+        return f"<fn {self.name}>"
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
+
+def _fname(f):
+    return getattr(f, "name", "f")
+
+
+@builtin("grad(f, argnums=0)", "function giving the gradient of scalar-valued f with respect "
+         "to argument(s) argnums", "differentiation", "transform")
+def _grad(f, argnums=0):
+    _func(f, "grad")
+    argnums = strip(argnums)
+
+    def g(*args, **kwargs):
+        return ad.value_and_grad_call(f, args, kwargs, argnums, "grad")[1]
+    return Transformed(f"grad({_fname(f)})", g)
+
+
+@builtin("value_and_grad(f, argnums=0)", "function giving (f(x...), grad f(x...))",
+         "differentiation", "transform")
+def _value_and_grad(f, argnums=0):
+    _func(f, "value_and_grad")
+    argnums = strip(argnums)
+
+    def g(*args, **kwargs):
+        return ad.value_and_grad_call(f, args, kwargs, argnums, "value_and_grad")
+    return Transformed(f"value_and_grad({_fname(f)})", g)
+
+
+@builtin("derivative(f)", "f' by forward mode, for f from numbers to numbers (elementwise on "
+         "arrays)", "differentiation", "transform")
+def _derivative(f):
+    _func(f, "derivative")
+
+    def d(x):
+        x = ad.to_float(_num(x, "derivative"))
+        s = P.shape(x)
+        one = np.ones(s) if s else 1.0
+        return ad.jvp_call(f, (x,), (one,))[1]
+    return Transformed(f"derivative({_fname(f)})", d)
+
+
+@builtin("jvp(f, primals, tangents)", "(f(primals...), J·tangents) by forward mode",
+         "differentiation", "transform")
+def _jvp(f, primals, tangents):
+    _func(f, "jvp")
+    if type(primals) is not tuple or type(tangents) is not tuple:
+        raise DpTypeError("`jvp` takes the primals and the tangents as tuples", None,
+                          "e.g. jvp(f, (x,), (t,))")
+    if len(primals) != len(tangents):
+        raise DpArgumentError(f"`jvp` got {len(primals)} primals but {len(tangents)} tangents",
+                              None, None)
+    return ad.jvp_call(f, primals, tangents)
+
+
+@builtin("vjp(f, x...)", "(f(x...), pullback); pullback(ct) gives a tuple of cotangents",
+         "differentiation", "transform")
+def _vjp(f, *xs):
+    _func(f, "vjp")
+    y, pull = ad.vjp_call(f, xs)
+    return (y, Transformed(f"pullback({_fname(f)})", pull))
+
+
+@builtin("jacfwd(f)", "function giving the Jacobian of f by forward mode (one batched pass)",
+         "differentiation", "transform")
+def _jacfwd(f):
+    _func(f, "jacfwd")
+    return Transformed(f"jacfwd({_fname(f)})", lambda x: ad.jacfwd_call(f, x))
+
+
+@builtin("jacrev(f)", "function giving the Jacobian of f by reverse mode (one pass per output)",
+         "differentiation", "transform")
+def _jacrev(f):
+    _func(f, "jacrev")
+    return Transformed(f"jacrev({_fname(f)})", lambda x: ad.jacrev_call(f, x))
+
+
+@builtin("jacobian(f)", "function giving the Jacobian of f, by the cheaper mode",
+         "differentiation", "transform")
+def _jacobian(f):
+    _func(f, "jacobian")
+    return Transformed(f"jacobian({_fname(f)})", lambda x: ad.jacobian_call(f, x))
+
+
+@builtin("hessian(f)", "function giving the Hessian of scalar f (jacfwd of jacrev)",
+         "differentiation", "transform")
+def _hessian(f):
+    _func(f, "hessian")
+    return Transformed(f"hessian({_fname(f)})",
+                       lambda x: ad.jacfwd_call(lambda y: ad.jacrev_call(f, y), x))
+
+
+@builtin("hvp(f, x, v)", "Hessian-vector product of scalar f at x, without forming the Hessian",
+         "differentiation", "transform")
+def _hvp(f, x, v):
+    _func(f, "hvp")
+    return ad.hvp_call(f, x, v)
+
+
+@builtin("stop_gradient(x)", "x, with zero derivative (for trees too)", "differentiation",
+         "no d")
+def _stop_gradient(x):
+    leaves, shp = ad._flatten_any(x)
+    return ad.unflatten_any(shp, [strip(v) for v in leaves])
+
+
+class _Custom(Function):
+    __slots__ = ("name", "call")
+
+    def __init__(self, name, call):
+        self.name = name
+        self.call = call
+
+    def describe(self) -> str:
+        return f"<fn {self.name}>"
+
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            raise DpArgumentError(f"`{self.name}` takes positional arguments only", None, None)
+        return self.call(args)
+
+
+@builtin("custom_vjp(f, fwd, bwd)", "f with a reverse rule: fwd(x...) -> (y, res), "
+         "bwd(res, g) -> tuple of cotangents", "differentiation", "transform")
+def _custom_vjp(f, fwd, bwd):
+    _func(f, "custom_vjp")
+    _func(fwd, "custom_vjp", "fwd")
+    _func(bwd, "custom_vjp", "bwd")
+    return _Custom(f"custom_vjp({_fname(f)})", lambda args: ad.call_custom_vjp(f, fwd, bwd, args))
+
+
+@builtin("custom_jvp(f, rule)", "f with a forward rule: rule((x...), (t...)) -> (y, t_out); "
+         "reverse mode uses it too", "differentiation", "transform")
+def _custom_jvp(f, rule):
+    _func(f, "custom_jvp")
+    _func(rule, "custom_jvp", "rule")
+    return _Custom(f"custom_jvp({_fname(f)})", lambda args: ad.call_custom_jvp(f, rule, args))
+
+
+@builtin("checkpoint(f)", "f whose intermediates are recomputed in the backward pass instead "
+         "of stored", "differentiation", "transform")
+def _checkpoint(f):
+    _func(f, "checkpoint")
+    return _Custom(f"checkpoint({_fname(f)})", lambda args: ad.call_checkpoint(f, args))
+
+
+@builtin("check_grad(f, x...)", "compare forward, reverse and central-difference derivatives; "
+         "true, or an error naming the worst entry", "differentiation", "transform")
+def _check_grad(f, *xs):
+    _func(f, "check_grad")
+    if not xs:
+        raise DpArgumentError("`check_grad` needs at least one point to check at", None,
+                              "e.g. check_grad(f, 1.0)")
+    return ad.check_grad_call(f, xs)
+
+
+__all__ = ["BUILTIN_TABLE", "Builtin", "make_builtins", "CONSTANTS", "DpError"]

@@ -1,0 +1,1406 @@
+"""AST -> Python closures, once per definition.
+
+Two passes over a compilation unit (a file, a module, one REPL input):
+
+1. *Resolve*: every name is bound to the declaration it refers to (lexical
+   scoping, `fn` hoisting inside blocks, module top-level names become
+   global cells), and declarations that inner functions capture are marked.
+2. *Generate*: each node becomes a closure `f -> value` (expressions) or
+   `f -> signal` (statements) over a frame `f`, a plain list of slots. A
+   captured variable lives in a `Cell` in its slot, so closures share the
+   variable, not a copy; a fresh `let` makes a fresh cell.
+
+No node type is dispatched at run time; errors are attached to the failing
+node's span by zero-cost `try` blocks and each dprog frame adds one stack
+entry while the exception unwinds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import nodes as N
+from . import primitives as P
+from .errors import (DpArgumentError, DpError, DpIndexError, DpInternalError, DpLimitError,
+                     DpNameError, DpSyntaxError, DpTypeError, did_you_mean, note_frame)
+from .primitives import Tracer, strip
+from .values import UNSET, Cell, Function, Module, Record, kind_of, show, values_equal
+
+KEYWORDS = ("let fn return if else while for in break continue import as and or not "
+            "true false none").split()
+
+BREAK = "break"
+CONTINUE = "continue"
+RETURN = "return"
+_MISSING = object()
+ndarray = np.ndarray
+
+
+# ============================================================== resolution (pass 1)
+class Decl:
+    __slots__ = ("name", "func", "slot", "captured", "cell", "span")
+
+    def __init__(self, name, func, span, cell=None):
+        self.name = name
+        self.func = func  # FuncScope, or None for module globals
+        self.slot = -1
+        self.captured = False
+        self.cell = cell
+        self.span = span
+
+
+class FuncScope:
+    def __init__(self, parent: FuncScope | None, name: str):
+        self.parent = parent
+        self.name = name
+        self.nslots = 1  # slot 0 holds the return value
+        self.free: dict[Decl, int] = {}
+
+    def new_slot(self) -> int:
+        s = self.nslots
+        self.nslots += 1
+        return s
+
+
+class BlockScope:
+    def __init__(self, func: FuncScope, parent: BlockScope | None, module: Module | None = None):
+        self.func = func
+        self.parent = parent
+        self.names: dict[str, Decl] = {}
+        self.module = module  # set for the module's top-level block: names are globals
+
+
+class Resolver:
+    def __init__(self, module: Module, builtins: dict):
+        self.module = module
+        self.builtins = builtins
+        self.loop_depth = 0
+        self.func_depth = 0
+
+    # declarations ----------------------------------------------------------
+    def declare(self, scope: BlockScope, name_node: N.Name) -> Decl:
+        name = name_node.name
+        if scope.module is not None:
+            cell = scope.module.globals.get(name)
+            if cell is None:
+                cell = scope.module.globals[name] = Cell(UNSET)
+            d = scope.names.get(name)
+            if d is None:
+                d = Decl(name, None, name_node.span, cell)
+                scope.names[name] = d
+        else:
+            d = Decl(name, scope.func, name_node.span)
+            d.slot = scope.func.new_slot()
+            scope.names[name] = d
+        name_node.decl = d
+        return d
+
+    def lookup(self, scope: BlockScope, func: FuncScope, name: str):
+        s = scope
+        while s is not None:
+            d = s.names.get(name)
+            if d is not None:
+                if d.func is not None and d.func is not func:
+                    d.captured = True
+                    f = func
+                    while f is not d.func:
+                        if d not in f.free:
+                            f.free[d] = f.new_slot()
+                        f = f.parent
+                return d
+            s = s.parent
+        return None
+
+    def visible_names(self, scope: BlockScope) -> list[str]:
+        out = []
+        s = scope
+        while s is not None:
+            out.extend(s.names)
+            s = s.parent
+        out.extend(k for k, c in self.module.globals.items() if c.v is not UNSET)
+        out.extend(self.builtins)
+        return out
+
+    # walking ---------------------------------------------------------------
+    def block(self, b: N.Block, scope: BlockScope, new_scope=True):
+        if new_scope:
+            scope = BlockScope(scope.func, scope)
+        self.hoist(b.stmts, scope)
+        for s in b.stmts:
+            self.stmt(s, scope)
+
+    def hoist(self, stmts, scope):
+        for s in stmts:
+            if isinstance(s, N.FnDef):
+                self.declare(scope, s.target)
+            elif scope.module is not None:
+                if isinstance(s, N.Let):
+                    for n in s.names:
+                        self.declare(scope, n)
+                elif isinstance(s, N.Import):
+                    self.declare(scope, s.target)
+
+    def stmt(self, s, scope: BlockScope):
+        t = type(s)
+        if t is N.ExprStmt:
+            self.expr(s.expr, scope)
+        elif t is N.Let:
+            self.expr(s.value, scope)
+            for n in s.names:
+                if scope.module is not None:
+                    n.decl = scope.names[n.name]
+                else:
+                    self.declare(scope, n)
+        elif t is N.Assign or t is N.AugAssign:
+            self.expr(s.value, scope)
+            self.expr(s.target, scope)
+        elif t is N.FnDef:
+            if s.target.decl is None:
+                self.declare(scope, s.target)
+            self.function(s.func, scope)
+        elif t is N.If:
+            self.expr(s.cond, scope)
+            self.block(s.then, scope)
+            if isinstance(s.orelse, N.Block):
+                self.block(s.orelse, scope)
+            elif s.orelse is not None:
+                self.stmt(s.orelse, scope)
+        elif t is N.While:
+            self.expr(s.cond, scope)
+            self.loop_depth += 1
+            self.block(s.body, scope)
+            self.loop_depth -= 1
+        elif t is N.For:
+            self.expr(s.iterable, scope)
+            inner = BlockScope(scope.func, scope)
+            self.declare(inner, s.var)
+            self.loop_depth += 1
+            self.block(s.body, inner)
+            self.loop_depth -= 1
+        elif t is N.Return:
+            if self.func_depth == 0:
+                raise DpSyntaxError("`return` outside a function", s.span,
+                                    "use `return` inside `fn` bodies only")
+            if s.value is not None:
+                self.expr(s.value, scope)
+        elif t is N.Break or t is N.Continue:
+            if self.loop_depth == 0:
+                word = "break" if t is N.Break else "continue"
+                raise DpSyntaxError(f"`{word}` outside a loop", s.span,
+                                    f"`{word}` works inside `while` and `for` loops")
+        elif t is N.Import:
+            if scope.module is None:
+                self.declare(scope, s.target)
+            else:
+                s.target.decl = scope.names[s.target.name]
+        else:  # pragma: no cover
+            raise DpInternalError(f"unknown statement {t.__name__}", s.span)
+
+    def function(self, fn: N.Lambda, scope: BlockScope):
+        for p in fn.params:
+            if p.default is not None:
+                self.expr(p.default, scope)
+        func = FuncScope(scope.func, fn.name)
+        inner = BlockScope(func, scope)
+        for p in fn.params:
+            nm = N.Name(p.span, p.name)
+            p.decl = self.declare(inner, nm)
+        saved = self.loop_depth
+        self.loop_depth = 0
+        self.func_depth += 1
+        if isinstance(fn.body, N.Block):
+            self.block(fn.body, inner)
+        else:
+            self.expr(fn.body, inner)
+        self.func_depth -= 1
+        self.loop_depth = saved
+        fn.info = func
+
+    def expr(self, e, scope: BlockScope):
+        t = type(e)
+        if t is N.Name:
+            d = self.lookup(scope, scope.func, e.name)
+            e.decl = d
+            if d is None:
+                e.visible = self.visible_names(scope)
+        elif t is N.Const:
+            pass
+        elif t is N.BinOp or t is N.BoolOp:
+            self.expr(e.left, scope)
+            self.expr(e.right, scope)
+        elif t is N.UnOp or t is N.Not:
+            self.expr(e.operand, scope)
+        elif t is N.Call:
+            self.expr(e.func, scope)
+            for a in e.args:
+                self.expr(a, scope)
+            for _, a in e.kwargs:
+                self.expr(a, scope)
+        elif t is N.Index:
+            self.expr(e.obj, scope)
+            for s in e.subscripts:
+                if type(s) is N.Slice:
+                    for part in (s.start, s.stop, s.step):
+                        if part is not None:
+                            self.expr(part, scope)
+                else:
+                    self.expr(s, scope)
+        elif t is N.Field:
+            self.expr(e.obj, scope)
+        elif t is N.TupleLit or t is N.ArrayLit:
+            for x in e.items:
+                self.expr(x, scope)
+        elif t is N.RecordLit:
+            for _, x in e.fields:
+                self.expr(x, scope)
+        elif t is N.IfExpr:
+            self.expr(e.cond, scope)
+            self.expr(e.then, scope)
+            self.expr(e.orelse, scope)
+        elif t is N.Lambda:
+            self.function(e, scope)
+        else:  # pragma: no cover
+            raise DpInternalError(f"unknown expression {t.__name__}", e.span)
+
+
+# ============================================================= run-time helpers
+def convert_exception(exc: BaseException, span, fname) -> DpError:
+    """A non-dprog exception raised while evaluating a node, as a dprog error."""
+    if isinstance(exc, RecursionError):
+        err: DpError = DpLimitError("recursion too deep for the host", span,
+                                    "is a recursive function missing its base case?")
+    elif isinstance(exc, MemoryError):
+        err = DpLimitError("out of memory", span, "the program allocates too much")
+    else:
+        err = DpInternalError(f"internal error: {type(exc).__name__}: {exc}", span,
+                              "this is a bug in dprog; please report it with the program")
+    note_frame(err, span, fname)
+    return err
+
+
+def truth(v) -> bool:
+    t = type(v)
+    if t is bool:
+        return v
+    if t is float or t is int:
+        return v != 0
+    return _truth_slow(v)
+
+
+def _truth_slow(v) -> bool:
+    v = strip(v)
+    t = type(v)
+    if t is bool or t is float or t is int:
+        return bool(v)
+    if t is ndarray:
+        if v.size == 1:
+            return bool(v.reshape(()))
+        raise DpTypeError(f"a condition got an array of shape {v.shape}; it must be one bool "
+                          "or number", None,
+                          "use `any(...)` or `all(...)` to reduce the array to one bool")
+    raise DpTypeError(f"a condition must be a bool or a number, got {kind_of(v)}", None, None)
+
+
+def _num_or_array(v) -> bool:
+    t = type(v)
+    return t is float or t is int or t is bool or t is ndarray or isinstance(v, Tracer)
+
+
+def _bad_operands(op, a, b):
+    raise DpTypeError(f"unsupported operand types for `{op}`: {kind_of(a)} and {kind_of(b)}",
+                      None, _operand_hint(op, a, b))
+
+
+def _operand_hint(op, a, b):
+    if op == "+" and (type(a) is str or type(b) is str):
+        return "convert with str(...) to join text and numbers"
+    return None
+
+
+def op_add(a, b):
+    ta, tb = type(a), type(b)
+    if ta is str and tb is str:
+        return a + b
+    if ta is tuple and tb is tuple:
+        return a + b
+    if _num_or_array(a) and _num_or_array(b):
+        return P.add(a, b)
+    _bad_operands("+", a, b)
+
+
+def _arith(op, fn):
+    def f(a, b):
+        if _num_or_array(a) and _num_or_array(b):
+            return fn(a, b)
+        _bad_operands(op, a, b)
+    return f
+
+
+op_sub = _arith("-", P.sub)
+op_mul = _arith("*", P.mul)
+op_div = _arith("/", P.div)
+op_floordiv = _arith("//", P.floordiv)
+op_mod = _arith("%", P.mod)
+op_pow = _arith("**", P.pow_)
+op_matmul = _arith("@", P.matmul)
+
+
+def _compare(op, prim, pyop):
+    def f(a, b):
+        ta, tb = type(a), type(b)
+        if (ta is float or ta is int) and (tb is float or tb is int):
+            return pyop(a, b)
+        a, b = strip(a), strip(b)
+        ta, tb = type(a), type(b)
+        if ta is str and tb is str:
+            return pyop(a, b)
+        if _num_or_array(a) and _num_or_array(b):
+            return P.bind(prim, (a, b))
+        _bad_operands(op, a, b)
+    return f
+
+
+op_lt = _compare("<", P.lt_p, lambda a, b: a < b)
+op_le = _compare("<=", P.le_p, lambda a, b: a <= b)
+op_gt = _compare(">", P.gt_p, lambda a, b: a > b)
+op_ge = _compare(">=", P.ge_p, lambda a, b: a >= b)
+
+
+def op_eq(a, b):
+    ta, tb = type(a), type(b)
+    if (ta is float or ta is int) and (tb is float or tb is int):
+        return a == b
+    a, b = strip(a), strip(b)
+    if (type(a) is ndarray or type(b) is ndarray) and _num_or_array(a) and _num_or_array(b):
+        return P.bind(P.eq_p, (a, b))
+    return values_equal(a, b)
+
+
+def op_ne(a, b):
+    r = op_eq(a, b)
+    if type(r) is ndarray:
+        return ~r
+    return not r
+
+
+BINOPS = {"+": op_add, "-": op_sub, "*": op_mul, "/": op_div, "//": op_floordiv, "%": op_mod,
+          "**": op_pow, "@": op_matmul, "<": op_lt, "<=": op_le, ">": op_gt, ">=": op_ge,
+          "==": op_eq, "!=": op_ne}
+
+
+def op_neg(a):
+    t = type(a)
+    if t is float or t is int:
+        return -a
+    if _num_or_array(a):
+        return P.neg(a)
+    raise DpTypeError(f"cannot negate {kind_of(a)}", None, None)
+
+
+def op_pos(a):
+    if _num_or_array(a):
+        return a
+    raise DpTypeError(f"unary `+` needs a number or an array, got {kind_of(a)}", None, None)
+
+
+def _as_index(v, what="index"):
+    t = type(v)
+    if t is int:
+        return v
+    v = strip(v)
+    t = type(v)
+    if t is int:
+        return v
+    if t is float and v.is_integer():
+        raise DpTypeError(f"{what} must be an integer, got the float {show(v)}", None,
+                          f"use int(...): `int({show(v)})`")
+    if t is ndarray and v.ndim == 0:
+        return _as_index(float(v), what)
+    raise DpTypeError(f"{what} must be an integer, got {kind_of(v)}", None,
+                      "indices are integers (use int(...)) or slices a:b:c")
+
+
+def _slice_part(v):
+    if v is None:
+        return None
+    return _as_index(v, "a slice bound")
+
+
+def index_value(obj, idx: list):
+    """obj[idx...] for arrays, tuples, strings and ranges, with readable errors."""
+    t = type(obj)
+    if t is ndarray or isinstance(obj, Tracer):
+        s = P.shape(obj)
+        if len(idx) > len(s):
+            raise DpIndexError(f"too many indices: {len(idx)} for an array of shape {s}", None,
+                               f"this array has {len(s)} dimension{'s' if len(s) != 1 else ''}")
+        for k, i in enumerate(idx):
+            if type(i) is int and not -s[k] <= i < s[k]:
+                raise DpIndexError(f"index {i} is out of range for axis {k} with size {s[k]}",
+                                   None, f"valid indices are 0 to {s[k] - 1} "
+                                   f"(or -{s[k]} to -1 from the end)")
+        return P.getitem(obj, tuple(idx))
+    if t is tuple or t is str or t is range:
+        if len(idx) != 1:
+            raise DpIndexError(f"{kind_of(obj)} takes one index, got {len(idx)}", None, None)
+        i = idx[0]
+        if type(i) is int and not -len(obj) <= i < len(obj):
+            raise DpIndexError(f"index {i} is out of range for {kind_of(obj)} of length "
+                               f"{len(obj)}", None,
+                               f"valid indices are 0 to {len(obj) - 1}" if len(obj) else
+                               "it is empty")
+        return obj[i]
+    if t is Record:
+        raise DpTypeError("records are read with `.field`, not `[...]`", None,
+                          "e.g. `r.w`")
+    raise DpTypeError(f"cannot index {kind_of(obj)}", None, None)
+
+
+def set_index_value(obj, idx: list, value):
+    t = type(obj)
+    if t is ndarray or isinstance(obj, Tracer):
+        s = P.shape(obj)
+        if len(idx) > len(s):
+            raise DpIndexError(f"too many indices: {len(idx)} for an array of shape {s}", None, None)
+        for k, i in enumerate(idx):
+            if type(i) is int and not -s[k] <= i < s[k]:
+                raise DpIndexError(f"index {i} is out of range for axis {k} with size {s[k]}",
+                                   None, f"valid indices are 0 to {s[k] - 1}")
+        if not _num_or_array(value):
+            raise DpTypeError(f"cannot store {kind_of(value)} in an array", None,
+                              "arrays hold numbers")
+        return P.setitem(obj, tuple(idx), value)
+    if t is tuple:
+        if len(idx) != 1 or type(idx[0]) is not int:
+            raise DpIndexError("a tuple update takes one integer index", None, None)
+        i = idx[0]
+        if not -len(obj) <= i < len(obj):
+            raise DpIndexError(f"index {i} is out of range for a tuple of length {len(obj)}",
+                               None, None)
+        lst = list(obj)
+        lst[i] = value
+        return tuple(lst)
+    raise DpTypeError(f"cannot update an element of {kind_of(obj)}", None, None)
+
+
+def get_field(obj, name):
+    t = type(obj)
+    if t is Record or t is Module:
+        return obj.get(name)
+    raise DpTypeError(f"`.{name}` needs a record or a module, got {kind_of(obj)}", None, None)
+
+
+def iterate(v):
+    t = type(v)
+    if t is range:
+        return v
+    if t is ndarray:
+        if v.ndim == 0:
+            raise DpTypeError("cannot iterate over a 0-d array", None, None)
+        if v.ndim == 1:
+            return v.tolist() if v.dtype != np.bool_ else v.tolist()
+        return list(v)
+    if t is tuple or t is str:
+        return v
+    if isinstance(v, Tracer):
+        s = P.shape(v)
+        if not s:
+            raise DpTypeError("cannot iterate over a number", None,
+                              "use `range(n)` to count")
+        return (P.getitem(v, (i,)) for i in range(s[0]))
+    if hasattr(v, "dp_iter"):
+        return v.dp_iter()
+    raise DpTypeError(f"cannot iterate over {kind_of(v)}", None,
+                      "iterate over a range, an array (its rows) or a tuple")
+
+
+def make_array(vals: list):
+    for v in vals:
+        tv = type(v)
+        if tv is float or tv is int or tv is bool:
+            continue
+        if tv is ndarray or isinstance(v, Tracer):
+            if any(isinstance(x, Tracer) for x in vals):
+                return P.stack([_as_float(x) for x in vals], axis=0)
+            try:
+                return np.array(vals, dtype=np.float64)
+            except ValueError:
+                return P.stack(vals, axis=0)  # raises a readable shape error
+        raise DpTypeError(f"an array literal holds numbers or arrays, got {kind_of(v)}", None,
+                          "use a tuple `(a, b)` to group other values")
+    return np.array(vals, dtype=np.float64)
+
+
+def _as_float(x):
+    if type(x) is bool or type(x) is int:
+        return float(x)
+    return x
+
+
+# ================================================================ functions
+class FunctionInfo:
+    """What a compiled function needs at call time (built once per definition)."""
+
+    __slots__ = ("name", "nparams", "param_names", "param_index", "param_cells", "nslots",
+                 "free_src", "free_dst", "body", "is_expr", "span", "defaults_exprs", "doc")
+
+    def __init__(self, name, span):
+        self.name = name
+        self.span = span
+        self.doc = None
+
+
+class Closure(Function):
+    """A dprog function value: compiled body + captured cells + default values."""
+
+    __slots__ = ("info", "cells", "defaults", "rt", "name")
+
+    def __init__(self, info: FunctionInfo, cells: tuple, defaults: tuple, rt):
+        self.info = info
+        self.cells = cells
+        self.defaults = defaults
+        self.rt = rt
+        self.name = info.name
+
+    def describe(self) -> str:
+        return f"<fn {self.name}({', '.join(self.info.param_names)})>"
+
+    def __call__(self, *args, **kwargs):
+        info = self.info
+        rt = self.rt
+        if rt.depth >= rt.max_depth:
+            raise rt.too_deep()
+        rt.depth += 1
+        rt.budget -= 1
+        if rt.budget <= 0:
+            rt.refill()
+        try:
+            frame = [None] * info.nslots
+            n = info.nparams
+            if kwargs or len(args) != n:
+                args = self._bind_slow(args, kwargs)
+            if n:
+                frame[1:n + 1] = args
+                if info.param_cells:
+                    for s in info.param_cells:
+                        frame[s] = Cell(frame[s])
+            if info.free_dst:
+                for s, c in zip(info.free_dst, self.cells):
+                    frame[s] = c
+            if info.is_expr:
+                return info.body(frame)
+            if info.body(frame) is RETURN:
+                return frame[0]
+            return None
+        except DpError as e:
+            e.frame_noted = False
+            raise
+        finally:
+            rt.depth -= 1
+
+    def _bind_slow(self, args, kwargs):
+        info = self.info
+        n = info.nparams
+        name = info.name
+        if len(args) > n:
+            raise DpArgumentError(
+                f"`{name}` takes {n} argument{'s' if n != 1 else ''} but {len(args)} "
+                f"{'were' if len(args) != 1 else 'was'} given", None,
+                f"its parameters are ({', '.join(info.param_names)})" if n else
+                "it takes no arguments")
+        vals = list(args) + [_MISSING] * (n - len(args))
+        for k, v in kwargs.items():
+            i = info.param_index.get(k)
+            if i is None:
+                raise DpArgumentError(
+                    f"`{name}` has no parameter `{k}`", None,
+                    did_you_mean(k, info.param_names) or
+                    f"its parameters are ({', '.join(info.param_names)})")
+            if vals[i] is not _MISSING:
+                raise DpArgumentError(f"`{name}` got two values for parameter `{k}`", None, None)
+            vals[i] = v
+        for i, v in enumerate(vals):
+            if v is _MISSING:
+                d = self.defaults[i]
+                if d is _MISSING:
+                    missing = [info.param_names[j] for j in range(n)
+                               if vals[j] is _MISSING and self.defaults[j] is _MISSING]
+                    raise DpArgumentError(
+                        f"`{name}` is missing argument{'s' if len(missing) > 1 else ''} "
+                        + ", ".join(f"`{m}`" for m in missing), None,
+                        f"its parameters are ({', '.join(info.param_names)})")
+                vals[i] = d
+        return vals
+
+
+# ============================================================== generation (pass 2)
+class Compiler:
+    def __init__(self, rt, module: Module, builtins: dict, interactive: bool = False):
+        self.rt = rt
+        self.module = module
+        self.builtins = builtins
+        self.interactive = interactive
+
+    def compile_program(self, prog: N.Program):
+        """Resolve and generate a whole unit; returns a thunk that runs it."""
+        main = FuncScope(None, "<main>")
+        top = BlockScope(main, None, module=self.module)
+        resolver = Resolver(self.module, self.builtins)
+        resolver.block(prog.body, top, new_scope=False)
+        self.func = main
+        self.fname = "<main>"
+        body = self.block(prog.body.stmts, top_level=True)
+        nslots = main.nslots
+
+        def run():
+            frame = [None] * nslots
+            r = body(frame)
+            return r
+
+        return run
+
+    # blocks and statements ---------------------------------------------------
+    def block(self, stmts, top_level=False):
+        fns = [self.stmt(s, top_level) for s in stmts]
+        if not fns:
+            return lambda f: None
+        if len(fns) == 1:
+            return fns[0]
+        if len(fns) == 2:
+            a, b = fns
+
+            def run2(f):
+                r = a(f)
+                if r is not None:
+                    return r
+                return b(f)
+            return run2
+
+        if len(fns) == 3:
+            a, b, c = fns
+
+            def run3(f):
+                r = a(f)
+                if r is not None:
+                    return r
+                r = b(f)
+                if r is not None:
+                    return r
+                return c(f)
+            return run3
+
+        fns = tuple(fns)
+
+        def run(f):
+            for s in fns:
+                r = s(f)
+                if r is not None:
+                    return r
+            return None
+        return run
+
+    def stmt(self, s, top_level=False):
+        return getattr(self, "s_" + type(s).__name__)(s, top_level)
+
+    def s_ExprStmt(self, s, top_level):
+        ev = self.expr(s.expr)
+        if top_level and self.interactive:
+            rt = self.rt
+
+            def echo(f):
+                v = ev(f)
+                if v is not None:
+                    rt.echo(v)
+            return echo
+
+        def run(f):
+            ev(f)
+        return run
+
+    def store(self, decl):
+        """A function (f, value) -> None that assigns to `decl`."""
+        if decl.func is None:
+            cell = decl.cell
+
+            def set_global(f, v):
+                cell.v = v
+            return set_global
+        slot = self.slot_of(decl)
+        if self.is_cell(decl):
+            def set_cell(f, v):
+                f[slot].v = v
+            return set_cell
+
+        def set_local(f, v):
+            f[slot] = v
+        return set_local
+
+    def declare_store(self, decl):
+        """Like `store`, but a captured local gets a fresh cell (a new variable)."""
+        if decl.func is not None and decl.captured and decl.func is self.func:
+            slot = decl.slot
+
+            def new_cell(f, v):
+                f[slot] = Cell(v)
+            return new_cell
+        return self.store(decl)
+
+    def slot_of(self, decl) -> int:
+        if decl.func is self.func:
+            return decl.slot
+        return self.func.free[decl]
+
+    def is_cell(self, decl) -> bool:
+        return decl.func is not self.func or decl.captured
+
+    def s_Let(self, s, top_level):
+        value = self.expr(s.value)
+        span, fname = s.span, self.fname
+        if len(s.names) == 1:
+            st = self.declare_store(s.names[0].decl)
+
+            def let1(f):
+                st(f, value(f))
+            return let1
+        stores = [self.declare_store(n.decl) for n in s.names]
+        n = len(stores)
+
+        def let_many(f):
+            v = value(f)
+            if type(v) is not tuple:
+                err = DpTypeError(f"`let` with {n} names needs a tuple of {n} values, got "
+                                  f"{kind_of(v)}", None, "e.g. `let a, b = (1, 2)`")
+                note_frame(err, span, fname)
+                raise err
+            if len(v) != n:
+                err = DpTypeError(f"`let` with {n} names got a tuple of {len(v)} values", None,
+                                  "the number of names must match the tuple's length")
+                note_frame(err, span, fname)
+                raise err
+            for st, x in zip(stores, v):
+                st(f, x)
+        return let_many
+
+    def s_Assign(self, s, top_level):
+        value = self.expr(s.value)
+        return self.assign_to(s.target, value, s.span)
+
+    def s_AugAssign(self, s, top_level):
+        read = self.expr(s.target)
+        rhs = self.expr(s.value)
+        op = BINOPS[s.op]
+        span, fname = s.span, self.fname
+
+        if s.op == "+":
+            def combined(f):
+                a = read(f)
+                b = rhs(f)
+                if type(a) is float and type(b) is float:
+                    return a + b
+                try:
+                    return op(a, b)
+                except DpError as e:
+                    note_frame(e, span, fname)
+                    raise
+        else:
+            def combined(f):
+                a = read(f)
+                b = rhs(f)
+                try:
+                    return op(a, b)
+                except DpError as e:
+                    note_frame(e, span, fname)
+                    raise
+        return self.assign_to(s.target, combined, s.span)
+
+    def assign_to(self, target, value, span):
+        fname = self.fname
+        if type(target) is N.Name:
+            decl = target.decl
+            if decl is None:
+                return self.assign_late_global(target, value)
+            st = self.store(decl)
+
+            def assign(f):
+                st(f, value(f))
+            return assign
+        # v[i] = e, r.f = e, r.w[0, 1] = e: rebuild the containers from the inside out
+        update = self.updater(target, span)
+
+        def assign_update(f):
+            update(f, value(f))
+        return assign_update
+
+    def updater(self, target, span):
+        """A function (f, new) -> None that stores `new` into `target` functionally."""
+        fname = self.fname
+        if type(target) is N.Name:
+            decl = target.decl
+            if decl is None:
+                st_late = self.assign_late_global(target, None, raw=True)
+                return st_late
+            return self.store(decl)
+        read_obj = self.expr(target.obj)
+        outer = self.updater(target.obj, span)
+        tspan = target.span
+        if type(target) is N.Field:
+            name = target.name
+
+            def upd_field(f, new):
+                obj = read_obj(f)
+                try:
+                    if type(obj) is Record:
+                        obj.get(name)  # only existing fields may be assigned
+                        updated = obj.with_field(name, new)
+                    elif type(obj) is Module:
+                        raise DpTypeError("module members cannot be assigned", None,
+                                          "copy the value into a variable")
+                    else:
+                        raise DpTypeError(f"`.{name} = ...` needs a record, got {kind_of(obj)}",
+                                          None, None)
+                except DpError as e:
+                    note_frame(e, tspan, fname)
+                    raise
+                outer(f, updated)
+            return upd_field
+        idx_fn = self.index_builder(target.subscripts)
+
+        def upd_index(f, new):
+            obj = read_obj(f)
+            try:
+                updated = set_index_value(obj, idx_fn(f), new)
+            except DpError as e:
+                note_frame(e, tspan, fname)
+                raise
+            outer(f, updated)
+        return upd_index
+
+    def assign_late_global(self, target, value, raw=False):
+        module = self.module
+        name = target.name
+        span, fname = target.span, self.fname
+        visible = getattr(target, "visible", [])
+
+        def store(f, v):
+            cell = module.globals.get(name)
+            if cell is None:
+                err = DpNameError(f"cannot assign to `{name}`: it is not declared", None,
+                                  (did_you_mean(name, visible) or "") +
+                                  (" " if did_you_mean(name, visible) else "") +
+                                  f"declare it first with `let {name} = ...`")
+                note_frame(err, span, fname)
+                raise err
+            cell.v = v
+
+        if raw:
+            return store
+
+        def assign(f):
+            store(f, value(f))
+        return assign
+
+    def s_FnDef(self, s, top_level):
+        make = self.expr(s.func)
+        st = self.declare_store(s.target.decl)
+
+        def define(f):
+            st(f, make(f))
+        return define
+
+    def s_If(self, s, top_level):
+        cond = self.cond(s.cond)
+        then = self.block(s.then.stmts)
+        if s.orelse is None:
+            def if_(f):
+                if cond(f):
+                    return then(f)
+            return if_
+        if isinstance(s.orelse, N.Block):
+            orelse = self.block(s.orelse.stmts)
+        else:
+            orelse = self.stmt(s.orelse)
+
+        def if_else(f):
+            if cond(f):
+                return then(f)
+            return orelse(f)
+        return if_else
+
+    def cond(self, e):
+        ev = self.expr(e)
+        span, fname = e.span, self.fname
+
+        def c(f):
+            v = ev(f)
+            if type(v) is bool:
+                return v
+            try:
+                return truth(v)
+            except DpError as err:
+                note_frame(err, span, fname)
+                raise
+        return c
+
+    def s_While(self, s, top_level):
+        cond = self.cond(s.cond)
+        body = self.block(s.body.stmts)
+        rt = self.rt
+
+        def while_(f):
+            while cond(f):
+                rt.budget -= 1
+                if rt.budget <= 0:
+                    rt.refill()
+                r = body(f)
+                if r is not None:
+                    if r is BREAK:
+                        break
+                    if r is CONTINUE:
+                        continue
+                    return r
+            return None
+        return while_
+
+    def s_For(self, s, top_level):
+        iterable = self.expr(s.iterable)
+        st = self.declare_store(s.var.decl)
+        body = self.block(s.body.stmts)
+        rt = self.rt
+        span, fname = s.iterable.span, self.fname
+
+        def for_(f):
+            seq = iterable(f)
+            try:
+                it = iterate(seq)
+            except DpError as e:
+                note_frame(e, span, fname)
+                raise
+            for v in it:
+                rt.budget -= 1
+                if rt.budget <= 0:
+                    rt.refill()
+                st(f, v)
+                r = body(f)
+                if r is not None:
+                    if r is BREAK:
+                        break
+                    if r is CONTINUE:
+                        continue
+                    return r
+            return None
+        return for_
+
+    def s_Return(self, s, top_level):
+        if s.value is None:
+            def ret_none(f):
+                f[0] = None
+                return RETURN
+            return ret_none
+        value = self.expr(s.value)
+
+        def ret(f):
+            f[0] = value(f)
+            return RETURN
+        return ret
+
+    def s_Break(self, s, top_level):
+        return lambda f: BREAK
+
+    def s_Continue(self, s, top_level):
+        return lambda f: CONTINUE
+
+    def s_Import(self, s, top_level):
+        st = self.declare_store(s.target.decl)
+        rt = self.rt
+        modname = s.module
+        span, fname = s.span, self.fname
+        source = s.span.source
+
+        def import_(f):
+            try:
+                mod = rt.interp.import_module(modname, source.name)
+            except DpError as e:
+                note_frame(e, span, fname)
+                raise
+            st(f, mod)
+        return import_
+
+    # expressions ------------------------------------------------------------
+    def expr(self, e):
+        return getattr(self, "e_" + type(e).__name__)(e)
+
+    def e_Const(self, e):
+        v = e.value
+        return lambda f: v
+
+    def e_Name(self, e):
+        decl = e.decl
+        name = e.name
+        span, fname = e.span, self.fname
+        if decl is None:
+            return self.late_global(e)
+        if decl.func is None:
+            cell = decl.cell
+
+            def read_global(f):
+                v = cell.v
+                if v is UNSET:
+                    err = DpNameError(f"`{name}` is used before it is defined", None,
+                                      f"move `let {name} = ...` (or `fn {name}`) above this use")
+                    note_frame(err, span, fname)
+                    raise err
+                return v
+            return read_global
+        slot = self.slot_of(decl)
+        if self.is_cell(decl):
+            return lambda f: f[slot].v
+        return lambda f: f[slot]
+
+    def late_global(self, e):
+        name = e.name
+        module = self.module
+        span, fname = e.span, self.fname
+        builtins = self.builtins
+        if name in builtins and name not in module.globals:
+            v = builtins[name]
+            return lambda f: v
+        visible = getattr(e, "visible", [])
+        cache = []
+
+        def read_late(f):
+            if cache:
+                v = cache[0].v
+                if v is not UNSET:
+                    return v
+            cell = module.globals.get(name)
+            if cell is not None and cell.v is not UNSET:
+                cache[:] = [cell]
+                return cell.v
+            if name in builtins:
+                return builtins[name]
+            cands = set(visible) | set(KEYWORDS) | {k for k, c in module.globals.items()
+                                                    if c.v is not UNSET}
+            hint = did_you_mean(name, cands)
+            err = DpNameError(f"undefined name `{name}`", None,
+                              hint or f"declare it with `let {name} = ...` before using it")
+            note_frame(err, span, fname)
+            raise err
+        return read_late
+
+    def e_TupleLit(self, e):
+        items = [self.expr(x) for x in e.items]
+        if not items:
+            return lambda f: ()
+        if len(items) == 2:
+            a, b = items
+            return lambda f: (a(f), b(f))
+        return lambda f: tuple([x(f) for x in items])
+
+    def e_ArrayLit(self, e):
+        if all(type(x) is N.Const and type(x.value) in (int, float, bool) for x in e.items):
+            const = np.array([x.value for x in e.items], dtype=np.float64)
+            const.flags.writeable = False
+            return lambda f: const
+        items = [self.expr(x) for x in e.items]
+        span, fname = e.span, self.fname
+
+        def array(f):
+            vals = [x(f) for x in items]
+            try:
+                return make_array(vals)
+            except DpError as err:
+                note_frame(err, span, fname)
+                raise
+        return array
+
+    def e_RecordLit(self, e):
+        names = [k for k, _ in e.fields]
+        items = [self.expr(x) for _, x in e.fields]
+        return lambda f: Record({k: x(f) for k, x in zip(names, items)})
+
+    def e_Lambda(self, e):
+        func: FuncScope = e.info
+        info = FunctionInfo(e.name, e.span)
+        info.nparams = len(e.params)
+        info.param_names = [p.name for p in e.params]
+        info.param_index = {p.name: i for i, p in enumerate(e.params)}
+        # parameters occupy slots 1..n in order (declared first in their scope)
+        info.param_cells = tuple(p.decl.slot for p in e.params if p.decl.captured)
+        saved_func, saved_name = self.func, self.fname
+        self.func, self.fname = func, e.name
+        if isinstance(e.body, N.Block):
+            info.body = self.block(e.body.stmts)
+            info.is_expr = False
+        else:
+            info.body = self.expr(e.body)
+            info.is_expr = True
+        self.func, self.fname = saved_func, saved_name
+        info.nslots = func.nslots
+        free = list(func.free.items())
+        info.free_dst = tuple(slot for _, slot in free)
+        src = tuple(self.slot_of(d) for d, _ in free)
+        defaults = [self.expr(p.default) if p.default is not None else None for p in e.params]
+        has_defaults = any(d is not None for d in defaults)
+        rt = self.rt
+        no_defaults = (_MISSING,) * info.nparams
+
+        def make_closure(f):
+            cells = tuple([f[s] for s in src])
+            if has_defaults:
+                ds = tuple(_MISSING if d is None else d(f) for d in defaults)
+            else:
+                ds = no_defaults
+            return Closure(info, cells, ds, rt)
+        return make_closure
+
+    def e_IfExpr(self, e):
+        cond = self.cond(e.cond)
+        then = self.expr(e.then)
+        orelse = self.expr(e.orelse)
+        return lambda f: then(f) if cond(f) else orelse(f)
+
+    def e_BoolOp(self, e):
+        left = self.cond(e.left)
+        right = self.cond(e.right)
+        if e.op == "and":
+            return lambda f: left(f) and right(f)
+        return lambda f: left(f) or right(f)
+
+    def e_Not(self, e):
+        operand = self.cond(e.operand)
+        return lambda f: not operand(f)
+
+    def e_UnOp(self, e):
+        operand = self.expr(e.operand)
+        op = op_neg if e.op == "-" else op_pos
+        span, fname = e.span, self.fname
+
+        def unop(f):
+            try:
+                return op(operand(f))
+            except DpError as err:
+                note_frame(err, span, fname)
+                raise
+        return unop
+
+    def e_BinOp(self, e):
+        left = self.expr(e.left)
+        right = self.expr(e.right)
+        op = BINOPS[e.op]
+        span, fname = e.span, self.fname
+        sym = e.op
+        if sym in ("+", "-", "*", "/", "<", ">", "<=", ">="):
+            pyop = {"+": float.__add__, "-": float.__sub__, "*": float.__mul__,
+                    "/": None, "<": float.__lt__, ">": float.__gt__,
+                    "<=": float.__le__, ">=": float.__ge__}[sym]
+            if sym == "+":
+                def binop(f):
+                    a = left(f)
+                    b = right(f)
+                    if type(a) is float and type(b) is float:
+                        return a + b
+                    try:
+                        return op(a, b)
+                    except DpError as err:
+                        note_frame(err, span, fname)
+                        raise
+                    except Exception as exc:
+                        raise convert_exception(exc, span, fname) from exc
+                return binop
+            if sym == "*":
+                def binop(f):
+                    a = left(f)
+                    b = right(f)
+                    if type(a) is float and type(b) is float:
+                        return a * b
+                    try:
+                        return op(a, b)
+                    except DpError as err:
+                        note_frame(err, span, fname)
+                        raise
+                    except Exception as exc:
+                        raise convert_exception(exc, span, fname) from exc
+                return binop
+            if pyop is not None:
+                def binop(f):
+                    a = left(f)
+                    b = right(f)
+                    if type(a) is float and type(b) is float:
+                        return pyop(a, b)
+                    try:
+                        return op(a, b)
+                    except DpError as err:
+                        note_frame(err, span, fname)
+                        raise
+                    except Exception as exc:
+                        raise convert_exception(exc, span, fname) from exc
+                return binop
+
+        def binop(f):
+            a = left(f)
+            b = right(f)
+            try:
+                return op(a, b)
+            except DpError as err:
+                note_frame(err, span, fname)
+                raise
+            except Exception as exc:
+                raise convert_exception(exc, span, fname) from exc
+        return binop
+
+    def e_Call(self, e):
+        func = self.expr(e.func)
+        args = [self.expr(a) for a in e.args]
+        kwnames = [k for k, _ in e.kwargs]
+        kwvals = [self.expr(v) for _, v in e.kwargs]
+        span, fname = e.span, self.fname
+        callee = e.func.name if type(e.func) is N.Name else None
+
+        def not_callable(fn):
+            what = f"`{callee}` is {kind_of(fn)}" if callee else f"this is {kind_of(fn)}"
+            if fn is UNSET:
+                err = DpNameError(f"`{callee}` is called before it is defined", None, None)
+            else:
+                err = DpTypeError(f"{what}, not a function", None, "only functions can be called")
+            note_frame(err, span, fname)
+            return err
+
+        if kwnames:
+            def call_kw(f):
+                fn = func(f)
+                a = [x(f) for x in args]
+                kw = {k: v(f) for k, v in zip(kwnames, kwvals)}
+                if not isinstance(fn, Function):
+                    raise not_callable(fn)
+                try:
+                    return fn(*a, **kw)
+                except DpError as err:
+                    note_frame(err, span, fname)
+                    raise
+                except Exception as exc:
+                    raise convert_exception(exc, span, fname) from exc
+            return call_kw
+        if len(args) == 1:
+            (a0,) = args
+
+            def call1(f):
+                fn = func(f)
+                x = a0(f)
+                if not isinstance(fn, Function):
+                    raise not_callable(fn)
+                try:
+                    return fn(x)
+                except DpError as err:
+                    note_frame(err, span, fname)
+                    raise
+                except Exception as exc:
+                    raise convert_exception(exc, span, fname) from exc
+            return call1
+        if len(args) == 2:
+            a0, a1 = args
+
+            def call2(f):
+                fn = func(f)
+                x = a0(f)
+                y = a1(f)
+                if not isinstance(fn, Function):
+                    raise not_callable(fn)
+                try:
+                    return fn(x, y)
+                except DpError as err:
+                    note_frame(err, span, fname)
+                    raise
+                except Exception as exc:
+                    raise convert_exception(exc, span, fname) from exc
+            return call2
+
+        def call(f):
+            fn = func(f)
+            a = [x(f) for x in args]
+            if not isinstance(fn, Function):
+                raise not_callable(fn)
+            try:
+                return fn(*a)
+            except DpError as err:
+                note_frame(err, span, fname)
+                raise
+            except Exception as exc:
+                raise convert_exception(exc, span, fname) from exc
+        return call
+
+    def index_builder(self, subscripts):
+        parts = []
+        for s in subscripts:
+            if type(s) is N.Slice:
+                a = self.expr(s.start) if s.start is not None else None
+                b = self.expr(s.stop) if s.stop is not None else None
+                c = self.expr(s.step) if s.step is not None else None
+
+                def mk_slice(f, a=a, b=b, c=c):
+                    return slice(_slice_part(a(f)) if a else None,
+                                 _slice_part(b(f)) if b else None,
+                                 _slice_part(c(f)) if c else None)
+                parts.append(mk_slice)
+            else:
+                ev = self.expr(s)
+                parts.append(lambda f, ev=ev: _as_index(ev(f)))
+        if len(parts) == 1:
+            (p0,) = parts
+            return lambda f: [p0(f)]
+        return lambda f: [p(f) for p in parts]
+
+    def e_Index(self, e):
+        obj = self.expr(e.obj)
+        span, fname = e.span, self.fname
+        if len(e.subscripts) == 1 and type(e.subscripts[0]) is not N.Slice:
+            sub = self.expr(e.subscripts[0])
+
+            def index1(f):
+                o = obj(f)
+                i = sub(f)
+                try:
+                    if type(o) is ndarray and type(i) is int and o.ndim == 1:
+                        v = o[i]
+                        return float(v) if o.dtype == np.float64 else bool(v)
+                    return index_value(o, [_as_index(i)])
+                except DpError as err:
+                    note_frame(err, span, fname)
+                    raise
+                except IndexError:
+                    try:
+                        index_value(o, [i])
+                    except DpError as err:
+                        note_frame(err, span, fname)
+                        raise
+                    raise
+            return index1
+        idx = self.index_builder(e.subscripts)
+
+        def index(f):
+            o = obj(f)
+            try:
+                return index_value(o, idx(f))
+            except DpError as err:
+                note_frame(err, span, fname)
+                raise
+            except Exception as exc:
+                raise convert_exception(exc, span, fname) from exc
+        return index
+
+    def e_Field(self, e):
+        obj = self.expr(e.obj)
+        name = e.name
+        span, fname = e.span, self.fname
+
+        def field(f):
+            o = obj(f)
+            if type(o) is Record:
+                v = o._f.get(name, _MISSING)
+                if v is not _MISSING:
+                    return v
+            try:
+                return get_field(o, name)
+            except DpError as err:
+                note_frame(err, span, fname)
+                raise
+        return field

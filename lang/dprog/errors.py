@@ -1,0 +1,192 @@
+"""Error values and the SPEC §7 report format.
+
+Every failure a dprog program can cause is a `DpError`. The evaluator attaches
+the source span of the expression that failed and, while the exception
+unwinds, one stack entry per dprog frame; `DpError.report()` renders the
+caret diagram that the CLI prints and `str()` returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of one source file (1-based lines and columns, end exclusive)."""
+
+    source: "Source" = field(repr=False)
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def location(self) -> str:
+        return f"{self.source.name}:{self.line}:{self.column}"
+
+
+class Source:
+    """Owns the text of one program so errors can quote it and draw carets."""
+
+    __slots__ = ("name", "text", "_lines")
+
+    def __init__(self, name: str, text: str):
+        self.name = name
+        self.text = text
+        self._lines: list[str] | None = None
+
+    def line(self, n: int) -> str:
+        if self._lines is None:
+            self._lines = self.text.splitlines()
+        if 1 <= n <= len(self._lines):
+            return self._lines[n - 1]
+        return ""
+
+
+class DpError(Exception):
+    """Base of every error a dprog program can cause (SPEC §7)."""
+
+    kind = "error"
+
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.hint = hint
+        # (span, function name) pairs, innermost first, filled while unwinding.
+        self.stack: list[tuple[Span, str]] = []
+        # True once the frame currently unwinding has recorded its entry.
+        self.frame_noted = False
+
+    # Location attributes for embedders (SPEC §10).
+    @property
+    def file(self) -> str | None:
+        return self.span.source.name if self.span else None
+
+    @property
+    def line(self) -> int | None:
+        return self.span.line if self.span else None
+
+    @property
+    def column(self) -> int | None:
+        return self.span.column if self.span else None
+
+    @property
+    def dprog_stack(self) -> list[str]:
+        """The call stack, outermost first, as `file:line:col in name` strings."""
+        return [f"{s.location()} in {name}" for s, name in reversed(self.stack)]
+
+    def report(self) -> str:
+        lines = [f"error: {self.message}"]
+        span = self.span
+        if span is not None:
+            lines.append(f"  --> {span.location()}")
+            text = span.source.line(span.line)
+            num = str(span.line)
+            pad = " " * len(num)
+            lines.append(f"{pad} |")
+            lines.append(f"{num} | {text}")
+            start = max(span.column, 1)
+            if span.end_line == span.line and span.end_column > span.column:
+                width = span.end_column - span.column
+            else:
+                width = max(len(text.rstrip()) - start + 1, 1)
+            lines.append(f"{pad} | {' ' * (start - 1)}{'^' * width}")
+            if self.hint:
+                lines.append(f"{pad} = hint: {self.hint}")
+        elif self.hint:
+            lines.append(f"  = hint: {self.hint}")
+        if self.stack:
+            lines.append("stack (most recent call last):")
+            entries = list(reversed(self.stack))
+            width = max(len(s.location()) for s, _ in entries)
+            if len(entries) > 40:  # deep recursion: keep both ends readable
+                omitted = len(entries) - 30
+                entries = entries[:15] + [None] + entries[-15:]
+            for entry in entries:
+                if entry is None:
+                    lines.append(f"  ... {omitted} more frames ...")
+                    continue
+                s, name = entry
+                lines.append(f"  {s.location().ljust(width)} in {name}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.report()
+
+
+class DpSyntaxError(DpError):
+    kind = "syntax"
+
+
+class DpNameError(DpError):
+    kind = "name"
+
+
+class DpTypeError(DpError):
+    kind = "type"
+
+
+class DpValueError(DpError):
+    """A value of the right type but outside what an operation accepts."""
+
+    kind = "value"
+
+
+class DpShapeError(DpError):
+    kind = "shape"
+
+
+class DpIndexError(DpError):
+    kind = "index"
+
+
+class DpArgumentError(DpError):
+    kind = "argument"
+
+
+class DpDifferentiationError(DpError):
+    kind = "differentiation"
+
+
+class DpImportError(DpError):
+    kind = "import"
+
+
+class DpLimitError(DpError):
+    kind = "limits"
+
+
+class DpAssertionError(DpError):
+    kind = "assert"
+
+
+class DpInternalError(DpError):
+    """A fault inside dprog itself; reported like any error, flagged as a bug."""
+
+    kind = "internal"
+
+
+class DpInterrupt(DpError):
+    """Ctrl-C or a host timeout stopped the program."""
+
+    kind = "interrupted"
+
+
+def note_frame(err: DpError, span: Span, fname: str) -> None:
+    """Record where `err` passed through the current dprog frame (once per frame)."""
+    if not err.frame_noted:
+        if err.span is None:
+            err.span = span
+        err.stack.append((span, fname))
+        err.frame_noted = True
+
+
+def did_you_mean(name: str, candidates) -> str | None:
+    """A 'did you mean' hint from the closest candidate names."""
+    import difflib
+
+    best = difflib.get_close_matches(name, [c for c in candidates if c != name], n=1, cutoff=0.6)
+    if best:
+        return f"did you mean `{best[0]}`?"
+    return None

@@ -1,0 +1,485 @@
+"""Source text -> Lark parse tree -> dprog AST (nodes.py), with readable syntax errors.
+
+The LALR parser is built once per process (Lark's grammar cache makes later
+processes fast). A small post-lexer implements the newline rules of SPEC §1:
+newlines inside ( ), [ ] and record braces are dropped, and `{` is retyped as
+LREC when it opens a record literal rather than a block.
+"""
+
+from __future__ import annotations
+
+import ast as _pyast
+import os
+from pathlib import Path
+
+from . import nodes as N
+from .errors import DpSyntaxError, Source, Span
+
+_GRAMMAR = Path(__file__).with_name("grammar.lark")
+_parser = None
+
+# Tokens after which `{` opens a block rather than a record: they end an expression.
+_EXPR_END = {"NAME", "NUMBER", "STRING", "RPAR", "RSQB", "RBRACE", "TRUE", "FALSE", "NONE", "ELSE"}
+
+# Human words for terminals in "expected ..." messages.
+_WORDS = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "_NL": "a new line",
+    "$END": "the end of the input",
+    "LBRACE": "`{`",
+    "LREC": "a record `{`",
+    "CMPOP": "a comparison",
+    "ADDOP": "`+` or `-`",
+    "MULOP": "an operator",
+    "AUGOP": "`+=`",
+    "POW": "`**`",
+    "ARROW": "`=>`",
+}
+
+
+class _PostLexer:
+    """Drops bracket-internal newlines and splits `{` into block / record braces."""
+
+    always_accept = ("_NL", "LBRACE")
+
+    def process(self, stream):
+        from lark import Token
+
+        toks = list(stream)
+        n = len(toks)
+        stack: list[str] = []
+        prev = None
+        pending_nl = None
+        for i, tok in enumerate(toks):
+            t = tok.type
+            if t == "_NL":
+                if stack and stack[-1] != "{":
+                    continue
+                if pending_nl is None:
+                    pending_nl = tok
+                continue
+            if pending_nl is not None:
+                if t != "ELSE":  # allow `}` NEWLINE `else {`
+                    yield pending_nl
+                pending_nl = None
+            if t in ("LPAR", "LSQB"):
+                stack.append(t)
+            elif t in ("RPAR", "RSQB", "RBRACE"):
+                if stack:
+                    stack.pop()
+            elif t == "LBRACE":
+                if self._opens_record(toks, i, n, prev):
+                    tok = Token.new_borrow_pos("LREC", tok.value, tok)
+                    stack.append("r")
+                else:
+                    stack.append("{")
+            prev = tok.type
+            yield tok
+        if pending_nl is not None:
+            yield pending_nl
+
+    @staticmethod
+    def _opens_record(toks, i, n, prev) -> bool:
+        j = i + 1
+        while j < n and toks[j].type == "_NL":
+            j += 1
+        if j < n and toks[j].type == "NAME":
+            k = j + 1
+            while k < n and toks[k].type == "_NL":
+                k += 1
+            return k < n and toks[k].type == "COLON"
+        if j < n and toks[j].type == "RBRACE":
+            return prev not in _EXPR_END
+        return False
+
+
+def _get_parser():
+    global _parser
+    if _parser is None:
+        from lark import Lark
+
+        cache_dir = os.environ.get("DPROG_CACHE_DIR")
+        cache: bool | str = True
+        if cache_dir:
+            cache = os.path.join(cache_dir, "dprog-grammar.cache")
+        try:
+            _parser = Lark(_GRAMMAR.read_text(), parser="lalr", lexer="basic",
+                           postlex=_PostLexer(), propagate_positions=True,
+                           maybe_placeholders=True, cache=cache)
+        except OSError:  # read-only cache location
+            _parser = Lark(_GRAMMAR.read_text(), parser="lalr", lexer="basic",
+                           postlex=_PostLexer(), propagate_positions=True,
+                           maybe_placeholders=True)
+    return _parser
+
+
+def _describe_terminal(name: str) -> str:
+    if name in _WORDS:
+        return _WORDS[name]
+    parser = _get_parser()
+    for term in parser.terminals:
+        if term.name == name:
+            pat = term.pattern
+            if pat.type == "str":
+                return f"`{pat.value}`"
+            break
+    return name.lower()
+
+
+def _expected_words(expected) -> str:
+    words = sorted({_describe_terminal(e) for e in expected if e != "LREC"})
+    # keep the message short: the most useful words first
+    priority = ["a name", "a number", "an expression"]
+    words.sort(key=lambda w: (priority.index(w) if w in priority else 9, w))
+    if len(words) > 8:
+        words = words[:8] + ["..."]
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+_EXPR_STARTERS = {"NAME", "NUMBER", "STRING", "LPAR", "LSQB", "LREC", "TRUE", "FALSE", "NONE", "FN",
+                  "ADDOP", "NOT"}
+
+
+def _token_text(tok) -> str:
+    if tok.type == "_NL":
+        return "end of line"
+    if tok.type == "$END":
+        return "end of input"
+    return f"`{tok.value}`"
+
+
+def parse(text: str, name: str = "<input>") -> N.Program:
+    """Parse a whole program. Raises DpSyntaxError with a span and an 'expected' hint."""
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+    source = Source(name, text)
+    parser = _get_parser()
+    try:
+        tree = parser.parse(text)
+    except UnexpectedToken as e:
+        tok = e.token
+        expected = set(e.expected) | set(getattr(e, "accepts", None) or ())
+        if expected & _EXPR_STARTERS and len(expected & _EXPR_STARTERS) >= 4:
+            expected = (expected - _EXPR_STARTERS) | {"an expression"}
+            words = _expected_words_expr(expected)
+        else:
+            words = _expected_words(expected)
+        if tok.type == "$END":
+            line, col = _end_position(text)
+            span = Span(source, line, col, line, col + 1)
+            err = DpSyntaxError(f"unexpected end of input, expected {words}", span,
+                                "the statement is incomplete: an open bracket or block?")
+            err.incomplete = True
+            raise err from None
+        span = _token_span(source, tok)
+        hint = f"expected {words}"
+        msg = f"syntax error: unexpected {_token_text(tok)}"
+        if tok.type == "_NL" and tok.line > 0:
+            # point at the end of the line, where something is missing
+            line_text = source.line(tok.line)
+            col = len(line_text.rstrip()) + 1
+            span = Span(source, tok.line, col, tok.line, col + 1)
+        err = DpSyntaxError(msg, span, hint)
+        err.incomplete = False
+        raise err from None
+    except UnexpectedCharacters as e:
+        span = Span(source, e.line, e.column, e.line, e.column + 1)
+        ch = text[e.pos_in_stream] if 0 <= e.pos_in_stream < len(text) else "?"
+        hint = None
+        incomplete = False
+        if ch == '"':
+            hint = "a string must end with `\"` on the same line"
+        err = DpSyntaxError(f"syntax error: unexpected character `{ch}`", span, hint)
+        err.incomplete = incomplete
+        raise err from None
+    except UnexpectedEOF as e:
+        line, col = _end_position(text)
+        span = Span(source, line, col, line, col + 1)
+        err = DpSyntaxError("unexpected end of input", span,
+                            f"expected {_expected_words(e.expected)}")
+        err.incomplete = True
+        raise err from None
+    except UnexpectedInput as e:  # pragma: no cover - other Lark input errors
+        line = getattr(e, "line", 1) or 1
+        col = getattr(e, "column", 1) or 1
+        raise DpSyntaxError("syntax error", Span(source, line, col, line, col + 1)) from None
+    return _Builder(source).program(tree)
+
+
+def _expected_words_expr(expected) -> str:
+    rest = sorted(_describe_terminal(e) for e in expected if e != "an expression" and e != "LREC")
+    words = ["an expression"] + rest
+    if len(words) > 8:
+        words = words[:8] + ["..."]
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _end_position(text: str) -> tuple[int, int]:
+    lines = text.split("\n")
+    while len(lines) > 1 and not lines[-1].strip():
+        lines.pop()
+    return len(lines), len(lines[-1]) + 1
+
+
+def _token_span(source: Source, tok) -> Span:
+    line = tok.line or 1
+    col = tok.column or 1
+    end_line = tok.end_line or line
+    end_col = tok.end_column or col + 1
+    return Span(source, line, col, end_line, end_col)
+
+
+# ------------------------------------------------------------------ tree -> AST
+_AUG = {"+=": "+", "-=": "-", "*=": "*", "/=": "/"}
+
+
+class _Builder:
+    """Turns the Lark tree into AST nodes. Runs once per parse (not on the hot path)."""
+
+    def __init__(self, source: Source):
+        self.source = source
+
+    def span(self, t) -> Span:
+        meta = t.meta
+        if getattr(meta, "empty", True):
+            return Span(self.source, 1, 1, 1, 2)
+        return Span(self.source, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def tspan(self, tok) -> Span:
+        return _token_span(self.source, tok)
+
+    def program(self, tree) -> N.Program:
+        stmts = [self.stmt(c) for c in tree.children if c is not None]
+        span = self.span(tree) if stmts else Span(self.source, 1, 1, 1, 1)
+        return N.Program(span, N.Block(span, stmts))
+
+    # statements ---------------------------------------------------------------
+    def stmt(self, t):
+        from lark import Tree
+
+        if not isinstance(t, Tree):
+            raise DpSyntaxError("syntax error", self.tspan(t))
+        method = getattr(self, "s_" + t.data, None)
+        if method is None:
+            return N.ExprStmt(self.span(t), self.expr(t))
+        return method(t)
+
+    def block(self, t) -> N.Block:
+        # children: LBRACE token, stmts..., (the closing brace is filtered)
+        stmts = [self.stmt(c) for c in t.children[1:] if c is not None]
+        return N.Block(self.span(t), stmts)
+
+    def s_let_stmt(self, t):
+        names_tree, value = t.children
+        names = [N.Name(self.tspan(tok), str(tok)) for tok in names_tree.children]
+        return N.Let(self.span(t), names, self.expr(value))
+
+    def s_assign_stmt(self, t):
+        target, value = t.children
+        return N.Assign(self.span(t), self.target(target), self.expr(value))
+
+    def s_augassign_stmt(self, t):
+        target, op, value = t.children
+        return N.AugAssign(self.span(t), self.target(target), _AUG[str(op)], self.expr(value))
+
+    def target(self, t):
+        node = self.expr(t)
+        probe = node
+        while isinstance(probe, (N.Index, N.Field)):
+            if isinstance(probe, N.Index) and any(isinstance(s, N.Slice) for s in probe.subscripts):
+                pass  # slices are allowed in update targets
+            probe = probe.obj
+        if not isinstance(probe, N.Name):
+            raise DpSyntaxError("cannot assign to this expression", node.span,
+                                "assign to a variable, `v[i] = e` or `r.field = e`")
+        return node
+
+    def s_fn_stmt(self, t):
+        name, params, body = t.children
+        fn = N.Lambda(self.span(t), str(name), self.params(params), self.block(body))
+        return N.FnDef(self.span(t), N.Name(self.tspan(name), str(name)), fn)
+
+    def s_if_stmt(self, t):
+        cond, then, orelse = (t.children + [None])[:3]
+        if orelse is not None:
+            orelse = self.s_if_stmt(orelse) if orelse.data == "if_stmt" else self.block(orelse)
+        return N.If(self.span(t), self.expr(cond), self.block(then), orelse)
+
+    def s_while_stmt(self, t):
+        cond, body = t.children
+        return N.While(self.span(t), self.expr(cond), self.block(body))
+
+    def s_for_stmt(self, t):
+        var, it, body = t.children
+        return N.For(self.span(t), N.Name(self.tspan(var), str(var)), self.expr(it), self.block(body))
+
+    def s_return_stmt(self, t):
+        value = t.children[0] if t.children else None
+        return N.Return(self.span(t), self.expr(value) if value is not None else None)
+
+    def s_break_stmt(self, t):
+        return N.Break(self.span(t))
+
+    def s_continue_stmt(self, t):
+        return N.Continue(self.span(t))
+
+    def s_import_stmt(self, t):
+        mod, alias = t.children
+        bound = alias if alias is not None else mod
+        return N.Import(self.span(t), str(mod), N.Name(self.tspan(bound), str(bound)))
+
+    def s_expr_stmt(self, t):
+        return N.ExprStmt(self.span(t), self.expr(t.children[0]))
+
+    def params(self, t) -> list:
+        out = []
+        seen = set()
+        for p in t.children:
+            if p is None:
+                continue
+            name, default = p.children
+            if str(name) in seen:
+                raise DpSyntaxError(f"duplicate parameter `{name}`", self.tspan(name))
+            seen.add(str(name))
+            d = self.expr(default) if default is not None else None
+            if d is None and out and out[-1].default is not None:
+                raise DpSyntaxError(f"parameter `{name}` without a default follows one with a default",
+                                    self.tspan(name), "give it a default or move it earlier")
+            out.append(N.Param(self.tspan(name), str(name), d))
+        return out
+
+    # expressions --------------------------------------------------------------
+    def expr(self, t):
+        from lark import Token
+
+        if isinstance(t, Token):
+            if t.type == "NAME":
+                return N.Name(self.tspan(t), str(t))
+            raise DpSyntaxError(f"unexpected `{t}`", self.tspan(t))
+        return getattr(self, "e_" + t.data)(t)
+
+    def e_number(self, t):
+        tok = t.children[0]
+        s = str(tok)
+        if any(c in s for c in ".eE"):
+            value = float(s)
+        else:
+            value = int(s)
+        return N.Const(self.tspan(tok), value)
+
+    def e_string(self, t):
+        tok = t.children[0]
+        raw = str(tok)
+        try:
+            value = _pyast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            raise DpSyntaxError("invalid escape in string", self.tspan(tok),
+                                'strings support \\n \\t \\" and \\\\') from None
+        return N.Const(self.tspan(tok), value)
+
+    def e_name(self, t):
+        tok = t.children[0]
+        return N.Name(self.tspan(tok), str(tok))
+
+    def e_true(self, t):
+        return N.Const(self.span(t), True)
+
+    def e_false(self, t):
+        return N.Const(self.span(t), False)
+
+    def e_none(self, t):
+        return N.Const(self.span(t), None)
+
+    def e_tuple(self, t):
+        return N.TupleLit(self.span(t), [self.expr(c) for c in t.children if c is not None])
+
+    def e_array(self, t):
+        return N.ArrayLit(self.span(t), [self.expr(c) for c in t.children if c is not None])
+
+    def e_record(self, t):
+        fields = []
+        seen = set()
+        for f in t.children[1:]:
+            if f is None:
+                continue
+            name, value = f.children
+            if str(name) in seen:
+                raise DpSyntaxError(f"duplicate field `{name}` in record", self.tspan(name))
+            seen.add(str(name))
+            fields.append((str(name), self.expr(value)))
+        return N.RecordLit(self.span(t), fields)
+
+    def e_lambda_expr(self, t):
+        params, _arrow, body = t.children
+        return N.Lambda(self.span(t), "<lambda>", self.params(params), self.expr(body))
+
+    def e_lambda_block(self, t):
+        params, body = t.children
+        return N.Lambda(self.span(t), "<lambda>", self.params(params), self.block(body))
+
+    def e_if_expr(self, t):
+        then, cond, orelse = t.children
+        return N.IfExpr(self.span(t), self.expr(cond), self.expr(then), self.expr(orelse))
+
+    def e_or_op(self, t):
+        a, b = t.children
+        return N.BoolOp(self.span(t), "or", self.expr(a), self.expr(b))
+
+    def e_and_op(self, t):
+        a, b = t.children
+        return N.BoolOp(self.span(t), "and", self.expr(a), self.expr(b))
+
+    def e_not_op(self, t):
+        return N.Not(self.span(t), self.expr(t.children[0]))
+
+    def e_binop(self, t):
+        a, op, b = t.children
+        return N.BinOp(self.span(t), str(op), self.expr(a), self.expr(b))
+
+    def e_unop(self, t):
+        op, a = t.children
+        return N.UnOp(self.span(t), str(op), self.expr(a))
+
+    def e_call(self, t):
+        func, args = t.children
+        pos, kw = [], []
+        seen = set()
+        for a in args.children if args is not None else ():
+            if a is None:
+                continue
+            if getattr(a, "data", None) == "kwarg":
+                name, value = a.children
+                if str(name) in seen:
+                    raise DpSyntaxError(f"keyword argument `{name}` given twice", self.tspan(name))
+                seen.add(str(name))
+                kw.append((str(name), self.expr(value)))
+            else:
+                if kw:
+                    raise DpSyntaxError("positional argument after a keyword argument",
+                                        self.span(a) if hasattr(a, "meta") else self.tspan(a))
+                pos.append(self.expr(a))
+        return N.Call(self.span(t), self.expr(func), pos, kw)
+
+    def e_index(self, t):
+        obj, subs = t.children
+        items = []
+        for s in subs.children:
+            if s is None:
+                continue
+            if getattr(s, "data", None) == "slice":
+                a, b, c = s.children
+                items.append(N.Slice(self.span(s), *(self.expr(x) if x is not None else None
+                                                      for x in (a, b, c))))
+            else:
+                items.append(self.expr(s))
+        return N.Index(self.span(t), self.expr(obj), items)
+
+    def e_field(self, t):
+        obj, name = t.children
+        return N.Field(self.span(t), self.expr(obj), str(name))

@@ -1,0 +1,1253 @@
+"""The primitive layer: every numeric operation, with its derivative rules beside it.
+
+Each primitive is one named object wrapping one vectorised NumPy call
+(`impl`), optionally a Python-float fast path (`scalar`), and its rules:
+
+* ``defderiv(p, d0, d1, ...)`` for elementwise primitives: ``d_k(ans, *args)``
+  is the partial derivative with respect to argument k. Both modes use it:
+  the JVP is ``t * d`` and the VJP is ``unbroadcast(g * d)``.
+* ``defjvp(p, ...)`` / ``defvjp(p, ...)`` for the rest, one short function per
+  argument (or one joint function for n-ary primitives such as ``stack``).
+
+Rules are written with the dispatching operations of this module (`add`,
+`mul`, `sin`, ...), so a rule applied to traced values is itself traced:
+that is what makes derivatives nest to any order.
+
+``bind`` is the single entry point: with no traced argument it runs the NumPy
+implementation; otherwise the traced argument with the highest level decides
+which differentiation engine (forward `Dual` or reverse tape, see ad.py)
+processes the call.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+from .errors import (DpError, DpIndexError, DpLimitError, DpShapeError, DpTypeError,
+                     DpValueError)
+
+F64 = np.float64
+ndarray = np.ndarray
+_PYNUM = (int, float, bool)
+_PYNUM_SET = frozenset(_PYNUM)
+EMPTY: dict = {}
+
+
+class Tracer:
+    """A value carrying derivative information for one differentiation level."""
+
+    __slots__ = ("_trace", "primal")
+
+    def __repr__(self) -> str:  # debugging aid only; dprog never shows tracers
+        return f"<{type(self).__name__} level={self._trace.level} {strip(self)!r}>"
+
+
+class Limits(threading.local):
+    """Numeric limits of the interpreter running on this thread (set on entry)."""
+
+    max_array_elements = 10**9
+    check_nans = False
+    nan_pass = "forward"
+
+
+LIMITS = Limits()
+
+
+class Primitive:
+    """A named numeric operation with its NumPy implementation and derivative rules."""
+
+    __slots__ = ("name", "impl", "scalar", "elementwise", "jvps", "vjps", "jvp_joint",
+                 "vjp_joint", "nondiff", "shape_error", "doc")
+
+    def __init__(self, name, impl, scalar=None, elementwise=False, nondiff=False,
+                 shape_error=None):
+        self.name = name
+        self.impl = impl
+        self.scalar = scalar
+        self.elementwise = elementwise
+        self.nondiff = nondiff
+        self.jvps = None
+        self.vjps = None
+        self.jvp_joint = None
+        self.vjp_joint = None
+        self.shape_error = shape_error
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+    @property
+    def has_rules(self) -> bool:
+        return self.nondiff or ((self.jvps is not None or self.jvp_joint is not None)
+                                and (self.vjps is not None or self.vjp_joint is not None))
+
+
+REGISTRY: dict[str, Primitive] = {}
+
+
+def primitive(name, impl, scalar=None, elementwise=False, nondiff=False, shape_error=None):
+    p = Primitive(name, impl, scalar, elementwise, nondiff, shape_error)
+    REGISTRY[name] = p
+    return p
+
+
+def defjvp(p, *rules):
+    """Per-argument JVP rules: rule_k(t, ans, *args, **params) -> tangent of the output."""
+    p.jvps = rules
+
+
+def defvjp(p, *rules):
+    """Per-argument VJP rules: rule_k(g, ans, *args, **params) -> cotangent of argument k."""
+    p.vjps = rules
+
+
+def defderiv(p, *derivs, safe=False):
+    """Elementwise rules from partial derivatives d_k(ans, *args).
+
+    With `safe`, a zero tangent/cotangent stays exactly zero even where the
+    partial derivative is infinite (sqrt, log, ... at the edge of their domain).
+    """
+    if safe:
+        def make_jvp(d):
+            return lambda t, ans, *args: safe_mul(t, d(ans, *args))
+
+        def make_vjp(d, k):
+            return lambda g, ans, *args: unbroadcast(safe_mul(g, d(ans, *args)), args[k])
+    else:
+        def make_jvp(d):
+            return lambda t, ans, *args: mul(t, d(ans, *args))
+
+        def make_vjp(d, k):
+            return lambda g, ans, *args: unbroadcast(mul(g, d(ans, *args)), args[k])
+
+    p.jvps = tuple(None if d is None else make_jvp(d) for d in derivs)
+    p.vjps = tuple(None if d is None else make_vjp(d, k) for k, d in enumerate(derivs))
+
+
+# ----------------------------------------------------------------------------- bind
+def strip(x):
+    """The plain value under every level of tracing."""
+    while isinstance(x, Tracer):
+        x = x.primal
+    return x
+
+
+def bind(p: Primitive, args: tuple, params: dict = EMPTY):
+    """Apply primitive `p`: plain NumPy when nothing is traced, else the top trace."""
+    top = None
+    for a in args:
+        if isinstance(a, Tracer):
+            tr = a._trace
+            if top is None or tr.level > top.level:
+                top = tr
+    if top is None:
+        return apply_impl(p, args, params)
+    if p.nondiff:
+        return apply_impl(p, tuple(strip(a) for a in args), params)
+    return top.process(p, args, params)
+
+
+def apply_impl(p: Primitive, args: tuple, params: dict):
+    for a in args:
+        if type(a) not in _NUMERIC_TYPES:
+            _bad_operand(p, a)
+    try:
+        r = p.impl(*args, **params)
+    except DpError:
+        raise
+    except (ValueError, IndexError, np.linalg.LinAlgError, TypeError) as exc:
+        raise _translate(p, args, exc) from None
+    except MemoryError:
+        raise DpLimitError(f"`{p.name}` needs more memory than is available", None,
+                           "the result would be too large; use smaller arrays") from None
+    r = normalize(r)
+    if LIMITS.check_nans:
+        _check_nan(p, args, r)
+    return r
+
+
+def _bad_operand(p, a):
+    from .values import kind_of
+
+    raise DpTypeError(f"`{p.name}` expects numbers or arrays, got {kind_of(a)}", None,
+                      None)
+
+
+def _translate(p, args, exc) -> DpError:
+    if p.shape_error is not None:
+        err = p.shape_error(args, exc)
+        if err is not None:
+            return err
+    shapes = " and ".join(str(np.shape(a)) for a in args if isinstance(a, ndarray | float | int))
+    text = str(exc)
+    if isinstance(exc, np.linalg.LinAlgError):
+        return DpValueError(f"`{p.name}`: {text.lower()}", None,
+                            "the matrix is singular or not square")
+    if "broadcast" in text or "shape" in text or "dimension" in text or "size" in text:
+        return DpShapeError(f"shape mismatch in `{p.name}`: {shapes}", None,
+                            "shapes broadcast like NumPy; reshape or transpose one side")
+    if isinstance(exc, IndexError):
+        return DpIndexError(f"`{p.name}`: {text}", None, None)
+    return DpValueError(f"`{p.name}`: {text}", None, None)
+
+
+def _check_nan(p, args, r):
+    from .values import has_nan
+
+    if has_nan(r) and not any(has_nan(a) for a in args):
+        err = DpValueError(f"`{p.name}` produced nan from inputs without nan "
+                           f"(in the {LIMITS.nan_pass} pass)", None,
+                           "check the domain of the operation (log of a negative, 0/0, inf-inf)")
+        err.kind = "nan"
+        raise err
+
+
+_NUMERIC_TYPES = frozenset({int, float, bool, ndarray})
+
+
+def normalize(r):
+    """NumPy results as dprog values: 0-d -> Python number, arrays -> float64 (or bool)."""
+    t = type(r)
+    if t is ndarray:
+        if r.ndim == 0:
+            dt = r.dtype
+            if dt == np.bool_:
+                return bool(r)
+            return float(r)
+        if r.dtype != F64 and r.dtype != np.bool_:
+            return r.astype(F64)
+        return r
+    if t is float or t is int or t is bool:
+        return r
+    if t is np.float64 or isinstance(r, np.floating):
+        return float(r)
+    if t is np.bool_:
+        return bool(r)
+    if isinstance(r, np.integer):
+        return int(r)
+    return r
+
+
+def check_size(n: int, what: str = "array"):
+    if n > LIMITS.max_array_elements:
+        raise DpLimitError(f"{what} of {n} elements exceeds the limit of "
+                           f"{LIMITS.max_array_elements} elements", None,
+                           "use a smaller size, or raise max_array_elements")
+
+
+# --------------------------------------------------------------- shape helpers
+def shape(x) -> tuple:
+    x = strip(x)
+    if type(x) is ndarray:
+        return x.shape
+    return ()
+
+
+def ndim(x) -> int:
+    x = strip(x)
+    if type(x) is ndarray:
+        return x.ndim
+    return 0
+
+
+def _nb(t, x) -> int:
+    """Number of leading batch dimensions of tangent `t` relative to primal `x` (0 or 1)."""
+    return ndim(t) - ndim(x)
+
+
+def _norm_axis(axis, nd):
+    if axis is None:
+        return None
+    if isinstance(axis, tuple):
+        return tuple(a + nd if a < 0 else a for a in axis)
+    return axis + nd if axis < 0 else axis
+
+
+def _shift_axis(axis, nb, nd):
+    """An axis argument for a tangent with `nb` batch dims in front."""
+    if nb == 0:
+        return axis
+    if axis is None:
+        return tuple(range(nb, nb + nd))
+    axis = _norm_axis(axis, nd)
+    if isinstance(axis, tuple):
+        return tuple(a + nb for a in axis)
+    return axis + nb
+
+
+def pad_batched(t, out_nd: int, nb: int = 1):
+    """Insert unit axes after the batch axis so `t` broadcasts against a rank-`out_nd` value."""
+    tn = ndim(t) - nb
+    if tn >= out_nd:
+        return t
+    s = shape(t)
+    return reshape(t, s[:nb] + (1,) * (out_nd - tn) + s[nb:])
+
+
+def unbroadcast(g, x):
+    """Sum cotangent `g` down to the shape of `x` (undoing NumPy broadcasting)."""
+    xs = shape(x)
+    gs = shape(g)
+    if gs == xs:
+        if type(strip(x)) is not ndarray and type(strip(g)) is ndarray:
+            return sum_(g)
+        return g
+    extra = len(gs) - len(xs)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, d in enumerate(xs) if d == 1 and gs[i + extra] != 1)
+    if axes:
+        g = sum_(g, axis=axes)
+    if shape(g) != xs:
+        g = reshape(g, xs) if xs else sum_(g)
+    return g
+
+
+# -------------------------------------------------------------- scalar helpers
+def _guard_int_pow(a, b):
+    if type(a) is int and type(b) is int and b > 64 and abs(a) > 1:
+        if b * math.log2(abs(a)) > 4096:
+            return float(a) ** float(b) if abs(a) > 1 else a ** b
+    return None
+
+
+def _safe_scalar(fn):
+    """Math-module fast path; domain/overflow errors fall back to NumPy (nan/inf)."""
+    def f(x):
+        return fn(x)
+    return f
+
+
+# ================================================================ elementwise: unary
+def _unary(name, npfn, mathfn=None, nondiff=False):
+    return primitive(name, npfn, scalar=mathfn, elementwise=True, nondiff=nondiff)
+
+
+neg_p = _unary("-", np.negative, lambda x: -x)
+abs_p = _unary("abs", np.abs, abs)
+sqrt_p = _unary("sqrt", np.sqrt, math.sqrt)
+exp_p = _unary("exp", np.exp, math.exp)
+log_p = _unary("log", np.log, math.log)
+log1p_p = _unary("log1p", np.log1p, math.log1p)
+expm1_p = _unary("expm1", np.expm1, math.expm1)
+sin_p = _unary("sin", np.sin, math.sin)
+cos_p = _unary("cos", np.cos, math.cos)
+tan_p = _unary("tan", np.tan, math.tan)
+asin_p = _unary("asin", np.arcsin, math.asin)
+acos_p = _unary("acos", np.arccos, math.acos)
+atan_p = _unary("atan", np.arctan, math.atan)
+sinh_p = _unary("sinh", np.sinh, math.sinh)
+cosh_p = _unary("cosh", np.cosh, math.cosh)
+tanh_p = _unary("tanh", np.tanh, math.tanh)
+
+
+def _sigmoid_np(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=F64)))
+
+
+sigmoid_p = _unary("sigmoid", _sigmoid_np, lambda x: 0.5 * (1.0 + math.tanh(0.5 * x)))
+relu_p = _unary("relu", lambda x: np.maximum(x, 0.0), lambda x: x if x > 0 else 0.0)
+softplus_p = _unary("softplus", lambda x: np.logaddexp(0.0, x),
+                    lambda x: math.log1p(math.exp(-abs(x))) + max(x, 0.0))
+sign_p = _unary("sign", np.sign, None, nondiff=True)
+floor_p = _unary("floor", np.floor, None, nondiff=True)
+ceil_p = _unary("ceil", np.ceil, None, nondiff=True)
+round_p = primitive("round", lambda x, digits=0: np.round(x, digits), nondiff=True)
+
+defderiv(neg_p, lambda ans, x: -1.0)
+neg_p.jvps = (lambda t, ans, x: neg(t),)
+neg_p.vjps = (lambda g, ans, x: neg(g),)
+defderiv(abs_p, lambda ans, x: sign(x))
+defderiv(sqrt_p, lambda ans, x: div(0.5, ans), safe=True)
+defderiv(exp_p, lambda ans, x: ans)
+defderiv(log_p, lambda ans, x: div(1.0, x), safe=True)
+defderiv(log1p_p, lambda ans, x: div(1.0, add(1.0, x)), safe=True)
+defderiv(expm1_p, lambda ans, x: add(ans, 1.0))
+defderiv(sin_p, lambda ans, x: cos(x))
+defderiv(cos_p, lambda ans, x: neg(sin(x)))
+defderiv(tan_p, lambda ans, x: add(1.0, mul(ans, ans)))
+defderiv(asin_p, lambda ans, x: div(1.0, sqrt(sub(1.0, mul(x, x)))), safe=True)
+defderiv(acos_p, lambda ans, x: div(-1.0, sqrt(sub(1.0, mul(x, x)))), safe=True)
+defderiv(atan_p, lambda ans, x: div(1.0, add(1.0, mul(x, x))))
+defderiv(sinh_p, lambda ans, x: cosh(x))
+defderiv(cosh_p, lambda ans, x: sinh(x))
+defderiv(tanh_p, lambda ans, x: sub(1.0, mul(ans, ans)))
+defderiv(sigmoid_p, lambda ans, x: mul(ans, sub(1.0, ans)))
+defderiv(relu_p, lambda ans, x: _step(x))
+defderiv(softplus_p, lambda ans, x: sigmoid(x))
+
+
+def _step(x):
+    """1 where x > 0, else 0 (a constant: relu's derivative, 0 at 0 as SPEC §6 says)."""
+    x = strip(x)
+    if type(x) is ndarray:
+        return (x > 0).astype(F64)
+    return 1.0 if x > 0 else 0.0
+
+
+# =============================================================== elementwise: binary
+def _broadcast_error(p):
+    def err(args, exc):
+        shapes = " and ".join(str(np.shape(a)) for a in args)
+        return DpShapeError(f"shape mismatch in `{p}`: {shapes}", None,
+                            "shapes broadcast like NumPy; reshape or transpose one side")
+    return err
+
+
+def _binary(name, npfn, nondiff=False):
+    return primitive(name, npfn, elementwise=True, nondiff=nondiff,
+                     shape_error=_broadcast_error(name))
+
+
+def _floordiv_np(a, b):
+    if type(a) is int and type(b) is int and b == 0:
+        raise DpValueError("integer division by zero", None, "divide by a float to get inf")
+    return np.floor_divide(a, b)
+
+
+def _mod_np(a, b):
+    if type(a) is int and type(b) is int and b == 0:
+        raise DpValueError("integer modulo by zero", None, None)
+    return np.mod(a, b)
+
+
+def _pow_np(a, b):
+    if type(a) is int and type(b) is int:
+        if b < 0:
+            return float(a) ** b if a != 0 else math.inf
+        big = _guard_int_pow(a, b)
+        if big is not None:
+            return big
+        return a ** b
+    if type(a) is ndarray or type(b) is ndarray:
+        return np.power(np.asarray(a, dtype=F64), b)
+    return np.power(F64(a), b)
+
+
+add_p = _binary("+", np.add)
+sub_p = _binary("-", np.subtract)
+mul_p = _binary("*", np.multiply)
+div_p = _binary("/", lambda a, b: np.true_divide(a, b))
+floordiv_p = _binary("//", _floordiv_np, nondiff=True)
+mod_p = _binary("%", _mod_np)
+pow_p = _binary("**", _pow_np)
+atan2_p = _binary("atan2", np.arctan2)
+maximum_p = _binary("maximum", np.maximum)
+minimum_p = _binary("minimum", np.minimum)
+
+add_p.jvps = (lambda t, ans, a, b: t, lambda t, ans, a, b: t)
+add_p.vjps = (lambda g, ans, a, b: unbroadcast(g, a), lambda g, ans, a, b: unbroadcast(g, b))
+sub_p.jvps = (lambda t, ans, a, b: t, lambda t, ans, a, b: neg(t))
+sub_p.vjps = (lambda g, ans, a, b: unbroadcast(g, a),
+              lambda g, ans, a, b: unbroadcast(neg(g), b))
+defderiv(mul_p, lambda ans, a, b: b, lambda ans, a, b: a)
+defderiv(div_p, lambda ans, a, b: div(1.0, b), lambda ans, a, b: neg(div(ans, b)), safe=True)
+defderiv(mod_p, lambda ans, a, b: 1.0, lambda ans, a, b: neg(floor(div(a, b))))
+defderiv(atan2_p,
+         lambda ans, y, x: div(x, add(mul(x, x), mul(y, y))),
+         lambda ans, y, x: neg(div(y, add(mul(x, x), mul(y, y)))), safe=True)
+
+
+def _pow_dx(ans, x, y):
+    ys = strip(y)
+    if type(ys) is not ndarray and ys == 2:
+        return mul(2.0, x)
+    return mul(y, pow_(x, sub(y, 1.0)))
+
+
+def _pow_dy(ans, x, y):
+    xs = strip(x)
+    positive = xs > 0
+    return mul(ans, log(where(positive, x, 1.0)))
+
+
+defderiv(pow_p, _pow_dx, _pow_dy, safe=True)
+
+
+def _tie_weights(a, b):
+    """d maximum(a, b)/da: 1 where a wins, 1/2 on ties (as JAX), else 0; a constant."""
+    a, b = strip(a), strip(b)
+    w = np.where(a > b, 1.0, np.where(a == b, 0.5, 0.0))
+    return float(w) if w.ndim == 0 else w
+
+
+defderiv(maximum_p, lambda ans, a, b: _tie_weights(a, b), lambda ans, a, b: _tie_weights(b, a))
+defderiv(minimum_p, lambda ans, a, b: _tie_weights(b, a), lambda ans, a, b: _tie_weights(a, b))
+
+# comparisons: never differentiable; evaluated on plain values
+lt_p = _binary("<", np.less, nondiff=True)
+le_p = _binary("<=", np.less_equal, nondiff=True)
+gt_p = _binary(">", np.greater, nondiff=True)
+ge_p = _binary(">=", np.greater_equal, nondiff=True)
+eq_p = _binary("==", np.equal, nondiff=True)
+ne_p = _binary("!=", np.not_equal, nondiff=True)
+
+
+# safe multiply: 0 * anything = 0 (keeps untaken branches from turning into nan)
+def _safe_mul_np(g, d):
+    r = np.multiply(g, d)
+    if type(r) is ndarray:
+        zero = np.asarray(g) == 0
+        if zero.any():
+            r = np.where(zero, 0.0, r)
+        return r
+    return 0.0 if g == 0 else r
+
+
+safe_mul_p = _binary("*", _safe_mul_np)
+safe_mul_p.jvps = (lambda t, ans, g, d: safe_mul(t, d), lambda t, ans, g, d: safe_mul(g, t))
+safe_mul_p.vjps = (lambda c, ans, g, d: unbroadcast(safe_mul(c, d), g),
+                   lambda c, ans, g, d: unbroadcast(mul(c, g), d))
+
+
+def _where_np(c, a, b):
+    return np.where(c, a, b)
+
+
+where_p = primitive("where", _where_np, elementwise=True, shape_error=_broadcast_error("where"))
+where_p.jvps = (None,
+                lambda t, ans, c, a, b: where(c, t, 0.0),
+                lambda t, ans, c, a, b: where(c, 0.0, t))
+where_p.vjps = (None,
+                lambda g, ans, c, a, b: unbroadcast(where(c, g, 0.0), a),
+                lambda g, ans, c, a, b: unbroadcast(where(c, 0.0, g), b))
+
+
+# ======================================================================= reductions
+def _sum_np(x, axis=None, keepdims=False):
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def _axis_error(name):
+    def err(args, exc):
+        if isinstance(exc, (ValueError, IndexError)) and "axis" in str(exc):
+            nd = np.ndim(args[0])
+            return DpIndexError(f"`{name}`: axis out of range for an array with {nd} "
+                                f"dimension{'s' if nd != 1 else ''}", None,
+                                f"axes run from {-nd} to {nd - 1}" if nd else "a number has no axes")
+        return None
+    return err
+
+
+sum_p = primitive("sum", _sum_np, shape_error=_axis_error("sum"))
+sum_p.jvps = (lambda t, ans, x, axis=None, keepdims=False:
+              sum_(t, axis=_shift_axis(axis, _nb(t, x), ndim(x)), keepdims=keepdims),)
+sum_p.vjps = (lambda g, ans, x, axis=None, keepdims=False:
+              broadcast_to(_expand_reduced(g, x, axis, keepdims), shape(x)),)
+
+
+def _expand_reduced(g, x, axis, keepdims):
+    """Reshape a reduction's cotangent so it broadcasts back over the reduced axes."""
+    if keepdims or axis is None:
+        return g
+    nd = ndim(x)
+    axes = _norm_axis(axis, nd)
+    axes = axes if isinstance(axes, tuple) else (axes,)
+    s = list(shape(x))
+    for a in axes:
+        s[a] = 1
+    return reshape(g, tuple(s))
+
+
+def _reduce_mask(x, ans, axis):
+    """Indicator of the arg-max/min positions, ties sharing equally (a constant)."""
+    xs = strip(x)
+    a = np.asarray(strip(ans))
+    if axis is not None:
+        a = np.expand_dims(a, _norm_axis(axis, xs.ndim))
+    m = (xs == a).astype(F64)
+    cnt = m.sum(axis=axis, keepdims=True)
+    return m / cnt
+
+
+def _max_np(x, axis=None):
+    return np.max(x, axis=axis)
+
+
+def _min_np(x, axis=None):
+    return np.min(x, axis=axis)
+
+
+def _empty_reduce(name):
+    base = _axis_error(name)
+
+    def err(args, exc):
+        if "zero-size" in str(exc) or "empty" in str(exc):
+            return DpValueError(f"`{name}` of an empty array", None, None)
+        return base(args, exc)
+    return err
+
+
+max_p = primitive("max", _max_np, shape_error=_empty_reduce("max"))
+min_p = primitive("min", _min_np, shape_error=_empty_reduce("min"))
+for _p in (max_p, min_p):
+    _p.jvps = (lambda t, ans, x, axis=None:
+               sum_(mul(pad_batched(t, ndim(x), _nb(t, x)), _reduce_mask(x, ans, axis)),
+                    axis=_shift_axis(axis, _nb(t, x), ndim(x))),)
+    _p.vjps = (lambda g, ans, x, axis=None:
+               mul(broadcast_to(_expand_reduced(g, x, axis, False), shape(x)),
+                   _reduce_mask(x, ans, axis)),)
+
+
+def _prod_np(x, axis=None):
+    return np.prod(x, axis=axis)
+
+
+def _prod_others_np(x, axis=None):
+    """Product of all other entries along `axis` (exact with zeros: prefix * suffix)."""
+    x = np.asarray(x, dtype=F64)
+    if axis is None:
+        flat = x.reshape(-1)
+        return _prod_others_np(flat, 0).reshape(x.shape)
+    axis = _norm_axis(axis, x.ndim)
+    n = x.shape[axis]
+    ones_shape = list(x.shape)
+    ones_shape[axis] = 1
+    ones = np.ones(ones_shape)
+    pre = np.cumprod(np.concatenate([ones, np.take(x, range(n - 1), axis=axis)], axis=axis),
+                     axis=axis)
+    rev = np.flip(x, axis=axis)
+    suf = np.cumprod(np.concatenate([ones, np.take(rev, range(n - 1), axis=axis)], axis=axis),
+                     axis=axis)
+    return pre * np.flip(suf, axis=axis)
+
+
+prod_p = primitive("prod", _prod_np, shape_error=_axis_error("prod"))
+prod_others_p = primitive("prod_others", _prod_others_np)
+prod_p.jvps = (lambda t, ans, x, axis=None:
+               sum_(mul(pad_batched(t, ndim(x), _nb(t, x)), prod_others(x, axis)),
+                    axis=_shift_axis(axis, _nb(t, x), ndim(x))),)
+prod_p.vjps = (lambda g, ans, x, axis=None:
+               mul(broadcast_to(_expand_reduced(g, x, axis, False), shape(x)),
+                   prod_others(x, axis)),)
+# Second derivatives of prod: d(others_i) = others_i * (sum_j t_j/x_j - t_i/x_i); exact
+# away from zeros (documented in docs/differentiation.md).
+prod_others_p.jvps = (lambda t, ans, x, axis=None:
+                      mul(ans, sub(sum_(div(t, x), axis=_shift_axis(axis, _nb(t, x), ndim(x)),
+                                        keepdims=True) if axis is not None
+                                   else _sum_all_keep(div(t, x), _nb(t, x)),
+                                   div(t, x))),)
+prod_others_p.vjps = (lambda g, ans, x, axis=None:
+                      sub(mul(div(1.0, x), _bsum(mul(g, ans), x, axis)),
+                          div(mul(g, ans), x)),)
+
+
+def _sum_all_keep(v, nb):
+    nd = ndim(v)
+    return sum_(v, axis=tuple(range(nb, nd)), keepdims=True)
+
+
+def _bsum(v, x, axis):
+    if axis is None:
+        return sum_(v)
+    return sum_(v, axis=axis, keepdims=True)
+
+
+def _norm_np(x, axis=None):
+    return np.sqrt(np.sum(np.square(x), axis=axis))
+
+
+norm_p = primitive("norm", _norm_np, shape_error=_axis_error("norm"))
+norm_p.jvps = (lambda t, ans, x, axis=None:
+               safe_div(sum_(mul(pad_batched(t, ndim(x), _nb(t, x)), x),
+                             axis=_shift_axis(axis, _nb(t, x), ndim(x))), ans),)
+norm_p.vjps = (lambda g, ans, x, axis=None:
+               mul(broadcast_to(_expand_reduced(g, x, axis, False), shape(x)),
+                   safe_div(x, _expand_reduced(ans, x, axis, False))),)
+
+
+def _safe_div_np(a, b):
+    b_arr = np.asarray(b)
+    zero = b_arr == 0
+    if zero.any():
+        return np.where(zero, 0.0, np.true_divide(a, np.where(zero, 1.0, b_arr)))
+    return np.true_divide(a, b)
+
+
+safe_div_p = _binary("/", _safe_div_np)
+safe_div_p.jvps = (lambda t, ans, a, b: safe_div(t, b),
+                   lambda t, ans, a, b: neg(safe_div(mul(t, ans), b)))
+safe_div_p.vjps = (lambda g, ans, a, b: unbroadcast(safe_div(g, b), a),
+                   lambda g, ans, a, b: unbroadcast(neg(safe_div(mul(g, ans), b)), b))
+
+
+def _cumsum_np(x, axis=None):
+    return np.cumsum(x, axis=axis)
+
+
+cumsum_p = primitive("cumsum", _cumsum_np, shape_error=_axis_error("cumsum"))
+cumsum_p.jvps = (lambda t, ans, x, axis=None:
+                 cumsum(t, axis=_shift_axis(axis, _nb(t, x), ndim(x)) if axis is not None
+                        else None) if axis is not None or _nb(t, x) == 0
+                 else reshape(cumsum(reshape(t, (shape(t)[0], -1)), axis=1),
+                              (shape(t)[0],) + shape(ans)),)
+cumsum_p.vjps = (lambda g, ans, x, axis=None: _cumsum_vjp(g, x, axis),)
+
+
+def _cumsum_vjp(g, x, axis):
+    if axis is None:
+        flat = reshape(g, (-1,))
+        rev = getitem(cumsum(getitem(flat, (slice(None, None, -1),)), axis=0),
+                      (slice(None, None, -1),))
+        return reshape(rev, shape(x))
+    nd = ndim(x)
+    a = _norm_axis(axis, nd)
+    idx = tuple(slice(None, None, -1) if i == a else slice(None) for i in range(nd))
+    return getitem(cumsum(getitem(g, idx), axis=a), idx)
+
+
+# ============================================================ structural / linear
+def _reshape_np(x, shape):
+    return np.reshape(x, shape)
+
+
+def _reshape_error(args, exc):
+    return DpShapeError(f"cannot reshape an array of shape {np.shape(args[0])} "
+                        f"({np.size(args[0])} elements) into the requested shape", None,
+                        "the number of elements must stay the same")
+
+
+reshape_p = primitive("reshape", _reshape_np, shape_error=_reshape_error)
+reshape_p.jvps = (lambda t, ans, x, shape: reshape(t, _batch_shape(t, x) + ans_shape(ans)),)
+reshape_p.vjps = (lambda g, ans, x, shape: reshape(g, _shape_of(x)),)
+
+
+def ans_shape(ans):
+    return tuple(np.shape(strip(ans)))
+
+
+def _shape_of(x):
+    return shape(x)
+
+
+def _batch_shape(t, x):
+    nb = _nb(t, x)
+    return tuple(shape(t)[:nb])
+
+
+def _transpose_np(x, axes=None):
+    return np.transpose(x, axes)
+
+
+transpose_p = primitive("transpose", _transpose_np, shape_error=_axis_error("transpose"))
+
+
+def _transpose_jvp(t, ans, x, axes=None):
+    nb = _nb(t, x)
+    if nb == 0:
+        return transpose(t, axes)
+    nd = ndim(x)
+    ax = tuple(reversed(range(nd))) if axes is None else tuple(_norm_axis(a, nd) for a in axes)
+    return transpose(t, tuple(range(nb)) + tuple(a + nb for a in ax))
+
+
+def _transpose_vjp(g, ans, x, axes=None):
+    nd = ndim(x)
+    if axes is None:
+        return transpose(g, None)
+    ax = tuple(_norm_axis(a, nd) for a in axes)
+    inv = tuple(int(i) for i in np.argsort(ax))
+    return transpose(g, inv)
+
+
+transpose_p.jvps = (_transpose_jvp,)
+transpose_p.vjps = (_transpose_vjp,)
+
+
+def _broadcast_to_np(x, shape):
+    return np.array(np.broadcast_to(x, shape))
+
+
+broadcast_to_p = primitive("broadcast_to", _broadcast_to_np, shape_error=_broadcast_error("broadcast"))
+broadcast_to_p.jvps = (lambda t, ans, x, shape:
+                       broadcast_to(pad_batched(t, len(shape), _nb(t, x)),
+                                    _batch_shape(t, x) + tuple(shape)),)
+broadcast_to_p.vjps = (lambda g, ans, x, shape: unbroadcast(g, x),)
+
+
+def _index_error(args, exc):
+    x = args[0]
+    return DpIndexError(f"index out of range for an array of shape {np.shape(x)}", None,
+                        "indices run from 0 to n-1 (or -n to -1 from the end)")
+
+
+def _getitem_np(x, idx):
+    return x[idx]
+
+
+getitem_p = primitive("index", _getitem_np, shape_error=_index_error)
+getitem_p.jvps = (lambda t, ans, x, idx: getitem(t, (slice(None),) * _nb(t, x) + idx),)
+getitem_p.vjps = (lambda g, ans, x, idx: index_add(g, idx, shape(x)),)
+
+
+def _index_add_np(g, idx, shape):
+    z = np.zeros(shape)
+    z[idx] = g
+    return z
+
+
+index_add_p = primitive("index_add", _index_add_np)
+index_add_p.jvps = (lambda t, ans, g, idx, shape:
+                    index_add(t, (slice(None),) * _nb(t, g) + idx, _batch_shape(t, g) + shape),)
+index_add_p.vjps = (lambda c, ans, g, idx, shape: getitem(c, idx),)
+
+
+def _setitem_np(x, v, idx):
+    y = np.array(x, dtype=F64)
+    y[idx] = v
+    return y
+
+
+def _setitem_error(args, exc):
+    if isinstance(exc, IndexError):
+        return _index_error(args, exc)
+    return DpShapeError(f"cannot put a value of shape {np.shape(args[1])} into the "
+                        f"indexed region of an array of shape {np.shape(args[0])}", None,
+                        "the value must broadcast to the indexed region")
+
+
+setitem_p = primitive("index update", _setitem_np, shape_error=_setitem_error)
+
+
+def _setitem_jvp_x(t, ans, x, v, idx):
+    nb = _nb(t, x)
+    return setitem(t, (slice(None),) * nb + idx, 0.0)
+
+
+def _setitem_jvp_v(t, ans, x, v, idx):
+    nb = _nb(t, v)
+    region_nd = len(np.shape(strip(ans)[idx]))
+    t = pad_batched(t, region_nd, nb) if nb else t
+    bshape = _batch_shape(t, v)
+    return setitem(zeros_tangent(bshape + shape(x)), (slice(None),) * nb + idx, t)
+
+
+def zeros_tangent(s):
+    return np.zeros(s) if s else 0.0
+
+
+setitem_p.jvps = (_setitem_jvp_x, _setitem_jvp_v)
+setitem_p.vjps = (lambda g, ans, x, v, idx: setitem(g, idx, 0.0),
+                  lambda g, ans, x, v, idx: unbroadcast(getitem(g, idx), v))
+
+
+def _stack_np(*xs, axis=0):
+    return np.stack(xs, axis=axis)
+
+
+def _stack_error(args, exc):
+    shapes = ", ".join(str(np.shape(a)) for a in args)
+    return DpShapeError(f"array elements must all have the same shape, got {shapes}", None,
+                        "arrays are rectangular: every row needs the same length")
+
+
+stack_p = primitive("stack", _stack_np, shape_error=_stack_error)
+
+
+def _stack_jvp(primals, tangents, ans, axis=0):
+    nb = 0
+    for t, x in zip(tangents, primals):
+        if t is not None:
+            nb = _nb(t, x)
+            bshape = _batch_shape(t, x)
+            break
+    ts = [t if t is not None else zeros_tangent(bshape + shape(x))
+          for t, x in zip(tangents, primals)]
+    ax = _norm_axis(axis, ndim(primals[0]) + 1) + nb
+    return stack(ts, axis=ax)
+
+
+def _stack_vjp(g, ans, primals, needs, axis=0):
+    nd = ndim(ans)
+    ax = _norm_axis(axis, nd)
+    out = []
+    for k, need in enumerate(needs):
+        if not need:
+            out.append(None)
+            continue
+        idx = tuple(k if i == ax else slice(None) for i in range(nd))
+        out.append(getitem(g, idx))
+    return out
+
+
+stack_p.jvp_joint = _stack_jvp
+stack_p.vjp_joint = _stack_vjp
+
+
+def _concat_np(*xs, axis=0):
+    return np.concatenate(xs, axis=axis)
+
+
+def _concat_error(args, exc):
+    shapes = ", ".join(str(np.shape(a)) for a in args)
+    return DpShapeError(f"cannot concatenate arrays of shapes {shapes}", None,
+                        "all dimensions except the concatenation axis must agree")
+
+
+concat_p = primitive("concat", _concat_np, shape_error=_concat_error)
+
+
+def _concat_jvp(primals, tangents, ans, axis=0):
+    for t, x in zip(tangents, primals):
+        if t is not None:
+            nb = _nb(t, x)
+            bshape = _batch_shape(t, x)
+            break
+    ts = [t if t is not None else zeros_tangent(bshape + shape(x))
+          for t, x in zip(tangents, primals)]
+    return concat(ts, axis=_norm_axis(axis, ndim(primals[0])) + nb)
+
+
+def _concat_vjp(g, ans, primals, needs, axis=0):
+    nd = ndim(ans)
+    ax = _norm_axis(axis, nd)
+    out = []
+    start = 0
+    for x, need in zip(primals, needs):
+        n = shape(x)[ax]
+        if need:
+            idx = tuple(slice(start, start + n) if i == ax else slice(None) for i in range(nd))
+            out.append(getitem(g, idx))
+        else:
+            out.append(None)
+        start += n
+    return out
+
+
+concat_p.jvp_joint = _concat_jvp
+concat_p.vjp_joint = _concat_vjp
+
+
+# ==================================================================== linear algebra
+def _matmul_error(args, exc):
+    a, b = args
+    sa, sb = np.shape(a), np.shape(b)
+    if not sa or not sb:
+        return DpShapeError(f"`@` needs arrays, got shapes {sa} and {sb}", None,
+                            "use `*` to multiply by a number")
+    return DpShapeError(f"shape mismatch in `@`: {sa} and {sb}", None,
+                        f"the last dimension of the left side ({sa[-1]}) must equal the "
+                        f"{'first' if len(sb) == 1 else 'second-to-last'} dimension of the right side "
+                        f"({sb[0] if len(sb) == 1 else sb[-2]})")
+
+
+def _matmul_np(a, b):
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        raise ValueError("matmul: scalar operand")
+    return np.matmul(a, b)
+
+
+matmul_p = primitive("@", _matmul_np, shape_error=_matmul_error)
+
+
+def _swap_last(x):
+    nd = ndim(x)
+    if nd < 2:
+        return x
+    return transpose(x, tuple(range(nd - 2)) + (nd - 1, nd - 2))
+
+
+def _matmul_jvp_a(t, ans, a, b):
+    return matmul(t, b)
+
+
+def _matmul_jvp_b(t, ans, a, b):
+    nb = _nb(t, b)
+    if nb and ndim(b) == 1:
+        # batched vectors (B, k): apply a to each row
+        return matmul(t, a) if ndim(a) == 1 else matmul(t, _swap_last(a))
+    return matmul(a, t)
+
+
+def _matmul_vjp_a(g, ans, a, b):
+    na, nbd = ndim(a), ndim(b)
+    if na == 1 and nbd == 1:
+        return mul(g, b)
+    if na == 1:
+        return matmul(b, g) if nbd == 2 else unbroadcast(matmul(b, expand_last(g)), a)
+    if nbd == 1:
+        return outer_(g, b)
+    return unbroadcast(matmul(g, _swap_last(b)), a)
+
+
+def _matmul_vjp_b(g, ans, a, b):
+    na, nbd = ndim(a), ndim(b)
+    if na == 1 and nbd == 1:
+        return mul(g, a)
+    if na == 1:
+        return outer_(a, g)
+    if nbd == 1:
+        return matmul(g, a) if na == 2 else unbroadcast(matmul(_swap_last(a), g), b)
+    return unbroadcast(matmul(_swap_last(a), g), b)
+
+
+def expand_last(g):
+    return reshape(g, shape(g) + (1,))
+
+
+def outer_(a, b):
+    a1 = reshape(a, (-1, 1))
+    b1 = reshape(b, (1, -1))
+    return mul(a1, b1)
+
+
+matmul_p.jvps = (_matmul_jvp_a, _matmul_jvp_b)
+matmul_p.vjps = (_matmul_vjp_a, _matmul_vjp_b)
+
+
+def _square_error(name):
+    def err(args, exc):
+        s = np.shape(args[0])
+        if len(s) != 2 or s[0] != s[1]:
+            return DpShapeError(f"`{name}` needs a square matrix, got shape {s}", None, None)
+        if name == "solve" and len(args) > 1 and np.shape(args[1])[:1] != s[:1]:
+            return DpShapeError(f"shape mismatch in `solve`: {s} and {np.shape(args[1])}", None,
+                                "b needs as many rows as A")
+        if isinstance(exc, np.linalg.LinAlgError):
+            return DpValueError(f"`{name}`: the matrix is singular", None,
+                                "a singular matrix has no inverse")
+        return None
+    return err
+
+
+def _solve_np(a, b):
+    a = np.asarray(a, dtype=F64)
+    b = np.asarray(b, dtype=F64)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError("square")
+    if b.ndim == 2 and a.ndim == 2 and b.shape[0] == a.shape[0]:
+        return np.linalg.solve(a, b)
+    if b.ndim == 1:
+        return np.linalg.solve(a, b)
+    raise ValueError("solve shape")
+
+
+solve_p = primitive("solve", _solve_np, shape_error=_square_error("solve"))
+
+
+def _solve_batched(a, rhs, nb):
+    """Solve with `rhs` carrying `nb` leading batch dims (vectors -> solve all at once)."""
+    if nb == 0:
+        return solve(a, rhs)
+    s = shape(rhs)
+    if len(s) == 2:  # (B, n): columns
+        return transpose(solve(a, transpose(rhs, (1, 0))), (1, 0))
+    # (B, n, k): fold batch into columns
+    B, n, k = s
+    cols = reshape(transpose(rhs, (1, 0, 2)), (n, B * k))
+    sol = solve(a, cols)
+    return transpose(reshape(sol, (n, B, k)), (1, 0, 2))
+
+
+solve_p.jvps = (lambda t, ans, a, b: neg(_solve_batched(a, matmul(t, ans), _nb(t, a))),
+                lambda t, ans, a, b: _solve_batched(a, t, _nb(t, b)))
+solve_p.vjps = (lambda g, ans, a, b: neg(outer_(_solve_t(a, g), ans)) if ndim(ans) == 1
+                else neg(matmul(_solve_t(a, g), _swap_last(ans))),
+                lambda g, ans, a, b: _solve_t(a, g))
+
+
+def _solve_t(a, g):
+    return solve(transpose(a, (1, 0)), g)
+
+
+def _inv_np(a):
+    a = np.asarray(a, dtype=F64)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError("square")
+    return np.linalg.inv(a)
+
+
+inv_p = primitive("inv", _inv_np, shape_error=_square_error("inv"))
+inv_p.jvps = (lambda t, ans, a: neg(matmul(matmul(ans, t), ans)),)
+inv_p.vjps = (lambda g, ans, a: neg(matmul(matmul(_swap_last(ans), g), _swap_last(ans))),)
+
+
+def _det_np(a):
+    a = np.asarray(a, dtype=F64)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError("square")
+    return np.linalg.det(a)
+
+
+det_p = primitive("det", _det_np, shape_error=_square_error("det"))
+det_p.jvps = (lambda t, ans, a: mul(ans, sum_(mul(_swap_last(inv(a)), t), axis=(-2, -1))),)
+det_p.vjps = (lambda g, ans, a: mul(mul(g, ans), _swap_last(inv(a))),)
+
+
+# ====================================================== non-differentiable helpers
+argmax_p = primitive("argmax", lambda x, axis=None: np.argmax(x, axis=axis), nondiff=True,
+                     shape_error=_empty_reduce("argmax"))
+argmin_p = primitive("argmin", lambda x, axis=None: np.argmin(x, axis=axis), nondiff=True,
+                     shape_error=_empty_reduce("argmin"))
+any_p = primitive("any", lambda x, axis=None: np.any(x, axis=axis), nondiff=True,
+                  shape_error=_axis_error("any"))
+all_p = primitive("all", lambda x, axis=None: np.all(x, axis=axis), nondiff=True,
+                  shape_error=_axis_error("all"))
+
+
+# ============================================================ dispatching operations
+# These are what the evaluator, the builtins and the rules above call. Plain
+# Python numbers take a fast path that never touches NumPy.
+def _fast2(p, pyop):
+    def op(a, b):
+        ta, tb = type(a), type(b)
+        if (ta is float or ta is int) and (tb is float or tb is int):
+            try:
+                return pyop(a, b)
+            except (ZeroDivisionError, OverflowError):
+                pass
+        return bind(p, (a, b))
+    op.__name__ = p.name
+    return op
+
+
+def _py_pow(a, b):
+    if type(a) is int and type(b) is int:
+        if b < 0 or _guard_int_pow(a, b) is not None:
+            raise OverflowError
+        return a ** b
+    r = a ** b
+    if type(r) is complex:
+        raise OverflowError  # negative base, fractional power: NumPy gives nan
+    return r
+
+
+def _py_floordiv(a, b):
+    if type(a) is int and type(b) is int:
+        if b == 0:
+            raise DpValueError("integer division by zero", None, "divide by a float to get inf")
+    return a // b
+
+
+def _py_mod(a, b):
+    if type(a) is int and type(b) is int and b == 0:
+        raise DpValueError("integer modulo by zero", None, None)
+    return a % b
+
+
+add = _fast2(add_p, lambda a, b: a + b)
+sub = _fast2(sub_p, lambda a, b: a - b)
+mul = _fast2(mul_p, lambda a, b: a * b)
+div = _fast2(div_p, lambda a, b: a / b)
+floordiv = _fast2(floordiv_p, _py_floordiv)
+mod = _fast2(mod_p, _py_mod)
+pow_ = _fast2(pow_p, _py_pow)
+atan2 = _fast2(atan2_p, math.atan2)
+maximum = _fast2(maximum_p, lambda a, b: a if a >= b else b)
+minimum = _fast2(minimum_p, lambda a, b: a if a <= b else b)
+safe_mul = _fast2(safe_mul_p, lambda a, b: 0.0 if a == 0 else a * b)
+safe_div = _fast2(safe_div_p, lambda a, b: 0.0 if b == 0 else a / b)
+
+
+def _fast1(p):
+    fn = p.scalar
+
+    if fn is None:
+        def op(x):
+            return bind(p, (x,))
+    else:
+        def op(x):
+            tx = type(x)
+            if tx is float or tx is int:
+                try:
+                    return fn(x)
+                except (ValueError, OverflowError):
+                    pass
+            return bind(p, (x,))
+    op.__name__ = p.name
+    return op
+
+
+neg = _fast1(neg_p)
+abs_ = _fast1(abs_p)
+sqrt = _fast1(sqrt_p)
+exp = _fast1(exp_p)
+log = _fast1(log_p)
+log1p = _fast1(log1p_p)
+expm1 = _fast1(expm1_p)
+sin = _fast1(sin_p)
+cos = _fast1(cos_p)
+tan = _fast1(tan_p)
+asin = _fast1(asin_p)
+acos = _fast1(acos_p)
+atan = _fast1(atan_p)
+sinh = _fast1(sinh_p)
+cosh = _fast1(cosh_p)
+tanh = _fast1(tanh_p)
+sigmoid = _fast1(sigmoid_p)
+relu = _fast1(relu_p)
+softplus = _fast1(softplus_p)
+sign = _fast1(sign_p)
+floor = _fast1(floor_p)
+ceil = _fast1(ceil_p)
+
+
+def where(c, a, b):
+    return bind(where_p, (strip(c), a, b))
+
+
+def sum_(x, axis=None, keepdims=False):
+    if axis is None and not keepdims:
+        if type(x) is float or type(x) is int:
+            return x
+        return bind(sum_p, (x,))
+    return bind(sum_p, (x,), {"axis": axis, "keepdims": keepdims})
+
+
+def prod_others(x, axis=None):
+    return bind(prod_others_p, (x,), {"axis": axis})
+
+
+def reshape(x, shape):
+    return bind(reshape_p, (x,), {"shape": tuple(shape)})
+
+
+def transpose(x, axes=None):
+    return bind(transpose_p, (x,), {"axes": axes})
+
+
+def broadcast_to(x, shape):
+    if tuple(np.shape(strip(x))) == tuple(shape):
+        return x
+    return bind(broadcast_to_p, (x,), {"shape": tuple(shape)})
+
+
+def getitem(x, idx):
+    return bind(getitem_p, (x,), {"idx": idx})
+
+
+def index_add(g, idx, shape):
+    return bind(index_add_p, (g,), {"idx": idx, "shape": tuple(shape)})
+
+
+def setitem(x, idx, v):
+    return bind(setitem_p, (x, v), {"idx": idx})
+
+
+def stack(xs, axis=0):
+    return bind(stack_p, tuple(xs), {"axis": axis})
+
+
+def concat(xs, axis=0):
+    return bind(concat_p, tuple(xs), {"axis": axis})
+
+
+def matmul(a, b):
+    return bind(matmul_p, (a, b))
+
+
+def solve(a, b):
+    return bind(solve_p, (a, b))
+
+
+def inv(a):
+    return bind(inv_p, (a,))
+
+
+def det(a):
+    return bind(det_p, (a,))
+
+
+def cumsum(x, axis=None):
+    return bind(cumsum_p, (x,), {"axis": axis})

@@ -1,0 +1,72 @@
+"""Per-interpreter run-time state: limits, step budget, output, random stream.
+
+One `Runtime` belongs to one `Interpreter`; compiled code holds a reference
+to it, so two interpreters never share state.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from .errors import DpInterrupt, DpLimitError
+
+# How many evaluation steps run between checks of the clock and interrupt flag.
+_CHUNK = 20_000
+
+
+class Runtime:
+    def __init__(self, *, max_steps: int | None = None, max_depth: int = 1000,
+                 max_array_elements: int = 250_000_000, allow_files: bool = False,
+                 check_nans: bool = False, stdout=None, stderr=None):
+        self.max_steps = max_steps
+        self.max_depth = max_depth
+        self.max_array_elements = max_array_elements
+        self.allow_files = allow_files
+        self.check_nans = check_nans
+        self.stdout = stdout
+        self.stderr = stderr
+        self.depth = 0
+        self.steps_left = max_steps if max_steps is not None else -1
+        self.budget = self.chunk = _CHUNK
+        self.deadline: float | None = None
+        self.interrupt_requested = False
+        self.rng = np.random.default_rng(0)
+        self.interp = None  # the owning Interpreter (modules, argv)
+
+    # ------------------------------------------------------------------ steps
+    def start(self, timeout: float | None = None) -> None:
+        """Reset the per-call budget before an exec/eval."""
+        self.steps_left = self.max_steps if self.max_steps is not None else -1
+        self.chunk = self.budget = (min(_CHUNK, self.steps_left) if self.steps_left >= 0
+                                    else _CHUNK)
+        self.deadline = time.monotonic() + timeout if timeout else None
+        self.interrupt_requested = False
+
+    def refill(self) -> None:
+        """Called when `budget` runs out: enforce max_steps, the timeout and interrupts."""
+        if self.interrupt_requested:
+            self.interrupt_requested = False
+            raise DpInterrupt("interrupted", None, None)
+        if self.steps_left >= 0:
+            self.steps_left -= self.chunk
+            if self.steps_left <= 0:
+                raise DpLimitError(
+                    f"step limit of {self.max_steps} evaluation steps exceeded", None,
+                    "the program may loop forever; raise max_steps if it is just long")
+            self.chunk = self.budget = min(_CHUNK, self.steps_left)
+        else:
+            self.chunk = self.budget = _CHUNK
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise DpLimitError("time limit exceeded", None,
+                               "the program ran longer than the host's timeout")
+
+    def too_deep(self) -> DpLimitError:
+        return DpLimitError(f"recursion depth limit exceeded ({self.max_depth} dprog calls)",
+                            None, "is a recursive function missing its base case?")
+
+    def write(self, text: str) -> None:
+        out = self.stdout if self.stdout is not None else sys.stdout
+        out.write(text)

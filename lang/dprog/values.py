@@ -1,0 +1,232 @@
+"""dprog values beyond Python's own, and how every value is shown.
+
+Numbers are Python int/float, bools are bool, none is None, strings are str,
+arrays are float64 (or bool) NumPy arrays, tuples are Python tuples. This
+module adds records, modules, the function base class, and `show`, which
+prints any value in dprog's own syntax (SPEC §5).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DpNameError, did_you_mean
+
+
+class Cell:
+    """A variable captured by a closure (closures capture variables, not copies)."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, v=None):
+        self.v = v
+
+
+class _Unset:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+UNSET = _Unset()
+
+
+class Record:
+    """An immutable map of named fields; `r.f = e` makes an updated copy."""
+
+    __slots__ = ("_f",)
+
+    def __init__(self, fields: dict):
+        self._f = fields
+
+    def get(self, name: str):
+        try:
+            return self._f[name]
+        except KeyError:
+            raise DpNameError(f"record has no field `{name}`", None,
+                              did_you_mean(name, self._f) or
+                              f"its fields are {', '.join(self._f) or '(none)'}") from None
+
+    def with_field(self, name: str, value) -> Record:
+        f = dict(self._f)
+        f[name] = value
+        return Record(f)
+
+    def keys(self):
+        return self._f.keys()
+
+    def values(self):
+        return self._f.values()
+
+    def items(self):
+        return self._f.items()
+
+    def __len__(self) -> int:
+        return len(self._f)
+
+    def __eq__(self, other) -> bool:
+        return type(other) is Record and values_equal(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return show(self, quote=True)
+
+
+class Function:
+    """Base of every callable dprog value (closures, builtins, transformed functions)."""
+
+    __slots__ = ()
+    name = "<function>"
+
+    def describe(self) -> str:
+        return f"<fn {self.name}>"
+
+
+class Module:
+    """An imported module: its top-level names, read like record fields."""
+
+    __slots__ = ("name", "globals", "path")
+
+    def __init__(self, name: str, path: str | None = None):
+        self.name = name
+        self.globals: dict[str, Cell] = {}
+        self.path = path
+
+    def get(self, name: str):
+        cell = self.globals.get(name)
+        if cell is None or cell.v is UNSET:
+            raise DpNameError(f"module `{self.name}` has no member `{name}`", None,
+                              did_you_mean(name, self.member_names()))
+        return cell.v
+
+    def member_names(self) -> list[str]:
+        return [k for k, c in self.globals.items() if c.v is not UNSET and not k.startswith("_")]
+
+
+def kind_of(v) -> str:
+    """A short phrase naming the kind of a value, for error messages."""
+    from .primitives import Tracer, strip
+
+    if isinstance(v, Tracer):
+        v = strip(v)
+    t = type(v)
+    if t is bool:
+        return "a bool"
+    if t is int or t is float:
+        return "a number"
+    if v is None:
+        return "none"
+    if t is str:
+        return "a string"
+    if t is np.ndarray:
+        if v.dtype == np.bool_:
+            return f"a bool array of shape {v.shape}"
+        return f"an array of shape {v.shape}"
+    if t is tuple:
+        return "a tuple"
+    if t is Record:
+        return "a record"
+    if t is Module:
+        return "a module"
+    if t is range:
+        return "a range"
+    if isinstance(v, Function):
+        return "a function"
+    if v is UNSET:
+        return "an undefined value"
+    return f"a {t.__name__}"
+
+
+def has_nan(v) -> bool:
+    t = type(v)
+    if t is float:
+        return v != v
+    if t is np.ndarray:
+        return v.dtype == np.float64 and bool(np.isnan(v).any())
+    return False
+
+
+def _fmt_float(x: float) -> str:
+    if x != x:
+        return "nan"
+    if x == float("inf"):
+        return "inf"
+    if x == float("-inf"):
+        return "-inf"
+    return repr(x)
+
+
+def _fmt_array(a: np.ndarray) -> str:
+    if a.dtype == np.bool_:
+        return np.array2string(a, separator=" ",
+                               formatter={"bool": lambda b: "true" if b else "false"})
+    return str(a)
+
+
+def show(v, quote: bool = False) -> str:
+    """Render a value in dprog syntax; strings are quoted when `quote` (inside containers)."""
+    from .primitives import Tracer, strip
+
+    if isinstance(v, Tracer):
+        v = strip(v)
+    t = type(v)
+    if t is bool:
+        return "true" if v else "false"
+    if t is int:
+        return str(v)
+    if t is float:
+        return _fmt_float(v)
+    if v is None:
+        return "none"
+    if t is str:
+        return _quote(v) if quote else v
+    if t is np.ndarray:
+        return _fmt_array(v)
+    if t is tuple:
+        if len(v) == 1:
+            return f"({show(v[0], True)},)"
+        return "(" + ", ".join(show(x, True) for x in v) + ")"
+    if t is Record:
+        return "{" + ", ".join(f"{k}: {show(x, True)}" for k, x in v.items()) + "}"
+    if t is Module:
+        return f"<module {v.name}>"
+    if t is range:
+        if v.step == 1:
+            return f"range({v.start}, {v.stop})"
+        return f"range({v.start}, {v.stop}, {v.step})"
+    if isinstance(v, Function):
+        return v.describe()
+    if isinstance(v, np.generic):
+        return show(v.item(), quote)
+    return f"<{t.__name__}>"
+
+
+def _quote(s: str) -> str:
+    out = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    return f'"{out}"'
+
+
+def values_equal(a, b) -> bool:
+    """Structural equality giving one bool (used for `==` on tuples and records)."""
+    from .primitives import strip
+
+    a, b = strip(a), strip(b)
+    ta, tb = type(a), type(b)
+    if ta is tuple and tb is tuple:
+        return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b))
+    if ta is Record and tb is Record:
+        return a.keys() == b.keys() and all(values_equal(a._f[k], b._f[k]) for k in a.keys())
+    if ta is np.ndarray or tb is np.ndarray:
+        try:
+            return bool(np.array_equal(a, b))
+        except (TypeError, ValueError):
+            return False
+    if (ta in (int, float, bool)) and (tb in (int, float, bool)):
+        return a == b
+    if ta is not tb:
+        return False
+    if ta is str or a is None:
+        return a == b
+    return a is b
