@@ -17,7 +17,9 @@ kept: the levels travel with the values.
 
 from __future__ import annotations
 
+import gc
 import itertools
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -38,6 +40,10 @@ class ForwardTrace:
         self.batch = batch
 
     def process(self, p, args, params):
+        if len(args) <= 2 and self.batch is None and p.sderiv is not None:
+            r = self._scalar(p, args)
+            if r is not None:
+                return r
         primals = []
         tangents = []
         any_t = False
@@ -83,6 +89,54 @@ class ForwardTrace:
                 t_out = P.broadcast_to(P.pad_batched(t_out, len(want) - 1), want)
         return Dual(self, out, t_out)
 
+    def _scalar(self, p, args):
+        """Python-float fast path: value and tangent without NumPy; None to fall back."""
+        if len(args) == 2:
+            a, b = args
+            if type(a) is Dual and a._trace is self:
+                pa, ta = a.primal, a.tangent
+            else:
+                pa, ta = a, None
+            if type(b) is Dual and b._trace is self:
+                pb, tb = b.primal, b.tangent
+            else:
+                pb, tb = b, None
+            if (type(pa) not in _SCALAR or type(pb) not in _SCALAR
+                    or (ta is not None and type(ta) is not float)
+                    or (tb is not None and type(tb) is not float)):
+                return None
+            try:
+                out = p.pyfn(pa, pb)
+                da, db = p.sderiv(out, pa, pb)
+                if ta is None:
+                    t = tb * db
+                elif tb is None:
+                    t = ta * da
+                else:
+                    t = ta * da + tb * db
+            except (ArithmeticError, ValueError):
+                return None
+            if type(out) is not float:
+                return None
+            return Dual(self, out, t)
+        (a,) = args
+        if type(a) is not Dual:
+            return None
+        pa, ta = a.primal, a.tangent
+        if type(pa) not in _SCALAR or type(ta) is not float:
+            return None
+        try:
+            out = p.pyfn(pa)
+            t = ta * p.sderiv(out, pa)
+        except (ArithmeticError, ValueError):
+            return None
+        if type(out) is not float:
+            return None
+        return Dual(self, out, t)
+
+
+_SCALAR = frozenset({float, int})
+
 
 class Dual(Tracer):
     __slots__ = ("tangent",)
@@ -95,75 +149,94 @@ class Dual(Tracer):
 
 # ==================================================================== reverse mode
 class Tape:
-    """One reverse-mode recording: parallel lists, one entry per primitive call."""
+    """One reverse-mode recording: a list with one node per primitive call.
 
-    __slots__ = ("level", "prims", "args", "outs", "params", "parents")
+    The node *is* the traced value (`RNode`): it carries its primitive, its
+    argument tuple exactly as passed (values of this tape are RNodes, i.e. the
+    parent nodes) and static parameters. One object and one list append per
+    primitive call is all the recording costs.
+    """
+
+    __slots__ = ("level", "nodes")
 
     def __init__(self):
         self.level = next(_levels)
-        self.prims: list = []
-        self.args: list = []
-        self.outs: list = []
-        self.params: list = []
-        self.parents: list = []
+        self.nodes: list = []
 
     def __len__(self) -> int:
-        return len(self.prims)
+        return len(self.nodes)
+
+    def release(self) -> None:
+        """Drop the recording now (values point back at the tape: a cycle)."""
+        self.nodes = []
+
+    def _node(self, p, args, out, params) -> RNode:
+        r = _new(RNode)
+        r._trace = self
+        r.primal = out
+        r.p = p
+        r.args = args
+        r.params = params
+        nodes = self.nodes
+        r.idx = len(nodes)
+        nodes.append(r)
+        return r
 
     def leaf(self, value) -> RNode:
-        idx = len(self.prims)
-        self.prims.append(None)
-        self.args.append(None)
-        self.outs.append(None)
-        self.params.append(None)
-        self.parents.append(None)
-        return RNode(self, value, idx)
+        return self._node(None, None, value, None)
 
     def process(self, p, args, params):
-        primals = []
-        parents = []
-        tracked = False
-        for a in args:
-            if type(a) is RNode and a._trace is self:
-                primals.append(a.primal)
-                parents.append(a.idx)
-                tracked = True
+        if len(args) == 2:
+            a, b = args
+            pa = a.primal if type(a) is RNode and a._trace is self else a
+            pb = b.primal if type(b) is RNode and b._trace is self else b
+            tpa = type(pa)
+            tpb = type(pb)
+            if (tpa is float or tpa is int) and (tpb is float or tpb is int):
+                try:
+                    out = p.pyfn(pa, pb)
+                except (ArithmeticError, ValueError, TypeError):
+                    out = P.bind(p, (pa, pb), params)
             else:
-                primals.append(a)
-                parents.append(-1)
-        primals = tuple(primals)
-        out = P.bind(p, primals, params)
-        if not tracked:
-            return out
-        idx = len(self.prims)
-        self.prims.append(p)
-        self.args.append(primals)
-        self.outs.append(out)
-        self.params.append(params)
-        self.parents.append(tuple(parents))
-        return RNode(self, out, idx)
+                out = P.bind(p, (pa, pb), params)
+        elif len(args) == 1:
+            pa = args[0].primal
+            tpa = type(pa)
+            if (tpa is float or tpa is int) and p.pyfn is not None:
+                try:
+                    out = p.pyfn(pa)
+                except (ArithmeticError, ValueError):
+                    out = P.bind(p, (pa,), params)
+            else:
+                out = P.bind(p, (pa,), params)
+        else:
+            out = P.bind(p, tuple(a.primal if type(a) is RNode and a._trace is self else a
+                                  for a in args), params)
+        r = _new(RNode)
+        r._trace = self
+        r.primal = out
+        r.p = p
+        r.args = args
+        r.params = params
+        nodes = self.nodes
+        r.idx = len(nodes)
+        nodes.append(r)
+        return r
 
-    def record_custom(self, backward, parents: list[int], out):
-        """A node whose VJP is a Python callable g -> [cotangent per parent]."""
-        idx = len(self.prims)
-        self.prims.append(backward)
-        self.args.append(None)
-        self.outs.append(out)
-        self.params.append(None)
-        self.parents.append(tuple(parents))
-        return RNode(self, out, idx)
+    def record_custom(self, backward, parents: list, out):
+        """A node whose VJP is a Python callable g -> [cotangent per parent index]."""
+        return self._node(backward, tuple(parents), out, None)
 
     def backward(self, seeds: list[tuple[int, object]]) -> list:
         """Cotangents of every node given (node, cotangent) seeds; None means zero."""
-        n = len(self.prims)
-        ct: list = [None] * n
+        nodes = self.nodes
+        ct: list = [None] * len(nodes)
         start = -1
         for idx, g in seeds:
             ct[idx] = g if ct[idx] is None else P.add(ct[idx], g)
             start = max(start, idx)
-        prims, argss, outs, paramss, parentss = (self.prims, self.args, self.outs,
-                                                 self.params, self.parents)
         add = P.add
+        Prim = P.Primitive
         prev = P.LIMITS.nan_pass
         P.LIMITS.nan_pass = "backward"
         try:
@@ -171,49 +244,95 @@ class Tape:
                 g = ct[i]
                 if g is None:
                     continue
-                p = prims[i]
+                node = nodes[i]
+                p = node.p
                 if p is None:
-                    continue  # a leaf
-                parents = parentss[i]
-                if type(p) is not P.Primitive:  # custom rule (custom_vjp, checkpoint, ...)
-                    cts = p(g)
-                    for par, c in zip(parents, cts):
-                        if par >= 0 and c is not None:
-                            ct[par] = c if ct[par] is None else add(ct[par], c)
-                    ct[i] = None
-                    continue
-                args = argss[i]
-                params = paramss[i]
-                if p.vjp_joint is not None:
-                    cts = p.vjp_joint(g, outs[i], args, [par >= 0 for par in parents], **params)
-                    for par, c in zip(parents, cts):
-                        if par >= 0 and c is not None:
-                            ct[par] = c if ct[par] is None else add(ct[par], c)
-                else:
-                    rules = p.vjps
-                    for k, par in enumerate(parents):
-                        if par < 0:
-                            continue
-                        rule = rules[k]
-                        if rule is None:
-                            continue
-                        c = rule(g, outs[i], *args, **params)
-                        if c is None:
-                            continue
-                        ct[par] = c if ct[par] is None else add(ct[par], c)
+                    continue  # a leaf keeps its cotangent
                 ct[i] = None
+                args = node.args
+                if type(p) is not Prim:  # custom rule (custom_vjp, checkpoint, ...)
+                    for par, c in zip(args, p(g)):
+                        if par >= 0 and c is not None:
+                            ct[par] = c if ct[par] is None else add(ct[par], c)
+                    continue
+                sderiv = p.sderiv
+                if sderiv is not None and type(g) is float:
+                    if g == 0.0:
+                        continue  # a zero cotangent contributes exactly zero
+                    if len(args) == 2:
+                        a, b = args
+                        ra = type(a) is RNode and a._trace is self
+                        rb = type(b) is RNode and b._trace is self
+                        pa = a.primal if ra else a
+                        pb = b.primal if rb else b
+                        if type(pa) in _SCALAR and type(pb) in _SCALAR:
+                            try:
+                                da, db = sderiv(node.primal, pa, pb)
+                            except (ArithmeticError, ValueError):
+                                pass
+                            else:
+                                if ra:
+                                    j = a.idx
+                                    c = ct[j]
+                                    ct[j] = g * da if c is None else (
+                                        c + g * da if type(c) is float else add(c, g * da))
+                                if rb:
+                                    j = b.idx
+                                    c = ct[j]
+                                    ct[j] = g * db if c is None else (
+                                        c + g * db if type(c) is float else add(c, g * db))
+                                continue
+                    else:
+                        a = args[0]
+                        pa = a.primal
+                        if type(pa) in _SCALAR:
+                            try:
+                                d = sderiv(node.primal, pa)
+                            except (ArithmeticError, ValueError):
+                                pass
+                            else:
+                                j = a.idx
+                                c = ct[j]
+                                ct[j] = g * d if c is None else (
+                                    c + g * d if type(c) is float else add(c, g * d))
+                                continue
+                primals = tuple(a.primal if type(a) is RNode and a._trace is self else a
+                                for a in args)
+                parents = [a.idx if type(a) is RNode and a._trace is self else -1
+                           for a in args]
+                params = node.params
+                out = node.primal
+                if p.vjp_joint is not None:
+                    cts = p.vjp_joint(g, out, primals, [par >= 0 for par in parents],
+                                      **params)
+                    for par, c in zip(parents, cts):
+                        if par >= 0 and c is not None:
+                            ct[par] = c if ct[par] is None else add(ct[par], c)
+                    continue
+                rules = p.vjps
+                for k, par in enumerate(parents):
+                    if par < 0:
+                        continue
+                    rule = rules[k]
+                    if rule is None:
+                        continue
+                    c = rule(g, out, *primals, **params)
+                    if c is None:
+                        continue
+                    ct[par] = c if ct[par] is None else add(ct[par], c)
         finally:
             P.LIMITS.nan_pass = prev
         return ct
 
 
 class RNode(Tracer):
-    __slots__ = ("idx",)
+    """A value on a tape, and the tape's record of the primitive call that made it."""
 
-    def __init__(self, trace, primal, idx):
-        self._trace = trace
-        self.primal = primal
-        self.idx = idx
+    __slots__ = ("idx", "p", "args", "params")
+
+
+P.TRACER_TYPES.update({Dual, RNode})
+_new = object.__new__
 
 
 # ====================================================================== tree helpers
@@ -304,8 +423,31 @@ def _check_argnums(argnums, nargs: int, what: str) -> tuple[tuple[int, ...], boo
 
 
 # ===================================================================== transformations
+@contextmanager
+def recording():
+    """Pause the cyclic garbage collector while a tape grows.
+
+    A tape holds one or two small objects per primitive call; the collector
+    would rescan them over and over (it doubled W1's time). Reference counting
+    still frees everything that is not cyclic; the previous state is restored.
+    """
+    was = gc.isenabled()
+    if was:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def value_and_grad_call(f, args: tuple, kwargs: dict, argnums=0, what="grad"):
     """Evaluate f(*args) on a fresh tape; return (value, gradient w.r.t. argnums)."""
+    with recording():
+        return _value_and_grad(f, args, kwargs, argnums, what)
+
+
+def _value_and_grad(f, args, kwargs, argnums, what):
     nums, single = _check_argnums(argnums, len(args), what)
     tape = Tape()
     args = list(args)
@@ -330,6 +472,7 @@ def value_and_grad_call(f, args: tuple, kwargs: dict, argnums=0, what="grad"):
             g = ct[node.idx] if ct is not None else None
             gl.append(g if g is not None else zeros_like(node.primal))
         grads.append(unflatten(shapes[a], gl))
+    tape.release()
     return value, grads[0] if single else tuple(grads)
 
 
@@ -397,6 +540,11 @@ def _split_dual_tree(out, trace, batch):
 
 def vjp_call(f, args: tuple):
     """(f(args), pullback) with pullback(ct) -> tuple of cotangents, one per argument."""
+    with recording():
+        return _vjp(f, args)
+
+
+def _vjp(f, args):
     tape = Tape()
     new_args = []
     structures = []

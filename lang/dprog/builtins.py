@@ -33,7 +33,8 @@ class BuiltinDoc:
 class Builtin(Function):
     """A builtin function value with checked arity and keywords."""
 
-    __slots__ = ("name", "fn", "min_args", "max_args", "params", "kwonly", "sig")
+    __slots__ = ("name", "fn", "min_args", "max_args", "params", "kwonly", "sig", "takes1",
+                 "takes2")
 
     def __init__(self, name, fn, sig):
         self.name = name
@@ -41,6 +42,10 @@ class Builtin(Function):
         self.sig = sig
         params, self.min_args, self.max_args, self.kwonly = _parse_sig(sig)
         self.params = params
+        # arities the evaluator may call `fn` with directly, skipping the checks
+        hi = self.max_args if self.max_args is not None else 99
+        self.takes1 = self.min_args <= 1 <= hi
+        self.takes2 = self.min_args <= 2 <= hi
 
     def describe(self) -> str:
         return f"<builtin {self.sig}>"
@@ -200,9 +205,8 @@ def _func(f, name, what="f"):
 
 # ====================================================================== math
 def _unary_builtin(name, op, doc, diff="yes"):
-    def fn(x):
-        return op(_num(x, name))
-    builtin(f"{name}(x)", doc, "math", diff)(fn)
+    # the primitive op checks its operand type itself (a readable type error)
+    builtin(f"{name}(x)", doc, "math", diff)(op)
 
 
 _unary_builtin("abs", P.abs_, "absolute value (derivative 0 at 0)")

@@ -23,6 +23,7 @@ from . import nodes as N
 from . import primitives as P
 from .errors import (DpArgumentError, DpError, DpIndexError, DpInternalError, DpLimitError,
                      DpNameError, DpSyntaxError, DpTypeError, did_you_mean, note_frame)
+from .builtins import Builtin
 from .primitives import Tracer, strip
 from .values import UNSET, Cell, Function, Module, Record, kind_of, show, values_equal
 
@@ -318,31 +319,22 @@ def _operand_hint(op, a, b):
 
 
 def op_add(a, b):
-    ta, tb = type(a), type(b)
-    if ta is str and tb is str:
-        return a + b
-    if ta is tuple and tb is tuple:
-        return a + b
-    if _num_or_array(a) and _num_or_array(b):
-        return P.add(a, b)
-    _bad_operands("+", a, b)
+    ta = type(a)
+    if ta is str or ta is tuple:
+        if type(b) is ta:
+            return a + b
+        _bad_operands("+", a, b)
+    return P.add(a, b)
 
 
-def _arith(op, fn):
-    def f(a, b):
-        if _num_or_array(a) and _num_or_array(b):
-            return fn(a, b)
-        _bad_operands(op, a, b)
-    return f
-
-
-op_sub = _arith("-", P.sub)
-op_mul = _arith("*", P.mul)
-op_div = _arith("/", P.div)
-op_floordiv = _arith("//", P.floordiv)
-op_mod = _arith("%", P.mod)
-op_pow = _arith("**", P.pow_)
-op_matmul = _arith("@", P.matmul)
+# Arithmetic goes straight to the primitive layer, which checks operand types.
+op_sub = P.sub
+op_mul = P.mul
+op_div = P.div
+op_floordiv = P.floordiv
+op_mod = P.mod
+op_pow = P.pow_
+op_matmul = P.matmul
 
 
 def _compare(op, prim, pyop):
@@ -535,6 +527,49 @@ def _as_float(x):
     if type(x) is bool or type(x) is int:
         return float(x)
     return x
+
+
+# Binary operator closures are generated from one template: a float fast path
+# (no call at all for two Python floats), constants inlined, and the error
+# annotation every node has. One factory per (operator, constant side) pair.
+_BINOP_TEMPLATE = """
+def factory(left, right, lconst, rconst, op, span, fname):
+    def binop(f):
+        a = {a}
+        b = {b}
+        if {fast}:
+            return a {sym} b
+        try:
+            return op(a, b)
+        except DpError as err:
+            note_frame(err, span, fname)
+            raise
+        except Exception as exc:
+            raise convert_exception(exc, span, fname) from exc
+    return binop
+"""
+_FAST_SYMS = {"+", "-", "*", "/", "<", ">", "<=", ">="}
+_binop_factories: dict = {}
+
+
+def _binop_factory(sym: str, lconst: bool, rconst: bool):
+    key = (sym, lconst, rconst)
+    fac = _binop_factories.get(key)
+    if fac is None:
+        if sym in _FAST_SYMS:
+            fast = "type(a) is float and type(b) is float"
+            if sym == "/":
+                fast += " and b != 0.0"
+            psym = sym
+        else:
+            fast, psym = "False", "+"
+        src = _BINOP_TEMPLATE.format(a="lconst" if lconst else "left(f)",
+                                     b="rconst" if rconst else "right(f)", fast=fast, sym=psym)
+        ns = {"DpError": DpError, "note_frame": note_frame,
+              "convert_exception": convert_exception}
+        exec(compile(src, f"<dprog binop {sym}>", "exec"), ns)
+        fac = _binop_factories[key] = ns["factory"]
+    return fac
 
 
 # ================================================================ functions
@@ -1187,66 +1222,10 @@ class Compiler:
         left = self.expr(e.left)
         right = self.expr(e.right)
         op = BINOPS[e.op]
-        span, fname = e.span, self.fname
-        sym = e.op
-        if sym in ("+", "-", "*", "/", "<", ">", "<=", ">="):
-            pyop = {"+": float.__add__, "-": float.__sub__, "*": float.__mul__,
-                    "/": None, "<": float.__lt__, ">": float.__gt__,
-                    "<=": float.__le__, ">=": float.__ge__}[sym]
-            if sym == "+":
-                def binop(f):
-                    a = left(f)
-                    b = right(f)
-                    if type(a) is float and type(b) is float:
-                        return a + b
-                    try:
-                        return op(a, b)
-                    except DpError as err:
-                        note_frame(err, span, fname)
-                        raise
-                    except Exception as exc:
-                        raise convert_exception(exc, span, fname) from exc
-                return binop
-            if sym == "*":
-                def binop(f):
-                    a = left(f)
-                    b = right(f)
-                    if type(a) is float and type(b) is float:
-                        return a * b
-                    try:
-                        return op(a, b)
-                    except DpError as err:
-                        note_frame(err, span, fname)
-                        raise
-                    except Exception as exc:
-                        raise convert_exception(exc, span, fname) from exc
-                return binop
-            if pyop is not None:
-                def binop(f):
-                    a = left(f)
-                    b = right(f)
-                    if type(a) is float and type(b) is float:
-                        return pyop(a, b)
-                    try:
-                        return op(a, b)
-                    except DpError as err:
-                        note_frame(err, span, fname)
-                        raise
-                    except Exception as exc:
-                        raise convert_exception(exc, span, fname) from exc
-                return binop
-
-        def binop(f):
-            a = left(f)
-            b = right(f)
-            try:
-                return op(a, b)
-            except DpError as err:
-                note_frame(err, span, fname)
-                raise
-            except Exception as exc:
-                raise convert_exception(exc, span, fname) from exc
-        return binop
+        lconst = e.left.value if type(e.left) is N.Const else _MISSING
+        rconst = e.right.value if type(e.right) is N.Const else _MISSING
+        factory = _binop_factory(e.op, lconst is not _MISSING, rconst is not _MISSING)
+        return factory(left, right, lconst, rconst, op, e.span, self.fname)
 
     def e_Call(self, e):
         func = self.expr(e.func)
@@ -1286,9 +1265,11 @@ class Compiler:
             def call1(f):
                 fn = func(f)
                 x = a0(f)
-                if not isinstance(fn, Function):
-                    raise not_callable(fn)
                 try:
+                    if type(fn) is Builtin and fn.takes1:
+                        return fn.fn(x)
+                    if not isinstance(fn, Function):
+                        raise not_callable(fn)
                     return fn(x)
                 except DpError as err:
                     note_frame(err, span, fname)
@@ -1303,9 +1284,11 @@ class Compiler:
                 fn = func(f)
                 x = a0(f)
                 y = a1(f)
-                if not isinstance(fn, Function):
-                    raise not_callable(fn)
                 try:
+                    if type(fn) is Builtin and fn.takes2:
+                        return fn.fn(x, y)
+                    if not isinstance(fn, Function):
+                        raise not_callable(fn)
                     return fn(x, y)
                 except DpError as err:
                     note_frame(err, span, fname)

@@ -60,7 +60,7 @@ class Primitive:
     """A named numeric operation with its NumPy implementation and derivative rules."""
 
     __slots__ = ("name", "impl", "scalar", "elementwise", "jvps", "vjps", "jvp_joint",
-                 "vjp_joint", "nondiff", "shape_error", "doc")
+                 "vjp_joint", "nondiff", "shape_error", "doc", "pyfn", "sderiv")
 
     def __init__(self, name, impl, scalar=None, elementwise=False, nondiff=False,
                  shape_error=None):
@@ -74,6 +74,12 @@ class Primitive:
         self.jvp_joint = None
         self.vjp_joint = None
         self.shape_error = shape_error
+        # Python-float fast path: `pyfn` computes the value of plain numbers and
+        # `sderiv(ans, *args)` their partial derivatives (a float, or a tuple for
+        # two arguments). Both engines use them when every operand is a float;
+        # any arithmetic exception falls back to the NumPy rules above.
+        self.pyfn = scalar
+        self.sderiv = None
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -87,9 +93,13 @@ class Primitive:
 REGISTRY: dict[str, Primitive] = {}
 
 
-def primitive(name, impl, scalar=None, elementwise=False, nondiff=False, shape_error=None):
+def primitive(name, impl, scalar=None, elementwise=False, nondiff=False, shape_error=None,
+              key=None):
+    """Make and register a primitive; `key` names it in REGISTRY when `name` (shown in
+    messages) is shared, as by unary and binary `-`."""
     p = Primitive(name, impl, scalar, elementwise, nondiff, shape_error)
-    REGISTRY[name] = p
+    assert (key or name) not in REGISTRY, f"primitive {key or name!r} registered twice"
+    REGISTRY[key or name] = p
     return p
 
 
@@ -134,11 +144,16 @@ def strip(x):
     return x
 
 
+# The concrete tracer classes (filled in by ad.py): a set lookup on type() is
+# cheaper than isinstance() on the hot path.
+TRACER_TYPES: set = set()
+
+
 def bind(p: Primitive, args: tuple, params: dict = EMPTY):
     """Apply primitive `p`: plain NumPy when nothing is traced, else the top trace."""
     top = None
     for a in args:
-        if isinstance(a, Tracer):
+        if type(a) in TRACER_TYPES:
             tr = a._trace
             if top is None or tr.level > top.level:
                 top = tr
@@ -152,7 +167,7 @@ def bind(p: Primitive, args: tuple, params: dict = EMPTY):
 def apply_impl(p: Primitive, args: tuple, params: dict):
     for a in args:
         if type(a) not in _NUMERIC_TYPES:
-            _bad_operand(p, a)
+            _bad_operand(p, args)
     try:
         r = p.impl(*args, **params)
     except DpError:
@@ -168,11 +183,18 @@ def apply_impl(p: Primitive, args: tuple, params: dict):
     return r
 
 
-def _bad_operand(p, a):
+def _bad_operand(p, args):
     from .values import kind_of
 
-    raise DpTypeError(f"`{p.name}` expects numbers or arrays, got {kind_of(a)}", None,
-                      None)
+    kinds = [kind_of(a) for a in args]
+    if len(args) == 2 and not p.name.isalpha():
+        hint = None
+        if p.name == "+" and "a string" in kinds:
+            hint = "convert with str(...) to join text and numbers"
+        raise DpTypeError(f"unsupported operand types for `{p.name}`: {kinds[0]} and {kinds[1]}",
+                          None, hint)
+    bad = next(k for a, k in zip(args, kinds) if type(a) not in _NUMERIC_TYPES)
+    raise DpTypeError(f"`{p.name}` expects numbers or arrays, got {bad}", None, None)
 
 
 def _translate(p, args, exc) -> DpError:
@@ -320,11 +342,11 @@ def _safe_scalar(fn):
 
 
 # ================================================================ elementwise: unary
-def _unary(name, npfn, mathfn=None, nondiff=False):
-    return primitive(name, npfn, scalar=mathfn, elementwise=True, nondiff=nondiff)
+def _unary(name, npfn, mathfn=None, nondiff=False, key=None):
+    return primitive(name, npfn, scalar=mathfn, elementwise=True, nondiff=nondiff, key=key)
 
 
-neg_p = _unary("-", np.negative, lambda x: -x)
+neg_p = _unary("-", np.negative, lambda x: -x, key="neg")
 abs_p = _unary("abs", np.abs, abs)
 sqrt_p = _unary("sqrt", np.sqrt, math.sqrt)
 exp_p = _unary("exp", np.exp, math.exp)
@@ -395,9 +417,9 @@ def _broadcast_error(p):
     return err
 
 
-def _binary(name, npfn, nondiff=False):
+def _binary(name, npfn, nondiff=False, key=None):
     return primitive(name, npfn, elementwise=True, nondiff=nondiff,
-                     shape_error=_broadcast_error(name))
+                     shape_error=_broadcast_error(name), key=key)
 
 
 def _floordiv_np(a, b):
@@ -436,14 +458,25 @@ atan2_p = _binary("atan2", np.arctan2)
 maximum_p = _binary("maximum", np.maximum)
 minimum_p = _binary("minimum", np.minimum)
 
-add_p.jvps = (lambda t, ans, a, b: t, lambda t, ans, a, b: t)
+def _bt(t, ans):
+    """An elementwise rule's tangent broadcast to the output's shape, so that
+    x + zeros((2, 3)) has a (2, 3) tangent even when x is (3,). Batched tangents (one
+    more axis than the output) are left to the forward trace, which pads them."""
+    ts, s = shape(t), shape(ans)
+    if ts == s or len(ts) > len(s):
+        return t
+    return broadcast_to(t, s)
+
+
+add_p.jvps = (lambda t, ans, a, b: _bt(t, ans), lambda t, ans, a, b: _bt(t, ans))
 add_p.vjps = (lambda g, ans, a, b: unbroadcast(g, a), lambda g, ans, a, b: unbroadcast(g, b))
-sub_p.jvps = (lambda t, ans, a, b: t, lambda t, ans, a, b: neg(t))
+sub_p.jvps = (lambda t, ans, a, b: _bt(t, ans), lambda t, ans, a, b: _bt(neg(t), ans))
 sub_p.vjps = (lambda g, ans, a, b: unbroadcast(g, a),
               lambda g, ans, a, b: unbroadcast(neg(g), b))
 defderiv(mul_p, lambda ans, a, b: b, lambda ans, a, b: a)
 defderiv(div_p, lambda ans, a, b: div(1.0, b), lambda ans, a, b: neg(div(ans, b)), safe=True)
 defderiv(mod_p, lambda ans, a, b: 1.0, lambda ans, a, b: neg(floor(div(a, b))))
+mod_p.jvps = (lambda t, ans, a, b: _bt(t, ans), mod_p.jvps[1])
 defderiv(atan2_p,
          lambda ans, y, x: div(x, add(mul(x, x), mul(y, y))),
          lambda ans, y, x: neg(div(y, add(mul(x, x), mul(y, y)))), safe=True)
@@ -495,7 +528,7 @@ def _safe_mul_np(g, d):
     return 0.0 if g == 0 else r
 
 
-safe_mul_p = _binary("*", _safe_mul_np)
+safe_mul_p = _binary("*", _safe_mul_np, key="safe_mul")
 safe_mul_p.jvps = (lambda t, ans, g, d: safe_mul(t, d), lambda t, ans, g, d: safe_mul(g, t))
 safe_mul_p.vjps = (lambda c, ans, g, d: unbroadcast(safe_mul(c, d), g),
                    lambda c, ans, g, d: unbroadcast(mul(c, g), d))
@@ -507,8 +540,8 @@ def _where_np(c, a, b):
 
 where_p = primitive("where", _where_np, elementwise=True, shape_error=_broadcast_error("where"))
 where_p.jvps = (None,
-                lambda t, ans, c, a, b: where(c, t, 0.0),
-                lambda t, ans, c, a, b: where(c, 0.0, t))
+                lambda t, ans, c, a, b: _bt(where(c, t, 0.0), ans),
+                lambda t, ans, c, a, b: _bt(where(c, 0.0, t), ans))
 where_p.vjps = (None,
                 lambda g, ans, c, a, b: unbroadcast(where(c, g, 0.0), a),
                 lambda g, ans, c, a, b: unbroadcast(where(c, 0.0, g), b))
@@ -665,7 +698,7 @@ def _safe_div_np(a, b):
     return np.true_divide(a, b)
 
 
-safe_div_p = _binary("/", _safe_div_np)
+safe_div_p = _binary("/", _safe_div_np, key="safe_div")
 safe_div_p.jvps = (lambda t, ans, a, b: safe_div(t, b),
                    lambda t, ans, a, b: neg(safe_div(mul(t, ans), b)))
 safe_div_p.vjps = (lambda g, ans, a, b: unbroadcast(safe_div(g, b), a),
@@ -1090,6 +1123,9 @@ all_p = primitive("all", lambda x, axis=None: np.all(x, axis=axis), nondiff=True
 # These are what the evaluator, the builtins and the rules above call. Plain
 # Python numbers take a fast path that never touches NumPy.
 def _fast2(p, pyop):
+    p.pyfn = pyop
+    tracers = TRACER_TYPES if not p.nondiff else ()
+
     def op(a, b):
         ta, tb = type(a), type(b)
         if (ta is float or ta is int) and (tb is float or tb is int):
@@ -1097,7 +1133,14 @@ def _fast2(p, pyop):
                 return pyop(a, b)
             except (ZeroDivisionError, OverflowError):
                 pass
-        return bind(p, (a, b))
+        if ta in tracers:
+            tr = a._trace
+            if tb in tracers and b._trace.level > tr.level:
+                tr = b._trace
+            return tr.process(p, (a, b), EMPTY)
+        if tb in tracers:
+            return b._trace.process(p, (a, b), EMPTY)
+        return apply_impl(p, (a, b), EMPTY)
     op.__name__ = p.name
     return op
 
@@ -1142,6 +1185,7 @@ safe_div = _fast2(safe_div_p, lambda a, b: 0.0 if b == 0 else a / b)
 
 def _fast1(p):
     fn = p.scalar
+    tracers = TRACER_TYPES
 
     if fn is None:
         def op(x):
@@ -1154,9 +1198,51 @@ def _fast1(p):
                     return fn(x)
                 except (ValueError, OverflowError):
                     pass
+            elif tx in tracers and not p.nondiff:
+                return x._trace.process(p, (x,), EMPTY)
             return bind(p, (x,))
     op.__name__ = p.name
     return op
+
+
+# Scalar partial derivatives (see Primitive.sderiv). Only for rules whose partials
+# are finite wherever these formulas do not raise; the rest use the array rules.
+def _sderivs():
+    m = math
+    add_p.sderiv = lambda ans, a, b: (1.0, 1.0)
+    sub_p.sderiv = lambda ans, a, b: (1.0, -1.0)
+    mul_p.sderiv = lambda ans, a, b: (b, a)
+    div_p.sderiv = lambda ans, a, b: (1.0 / b, -ans / b)
+    neg_p.sderiv = lambda ans, x: -1.0
+    sin_p.sderiv = lambda ans, x: m.cos(x)
+    cos_p.sderiv = lambda ans, x: -m.sin(x)
+    tan_p.sderiv = lambda ans, x: 1.0 + ans * ans
+    exp_p.sderiv = lambda ans, x: ans
+    expm1_p.sderiv = lambda ans, x: ans + 1.0
+    log_p.sderiv = lambda ans, x: 1.0 / x
+    log1p_p.sderiv = lambda ans, x: 1.0 / (1.0 + x)
+    sqrt_p.sderiv = lambda ans, x: 0.5 / ans
+    tanh_p.sderiv = lambda ans, x: 1.0 - ans * ans
+    sinh_p.sderiv = lambda ans, x: m.cosh(x)
+    cosh_p.sderiv = lambda ans, x: m.sinh(x)
+    atan_p.sderiv = lambda ans, x: 1.0 / (1.0 + x * x)
+    sigmoid_p.sderiv = lambda ans, x: ans * (1.0 - ans)
+    relu_p.sderiv = lambda ans, x: 1.0 if x > 0 else 0.0
+    abs_p.sderiv = lambda ans, x: 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+    maximum_p.sderiv = lambda ans, a, b: (1.0, 0.0) if a > b else ((0.0, 1.0) if a < b
+                                                                    else (0.5, 0.5))
+    minimum_p.sderiv = lambda ans, a, b: (1.0, 0.0) if a < b else ((0.0, 1.0) if a > b
+                                                                    else (0.5, 0.5))
+
+    def pow_d(ans, x, y):
+        if type(ans) is not float and type(ans) is not int:
+            raise ValueError
+        dx = 2.0 * x if y == 2 else y * x ** (y - 1)
+        dy = ans * m.log(x) if x > 0 else 0.0
+        if type(dx) is complex:
+            raise ValueError
+        return (dx, dy)
+    pow_p.sderiv = pow_d
 
 
 neg = _fast1(neg_p)
@@ -1251,3 +1337,6 @@ def det(a):
 
 def cumsum(x, axis=None):
     return bind(cumsum_p, (x,), {"axis": axis})
+
+
+_sderivs()
