@@ -40,10 +40,62 @@ class ForwardTrace:
         self.batch = batch
 
     def process(self, p, args, params):
-        if len(args) <= 2 and self.batch is None and p.sderiv is not None:
-            r = self._scalar(p, args)
-            if r is not None:
-                return r
+        sd = p.sderiv
+        if sd is not None and self.batch is None:
+            # Python-float fast path: value and tangent without NumPy (falls back
+            # to the array rules on any exception or non-float operand)
+            if len(args) == 2:
+                a, b = args
+                if type(a) is Dual and a._trace is self:
+                    pa = a.primal
+                    ta = a.tangent
+                else:
+                    pa = a
+                    ta = None
+                if type(b) is Dual and b._trace is self:
+                    pb = b.primal
+                    tb = b.tangent
+                else:
+                    pb = b
+                    tb = None
+                tpa = type(pa)
+                tpb = type(pb)
+                if (tpa is float or tpa is int) and (tpb is float or tpb is int):
+                    try:
+                        out = p.pyfn(pa, pb)
+                        da, db = sd(out, pa, pb)
+                        if ta is None:
+                            t = tb * db
+                        elif tb is None:
+                            t = ta * da
+                        else:
+                            t = ta * da + tb * db
+                    except (ArithmeticError, ValueError, TypeError):
+                        pass
+                    else:
+                        if type(t) is float:
+                            r = _new(Dual)
+                            r._trace = self
+                            r.primal = out
+                            r.tangent = t
+                            return r
+            elif len(args) == 1:
+                a = args[0]
+                pa = a.primal
+                tpa = type(pa)
+                if tpa is float or tpa is int:
+                    try:
+                        out = p.pyfn(pa)
+                        t = a.tangent * sd(out, pa)
+                    except (ArithmeticError, ValueError, TypeError):
+                        pass
+                    else:
+                        if type(t) is float:
+                            r = _new(Dual)
+                            r._trace = self
+                            r.primal = out
+                            r.tangent = t
+                            return r
         primals = []
         tangents = []
         any_t = False
@@ -88,52 +140,6 @@ class ForwardTrace:
             if P.shape(t_out) != want:
                 t_out = P.broadcast_to(P.pad_batched(t_out, len(want) - 1), want)
         return Dual(self, out, t_out)
-
-    def _scalar(self, p, args):
-        """Python-float fast path: value and tangent without NumPy; None to fall back."""
-        if len(args) == 2:
-            a, b = args
-            if type(a) is Dual and a._trace is self:
-                pa, ta = a.primal, a.tangent
-            else:
-                pa, ta = a, None
-            if type(b) is Dual and b._trace is self:
-                pb, tb = b.primal, b.tangent
-            else:
-                pb, tb = b, None
-            if (type(pa) not in _SCALAR or type(pb) not in _SCALAR
-                    or (ta is not None and type(ta) is not float)
-                    or (tb is not None and type(tb) is not float)):
-                return None
-            try:
-                out = p.pyfn(pa, pb)
-                da, db = p.sderiv(out, pa, pb)
-                if ta is None:
-                    t = tb * db
-                elif tb is None:
-                    t = ta * da
-                else:
-                    t = ta * da + tb * db
-            except (ArithmeticError, ValueError):
-                return None
-            if type(out) is not float:
-                return None
-            return Dual(self, out, t)
-        (a,) = args
-        if type(a) is not Dual:
-            return None
-        pa, ta = a.primal, a.tangent
-        if type(pa) not in _SCALAR or type(ta) is not float:
-            return None
-        try:
-            out = p.pyfn(pa)
-            t = ta * p.sderiv(out, pa)
-        except (ArithmeticError, ValueError):
-            return None
-        if type(out) is not float:
-            return None
-        return Dual(self, out, t)
-
 
 _SCALAR = frozenset({float, int})
 
@@ -188,8 +194,14 @@ class Tape:
     def process(self, p, args, params):
         if len(args) == 2:
             a, b = args
-            pa = a.primal if type(a) is RNode and a._trace is self else a
-            pb = b.primal if type(b) is RNode and b._trace is self else b
+            if type(a) is RNode and a._trace is self:
+                pa = a.primal
+            else:
+                pa = a
+            if type(b) is RNode and b._trace is self:
+                pb = b.primal
+            else:
+                pb = b
             tpa = type(pa)
             tpb = type(pb)
             if (tpa is float or tpa is int) and (tpb is float or tpb is int):
@@ -248,7 +260,6 @@ class Tape:
                 p = node.p
                 if p is None:
                     continue  # a leaf keeps its cotangent
-                ct[i] = None
                 args = node.args
                 if type(p) is not Prim:  # custom rule (custom_vjp, checkpoint, ...)
                     for par, c in zip(args, p(g)):
@@ -261,11 +272,21 @@ class Tape:
                         continue  # a zero cotangent contributes exactly zero
                     if len(args) == 2:
                         a, b = args
-                        ra = type(a) is RNode and a._trace is self
-                        rb = type(b) is RNode and b._trace is self
-                        pa = a.primal if ra else a
-                        pb = b.primal if rb else b
-                        if type(pa) in _SCALAR and type(pb) in _SCALAR:
+                        if type(a) is RNode and a._trace is self:
+                            ra = True
+                            pa = a.primal
+                        else:
+                            ra = False
+                            pa = a
+                        if type(b) is RNode and b._trace is self:
+                            rb = True
+                            pb = b.primal
+                        else:
+                            rb = False
+                            pb = b
+                        tpa = type(pa)
+                        tpb = type(pb)
+                        if (tpa is float or tpa is int) and (tpb is float or tpb is int):
                             try:
                                 da, db = sderiv(node.primal, pa, pb)
                             except (ArithmeticError, ValueError):
@@ -274,18 +295,27 @@ class Tape:
                                 if ra:
                                     j = a.idx
                                     c = ct[j]
-                                    ct[j] = g * da if c is None else (
-                                        c + g * da if type(c) is float else add(c, g * da))
+                                    if c is None:
+                                        ct[j] = g * da
+                                    elif type(c) is float:
+                                        ct[j] = c + g * da
+                                    else:
+                                        ct[j] = add(c, g * da)
                                 if rb:
                                     j = b.idx
                                     c = ct[j]
-                                    ct[j] = g * db if c is None else (
-                                        c + g * db if type(c) is float else add(c, g * db))
+                                    if c is None:
+                                        ct[j] = g * db
+                                    elif type(c) is float:
+                                        ct[j] = c + g * db
+                                    else:
+                                        ct[j] = add(c, g * db)
                                 continue
                     else:
                         a = args[0]
                         pa = a.primal
-                        if type(pa) in _SCALAR:
+                        tpa = type(pa)
+                        if tpa is float or tpa is int:
                             try:
                                 d = sderiv(node.primal, pa)
                             except (ArithmeticError, ValueError):
@@ -293,8 +323,12 @@ class Tape:
                             else:
                                 j = a.idx
                                 c = ct[j]
-                                ct[j] = g * d if c is None else (
-                                    c + g * d if type(c) is float else add(c, g * d))
+                                if c is None:
+                                    ct[j] = g * d
+                                elif type(c) is float:
+                                    ct[j] = c + g * d
+                                else:
+                                    ct[j] = add(c, g * d)
                                 continue
                 primals = tuple(a.primal if type(a) is RNode and a._trace is self else a
                                 for a in args)
@@ -846,7 +880,7 @@ def check_grad_call(f, args: tuple, rtol=1e-5, atol=1e-6, eps=1e-6):
                     if np.ndim(x) == 0:
                         new_leaves[li] = x + delta
                     else:
-                        arr = np.array(x, dtype=float)
+                        arr = np.array(x, dtype=float, order="C")  # reshape(-1) must be a view
                         arr.reshape(-1)[j] += delta
                         new_leaves[li] = arr
                     new_args = list(args)

@@ -854,6 +854,12 @@ class Compiler:
             decl = target.decl
             if decl is None:
                 return self.assign_late_global(target, value)
+            if decl.func is self.func and not decl.captured:
+                slot = decl.slot  # the common case, without a store call
+
+                def assign_local(f):
+                    f[slot] = value(f)
+                return assign_local
             st = self.store(decl)
 
             def assign(f):
@@ -1003,6 +1009,9 @@ class Compiler:
         rt = self.rt
         span, fname = s.iterable.span, self.fname
 
+        var = s.var.decl
+        slot = var.slot if (var.func is self.func and not var.captured) else -1
+
         def for_(f):
             seq = iterable(f)
             try:
@@ -1014,7 +1023,10 @@ class Compiler:
                 rt.budget -= 1
                 if rt.budget <= 0:
                     rt.refill()
-                st(f, v)
+                if slot >= 0:
+                    f[slot] = v
+                else:
+                    st(f, v)
                 r = body(f)
                 if r is not None:
                     if r is BREAK:

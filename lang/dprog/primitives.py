@@ -22,6 +22,7 @@ processes the call.
 from __future__ import annotations
 
 import math
+import operator
 import threading
 
 import numpy as np
@@ -591,7 +592,7 @@ def _reduce_mask(x, ans, axis):
         a = np.expand_dims(a, _norm_axis(axis, xs.ndim))
     m = (xs == a).astype(F64)
     cnt = m.sum(axis=axis, keepdims=True)
-    return m / cnt
+    return normalize(m / cnt)  # a 0-d x gives np.float64 here, which `mul` rejects
 
 
 def _max_np(x, axis=None):
@@ -851,8 +852,8 @@ def _setitem_jvp_x(t, ans, x, v, idx):
 def _setitem_jvp_v(t, ans, x, v, idx):
     nb = _nb(t, v)
     region_nd = len(np.shape(strip(ans)[idx]))
+    bshape = _batch_shape(t, v)  # before padding, which adds axes after the batch axis
     t = pad_batched(t, region_nd, nb) if nb else t
-    bshape = _batch_shape(t, v)
     return setitem(zeros_tangent(bshape + shape(x)), (slice(None),) * nb + idx, t)
 
 
@@ -982,37 +983,82 @@ def _swap_last(x):
 
 
 def _matmul_jvp_a(t, ans, a, b):
-    return matmul(t, b)
+    if _nb(t, a) == 0:
+        return matmul(t, b)
+    return _matmul_batched(t, b, ndim(a), ndim(b), ans, True)
 
 
 def _matmul_jvp_b(t, ans, a, b):
-    nb = _nb(t, b)
-    if nb and ndim(b) == 1:
-        # batched vectors (B, k): apply a to each row
-        return matmul(t, a) if ndim(a) == 1 else matmul(t, _swap_last(a))
-    return matmul(a, t)
+    if _nb(t, b) == 0:
+        return matmul(a, t)
+    return _matmul_batched(a, t, ndim(a), ndim(b), ans, False)
+
+
+def _matmul_batched(a, b, na, nbd, ans, left):
+    """a @ b where one side (a if `left`, else b) carries a leading batch axis of tangents.
+
+    Both sides are promoted to matrices as NumPy does (a vector a is (1, k), a vector b
+    is (k, 1)) and the batched side gets unit axes after its batch axis, so that the
+    batch axis stays in front whatever the ranks of the two sides."""
+    t = a if left else b
+    nbatch = shape(t)[0]
+    sa = shape(a)[1:] if left else shape(a)
+    sb = shape(b) if left else shape(b)[1:]
+    pa = sa if na >= 2 else (1,) + sa
+    pb = sb if nbd >= 2 else sb + (1,)
+    r = max(len(pa), len(pb)) - 2
+    if left:
+        a = reshape(a, (nbatch,) + (1,) * (r - len(pa) + 2) + pa)
+        b = b if nbd >= 2 else reshape(b, pb)
+    else:
+        b = reshape(b, (nbatch,) + (1,) * (r - len(pb) + 2) + pb)
+        a = a if na >= 2 else reshape(a, pa)
+    return reshape(matmul(a, b), (nbatch,) + shape(ans))
+
+
+def _matmul_promoted(ans, na, nbd):
+    """The shape of a @ b with vector operands promoted to matrices (NumPy's rule)."""
+    s = list(shape(ans))
+    if nbd == 1:
+        s.append(1)
+    if na == 1:
+        s.insert(len(s) - 1, 1)
+    return tuple(s)
 
 
 def _matmul_vjp_a(g, ans, a, b):
     na, nbd = ndim(a), ndim(b)
     if na == 1 and nbd == 1:
         return mul(g, b)
-    if na == 1:
-        return matmul(b, g) if nbd == 2 else unbroadcast(matmul(b, expand_last(g)), a)
-    if nbd == 1:
-        return outer_(g, b)
-    return unbroadcast(matmul(g, _swap_last(b)), a)
+    if na == 2 and nbd == 2:
+        return matmul(g, _swap_last(b))
+    gp = reshape(g, _matmul_promoted(ans, na, nbd))
+    bp = b if nbd >= 2 else reshape(b, shape(b) + (1,))
+    ap_shape = shape(a) if na >= 2 else (1,) + shape(a)
+    return reshape(_sum_to_shape(matmul(gp, _swap_last(bp)), ap_shape), shape(a))
 
 
 def _matmul_vjp_b(g, ans, a, b):
     na, nbd = ndim(a), ndim(b)
     if na == 1 and nbd == 1:
         return mul(g, a)
-    if na == 1:
-        return outer_(a, g)
-    if nbd == 1:
-        return matmul(g, a) if na == 2 else unbroadcast(matmul(_swap_last(a), g), b)
-    return unbroadcast(matmul(_swap_last(a), g), b)
+    if na == 2 and nbd == 2:
+        return matmul(_swap_last(a), g)
+    gp = reshape(g, _matmul_promoted(ans, na, nbd))
+    ap = a if na >= 2 else reshape(a, (1,) + shape(a))
+    bp_shape = shape(b) if nbd >= 2 else shape(b) + (1,)
+    return reshape(_sum_to_shape(matmul(_swap_last(ap), gp), bp_shape), shape(b))
+
+
+def _sum_to_shape(g, xs):
+    """Sum g over the axes NumPy broadcasting added to reach g's shape from shape xs."""
+    gs = shape(g)
+    extra = len(gs) - len(xs)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, d in enumerate(xs) if d == 1 and gs[i + extra] != 1)
+    if axes:
+        g = sum_(g, axis=axes)
+    return g if shape(g) == xs else reshape(g, xs)
 
 
 def expand_last(g):
@@ -1140,7 +1186,10 @@ def _fast2(p, pyop):
             return tr.process(p, (a, b), EMPTY)
         if tb in tracers:
             return b._trace.process(p, (a, b), EMPTY)
+        if nondiff:  # (no d): bind strips traced operands
+            return bind(p, (a, b))
         return apply_impl(p, (a, b), EMPTY)
+    nondiff = p.nondiff
     op.__name__ = p.name
     return op
 
@@ -1169,10 +1218,10 @@ def _py_mod(a, b):
     return a % b
 
 
-add = _fast2(add_p, lambda a, b: a + b)
-sub = _fast2(sub_p, lambda a, b: a - b)
-mul = _fast2(mul_p, lambda a, b: a * b)
-div = _fast2(div_p, lambda a, b: a / b)
+add = _fast2(add_p, operator.add)
+sub = _fast2(sub_p, operator.sub)
+mul = _fast2(mul_p, operator.mul)
+div = _fast2(div_p, operator.truediv)
 floordiv = _fast2(floordiv_p, _py_floordiv)
 mod = _fast2(mod_p, _py_mod)
 pow_ = _fast2(pow_p, _py_pow)
