@@ -41,7 +41,7 @@ class ForwardTrace:
 
     def process(self, p, args, params):
         sd = p.sderiv
-        if sd is not None and self.batch is None:
+        if sd is not None and self.batch is None and not P.NAN_CHECK:
             # Python-float fast path: value and tangent without NumPy (falls back
             # to the array rules on any exception or non-float operand)
             if len(args) == 2:
@@ -107,31 +107,21 @@ class ForwardTrace:
             else:
                 primals.append(a)
                 tangents.append(None)
-        out = P.bind(p, tuple(primals), params)
+        if p.op is not None and not params:
+            out = p.op(*primals)
+        else:
+            out = P.bind(p, tuple(primals), params)
         if not any_t:
             return out
-        prev = P.LIMITS.nan_pass
-        P.LIMITS.nan_pass = "tangent"
-        try:
-            if p.jvp_joint is not None:
-                t_out = p.jvp_joint(primals, tangents, out, **params)
-            else:
-                t_out = None
-                rules = p.jvps
-                batched = self.batch is not None and p.elementwise
-                out_nd = P.ndim(out) if batched else 0
-                for k, t in enumerate(tangents):
-                    if t is None:
-                        continue
-                    rule = rules[k]
-                    if rule is None:
-                        continue
-                    if batched:
-                        t = P.pad_batched(t, out_nd)
-                    c = rule(t, out, *primals, **params)
-                    t_out = c if t_out is None else P.add(t_out, c)
-        finally:
-            P.LIMITS.nan_pass = prev
+        if P.NAN_CHECK:
+            prev = P.LIMITS.nan_pass
+            P.LIMITS.nan_pass = "tangent"
+            try:
+                t_out = self._tangent(p, primals, tangents, out, params)
+            finally:
+                P.LIMITS.nan_pass = prev
+        else:
+            t_out = self._tangent(p, primals, tangents, out, params)
         if t_out is None:
             return out
         if self.batch is not None and p.elementwise:
@@ -139,7 +129,32 @@ class ForwardTrace:
             want = (self.batch,) + P.shape(out)
             if P.shape(t_out) != want:
                 t_out = P.broadcast_to(P.pad_batched(t_out, len(want) - 1), want)
-        return Dual(self, out, t_out)
+        r = _new(Dual)
+        r._trace = self
+        r.primal = out
+        r.tangent = t_out
+        return r
+
+    def _tangent(self, p, primals, tangents, out, params):
+        """The output tangent from the primitive's JVP rules (None when zero)."""
+        if p.jvp_joint is not None:
+            return p.jvp_joint(primals, tangents, out, **params)
+        t_out = None
+        rules = p.jvps
+        batched = self.batch is not None and p.elementwise
+        out_nd = P.ndim(out) if batched else 0
+        for k, t in enumerate(tangents):
+            if t is None:
+                continue
+            rule = rules[k]
+            if rule is None:
+                continue
+            if batched:
+                t = P.pad_batched(t, out_nd)
+            c = rule(t, out, *primals, **params)
+            t_out = c if t_out is None else P.add(t_out, c)
+        return t_out
+
 
 _SCALAR = frozenset({float, int})
 
@@ -209,6 +224,9 @@ class Tape:
                     out = p.pyfn(pa, pb)
                 except (ArithmeticError, ValueError, TypeError):
                     out = P.bind(p, (pa, pb), params)
+                else:
+                    if out != out and P.NAN_CHECK:
+                        out = P.bind(p, (pa, pb), params)
             else:
                 out = P.bind(p, (pa, pb), params)
         elif len(args) == 1:
@@ -219,6 +237,9 @@ class Tape:
                     out = p.pyfn(pa)
                 except (ArithmeticError, ValueError):
                     out = P.bind(p, (pa,), params)
+                else:
+                    if out != out and P.NAN_CHECK:
+                        out = P.bind(p, (pa,), params)
             else:
                 out = P.bind(p, (pa,), params)
         else:
@@ -267,7 +288,7 @@ class Tape:
                             ct[par] = c if ct[par] is None else add(ct[par], c)
                     continue
                 sderiv = p.sderiv
-                if sderiv is not None and type(g) is float:
+                if sderiv is not None and type(g) is float and not P.NAN_CHECK:
                     if g == 0.0:
                         continue  # a zero cotangent contributes exactly zero
                     if len(args) == 2:
@@ -496,7 +517,8 @@ def _value_and_grad(f, args, kwargs, argnums, what):
     out = f(*args, **kwargs)
     value = _scalar_output(out, tape, what)
     if type(out) is RNode and out._trace is tape:
-        ct = tape.backward([(out.idx, 1.0)])
+        s = P.shape(out)  # a one-element array output is seeded with ones of its shape
+        ct = tape.backward([(out.idx, np.ones(s) if s else 1.0)])
     else:
         ct = None
     grads = []

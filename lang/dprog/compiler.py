@@ -552,11 +552,11 @@ _FAST_SYMS = {"+", "-", "*", "/", "<", ">", "<=", ">="}
 _binop_factories: dict = {}
 
 
-def _binop_factory(sym: str, lconst: bool, rconst: bool):
-    key = (sym, lconst, rconst)
+def _binop_factory(sym: str, lconst: bool, rconst: bool, checked: bool = False):
+    key = (sym, lconst, rconst, checked)
     fac = _binop_factories.get(key)
     if fac is None:
-        if sym in _FAST_SYMS:
+        if sym in _FAST_SYMS and not checked:
             fast = "type(a) is float and type(b) is float"
             if sym == "/":
                 fast += " and b != 0.0"
@@ -1236,7 +1236,8 @@ class Compiler:
         op = BINOPS[e.op]
         lconst = e.left.value if type(e.left) is N.Const else _MISSING
         rconst = e.right.value if type(e.right) is N.Const else _MISSING
-        factory = _binop_factory(e.op, lconst is not _MISSING, rconst is not _MISSING)
+        factory = _binop_factory(e.op, lconst is not _MISSING, rconst is not _MISSING,
+                                 self.rt.check_nans)
         return factory(left, right, lconst, rconst, op, e.span, self.fname)
 
     def e_Call(self, e):

@@ -87,6 +87,8 @@ class Interpreter:
         lim.max_array_elements = rt.max_array_elements
         lim.check_nans = rt.check_nans
         lim.nan_pass = "forward"
+        if rt.check_nans:
+            P.nan_check_enter()
         old_limit = sys.getrecursionlimit()
         want = rt.max_depth * _PY_FRAMES_PER_CALL + 2000
         if want > old_limit:
@@ -102,6 +104,8 @@ class Interpreter:
             raise
         finally:
             lim.max_array_elements, lim.check_nans, lim.nan_pass = saved
+            if rt.check_nans:
+                P.nan_check_exit()
             rt.depth = 0
             self._active = False
             if want > old_limit:

@@ -56,12 +56,30 @@ class Limits(threading.local):
 
 LIMITS = Limits()
 
+# True while any interpreter with check_nans is running. The Python-float and
+# plain-array fast paths test this one global (cheap) and step aside so that
+# every result goes through `apply_impl`, which does the actual check.
+NAN_CHECK = False
+_nan_users = 0
+
+
+def nan_check_enter() -> None:
+    global NAN_CHECK, _nan_users
+    _nan_users += 1
+    NAN_CHECK = True
+
+
+def nan_check_exit() -> None:
+    global NAN_CHECK, _nan_users
+    _nan_users -= 1
+    NAN_CHECK = _nan_users > 0
+
 
 class Primitive:
     """A named numeric operation with its NumPy implementation and derivative rules."""
 
     __slots__ = ("name", "impl", "scalar", "elementwise", "jvps", "vjps", "jvp_joint",
-                 "vjp_joint", "nondiff", "shape_error", "doc", "pyfn", "sderiv")
+                 "vjp_joint", "nondiff", "shape_error", "doc", "pyfn", "sderiv", "op")
 
     def __init__(self, name, impl, scalar=None, elementwise=False, nondiff=False,
                  shape_error=None):
@@ -81,6 +99,8 @@ class Primitive:
         # any arithmetic exception falls back to the NumPy rules above.
         self.pyfn = scalar
         self.sderiv = None
+        # the dispatching operation (with its fast paths) for calls without params
+        self.op = None
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -114,11 +134,14 @@ def defvjp(p, *rules):
     p.vjps = rules
 
 
-def defderiv(p, *derivs, safe=False):
+def defderiv(p, *derivs, safe=True):
     """Elementwise rules from partial derivatives d_k(ans, *args).
 
-    With `safe`, a zero tangent/cotangent stays exactly zero even where the
-    partial derivative is infinite (sqrt, log, ... at the edge of their domain).
+    With `safe` (the default), a zero tangent/cotangent stays exactly zero even
+    where the partial derivative is infinite or nan: sqrt and log at 0, but also
+    x * log(x) (a partial of `*` is log(0) = -inf) and, in second derivatives, a
+    partial carrying a nan tangent from an untaken `where` branch. Only rules
+    whose partials are finite constants opt out (`safe=False`).
     """
     if safe:
         def make_jvp(d):
@@ -179,7 +202,7 @@ def apply_impl(p: Primitive, args: tuple, params: dict):
         raise DpLimitError(f"`{p.name}` needs more memory than is available", None,
                            "the result would be too large; use smaller arrays") from None
     r = normalize(r)
-    if LIMITS.check_nans:
+    if NAN_CHECK and LIMITS.check_nans:
         _check_nan(p, args, r)
     return r
 
@@ -378,10 +401,10 @@ floor_p = _unary("floor", np.floor, None, nondiff=True)
 ceil_p = _unary("ceil", np.ceil, None, nondiff=True)
 round_p = primitive("round", lambda x, digits=0: np.round(x, digits), nondiff=True)
 
-defderiv(neg_p, lambda ans, x: -1.0)
+defderiv(neg_p, lambda ans, x: -1.0, safe=False)
 neg_p.jvps = (lambda t, ans, x: neg(t),)
 neg_p.vjps = (lambda g, ans, x: neg(g),)
-defderiv(abs_p, lambda ans, x: sign(x))
+defderiv(abs_p, lambda ans, x: sign(x), safe=False)
 defderiv(sqrt_p, lambda ans, x: div(0.5, ans), safe=True)
 defderiv(exp_p, lambda ans, x: ans)
 defderiv(log_p, lambda ans, x: div(1.0, x), safe=True)
@@ -397,7 +420,7 @@ defderiv(sinh_p, lambda ans, x: cosh(x))
 defderiv(cosh_p, lambda ans, x: sinh(x))
 defderiv(tanh_p, lambda ans, x: sub(1.0, mul(ans, ans)))
 defderiv(sigmoid_p, lambda ans, x: mul(ans, sub(1.0, ans)))
-defderiv(relu_p, lambda ans, x: _step(x))
+defderiv(relu_p, lambda ans, x: _step(x), safe=False)
 defderiv(softplus_p, lambda ans, x: sigmoid(x))
 
 
@@ -476,7 +499,7 @@ sub_p.vjps = (lambda g, ans, a, b: unbroadcast(g, a),
               lambda g, ans, a, b: unbroadcast(neg(g), b))
 defderiv(mul_p, lambda ans, a, b: b, lambda ans, a, b: a)
 defderiv(div_p, lambda ans, a, b: div(1.0, b), lambda ans, a, b: neg(div(ans, b)), safe=True)
-defderiv(mod_p, lambda ans, a, b: 1.0, lambda ans, a, b: neg(floor(div(a, b))))
+defderiv(mod_p, lambda ans, a, b: 1.0, lambda ans, a, b: neg(floor(div(a, b))), safe=False)
 mod_p.jvps = (lambda t, ans, a, b: _bt(t, ans), mod_p.jvps[1])
 defderiv(atan2_p,
          lambda ans, y, x: div(x, add(mul(x, x), mul(y, y))),
@@ -484,10 +507,14 @@ defderiv(atan2_p,
 
 
 def _pow_dx(ans, x, y):
-    ys = strip(y)
-    if type(ys) is not ndarray and ys == 2:
-        return mul(2.0, x)
-    return mul(y, pow_(x, sub(y, 1.0)))
+    ty = type(y)
+    if ty is float or ty is int:  # a constant exponent (a traced one keeps its derivative)
+        if y == 2:
+            return mul(2.0, x)
+        if y == 0:
+            return 0.0  # x ** 0 is constant, also at x = 0
+    # safe: 0 where y == 0 even if x ** (y - 1) is infinite (x = 0)
+    return safe_mul(y, pow_(x, sub(y, 1.0)))
 
 
 def _pow_dy(ans, x, y):
@@ -506,8 +533,10 @@ def _tie_weights(a, b):
     return float(w) if w.ndim == 0 else w
 
 
-defderiv(maximum_p, lambda ans, a, b: _tie_weights(a, b), lambda ans, a, b: _tie_weights(b, a))
-defderiv(minimum_p, lambda ans, a, b: _tie_weights(b, a), lambda ans, a, b: _tie_weights(a, b))
+defderiv(maximum_p, lambda ans, a, b: _tie_weights(a, b), lambda ans, a, b: _tie_weights(b, a),
+         safe=False)
+defderiv(minimum_p, lambda ans, a, b: _tie_weights(b, a), lambda ans, a, b: _tie_weights(a, b),
+         safe=False)
 
 # comparisons: never differentiable; evaluated on plain values
 lt_p = _binary("<", np.less, nondiff=True)
@@ -518,21 +547,22 @@ eq_p = _binary("==", np.equal, nondiff=True)
 ne_p = _binary("!=", np.not_equal, nondiff=True)
 
 
-# safe multiply: 0 * anything = 0 (keeps untaken branches from turning into nan)
+# safe multiply: 0 * anything = 0, on either side (keeps untaken branches from turning
+# into nan). Either side: in reverse-over-reverse, the cotangent of a zero partial
+# derivative can be infinite (the zero is then the second operand).
 def _safe_mul_np(g, d):
     r = np.multiply(g, d)
     if type(r) is ndarray:
-        zero = np.asarray(g) == 0
-        if zero.any():
-            r = np.where(zero, 0.0, r)
+        if np.isnan(r).any():  # only 0 * inf (or a nan operand) makes nan
+            r = np.where((np.asarray(g) == 0) | (np.asarray(d) == 0), 0.0, r)
         return r
-    return 0.0 if g == 0 else r
+    return 0.0 if g == 0 or d == 0 else r
 
 
 safe_mul_p = _binary("*", _safe_mul_np, key="safe_mul")
 safe_mul_p.jvps = (lambda t, ans, g, d: safe_mul(t, d), lambda t, ans, g, d: safe_mul(g, t))
 safe_mul_p.vjps = (lambda c, ans, g, d: unbroadcast(safe_mul(c, d), g),
-                   lambda c, ans, g, d: unbroadcast(mul(c, g), d))
+                   lambda c, ans, g, d: unbroadcast(safe_mul(c, g), d))
 
 
 def _where_np(c, a, b):
@@ -635,6 +665,12 @@ def _prod_others_np(x, axis=None):
         flat = x.reshape(-1)
         return _prod_others_np(flat, 0).reshape(x.shape)
     axis = _norm_axis(axis, x.ndim)
+    if isinstance(axis, tuple):  # prod(x, axis=(0, 2)): move those axes last, as one
+        rest = [i for i in range(x.ndim) if i not in axis]
+        perm = rest + sorted(axis)
+        xt = np.transpose(x, perm)
+        r = _prod_others_np(xt.reshape(xt.shape[:len(rest)] + (-1,)), -1)
+        return np.transpose(r.reshape(xt.shape), np.argsort(perm))
     n = x.shape[axis]
     ones_shape = list(x.shape)
     ones_shape[axis] = 1
@@ -1168,7 +1204,16 @@ all_p = primitive("all", lambda x, axis=None: np.all(x, axis=axis), nondiff=True
 # ============================================================ dispatching operations
 # These are what the evaluator, the builtins and the rules above call. Plain
 # Python numbers take a fast path that never touches NumPy.
-def _fast2(p, pyop):
+_F64 = np.dtype(np.float64)
+
+
+def _fast2(p, pyop, npfn=None):
+    """The dispatching operation for binary primitive p.
+
+    Two Python numbers: `pyop`, no NumPy. Two float arrays (or an array and a
+    float) with `npfn`: the ufunc directly. Traced values: their trace. All
+    else, and every error, goes through `apply_impl`.
+    """
     p.pyfn = pyop
     tracers = TRACER_TYPES if not p.nondiff else ()
 
@@ -1176,9 +1221,22 @@ def _fast2(p, pyop):
         ta, tb = type(a), type(b)
         if (ta is float or ta is int) and (tb is float or tb is int):
             try:
-                return pyop(a, b)
+                r = pyop(a, b)
             except (ZeroDivisionError, OverflowError):
                 pass
+            else:
+                if r == r or not NAN_CHECK:
+                    return r
+        elif npfn is not None and not NAN_CHECK and (
+                (ta is ndarray and (tb is ndarray or tb is float)) or
+                (ta is float and tb is ndarray)):
+            try:
+                r = npfn(a, b)
+            except Exception:  # noqa: BLE001 - apply_impl below reports it properly
+                pass
+            else:
+                if r.dtype is _F64:
+                    return r
         if ta in tracers:
             tr = a._trace
             if tb in tracers and b._trace.level > tr.level:
@@ -1191,6 +1249,7 @@ def _fast2(p, pyop):
         return apply_impl(p, (a, b), EMPTY)
     nondiff = p.nondiff
     op.__name__ = p.name
+    p.op = op
     return op
 
 
@@ -1218,23 +1277,24 @@ def _py_mod(a, b):
     return a % b
 
 
-add = _fast2(add_p, operator.add)
-sub = _fast2(sub_p, operator.sub)
-mul = _fast2(mul_p, operator.mul)
-div = _fast2(div_p, operator.truediv)
+add = _fast2(add_p, operator.add, np.add)
+sub = _fast2(sub_p, operator.sub, np.subtract)
+mul = _fast2(mul_p, operator.mul, np.multiply)
+div = _fast2(div_p, operator.truediv, np.true_divide)
 floordiv = _fast2(floordiv_p, _py_floordiv)
 mod = _fast2(mod_p, _py_mod)
 pow_ = _fast2(pow_p, _py_pow)
 atan2 = _fast2(atan2_p, math.atan2)
-maximum = _fast2(maximum_p, lambda a, b: a if a >= b else b)
-minimum = _fast2(minimum_p, lambda a, b: a if a <= b else b)
-safe_mul = _fast2(safe_mul_p, lambda a, b: 0.0 if a == 0 else a * b)
+maximum = _fast2(maximum_p, lambda a, b: a if a >= b else b, np.maximum)
+minimum = _fast2(minimum_p, lambda a, b: a if a <= b else b, np.minimum)
+safe_mul = _fast2(safe_mul_p, lambda a, b: 0.0 if a == 0 or b == 0 else a * b)
 safe_div = _fast2(safe_div_p, lambda a, b: 0.0 if b == 0 else a / b)
 
 
 def _fast1(p):
     fn = p.scalar
     tracers = TRACER_TYPES
+    npfn = p.impl if p.elementwise else None
 
     if fn is None:
         def op(x):
@@ -1244,13 +1304,21 @@ def _fast1(p):
             tx = type(x)
             if tx is float or tx is int:
                 try:
-                    return fn(x)
+                    r = fn(x)
                 except (ValueError, OverflowError):
                     pass
+                else:
+                    if r == r or not NAN_CHECK:
+                        return r
+            elif tx is ndarray and npfn is not None and not NAN_CHECK:
+                r = npfn(x)
+                if type(r) is ndarray and r.dtype is _F64 and r.ndim:
+                    return r
             elif tx in tracers and not p.nondiff:
                 return x._trace.process(p, (x,), EMPTY)
             return bind(p, (x,))
     op.__name__ = p.name
+    p.op = op
     return op
 
 
@@ -1369,7 +1437,19 @@ def concat(xs, axis=0):
 
 
 def matmul(a, b):
+    if type(a) is ndarray and type(b) is ndarray and not NAN_CHECK:
+        try:
+            r = np.matmul(a, b)
+        except ValueError:
+            pass  # apply_impl reports the shape mismatch
+        else:
+            if type(r) is ndarray and r.dtype is _F64:
+                return r if r.ndim else float(r)
+            return normalize(r)
     return bind(matmul_p, (a, b))
+
+
+matmul_p.op = matmul
 
 
 def solve(a, b):
