@@ -702,15 +702,15 @@ def jacrev_call(f, x, extra: tuple = ()):
     return P.reshape(jac, ys + xs)
 
 
-def jacobian_call(f, x):
+def jacobian_call(f, x, extra: tuple = ()):
     """Reverse mode when outputs are fewer than inputs, else forward (one extra evaluation)."""
     xv = _single_array_arg(x, "jacobian")
     n = int(np.prod(P.shape(xv))) if P.shape(xv) else 1
-    out = f(xv)
+    out = f(xv, *extra)
     m = int(np.prod(P.shape(out))) if P.shape(out) else 1
     if m < n:
-        return jacrev_call(f, xv)
-    return jacfwd_call(f, xv)
+        return jacrev_call(f, xv, extra)
+    return jacfwd_call(f, xv, extra)
 
 
 def hvp_call(f, x, v):

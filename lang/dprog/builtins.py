@@ -210,9 +210,9 @@ def _unary_builtin(name, op, doc, diff="yes"):
 
 
 _unary_builtin("abs", P.abs_, "absolute value (derivative 0 at 0)")
-_unary_builtin("sqrt", P.sqrt, "square root")
+_unary_builtin("sqrt", P.sqrt, "square root (its derivative at 0 is inf)")
 _unary_builtin("exp", P.exp, "e to the power x")
-_unary_builtin("log", P.log, "natural logarithm")
+_unary_builtin("log", P.log, "natural logarithm (-inf at 0, nan below 0)")
 _unary_builtin("log1p", P.log1p, "log(1 + x), accurate for small x")
 _unary_builtin("expm1", P.expm1, "exp(x) - 1, accurate for small x")
 _unary_builtin("sin", P.sin, "sine (radians)")
@@ -252,7 +252,8 @@ def _minimum(a, b):
     return P.minimum(_num(a, "minimum", "a"), _num(b, "minimum", "b"))
 
 
-@builtin("clip(x, lo, hi)", "x limited to [lo, hi] elementwise", "math")
+@builtin("clip(x, lo, hi)", "x limited to [lo, hi] elementwise (derivative 1 inside, 0 "
+         "outside, 1/2 at a bound)", "math")
 def _clip(x, lo, hi):
     return P.minimum(P.maximum(_num(x, "clip"), _num(lo, "clip", "lo")), _num(hi, "clip", "hi"))
 
@@ -299,13 +300,17 @@ def _mean(x, axis=None):
 
 
 _reduction("prod", P.prod_p, "product of the elements (along `axis`)")
-_reduction("max", P.max_p, "largest element (along `axis`); use maximum(a, b) for two values",
+_reduction("max", P.max_p, "largest element (along `axis`); tied maxima share the derivative "
+           "equally; use maximum(a, b) for two values",
            kwonly=True)
-_reduction("min", P.min_p, "smallest element (along `axis`); use minimum(a, b) for two values",
+_reduction("min", P.min_p, "smallest element (along `axis`); tied minima share the derivative "
+           "equally; use minimum(a, b) for two values",
            kwonly=True)
 _reduction("norm", P.norm_p, "Euclidean norm (along `axis`); gradient 0 at the zero vector")
-_reduction("argmax", P.argmax_p, "index of the largest element (along `axis`)", "no d")
-_reduction("argmin", P.argmin_p, "index of the smallest element (along `axis`)", "no d")
+_reduction("argmax", P.argmax_p, "index of the largest element (of the flattened array, or "
+           "along `axis`)", "no d")
+_reduction("argmin", P.argmin_p, "index of the smallest element (of the flattened array, or "
+           "along `axis`)", "no d")
 _reduction("any", P.any_p, "true if any element is nonzero (along `axis`)", "no d")
 _reduction("all", P.all_p, "true if every element is nonzero (along `axis`)", "no d")
 
@@ -581,7 +586,8 @@ def _randint(rt, lo, hi, *dims):
 
 
 # ======================================================================= trees
-@builtin("tree_map(f, t, ...)", "apply f leaf-wise over one or more trees of the same structure",
+@builtin("tree_map(f, t, ...)", "apply f leaf-wise over one or more trees of the same structure; "
+         "gives a tree of that structure",
          "trees", "yes")
 def _tree_map(f, t, *more):
     _func(f, "tree_map")
@@ -610,7 +616,8 @@ def _tree_map(f, t, *more):
 
 
 # ======================================================================= other
-@builtin("print(...)", "print values separated by spaces (strings bare) and a new line",
+@builtin("print(...)", "print the values separated by one space, then a new line; strings "
+         "bare, everything else in dprog syntax",
          "other", "-", needs_rt=True)
 def _print(rt, *args):
     rt.write(" ".join(show(a) for a in args) + "\n")
@@ -833,8 +840,22 @@ def _fname(f):
     return getattr(f, "name", "f")
 
 
+def _first_arg(what, f, call):
+    """A Jacobian-style function of (x, *rest): differentiate w.r.t. x, pass the rest."""
+    def jac(*args, **kwargs):
+        if kwargs:
+            raise DpArgumentError(f"`{what}({_fname(f)})` takes positional arguments only",
+                                  None, None)
+        if not args:
+            raise DpArgumentError(f"`{what}({_fname(f)})` needs the point to differentiate at",
+                                  None, f"e.g. {what}(f)(x)")
+        return call(f, args[0], args[1:])
+    return jac
+
+
 @builtin("grad(f, argnums=0)", "function giving the gradient of scalar-valued f with respect "
-         "to argument(s) argnums", "differentiation", "transform")
+         "to argument argnums (an int, or a tuple of ints for a tuple of gradients); trees give "
+         "trees", "differentiation", "transform")
 def _grad(f, argnums=0):
     _func(f, "grad")
     argnums = strip(argnums)
@@ -893,29 +914,29 @@ def _vjp(f, *xs):
          "differentiation", "transform")
 def _jacfwd(f):
     _func(f, "jacfwd")
-    return Transformed(f"jacfwd({_fname(f)})", lambda x: ad.jacfwd_call(f, x))
+    return Transformed(f"jacfwd({_fname(f)})", _first_arg("jacfwd", f, ad.jacfwd_call))
 
 
 @builtin("jacrev(f)", "function giving the Jacobian of f by reverse mode (one pass per output)",
          "differentiation", "transform")
 def _jacrev(f):
     _func(f, "jacrev")
-    return Transformed(f"jacrev({_fname(f)})", lambda x: ad.jacrev_call(f, x))
+    return Transformed(f"jacrev({_fname(f)})", _first_arg("jacrev", f, ad.jacrev_call))
 
 
 @builtin("jacobian(f)", "function giving the Jacobian of f, by the cheaper mode",
          "differentiation", "transform")
 def _jacobian(f):
     _func(f, "jacobian")
-    return Transformed(f"jacobian({_fname(f)})", lambda x: ad.jacobian_call(f, x))
+    return Transformed(f"jacobian({_fname(f)})", _first_arg("jacobian", f, ad.jacobian_call))
 
 
 @builtin("hessian(f)", "function giving the Hessian of scalar f (jacfwd of jacrev)",
          "differentiation", "transform")
 def _hessian(f):
     _func(f, "hessian")
-    return Transformed(f"hessian({_fname(f)})",
-                       lambda x: ad.jacfwd_call(lambda y: ad.jacrev_call(f, y), x))
+    return Transformed(f"hessian({_fname(f)})", _first_arg(
+        "hessian", f, lambda g, x, rest: ad.jacfwd_call(lambda y: ad.jacrev_call(g, y, rest), x)))
 
 
 @builtin("hvp(f, x, v)", "Hessian-vector product of scalar f at x, without forming the Hessian",
@@ -925,7 +946,7 @@ def _hvp(f, x, v):
     return ad.hvp_call(f, x, v)
 
 
-@builtin("stop_gradient(x)", "x, with zero derivative (for trees too)", "differentiation",
+@builtin("stop_gradient(x)", "x itself, with zero derivative (for trees too)", "differentiation",
          "no d")
 def _stop_gradient(x):
     leaves, shp = ad._flatten_any(x)

@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .errors import DpError
     from .interpreter import Interpreter
+    from .runtime import OutputClosed
 
     interp = Interpreter(max_depth=1000, max_array_elements=250_000_000, allow_files=True,
                          check_nans=check_nans)
@@ -96,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         sys.stderr.write("interrupted\n")
         return 130
+    except OutputClosed:
+        # the reader of our output went away: silence the final flush, exit quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     finally:
         try:
             sys.stdout.flush()

@@ -552,8 +552,12 @@ _FAST_SYMS = {"+", "-", "*", "/", "<", ">", "<=", ">="}
 _binop_factories: dict = {}
 
 
-def _binop_factory(sym: str, lconst: bool, rconst: bool, checked: bool = False):
-    key = (sym, lconst, rconst, checked)
+_OPERAND = {"const": "{c}", "slot": "f[{c}]", "expr": "{e}(f)"}
+
+
+def _binop_factory(sym: str, lkind: str, rkind: str, checked: bool = False):
+    """lkind/rkind: "const" (value inlined), "slot" (a plain local, read inline) or "expr"."""
+    key = (sym, lkind, rkind, checked)
     fac = _binop_factories.get(key)
     if fac is None:
         if sym in _FAST_SYMS and not checked:
@@ -563,8 +567,9 @@ def _binop_factory(sym: str, lconst: bool, rconst: bool, checked: bool = False):
             psym = sym
         else:
             fast, psym = "False", "+"
-        src = _BINOP_TEMPLATE.format(a="lconst" if lconst else "left(f)",
-                                     b="rconst" if rconst else "right(f)", fast=fast, sym=psym)
+        src = _BINOP_TEMPLATE.format(a=_OPERAND[lkind].format(c="lconst", e="left"),
+                                     b=_OPERAND[rkind].format(c="rconst", e="right"),
+                                     fast=fast, sym=psym)
         ns = {"DpError": DpError, "note_frame": note_frame,
               "convert_exception": convert_exception}
         exec(compile(src, f"<dprog binop {sym}>", "exec"), ns)
@@ -1234,11 +1239,19 @@ class Compiler:
         left = self.expr(e.left)
         right = self.expr(e.right)
         op = BINOPS[e.op]
-        lconst = e.left.value if type(e.left) is N.Const else _MISSING
-        rconst = e.right.value if type(e.right) is N.Const else _MISSING
-        factory = _binop_factory(e.op, lconst is not _MISSING, rconst is not _MISSING,
-                                 self.rt.check_nans)
+        lkind, lconst = self.operand_kind(e.left)
+        rkind, rconst = self.operand_kind(e.right)
+        factory = _binop_factory(e.op, lkind, rkind, self.rt.check_nans)
         return factory(left, right, lconst, rconst, op, e.span, self.fname)
+
+    def operand_kind(self, e):
+        """How a binary operator reads an operand: inline constant, local slot, or call."""
+        if type(e) is N.Const:
+            return "const", e.value
+        if type(e) is N.Name and e.decl is not None and e.decl.func is self.func \
+                and not e.decl.captured:
+            return "slot", e.decl.slot
+        return "expr", None
 
     def e_Call(self, e):
         func = self.expr(e.func)

@@ -69,4 +69,14 @@ class Runtime:
 
     def write(self, text: str) -> None:
         out = self.stdout if self.stdout is not None else sys.stdout
-        out.write(text)
+        try:
+            out.write(text)
+        except BrokenPipeError:
+            raise OutputClosed() from None
+
+
+class OutputClosed(BaseException):
+    """Standard output was closed by its reader (`dp prog.dp | head`): stop quietly.
+
+    A BaseException so that no dprog error handler turns it into a report.
+    """
