@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,13 +20,21 @@ from .primitives import Tracer, strip
 from .values import Function, Record, kind_of, show
 
 
-@dataclass
 class BuiltinDoc:
-    name: str
-    signature: str  # e.g. "sum(x, axis=none)"
-    doc: str
-    category: str
-    diff: str  # "yes", "no d", "-" (not numeric), "transform"
+    """One row of the builtin table (signature like "sum(x, axis=none)"; diff is
+    "yes", "no d", "-" for non-numeric, or "transform")."""
+
+    __slots__ = ("name", "signature", "doc", "category", "diff")
+
+    def __init__(self, name: str, signature: str, doc: str, category: str, diff: str):
+        self.name = name
+        self.signature = signature
+        self.doc = doc
+        self.category = category
+        self.diff = diff
+
+    def __repr__(self) -> str:
+        return f"BuiltinDoc({self.signature!r}, {self.doc!r}, {self.category!r}, {self.diff!r})"
 
 
 class Builtin(Function):

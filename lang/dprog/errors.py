@@ -8,18 +8,33 @@ caret diagram that the CLI prints and `str()` returns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True, slots=True)
 class Span:
     """A region of one source file (1-based lines and columns, end exclusive)."""
 
-    source: "Source" = field(repr=False)
-    line: int
-    column: int
-    end_line: int
-    end_column: int
+    __slots__ = ("source", "line", "column", "end_line", "end_column")
+
+    def __init__(self, source: Source, line: int, column: int, end_line: int,
+                 end_column: int):
+        self.source = source
+        self.line = line
+        self.column = column
+        self.end_line = end_line
+        self.end_column = end_column
+
+    def _key(self):
+        return (self.source, self.line, self.column, self.end_line, self.end_column)
+
+    def __eq__(self, other) -> bool:
+        return type(other) is Span and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"Span({self.source.name!r}, {self.line}, {self.column}, {self.end_line}, "
+                f"{self.end_column})")
 
     def location(self) -> str:
         return f"{self.source.name}:{self.line}:{self.column}"
@@ -159,6 +174,12 @@ class DpLimitError(DpError):
 
 class DpAssertionError(DpError):
     kind = "assert"
+
+
+class DpHostError(DpError):
+    """An exception raised by host Python code called from dprog (kept as `__cause__`)."""
+
+    kind = "host"
 
 
 class DpInternalError(DpError):

@@ -1,201 +1,72 @@
-"""The dprog AST: plain dataclasses, each carrying the source span it came from.
+"""The dprog AST: small classes, each carrying the source span it came from.
 
 The parser builds these from Lark's tree; the compiler reads them once per
 definition and turns them into Python closures. Name nodes get a `decl` slot
 filled by the compiler's resolver (which declaration they refer to).
+Plain classes with __slots__ rather than dataclasses: importing and applying
+`dataclasses` costs more start-up time than the whole AST module is worth.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from .errors import Span
 
 
-@dataclass(eq=False)
 class Node:
-    span: Span
+    """Base: `span` first, then the class's `_fields` in order (trailing ones may default)."""
+
+    __slots__ = ("span",)
+    _fields: tuple = ()
+    _defaults: dict = {}
+
+    def __init__(self, span: Span, *args):
+        self.span = span
+        fields = self._fields
+        if len(args) > len(fields):
+            raise TypeError(f"{type(self).__name__} takes {len(fields)} fields")
+        for name, value in zip(fields, args):
+            setattr(self, name, value)
+        for name in fields[len(args):]:
+            setattr(self, name, self._defaults[name])
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._fields)
+        return f"{type(self).__name__}({inner})"
 
 
-# ---------------------------------------------------------------- expressions
-@dataclass(eq=False)
-class Const(Node):
-    value: Any  # int, float, str, bool or None
+def _node(name: str, fields: str, defaults: dict | None = None, extra: tuple = ()):
+    names = tuple(fields.split())
+    return type(name, (Node,), {"__slots__": names + extra, "_fields": names,
+                                "_defaults": defaults or {}, "__module__": __name__})
 
 
-@dataclass(eq=False)
-class Name(Node):
-    name: str
-    decl: Any = None
-
-
-@dataclass(eq=False)
-class TupleLit(Node):
-    items: list
-
-
-@dataclass(eq=False)
-class ArrayLit(Node):
-    items: list
-
-
-@dataclass(eq=False)
-class RecordLit(Node):
-    fields: list  # [(name, expr)]
-
-
-@dataclass(eq=False)
-class Param(Node):
-    name: str
-    default: Any  # expr or None
-    decl: Any = None
-
-
-@dataclass(eq=False)
-class Lambda(Node):
-    name: str  # "<lambda>" or the function's name
-    params: list
-    body: Any  # Block, or an expression for `fn(x) => e`
-    info: Any = None  # compiler's FunctionInfo
-
-
-@dataclass(eq=False)
-class IfExpr(Node):
-    cond: Any
-    then: Any
-    orelse: Any
-
-
-@dataclass(eq=False)
-class BoolOp(Node):
-    op: str  # "and" | "or"
-    left: Any
-    right: Any
-
-
-@dataclass(eq=False)
-class Not(Node):
-    operand: Any
-
-
-@dataclass(eq=False)
-class BinOp(Node):
-    op: str
-    left: Any
-    right: Any
-
-
-@dataclass(eq=False)
-class UnOp(Node):
-    op: str
-    operand: Any
-
-
-@dataclass(eq=False)
-class Call(Node):
-    func: Any
-    args: list
-    kwargs: list  # [(name, expr)]
-
-
-@dataclass(eq=False)
-class Slice(Node):
-    start: Any
-    stop: Any
-    step: Any
-
-
-@dataclass(eq=False)
-class Index(Node):
-    obj: Any
-    subscripts: list  # exprs or Slice
-
-
-@dataclass(eq=False)
-class Field(Node):
-    obj: Any
-    name: str
-
-
-# ----------------------------------------------------------------- statements
-@dataclass(eq=False)
-class Block(Node):
-    stmts: list
-
-
-@dataclass(eq=False)
-class Let(Node):
-    names: list  # [Name] (declarations)
-    value: Any
-
-
-@dataclass(eq=False)
-class Assign(Node):
-    target: Any  # Name | Index | Field
-    value: Any
-
-
-@dataclass(eq=False)
-class AugAssign(Node):
-    target: Any
-    op: str  # "+", "-", "*", "/"
-    value: Any
-
-
-@dataclass(eq=False)
-class FnDef(Node):
-    target: Name
-    func: Lambda
-
-
-@dataclass(eq=False)
-class If(Node):
-    cond: Any
-    then: Block
-    orelse: Any  # Block | If | None
-
-
-@dataclass(eq=False)
-class While(Node):
-    cond: Any
-    body: Block
-
-
-@dataclass(eq=False)
-class For(Node):
-    var: Name
-    iterable: Any
-    body: Block
-
-
-@dataclass(eq=False)
-class Return(Node):
-    value: Any
-
-
-@dataclass(eq=False)
-class Break(Node):
-    pass
-
-
-@dataclass(eq=False)
-class Continue(Node):
-    pass
-
-
-@dataclass(eq=False)
-class Import(Node):
-    module: str
-    target: Name  # the name bound (alias or module name)
-
-
-@dataclass(eq=False)
-class ExprStmt(Node):
-    expr: Any
-
-
-@dataclass(eq=False)
-class Program(Node):
-    body: Block
-    extra: dict = field(default_factory=dict)
+Const = _node("Const", "value")
+Name = _node("Name", "name decl", {"decl": None}, extra=("visible",))
+TupleLit = _node("TupleLit", "items")
+ArrayLit = _node("ArrayLit", "items")
+RecordLit = _node("RecordLit", "fields")
+Param = _node("Param", "name default decl", {"decl": None})
+Lambda = _node("Lambda", "name params body info", {"info": None})
+IfExpr = _node("IfExpr", "cond then orelse")
+BoolOp = _node("BoolOp", "op left right")
+Not = _node("Not", "operand")
+BinOp = _node("BinOp", "op left right")
+UnOp = _node("UnOp", "op operand")
+Call = _node("Call", "func args kwargs")
+Slice = _node("Slice", "start stop step")
+Index = _node("Index", "obj subscripts")
+Field = _node("Field", "obj name")
+Block = _node("Block", "stmts")
+Let = _node("Let", "names value")
+Assign = _node("Assign", "target value")
+AugAssign = _node("AugAssign", "target op value")
+FnDef = _node("FnDef", "target func")
+If = _node("If", "cond then orelse")
+While = _node("While", "cond body")
+For = _node("For", "var iterable body")
+Return = _node("Return", "value")
+Break = _node("Break", "")
+Continue = _node("Continue", "")
+Import = _node("Import", "module target")
+ExprStmt = _node("ExprStmt", "expr")
+Program = _node("Program", "body extra", {"extra": None})

@@ -33,8 +33,19 @@ class Runtime:
         self.budget = self.chunk = _CHUNK
         self.deadline: float | None = None
         self.interrupt_requested = False
-        self.rng = np.random.default_rng(0)
+        self._rng = None
         self.interp = None  # the owning Interpreter (modules, argv)
+
+    @property
+    def rng(self):
+        """The seeded random stream (made on first use: numpy.random is slow to import)."""
+        if self._rng is None:
+            self._rng = np.random.default_rng(0)
+        return self._rng
+
+    @rng.setter
+    def rng(self, value) -> None:
+        self._rng = value
 
     # ------------------------------------------------------------------ steps
     def start(self, timeout: float | None = None) -> None:
