@@ -25,7 +25,7 @@ import numpy as np
 
 from . import primitives as P
 from .errors import DpDifferentiationError, DpError, DpTypeError
-from .primitives import Tracer, strip
+from .primitives import EMPTY, Tracer, strip
 from .values import Record, kind_of
 
 _levels = itertools.count(1)
@@ -178,11 +178,12 @@ class Tape:
     primitive call is all the recording costs.
     """
 
-    __slots__ = ("level", "nodes")
+    __slots__ = ("level", "nodes", "params")
 
     def __init__(self):
         self.level = next(_levels)
         self.nodes: list = []
+        self.params: dict = {}  # node index -> static parameters, for the few that have any
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -190,6 +191,7 @@ class Tape:
     def release(self) -> None:
         """Drop the recording now (values point back at the tape: a cycle)."""
         self.nodes = []
+        self.params = {}
 
     def _node(self, p, args, out, params) -> RNode:
         r = _new(RNode)
@@ -197,10 +199,11 @@ class Tape:
         r.primal = out
         r.p = p
         r.args = args
-        r.params = params
         nodes = self.nodes
-        r.idx = len(nodes)
+        r.idx = idx = len(nodes)
         nodes.append(r)
+        if params:
+            self.params[idx] = params
         return r
 
     def leaf(self, value) -> RNode:
@@ -250,10 +253,11 @@ class Tape:
         r.primal = out
         r.p = p
         r.args = args
-        r.params = params
         nodes = self.nodes
-        r.idx = len(nodes)
+        r.idx = idx = len(nodes)
         nodes.append(r)
+        if params:
+            self.params[idx] = params
         return r
 
     def record_custom(self, backward, parents: list, out):
@@ -355,7 +359,7 @@ class Tape:
                                 for a in args)
                 parents = [a.idx if type(a) is RNode and a._trace is self else -1
                            for a in args]
-                params = node.params
+                params = self.params.get(i, EMPTY)
                 out = node.primal
                 if p.vjp_joint is not None:
                     cts = p.vjp_joint(g, out, primals, [par >= 0 for par in parents],
@@ -383,7 +387,7 @@ class Tape:
 class RNode(Tracer):
     """A value on a tape, and the tape's record of the primitive call that made it."""
 
-    __slots__ = ("idx", "p", "args", "params")
+    __slots__ = ("idx", "p", "args")
 
 
 P.TRACER_TYPES.update({Dual, RNode})
@@ -694,6 +698,8 @@ def jacrev_call(f, x, extra: tuple = ()):
     if not ys:
         return pull(1.0)[0]
     m = int(np.prod(ys))
+    if m == 0:  # an empty result: an empty Jacobian (stack needs one row)
+        return np.zeros(ys + xs)
     rows = []
     eye = np.eye(m)
     for i in range(m):

@@ -279,6 +279,15 @@ def convert_exception(exc: BaseException, span, fname) -> DpError:
     return err
 
 
+def refill_at(rt, span, fname) -> None:
+    """rt.refill() for a loop: a step-limit, timeout or interrupt error points at the loop."""
+    try:
+        rt.refill()
+    except DpError as err:
+        note_frame(err, span, fname)
+        raise
+
+
 def truth(v) -> bool:
     t = type(v)
     if t is bool:
@@ -318,13 +327,8 @@ def _operand_hint(op, a, b):
     return None
 
 
-def op_add(a, b):
-    ta = type(a)
-    if ta is str or ta is tuple:
-        if type(b) is ta:
-            return a + b
-        _bad_operands("+", a, b)
-    return P.add(a, b)
+# `+` also joins strings and tuples: P.add handles that off its fast paths.
+op_add = P.add
 
 
 # Arithmetic goes straight to the primitive layer, which checks operand types.
@@ -610,10 +614,10 @@ class Closure(Function):
         rt = self.rt
         if rt.depth >= rt.max_depth:
             raise rt.too_deep()
-        rt.depth += 1
         rt.budget -= 1
         if rt.budget <= 0:
             rt.refill()
+        rt.depth += 1
         try:
             frame = [None] * info.nslots
             n = info.nparams
@@ -991,12 +995,13 @@ class Compiler:
         cond = self.cond(s.cond)
         body = self.block(s.body.stmts)
         rt = self.rt
+        loop_span, fname = s.span, self.fname
 
         def while_(f):
             while cond(f):
                 rt.budget -= 1
                 if rt.budget <= 0:
-                    rt.refill()
+                    refill_at(rt, loop_span, fname)
                 r = body(f)
                 if r is not None:
                     if r is BREAK:
@@ -1013,6 +1018,7 @@ class Compiler:
         body = self.block(s.body.stmts)
         rt = self.rt
         span, fname = s.iterable.span, self.fname
+        loop_span = s.span
 
         var = s.var.decl
         slot = var.slot if (var.func is self.func and not var.captured) else -1
@@ -1027,7 +1033,7 @@ class Compiler:
             for v in it:
                 rt.budget -= 1
                 if rt.budget <= 0:
-                    rt.refill()
+                    refill_at(rt, loop_span, fname)
                 if slot >= 0:
                     f[slot] = v
                 else:

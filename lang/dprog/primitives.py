@@ -1207,7 +1207,7 @@ all_p = primitive("all", lambda x, axis=None: np.all(x, axis=axis), nondiff=True
 _F64 = np.dtype(np.float64)
 
 
-def _fast2(p, pyop, npfn=None):
+def _fast2(p, pyop, npfn=None, other=None):
     """The dispatching operation for binary primitive p.
 
     Two Python numbers: `pyop`, no NumPy. Two float arrays (or an array and a
@@ -1246,11 +1246,20 @@ def _fast2(p, pyop, npfn=None):
             return b._trace.process(p, (a, b), EMPTY)
         if nondiff:  # (no d): bind strips traced operands
             return bind(p, (a, b))
+        if other is not None and (ta is str or ta is tuple):
+            return other(a, b)
         return apply_impl(p, (a, b), EMPTY)
     nondiff = p.nondiff
     op.__name__ = p.name
     p.op = op
     return op
+
+
+def _concat_values(a, b):
+    """`+` on two strings or two tuples (the language's `+`, not the primitive)."""
+    if type(b) is type(a):
+        return a + b
+    return apply_impl(add_p, (a, b), EMPTY)  # a readable type error
 
 
 def _py_pow(a, b):
@@ -1277,7 +1286,7 @@ def _py_mod(a, b):
     return a % b
 
 
-add = _fast2(add_p, operator.add, np.add)
+add = _fast2(add_p, operator.add, np.add, _concat_values)
 sub = _fast2(sub_p, operator.sub, np.subtract)
 mul = _fast2(mul_p, operator.mul, np.multiply)
 div = _fast2(div_p, operator.truediv, np.true_divide)
