@@ -163,7 +163,7 @@ def defderiv(p, *derivs, safe=True):
 # ----------------------------------------------------------------------------- bind
 def strip(x):
     """The plain value under every level of tracing."""
-    while isinstance(x, Tracer):
+    while type(x) in TRACER_TYPES:
         x = x.primal
     return x
 
@@ -192,11 +192,13 @@ def apply_impl(p: Primitive, args: tuple, params: dict):
     for a in args:
         if type(a) not in _NUMERIC_TYPES:
             _bad_operand(p, args)
+    if p.elementwise and len(args) > 1:
+        _check_broadcast(args)
     try:
         r = p.impl(*args, **params)
     except DpError:
         raise
-    except (ValueError, IndexError, np.linalg.LinAlgError, TypeError) as exc:
+    except (ValueError, IndexError, np.linalg.LinAlgError, TypeError, OverflowError) as exc:
         raise _translate(p, args, exc) from None
     except MemoryError:
         raise DpLimitError(f"`{p.name}` needs more memory than is available", None,
@@ -276,6 +278,17 @@ def normalize(r):
     return r
 
 
+def _check_broadcast(args) -> None:
+    """Refuse an elementwise operation whose broadcast result exceeds max_array_elements."""
+    shapes = [a.shape for a in args if type(a) is ndarray]
+    if len(shapes) > 1 and any(s != shapes[0] for s in shapes):
+        try:
+            out = np.broadcast_shapes(*shapes)
+        except ValueError:
+            return  # the implementation reports the shape mismatch
+        check_size(math.prod(out))
+
+
 def check_size(n: int, what: str = "array"):
     if n > LIMITS.max_array_elements:
         raise DpLimitError(f"{what} of {n} elements exceeds the limit of "
@@ -285,6 +298,11 @@ def check_size(n: int, what: str = "array"):
 
 # --------------------------------------------------------------- shape helpers
 def shape(x) -> tuple:
+    t = type(x)
+    if t is ndarray:
+        return x.shape
+    if t is float or t is int:
+        return ()
     x = strip(x)
     if type(x) is ndarray:
         return x.shape
@@ -292,6 +310,11 @@ def shape(x) -> tuple:
 
 
 def ndim(x) -> int:
+    t = type(x)
+    if t is ndarray:
+        return x.ndim
+    if t is float or t is int:
+        return 0
     x = strip(x)
     if type(x) is ndarray:
         return x.ndim
@@ -353,8 +376,8 @@ def unbroadcast(g, x):
 # -------------------------------------------------------------- scalar helpers
 def _guard_int_pow(a, b):
     if type(a) is int and type(b) is int and b > 64 and abs(a) > 1:
-        if b * math.log2(abs(a)) > 4096:
-            return float(a) ** float(b) if abs(a) > 1 else a ** b
+        if b * math.log2(abs(a)) > 4096:  # beyond 4096 bits: the float result, inf
+            return math.inf if a > 0 or b % 2 == 0 else -math.inf
     return None
 
 
@@ -486,6 +509,8 @@ def _bt(t, ans):
     """An elementwise rule's tangent broadcast to the output's shape, so that
     x + zeros((2, 3)) has a (2, 3) tangent even when x is (3,). Batched tangents (one
     more axis than the output) are left to the forward trace, which pads them."""
+    if type(t) is ndarray and type(ans) is ndarray and t.shape == ans.shape:
+        return t
     ts, s = shape(t), shape(ans)
     if ts == s or len(ts) > len(s):
         return t
@@ -826,6 +851,7 @@ transpose_p.vjps = (_transpose_vjp,)
 
 
 def _broadcast_to_np(x, shape):
+    check_size(math.prod(shape))
     return np.array(np.broadcast_to(x, shape))
 
 
@@ -903,6 +929,7 @@ setitem_p.vjps = (lambda g, ans, x, v, idx: setitem(g, idx, 0.0),
 
 
 def _stack_np(*xs, axis=0):
+    check_size(sum(np.size(x) for x in xs))
     return np.stack(xs, axis=axis)
 
 
@@ -946,6 +973,7 @@ stack_p.vjp_joint = _stack_vjp
 
 
 def _concat_np(*xs, axis=0):
+    check_size(sum(np.size(x) for x in xs))
     return np.concatenate(xs, axis=axis)
 
 
@@ -1005,6 +1033,13 @@ def _matmul_error(args, exc):
 def _matmul_np(a, b):
     if np.ndim(a) == 0 or np.ndim(b) == 0:
         raise ValueError("matmul: scalar operand")
+    sa, sb = np.shape(a), np.shape(b)
+    if len(sa) > 1 and len(sb) > 1:  # refuse an oversized (batched) product up front
+        try:
+            batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+        except ValueError:
+            batch = ()
+        check_size(math.prod(batch) * sa[-2] * sb[-1])
     return np.matmul(a, b)
 
 
@@ -1228,7 +1263,8 @@ def _fast2(p, pyop, npfn=None, other=None):
                 if r == r or not NAN_CHECK:
                     return r
         elif npfn is not None and not NAN_CHECK and (
-                (ta is ndarray and (tb is ndarray or tb is float)) or
+                (ta is ndarray and (tb is float or (tb is ndarray and (
+                    a.shape == b.shape or a.size * b.size <= LIMITS.max_array_elements)))) or
                 (ta is float and tb is ndarray)):
             try:
                 r = npfn(a, b)
@@ -1258,6 +1294,11 @@ def _fast2(p, pyop, npfn=None, other=None):
 def _concat_values(a, b):
     """`+` on two strings or two tuples (the language's `+`, not the primitive)."""
     if type(b) is type(a):
+        if len(a) + len(b) > LIMITS.max_array_elements:
+            raise DpLimitError(f"a {'string' if type(a) is str else 'tuple'} of "
+                               f"{len(a) + len(b)} items exceeds the limit of "
+                               f"{LIMITS.max_array_elements}", None,
+                               "strings and tuples share the max_array_elements limit")
         return a + b
     return apply_impl(add_p, (a, b), EMPTY)  # a readable type error
 
@@ -1296,7 +1337,29 @@ pow_ = _fast2(pow_p, _py_pow)
 atan2 = _fast2(atan2_p, math.atan2)
 maximum = _fast2(maximum_p, lambda a, b: a if a >= b else b, np.maximum)
 minimum = _fast2(minimum_p, lambda a, b: a if a <= b else b, np.minimum)
-safe_mul = _fast2(safe_mul_p, lambda a, b: 0.0 if a == 0 or b == 0 else a * b)
+_safe_mul_op = _fast2(safe_mul_p, lambda a, b: 0.0 if a == 0 or b == 0 else a * b)
+
+
+def safe_mul(g, d):
+    """g * d where a zero on either side wins over inf/nan (the rules' product).
+
+    Plain arrays take one ufunc call when the product has no nan (the common
+    case); only a nan, i.e. 0 * inf somewhere, pays for the careful version.
+    """
+    tg, td = type(g), type(d)
+    if not NAN_CHECK:
+        if tg is ndarray:
+            if td is float or td is int:
+                if d - d == 0.0 and d != 0:  # finite, nonzero
+                    return np.multiply(g, d)
+            elif td is ndarray:
+                r = np.multiply(g, d)
+                if r.dtype is _F64 and r.ndim and not np.isnan(r).any():
+                    return r
+        elif td is ndarray and (tg is float or tg is int):
+            if g - g == 0.0 and g != 0:
+                return np.multiply(g, d)
+    return _safe_mul_op(g, d)
 safe_div = _fast2(safe_div_p, lambda a, b: 0.0 if b == 0 else a / b)
 
 
@@ -1446,7 +1509,8 @@ def concat(xs, axis=0):
 
 
 def matmul(a, b):
-    if type(a) is ndarray and type(b) is ndarray and not NAN_CHECK:
+    if (type(a) is ndarray and type(b) is ndarray and not NAN_CHECK
+            and a.size * b.size <= LIMITS.max_array_elements):  # else apply_impl checks size
         try:
             r = np.matmul(a, b)
         except ValueError:
