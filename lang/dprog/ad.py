@@ -96,6 +96,37 @@ class ForwardTrace:
                             r.primal = out
                             r.tangent = t
                             return r
+        if len(args) == 2 and self.batch is None and not params and not P.NAN_CHECK \
+                and p.jvp_joint is None:
+            # the common binary case without lists or keyword plumbing
+            a, b = args
+            if type(a) is Dual and a._trace is self:
+                pa = a.primal
+                ta = a.tangent
+            else:
+                pa = a
+                ta = None
+            if type(b) is Dual and b._trace is self:
+                pb = b.primal
+                tb = b.tangent
+            else:
+                pb = b
+                tb = None
+            out = p.op(pa, pb) if p.op is not None else P.bind(p, (pa, pb))
+            rules = p.jvps
+            t_out = None
+            if ta is not None and rules[0] is not None:
+                t_out = rules[0](ta, out, pa, pb)
+            if tb is not None and rules[1] is not None:
+                c = rules[1](tb, out, pa, pb)
+                t_out = c if t_out is None else P.add(t_out, c)
+            if t_out is None:
+                return out
+            r = _new(Dual)
+            r._trace = self
+            r.primal = out
+            r.tangent = t_out
+            return r
         primals = []
         tangents = []
         any_t = False
@@ -593,6 +624,7 @@ def _split_dual_tree(out, trace, batch):
             ps.append(x)
             z = zeros_like(x)
             if batch is not None:
+                P.check_size(batch * int(np.prod(P.shape(x))))
                 z = np.zeros((batch,) + P.shape(x))
             ts.append(z)
     return unflatten(shp, ps), unflatten(shp, ts)
@@ -661,6 +693,7 @@ def jacfwd_call(f, x, extra: tuple = ()):
         out, t = jvp_call(lambda v: f(v, *extra), (x,), (1.0,))
         return _as_jac(t)
     n = int(np.prod(xs))
+    P.check_size(n * n, "a Jacobian basis")
     basis = np.eye(n).reshape((n,) + xs)
     out, t = jvp_call(lambda v: f(v, *extra), (x,), (basis,), batch=n)
     return _batched_to_jac(out, t, xs)
@@ -700,10 +733,12 @@ def jacrev_call(f, x, extra: tuple = ()):
     m = int(np.prod(ys))
     if m == 0:  # an empty result: an empty Jacobian (stack needs one row)
         return np.zeros(ys + xs)
+    P.check_size(m * max(1, int(np.prod(xs))), "a Jacobian")
     rows = []
-    eye = np.eye(m)
     for i in range(m):
-        rows.append(pull(eye[i].reshape(ys))[0])
+        e = np.zeros(m)
+        e[i] = 1.0
+        rows.append(pull(e.reshape(ys))[0])
     jac = P.stack(rows, axis=0)
     return P.reshape(jac, ys + xs)
 
@@ -853,6 +888,7 @@ def _tangent_tree(a, trace):
         elif _is_leaf(x):
             z = zeros_like(x)
             if trace.batch is not None:
+                P.check_size(trace.batch * int(np.prod(P.shape(x))))
                 z = np.zeros((trace.batch,) + P.shape(x))
             out.append(z)
         else:
