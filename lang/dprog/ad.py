@@ -166,6 +166,10 @@ class ForwardTrace:
         r.tangent = t_out
         return r
 
+    def process2(self, p, a, b):
+        """`process` for a binary primitive without parameters (the hot case)."""
+        return self.process(p, (a, b), EMPTY)
+
     def _tangent(self, p, primals, tangents, out, params):
         """The output tangent from the primitive's JVP rules (None when zero)."""
         if p.jvp_joint is not None:
@@ -290,6 +294,36 @@ class Tape:
         if params:
             self.params[idx] = params
         return r
+
+    def process2(self, p, a, b):
+        """`process` for a binary primitive without parameters (the hot case)."""
+        if type(a) is RNode and a._trace is self:
+            pa = a.primal
+        else:
+            pa = a
+        if type(b) is RNode and b._trace is self:
+            pb = b.primal
+        else:
+            pb = b
+        tpa = type(pa)
+        tpb = type(pb)
+        if (tpa is float or tpa is int) and (tpb is float or tpb is int):
+            try:
+                out = p.pyfn(pa, pb)
+            except (ArithmeticError, ValueError, TypeError):
+                return self.process(p, (a, b), EMPTY)
+            if out != out and P.NAN_CHECK:
+                return self.process(p, (a, b), EMPTY)
+            r = _new(RNode)
+            r._trace = self
+            r.primal = out
+            r.p = p
+            r.args = (a, b)
+            nodes = self.nodes
+            r.idx = len(nodes)
+            nodes.append(r)
+            return r
+        return self.process(p, (a, b), EMPTY)
 
     def record_custom(self, backward, parents: list, out):
         """A node whose VJP is a Python callable g -> [cotangent per parent index]."""

@@ -1277,9 +1277,9 @@ def _fast2(p, pyop, npfn=None, other=None):
             tr = a._trace
             if tb in tracers and b._trace.level > tr.level:
                 tr = b._trace
-            return tr.process(p, (a, b), EMPTY)
+            return tr.process2(p, a, b)
         if tb in tracers:
-            return b._trace.process(p, (a, b), EMPTY)
+            return b._trace.process2(p, a, b)
         if nondiff:  # (no d): bind strips traced operands
             return bind(p, (a, b))
         if other is not None and (ta is str or ta is tuple):
