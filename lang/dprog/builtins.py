@@ -185,6 +185,7 @@ def _dims(dims, name) -> tuple:
             raise DpTypeError(f"`{name}`: sizes must be integers, got {kind_of(d)}", None, None)
         if d < 0:
             raise DpValueError(f"`{name}`: sizes must not be negative, got {d}", None, None)
+        P.check_size(d)  # also when another dimension is 0: NumPy caps each dimension
         out.append(d)
     n = 1
     for d in out:
@@ -366,6 +367,8 @@ def _full(shape, value):
 @builtin("eye(n)", "n×n identity matrix", "arrays", "no d")
 def _eye(n):
     n = _int_arg(n, "eye", "n")
+    if n < 0:
+        raise DpValueError(f"`eye`: n must not be negative, got {n}", None, None)
     P.check_size(n * n)
     return np.eye(n)
 
@@ -374,8 +377,14 @@ def _eye(n):
          "arrays", "no d")
 def _linspace(start, stop, n=50):
     n = _int_arg(n, "linspace", "n")
+    if n < 0:
+        raise DpValueError(f"`linspace`: n must not be negative, got {n}", None, None)
     P.check_size(n)
-    return np.linspace(float(strip(start)), float(strip(stop)), n)
+    start, stop = strip(start), strip(stop)
+    for v in (start, stop):
+        if type(v) not in (int, float, bool):
+            raise DpTypeError(f"`linspace` expects numbers, got {kind_of(v)}", None, None)
+    return np.linspace(float(start), float(stop), n)
 
 
 @builtin("arange(start, stop=none, step=1)", "float array start, start+step, ... below stop",
@@ -389,6 +398,8 @@ def _arange(start, stop=None, step=1):
             raise DpTypeError(f"`arange` expects numbers, got {kind_of(v)}", None, None)
     if step == 0:
         raise DpValueError("`arange`: step must not be zero", None, None)
+    if not all(math.isfinite(v) for v in (start, stop, step)):
+        raise DpValueError("`arange` needs finite start, stop and step", None, None)
     P.check_size(max(0, int(math.ceil((stop - start) / step))))
     return np.arange(start, stop, step, dtype=np.float64)
 
@@ -586,6 +597,8 @@ def _randint(rt, lo, hi, *dims):
     if hi <= lo:
         raise DpValueError(f"`randint`: hi ({hi}) must be greater than lo ({lo})", None,
                            "the range is lo ≤ k < hi")
+    if lo < -2**63 or hi > 2**63:
+        raise DpValueError("`randint`: lo and hi must lie within ±2**63", None, None)
     d = _dims(dims, "randint")
     if not d:
         return int(rt.rng.integers(lo, hi))

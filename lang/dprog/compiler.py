@@ -17,12 +17,15 @@ entry while the exception unwinds.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import nodes as N
 from . import primitives as P
 from .errors import (DpArgumentError, DpError, DpIndexError, DpInternalError, DpLimitError,
-                     DpNameError, DpSyntaxError, DpTypeError, did_you_mean, note_frame)
+                     DpNameError, DpSyntaxError, DpTypeError, DpValueError, did_you_mean,
+                     note_frame)
 from .builtins import Builtin
 from .primitives import Tracer, strip
 from .values import UNSET, Cell, Function, Module, Record, kind_of, show, values_equal
@@ -272,6 +275,9 @@ def convert_exception(exc: BaseException, span, fname) -> DpError:
                                     "is a recursive function missing its base case?")
     elif isinstance(exc, MemoryError):
         err = DpLimitError("out of memory", span, "the program allocates too much")
+    elif isinstance(exc, OverflowError):
+        err = DpValueError(f"number too large: {exc}", span,
+                           "integers are exact, but this one does not fit where it is used")
     else:
         err = DpInternalError(f"internal error: {type(exc).__name__}: {exc}", span,
                               "this is a bug in dprog; please report it with the program")
@@ -333,7 +339,18 @@ op_add = P.add
 
 # Arithmetic goes straight to the primitive layer, which checks operand types.
 op_sub = P.sub
-op_mul = P.mul
+_BIG_INT = 1 << 4096
+
+
+def op_mul(a, b):
+    """`*`; an int product beyond 4096 bits becomes ±inf (as `**` does) instead of
+    growing without bound (repeated squaring would exhaust memory in a few steps)."""
+    r = P.mul(a, b)
+    if type(r) is int and not -_BIG_INT < r < _BIG_INT:
+        return math.inf if r > 0 else -math.inf
+    return r
+
+
 op_div = P.div
 op_floordiv = P.floordiv
 op_mod = P.mod
@@ -705,6 +722,22 @@ class Compiler:
 
     # blocks and statements ---------------------------------------------------
     def block(self, stmts, top_level=False):
+        run = self._block(stmts, top_level)
+        # `fn` declarations are hoisted: a captured one needs its cell before any
+        # closure in the block captures it (mutual recursion between inner fns).
+        cells = [s.target.decl.slot for s in stmts
+                 if type(s) is N.FnDef and s.target.decl.func is self.func
+                 and s.target.decl.captured]
+        if not cells:
+            return run
+
+        def with_cells(f):
+            for slot in cells:
+                f[slot] = Cell(UNSET)
+            return run(f)
+        return with_cells
+
+    def _block(self, stmts, top_level=False):
         fns = [self.stmt(s, top_level) for s in stmts]
         if not fns:
             return lambda f: None
@@ -951,7 +984,7 @@ class Compiler:
 
     def s_FnDef(self, s, top_level):
         make = self.expr(s.func)
-        st = self.declare_store(s.target.decl)
+        st = self.store(s.target.decl)  # the cell (if any) was made at block entry
 
         def define(f):
             st(f, make(f))
@@ -1078,6 +1111,7 @@ class Compiler:
             try:
                 mod = rt.interp.import_module(modname, source.name)
             except DpError as e:
+                e.frame_noted = False  # the module's own frame is noted; add this one
                 note_frame(e, span, fname)
                 raise
             st(f, mod)
@@ -1156,9 +1190,13 @@ class Compiler:
 
     def e_ArrayLit(self, e):
         if all(type(x) is N.Const and type(x.value) in (int, float, bool) for x in e.items):
-            const = np.array([x.value for x in e.items], dtype=np.float64)
-            const.flags.writeable = False
-            return lambda f: const
+            try:
+                const = np.array([x.value for x in e.items], dtype=np.float64)
+            except OverflowError:  # a huge int literal: reported when it runs
+                const = None
+            if const is not None:
+                const.flags.writeable = False
+                return lambda f: const
         items = [self.expr(x) for x in e.items]
         span, fname = e.span, self.fname
 
@@ -1169,6 +1207,8 @@ class Compiler:
             except DpError as err:
                 note_frame(err, span, fname)
                 raise
+            except Exception as exc:
+                raise convert_exception(exc, span, fname) from exc
         return array
 
     def e_RecordLit(self, e):
@@ -1387,7 +1427,11 @@ class Compiler:
                     except DpError as err:
                         note_frame(err, span, fname)
                         raise
+                    except Exception as exc:
+                        raise convert_exception(exc, span, fname) from exc
                     raise
+                except Exception as exc:
+                    raise convert_exception(exc, span, fname) from exc
             return index1
         idx = self.index_builder(e.subscripts)
 

@@ -1,34 +1,125 @@
 """`dprog.Interpreter`: one independent dprog world (globals, modules, limits, output).
 
 The CLI, the REPL and Python embedders all run programs through this class.
-Values crossing into dprog are converted by `to_dprog` (lists and any-dtype
-arrays become float64 arrays, dicts become records, Python callables become
-dprog functions); values coming out by `to_python` (records become dicts,
-dprog functions become plain Python callables).
+Values crossing into dprog are converted by `to_dprog` (lists and any numeric
+NumPy dtype become float64 arrays, dicts become records, Python callables
+become dprog functions); values coming out by `to_python` (records become
+dicts, dprog functions become plain Python callables, arrays are copies).
+
+Every entry from the host (`exec`, `eval`, `run_file`, calling a function
+taken out with `interp[name]`) runs inside `_running()`, which installs this
+interpreter's limits, serialises threads, and turns anything that is not a
+`DpError` into one: no Python exception escapes a dprog program.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from . import nodes as N
 from . import primitives as P
 from .builtins import Builtin, make_builtins
-from .compiler import Closure, Compiler
-from .errors import DpError, DpImportError, DpInterrupt, DpLimitError, DpTypeError
+from .compiler import KEYWORDS, Closure, Compiler
+from .embedding import TracedValue, make_primitive_function, wrap_python_callable
+from .errors import (
+    DpError,
+    DpImportError,
+    DpInternalError,
+    DpInterrupt,
+    DpLimitError,
+    DpSyntaxError,
+    DpTypeError,
+)
 from .parser import parse
 from .runtime import Runtime
 from .values import UNSET, Cell, Function, Module, Record, kind_of
 
 _LOADING = object()
+_KEYWORDS = frozenset(KEYWORDS)
+_EVAL_HOLDER = "__eval_result__"
+_DEFAULT = object()  # "use the interpreter's timeout"
 
 # Python frames used per dprog call (closure -> block -> statement -> expression ...),
-# with headroom; sets sys.setrecursionlimit so max_depth, not Python, is the limit.
+# with headroom; sets sys.setrecursionlimit so max_depth, not Python, is the limit...
 _PY_FRAMES_PER_CALL = 40
+# ...but never beyond what the C stack holds: a Python frame reached through C calls
+# (closures are called via tp_call) costs up to a few hundred bytes of C stack, and
+# Python 3.11 crashes instead of raising when the stack runs out. Measured: 8 MB held
+# 20000 frames of the worst pattern tried; this budget gives ~11000 on 8 MB.
+_STACK_BYTES_PER_FRAME = 768
+_MIN_FRAMES = 3000
+
+_reclimit_lock = threading.Lock()
+_reclimit_users = 0
+_reclimit_saved = 0
+
+
+def _stack_bytes() -> int:
+    """The C stack size of the current thread, as far as it can be known."""
+    if threading.current_thread() is not threading.main_thread():
+        size = threading.stack_size()
+        if size:
+            return size
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            return soft
+    except (ImportError, OSError, ValueError):
+        pass
+    return 1 << 20 if sys.platform == "win32" else 8 << 20
+
+
+def _enter_recursion(want: int) -> None:
+    """Raise the recursion limit for one running interpreter (process-wide, counted)."""
+    global _reclimit_users, _reclimit_saved
+    cap = max(_MIN_FRAMES, _stack_bytes() // _STACK_BYTES_PER_FRAME)
+    want = min(want, cap)
+    with _reclimit_lock:
+        if _reclimit_users == 0:
+            _reclimit_saved = sys.getrecursionlimit()
+        _reclimit_users += 1
+        if want > sys.getrecursionlimit():
+            sys.setrecursionlimit(want)
+
+
+def _exit_recursion() -> None:
+    global _reclimit_users
+    with _reclimit_lock:
+        _reclimit_users -= 1
+        if _reclimit_users == 0:
+            sys.setrecursionlimit(_reclimit_saved)
+
+
+def _as_dp_error(exc: BaseException) -> DpError:
+    """Any exception that escaped the evaluator, as the DpError the host receives."""
+    if isinstance(exc, RecursionError):
+        return DpLimitError("recursion too deep for the host", None,
+                            "lower max_depth or simplify the recursion")
+    if isinstance(exc, MemoryError):
+        return DpLimitError("out of memory", None, "the program allocates too much; "
+                            "lower max_array_elements to stop it earlier")
+    return DpInternalError(f"internal error: {type(exc).__name__}: {exc}", None,
+                           "this is a bug in dprog; please report it with the program")
+
+
+@contextmanager
+def _host_guard():
+    """For transformations of plain Python functions (no interpreter): no escapes either."""
+    try:
+        with np.errstate(all="ignore"):
+            yield
+    except DpError:
+        raise
+    except Exception as exc:
+        raise _as_dp_error(exc) from exc
 
 
 def stdlib_dir() -> Path:
@@ -43,12 +134,32 @@ def stdlib_dir() -> Path:
     return here.parent.parent / "stdlib"
 
 
+def _check_limit(name: str, value, allow_none: bool, number: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    ok = (isinstance(value, (int, float)) if number else isinstance(value, int))
+    if not ok or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive {'number' if number else 'integer'}"
+                         f"{' or None' if allow_none else ''}, got {value!r}")
+
+
 class Interpreter:
-    """An isolated dprog interpreter (see docs/embedding.md)."""
+    """An isolated dprog interpreter (see docs/embedding.md).
+
+    Defaults: max_steps=None (unlimited), max_depth=1000 dprog calls,
+    max_array_elements=50_000_000 (400 MB of float64 per array), timeout=None
+    (seconds per exec/eval/call; None = none), allow_files=False,
+    check_nans=False. Programs cannot reach files, the OS or Python objects
+    other than those the host passes in.
+    """
 
     def __init__(self, *, max_steps: int | None = None, max_depth: int = 1000,
                  max_array_elements: int = 50_000_000, timeout: float | None = None,
                  allow_files: bool = False, check_nans: bool = False, stdout=None, stderr=None):
+        _check_limit("max_steps", max_steps, True)
+        _check_limit("max_depth", max_depth, False)
+        _check_limit("max_array_elements", max_array_elements, False)
+        _check_limit("timeout", timeout, True, number=True)
         self.rt = Runtime(max_steps=max_steps, max_depth=max_depth,
                           max_array_elements=max_array_elements, allow_files=allow_files,
                           check_nans=check_nans, stdout=stdout, stderr=stderr)
@@ -59,12 +170,17 @@ class Interpreter:
         self.main = Module("__main__")
         self.modules: dict[str, object] = {}
         self._import_stack: list[str] = []
+        self._lock = threading.RLock()
+        self._active = False
         self.set_argv(())
         self.echo_hook = None
 
+    def __repr__(self) -> str:
+        return f"<dprog.Interpreter with {len(self.names())} names>"
+
     # ------------------------------------------------------------- running
     def set_argv(self, argv) -> None:
-        self._define_global("argv", tuple(argv))
+        self._define_global("argv", tuple(str(a) for a in argv))
 
     def _define_global(self, name: str, value) -> None:
         cell = self.main.globals.get(name)
@@ -74,79 +190,124 @@ class Interpreter:
             cell.v = value
 
     @contextmanager
-    def _running(self):
-        """Install this interpreter's limits for the duration of one call from the host."""
-        rt = self.rt
-        outer = rt.depth > 0 or getattr(self, "_active", False)
-        if outer:
-            yield
-            return
-        self._active = True
-        lim = P.LIMITS
-        saved = (lim.max_array_elements, lim.check_nans, lim.nan_pass)
-        lim.max_array_elements = rt.max_array_elements
-        lim.check_nans = rt.check_nans
-        lim.nan_pass = "forward"
-        if rt.check_nans:
-            P.nan_check_enter()
-        old_limit = sys.getrecursionlimit()
-        want = rt.max_depth * _PY_FRAMES_PER_CALL + 2000
-        if want > old_limit:
-            sys.setrecursionlimit(want)
-        rt.start(self.timeout)
-        try:
-            with np.errstate(all="ignore"):
-                yield
-        except RecursionError:
-            raise DpLimitError("recursion too deep for the host", None,
-                               "lower max_depth or simplify the recursion") from None
-        except KeyboardInterrupt:
-            raise
-        finally:
-            lim.max_array_elements, lim.check_nans, lim.nan_pass = saved
-            if rt.check_nans:
-                P.nan_check_exit()
-            rt.depth = 0
-            self._active = False
-            if want > old_limit:
-                sys.setrecursionlimit(old_limit)
+    def _running(self, timeout=_DEFAULT):
+        """Run one call from the host: this interpreter's limits, one thread at a time.
 
-    def _run_source(self, text: str, name: str, module: Module, interactive: bool = False):
-        prog = parse(text, name)
-        code = Compiler(self.rt, module, self.builtins, interactive).compile_program(prog)
-        with self._running():
+        Re-entrant: host code called by a running program may call back in; the
+        inner call shares the outer call's step budget, depth and deadline.
+        """
+        with self._lock:
+            rt = self.rt
+            if rt.depth > 0 or self._active:
+                try:
+                    yield
+                except DpError:
+                    raise
+                except Exception as exc:
+                    raise _as_dp_error(exc) from exc
+                return
+            self._active = True
+            lim = P.LIMITS
+            saved = (lim.max_array_elements, lim.check_nans, lim.nan_pass)
+            lim.max_array_elements = rt.max_array_elements
+            lim.check_nans = rt.check_nans
+            lim.nan_pass = "forward"
+            if rt.check_nans:
+                P.nan_check_enter()
+            _enter_recursion(rt.max_depth * _PY_FRAMES_PER_CALL + 2000)
+            rt.start(self.timeout if timeout is _DEFAULT else timeout)
+            try:
+                with np.errstate(all="ignore"):
+                    yield
+            except DpError:
+                raise
+            except Exception as exc:
+                raise _as_dp_error(exc) from exc
+            finally:
+                lim.max_array_elements, lim.check_nans, lim.nan_pass = saved
+                if rt.check_nans:
+                    P.nan_check_exit()
+                rt.depth = 0
+                self._active = False
+                _exit_recursion()
+
+    def _compile(self, text: str, name: str, module: Module, interactive: bool = False,
+                 prog: N.Program | None = None):
+        try:
+            if prog is None:
+                prog = parse(text, name)
+            return Compiler(self.rt, module, self.builtins, interactive).compile_program(prog)
+        except RecursionError:
+            raise DpLimitError("the program is nested too deeply to compile", None,
+                               "split deeply nested expressions into several statements"
+                               ) from None
+
+    def _run_source(self, text: str, name: str, module: Module, interactive: bool = False,
+                    timeout=_DEFAULT):
+        with self._running(timeout):
+            code = self._compile(text, name, module, interactive)
             return code()
 
-    def exec(self, src: str, globals: dict | None = None, name: str = "<string>") -> None:
-        """Run dprog statements in the main module (names persist across calls)."""
+    def _bind_globals(self, globals: dict | None) -> None:
         if globals:
+            if not isinstance(globals, dict):
+                raise TypeError(f"globals must be a dict, got {type(globals).__name__}")
             for k, v in globals.items():
                 self[k] = v
-        self._run_source(src, name, self.main)
+
+    def exec(self, src: str, globals: dict | None = None, name: str = "<string>",
+             timeout: float | None = None) -> None:
+        """Run dprog statements in the main module (names persist across calls).
+
+        `globals` binds Python values to names first; `timeout` (seconds)
+        overrides the interpreter's for this call.
+        """
+        if not isinstance(src, str):
+            raise TypeError(f"exec needs dprog source text (str), got {type(src).__name__}")
+        self._bind_globals(globals)
+        self._run_source(src, name, self.main, timeout=_DEFAULT if timeout is None else timeout)
 
     def exec_interactive(self, src: str, name: str = "<repl>") -> None:
         """Like exec, but top-level expression statements echo their values."""
         self._run_source(src, name, self.main, interactive=True)
 
-    def eval(self, expr: str, globals: dict | None = None):
-        """Evaluate one expression and return its value as a Python value."""
-        if globals:
-            for k, v in globals.items():
-                self[k] = v
-        holder = "__eval_result__"
-        self._run_source(f"let {holder} = (\n{expr}\n)", "<eval>", self.main)
-        cell = self.main.globals.pop(holder)
-        return to_python(cell.v, self)
+    def eval(self, expr: str, globals: dict | None = None, timeout: float | None = None,
+             name: str = "<eval>"):
+        """Evaluate one expression in the main module and return it as a Python value."""
+        if not isinstance(expr, str):
+            raise TypeError(f"eval needs a dprog expression (str), got {type(expr).__name__}")
+        self._bind_globals(globals)
+        with self._running(_DEFAULT if timeout is None else timeout):
+            try:
+                prog = parse(expr, name)
+            except RecursionError:
+                raise DpLimitError("the expression is nested too deeply", None, None) from None
+            stmts = prog.body.stmts
+            if len(stmts) != 1 or type(stmts[0]) is not N.ExprStmt:
+                span = stmts[0].span if stmts else None
+                raise DpSyntaxError("eval takes exactly one expression", span,
+                                    "use exec() to run statements, then eval() to read values")
+            e = stmts[0].expr
+            prog.body.stmts = [N.Let(stmts[0].span, [N.Name(e.span, _EVAL_HOLDER)], e)]
+            code = self._compile(expr, name, self.main, prog=prog)
+            try:
+                code()
+                value = self.main.globals[_EVAL_HOLDER].v
+            finally:
+                self.main.globals.pop(_EVAL_HOLDER, None)
+            return to_python(value, self)
 
-    def run_file(self, path, argv=()) -> None:
+    def run_file(self, path, argv=(), timeout: float | None = None) -> None:
+        """Run a .dp file as the main program (its imports resolve next to it)."""
         path = str(path)
         try:
             text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise DpImportError(f"cannot read {path}: {exc.strerror}", None, None) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise DpImportError(f"cannot read {path}: {why}", None, None) from None
         self.set_argv(argv)
         self.main.path = os.path.abspath(path)
-        self._run_source(text, path, self.main)
+        self._run_source(text, path, self.main, timeout=_DEFAULT if timeout is None else timeout)
 
     def _echo(self, value) -> None:
         if self.echo_hook is not None:
@@ -154,10 +315,12 @@ class Interpreter:
 
     # ------------------------------------------------------------- modules
     def import_module(self, name: str, from_file: str | None) -> Module:
+        """Find and load a module: next to the importing file (or the working directory
+        for code given as text, only with allow_files=True), then the stdlib."""
         paths = []
         if from_file and not from_file.startswith("<"):
             paths.append(Path(from_file).resolve().parent / f"{name}.dp")
-        else:
+        elif self.rt.allow_files:
             paths.append(Path.cwd() / f"{name}.dp")
         paths.append(stdlib_dir() / f"{name}.dp")
         for p in paths:
@@ -180,9 +343,15 @@ class Interpreter:
         self._import_stack.append(path)
         try:
             mod = Module(name, path)
-            text = Path(path).read_text(encoding="utf-8")
-            prog = parse(text, path if not _is_stdlib(path) else f"<stdlib>/{name}.dp")
-            code = Compiler(self.rt, mod, self.builtins).compile_program(prog)
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                why = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else \
+                    (exc.strerror or str(exc))
+                raise DpImportError(f"cannot read module `{name}` ({path}): {why}", None,
+                                    "dprog sources are UTF-8 text files") from None
+            shown = path if not _is_stdlib(path) else f"<stdlib>/{name}.dp"
+            code = self._compile(text, shown, mod)
             code()
         except BaseException:
             self.modules.pop(path, None)
@@ -194,30 +363,52 @@ class Interpreter:
 
     # ------------------------------------------------------------- globals
     def __getitem__(self, name: str):
-        cell = self.main.globals.get(name)
-        if cell is None or cell.v is UNSET:
-            if name in self.builtins:
-                return to_python(self.builtins[name], self)
-            raise KeyError(name)
-        return to_python(cell.v, self)
+        """A global (or builtin) as a Python value; KeyError if there is none."""
+        with self._lock:
+            cell = self.main.globals.get(name) if isinstance(name, str) else None
+            if cell is None or cell.v is UNSET or name == _EVAL_HOLDER:
+                if isinstance(name, str) and name in self.builtins:
+                    return to_python(self.builtins[name], self)
+                raise KeyError(name)
+            return to_python(cell.v, self)
 
     def __setitem__(self, name: str, value) -> None:
-        if not name.isidentifier() or name.startswith("__"):
-            raise ValueError(f"not a valid dprog name: {name!r}")
-        self._define_global(name, to_dprog(value, self))
+        """Bind a Python value (converted by `to_dprog`) to a global name."""
+        _check_name(name)
+        with self._lock:
+            self._define_global(name, to_dprog(value, self))
 
     def __contains__(self, name: str) -> bool:
         cell = self.main.globals.get(name)
         return cell is not None and cell.v is not UNSET
 
     def names(self) -> list[str]:
+        """The names the main module defines (globals set from Python included)."""
         return [k for k, c in self.main.globals.items() if c.v is not UNSET]
 
     def define(self, name: str, py_fn, jvp=None, vjp=None) -> None:
-        """Add a Python function as a dprog primitive, with optional derivative rules."""
-        from .embedding import make_primitive_function
+        """Add a Python function on numbers/arrays as a dprog primitive with derivative rules.
 
-        self._define_global(name, make_primitive_function(self, name, py_fn, jvp, vjp))
+        jvp(primals, tangents) -> output tangent; vjp(primals, out, g) -> tuple of
+        cotangents. Either rule is enough for both modes; see docs/embedding.md.
+        """
+        _check_name(name)
+        for what, f in (("py_fn", py_fn), ("jvp", jvp), ("vjp", vjp)):
+            if f is not None and not callable(f):
+                raise TypeError(f"define: {what} must be callable, got {type(f).__name__}")
+        if py_fn is None:
+            raise TypeError("define: py_fn must be callable, got None")
+        with self._lock:
+            self._define_global(name, make_primitive_function(self, name, py_fn, jvp, vjp))
+
+
+def _check_name(name) -> None:
+    if not isinstance(name, str) or not name.isidentifier() or not name.isascii():
+        raise ValueError(f"not a valid dprog name: {name!r}")
+    if name.startswith("__"):
+        raise ValueError(f"names starting with `__` are reserved: {name!r}")
+    if name in _KEYWORDS:
+        raise ValueError(f"{name!r} is a dprog keyword")
 
 
 def _is_stdlib(path: str) -> bool:
@@ -228,58 +419,87 @@ def _is_stdlib(path: str) -> bool:
 
 
 # ================================================================ conversions
+_NUMERIC_KINDS = "iuf"
+
+
+def _array_in(v: np.ndarray) -> object:
+    kind = v.dtype.kind
+    try:
+        if kind == "b":
+            a = np.array(v, dtype=np.bool_)
+        elif kind in _NUMERIC_KINDS or kind == "O":
+            a = np.array(v, dtype=np.float64)
+        else:
+            raise TypeError(kind)
+    except (TypeError, ValueError, OverflowError):
+        raise DpTypeError(f"cannot pass an array of dtype {v.dtype} to dprog", None,
+                          "arrays must hold bools, integers or floats") from None
+    if a.ndim == 0:
+        return P.normalize(a)
+    a.flags.writeable = False
+    return a
+
+
 def to_dprog(v, interp: Interpreter | None = None):
-    """A Python value as a dprog value (SPEC §10)."""
+    """A Python value as a dprog value (SPEC §10); DpTypeError for anything else."""
     t = type(v)
     if t is float or t is int or t is bool or t is str or v is None:
         return v
-    if t is np.ndarray:
-        if v.dtype == np.bool_:
-            a = v.copy()
-        else:
-            try:
-                a = np.array(v, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise DpTypeError(f"cannot pass an array of dtype {v.dtype} to dprog", None,
-                                  "arrays must be numeric") from None
-        a.flags.writeable = False
-        return P.normalize(a) if a.ndim == 0 else a
-    if isinstance(v, np.generic):
-        return to_dprog(v.item(), interp)
-    if t is tuple:
+    if isinstance(v, np.ndarray):
+        return _array_in(v)
+    if isinstance(v, (np.integer, np.bool_)):
+        return v.item()
+    if isinstance(v, np.floating):
+        return float(v)
+    if t is TracedValue:
+        return v._v
+    if isinstance(v, tuple):
         return tuple(to_dprog(x, interp) for x in v)
     if t is list:
-        return to_dprog(np.asarray(v), interp)
+        if any(type(x) is TracedValue for x in v):
+            from .compiler import make_array
+
+            return make_array([to_dprog(x, interp) for x in v])
+        try:
+            arr = np.asarray(v)
+        except (TypeError, ValueError, OverflowError):
+            raise DpTypeError("a list must be a rectangular list of numbers", None,
+                              "use a tuple for a group of other values") from None
+        return _array_in(arr)
     if isinstance(v, dict):
         for k in v:
             if type(k) is not str or not k.isidentifier():
-                raise DpTypeError(f"record field names must be identifiers, got {k!r}", None, None)
+                raise DpTypeError(f"record field names must be identifiers, got {k!r}", None,
+                                  None)
         return Record({k: to_dprog(x, interp) for k, x in v.items()})
-    if isinstance(v, (Record, Function, Module)) or isinstance(v, P.Tracer) or t is range:
+    if isinstance(v, (Record, Function, Module, P.Tracer)) or t is range:
         return v
     if isinstance(v, _PyCallable):
         return v._dp
     if callable(v):
-        from .embedding import wrap_python_callable
-
         return wrap_python_callable(v, interp)
     raise DpTypeError(f"cannot pass a Python {t.__name__} to dprog", None,
-                      "pass numbers, arrays, strings, tuples, dicts or callables")
+                      "pass numbers, bools, strings, None, arrays, tuples, dicts or callables")
 
 
 def to_python(v, interp: Interpreter | None = None):
-    """A dprog value as a Python value (records -> dicts, functions -> callables)."""
+    """A dprog value as a Python value (records -> dicts, functions -> callables).
+
+    Arrays are copies: the host may change them without changing dprog's values.
+    """
     t = type(v)
-    if t is Record:
-        return {k: to_python(x, interp) for k, x in v.items()}
+    if t is float or t is int or t is bool or t is str or v is None:
+        return v
+    if t is np.ndarray:
+        return v.copy()
     if t is tuple:
         return tuple(to_python(x, interp) for x in v)
+    if t is Record:
+        return {k: to_python(x, interp) for k, x in v.items()}
     if isinstance(v, Function):
         return _PyCallable(v, interp)
     if isinstance(v, P.Tracer):
-        return v
-    if t is np.ndarray and not v.flags.writeable:
-        return v.copy()
+        return TracedValue(v)
     return v
 
 
@@ -296,16 +516,20 @@ class _PyCallable:
         return f"<dprog function {self._dp.describe()}>"
 
     def __call__(self, *args, **kwargs):
-        a = [to_dprog(x, self._interp) for x in args]
-        kw = {k: to_dprog(x, self._interp) for k, x in kwargs.items()}
-        if self._interp is not None:
-            with self._interp._running():
-                r = self._dp(*a, **kw)
-        else:
-            with np.errstate(all="ignore"):
-                r = self._dp(*a, **kw)
-        return to_python(r, self._interp)
+        interp = self._interp
+        with interp._running() if interp is not None else _host_guard():
+            a = [to_dprog(x, interp) for x in args]
+            kw = {k: to_dprog(x, interp) for k, x in kwargs.items()}
+            return to_python(self._dp(*a, **kw), interp)
 
 
-__all__ = ["Interpreter", "to_dprog", "to_python", "stdlib_dir", "Closure", "Builtin",
-           "DpInterrupt", "kind_of"]
+__all__ = [
+    "Builtin",
+    "Closure",
+    "DpInterrupt",
+    "Interpreter",
+    "kind_of",
+    "stdlib_dir",
+    "to_dprog",
+    "to_python",
+]
