@@ -13,14 +13,15 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .errors import (DpArgumentError, DpAssertionError, DpDifferentiationError, DpError,
-                     DpImportError, DpIndexError, DpLimitError, DpNameError, DpShapeError,
-                     DpSyntaxError, DpTypeError, DpValueError)
+                     DpHostError, DpImportError, DpIndexError, DpLimitError, DpNameError,
+                     DpShapeError, DpSyntaxError, DpTypeError, DpValueError)
 
 __all__ = [
     "__version__", "Interpreter", "DpError", "DpSyntaxError", "DpNameError", "DpTypeError",
     "DpValueError", "DpShapeError", "DpIndexError", "DpArgumentError", "DpDifferentiationError",
-    "DpImportError", "DpLimitError", "DpAssertionError",
-    "grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian",
+    "DpImportError", "DpLimitError", "DpAssertionError", "DpHostError",
+    "grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian", "jacfwd", "jacrev", "hvp",
+    "derivative",
 ]
 
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from . import ad
 from . import primitives as P
-from .errors import (DpArgumentError, DpAssertionError, DpError, DpImportError, DpTypeError,
-                     DpValueError, did_you_mean)
+from .errors import (DpArgumentError, DpAssertionError, DpError, DpImportError, DpIndexError,
+                     DpTypeError, DpValueError, did_you_mean)
 from .primitives import Tracer, strip
 from .values import Function, Record, kind_of, show
 
@@ -160,10 +160,14 @@ def _num(x, name, what="x"):
                       None, None)
 
 
-def _axis(axis, name):
+def _axis(axis, name, x=None):
     if axis is None:
         return None
     axis = strip(axis)
+    if x is not None and P.ndim(x) == 0 and (type(axis) is int or type(axis) is tuple):
+        # NumPy lets axis=0 through on a number; its derivative rules cannot (as in JAX)
+        raise DpIndexError(f"`{name}`: a number has no axis {axis}", None,
+                           "leave out axis=, or pass an array")
     if type(axis) is int:
         return axis
     if type(axis) is tuple and all(type(a) is int for a in axis):
@@ -279,19 +283,20 @@ def _reduction(name, prim, doc, diff="yes", kwonly=False):
 
     def fn(x, axis=None):
         x = _num(x, name)
-        return P.bind(prim, (x,), {"axis": _axis(axis, name)})
+        return P.bind(prim, (x,), {"axis": _axis(axis, name, x)})
     builtin(sig, doc, "reductions", diff)(fn)
 
 
 @builtin("sum(x, axis=none)", "sum of the elements (along `axis`)", "reductions")
 def _sum(x, axis=None):
-    return P.sum_(_num(x, "sum"), axis=_axis(axis, "sum"))
+    x = _num(x, "sum")
+    return P.sum_(x, axis=_axis(axis, "sum", x))
 
 
 @builtin("mean(x, axis=none)", "mean of the elements (along `axis`)", "reductions")
 def _mean(x, axis=None):
     x = _num(x, "mean")
-    axis = _axis(axis, "mean")
+    axis = _axis(axis, "mean", x)
     s = P.sum_(x, axis=axis)
     shp = P.shape(x)
     if axis is None:
@@ -326,7 +331,8 @@ _reduction("all", P.all_p, "true if every element is nonzero (along `axis`)", "n
 @builtin("cumsum(x, axis=none)", "cumulative sum (flattened when no axis is given)",
          "reductions")
 def _cumsum(x, axis=None):
-    return P.cumsum(_num(x, "cumsum"), axis=_axis(axis, "cumsum"))
+    x = _num(x, "cumsum")
+    return P.cumsum(x, axis=_axis(axis, "cumsum", x))
 
 
 def logsumexp_(x, axis=None, keepdims=False):
@@ -344,7 +350,8 @@ def logsumexp_(x, axis=None, keepdims=False):
 @builtin("logsumexp(x, axis=none)", "log(sum(exp(x))) computed stably (along `axis`)",
          "reductions")
 def _logsumexp(x, axis=None):
-    return logsumexp_(_num(x, "logsumexp"), _axis(axis, "logsumexp"))
+    x = _num(x, "logsumexp")
+    return logsumexp_(x, _axis(axis, "logsumexp", x))
 
 
 # ================================================================== arrays
@@ -373,17 +380,20 @@ def _eye(n):
     return np.eye(n)
 
 
-@builtin("linspace(start, stop, n=50)", "n evenly spaced numbers from start to stop",
-         "arrays", "no d")
+@builtin("linspace(start, stop, n=50)", "n evenly spaced numbers from start to stop "
+         "(differentiable in start and stop)", "arrays")
 def _linspace(start, stop, n=50):
     n = _int_arg(n, "linspace", "n")
     if n < 0:
         raise DpValueError(f"`linspace`: n must not be negative, got {n}", None, None)
     P.check_size(n)
-    start, stop = strip(start), strip(stop)
     for v in (start, stop):
-        if type(v) not in (int, float, bool):
+        if type(strip(v)) not in (int, float, bool):
             raise DpTypeError(f"`linspace` expects numbers, got {kind_of(v)}", None, None)
+    if isinstance(start, Tracer) or isinstance(stop, Tracer):
+        # start + (stop - start) * u, u the unit grid: exact derivatives in both ends
+        u = np.linspace(0.0, 1.0, n)
+        return P.add(P.mul(P.sub(stop, start), u), start) if n else u
     return np.linspace(float(start), float(stop), n)
 
 

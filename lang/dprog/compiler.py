@@ -17,8 +17,6 @@ entry while the exception unwinds.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from . import nodes as N
@@ -339,18 +337,7 @@ op_add = P.add
 
 # Arithmetic goes straight to the primitive layer, which checks operand types.
 op_sub = P.sub
-_BIG_INT = 1 << 4096
-
-
-def op_mul(a, b):
-    """`*`; an int product beyond 4096 bits becomes ±inf (as `**` does) instead of
-    growing without bound (repeated squaring would exhaust memory in a few steps)."""
-    r = P.mul(a, b)
-    if type(r) is int and not -_BIG_INT < r < _BIG_INT:
-        return math.inf if r > 0 else -math.inf
-    return r
-
-
+op_mul = P.mul  # (int products beyond 4096 bits become ±inf there, like `**`)
 op_div = P.div
 op_floordiv = P.floordiv
 op_mod = P.mod

@@ -1,9 +1,14 @@
-"""Source text -> Lark parse tree -> dprog AST (nodes.py), with readable syntax errors.
+"""Source text -> parse tree -> dprog AST (nodes.py), with readable syntax errors.
 
-The LALR parser is built once per process (Lark's grammar cache makes later
-processes fast). A small post-lexer implements the newline rules of SPEC §1:
-newlines inside ( ), [ ] and record braces are dropped, and `{` is retyped as
-LREC when it opens a record literal rather than a block.
+grammar.lark (Lark, LALR) is the source of truth, but `import lark` and building its
+parser cost tens of milliseconds per process, so its tables are pre-generated into
+_tables.py (`python -m dprog.gen_tables`) and replayed by dprog.lalr, which builds
+the same trees. Whenever grammar.lark differs from the copy stored in _tables.py,
+Lark itself is used, so editing the grammar never breaks anything.
+
+A small post-lexer implements the newline rules of SPEC §1: newlines inside ( ),
+[ ] and record braces are dropped, and `{` is retyped as LREC when it opens a record
+literal rather than a block.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 
 from . import nodes as N
 from .errors import DpSyntaxError, Source, Span
+from .lalr import ParseError, Token, UnexpectedCharacters, UnexpectedToken
 
 _GRAMMAR = Path(__file__).with_name("grammar.lark")
 _parser = None
@@ -45,8 +51,6 @@ class _PostLexer:
     always_accept = ("_NL", "LBRACE")
 
     def process(self, stream):
-        from lark import Token
-
         toks = list(stream)
         n = len(toks)
         stack: list[str] = []
@@ -71,7 +75,7 @@ class _PostLexer:
                     stack.pop()
             elif t == "LBRACE":
                 if self._opens_record(toks, i, n, prev):
-                    tok = Token.new_borrow_pos("LREC", tok.value, tok)
+                    tok = type(tok).new_borrow_pos("LREC", tok.value, tok)
                     stack.append("r")
                 else:
                     stack.append("{")
@@ -95,36 +99,78 @@ class _PostLexer:
         return False
 
 
-def _get_parser():
-    global _parser
-    if _parser is None:
+def _table_parser(grammar_text: str | None = None):
+    """The pre-generated parser, or None when _tables.py is stale (or missing)."""
+    if grammar_text is None:
+        grammar_text = _GRAMMAR.read_text()
+    try:
+        from . import _tables
+    except ImportError:  # pragma: no cover - tables not generated
+        return None
+    if _tables.GRAMMAR != grammar_text:
+        return None
+    from .lalr import Parser
+
+    return Parser(_tables, postlex=_PostLexer())
+
+
+class _LarkParser:
+    """Lark itself (the fallback and the reference), with errors as dprog.lalr's."""
+
+    def __init__(self, grammar_text: str | None = None):
         from lark import Lark
 
+        if grammar_text is None:
+            grammar_text = _GRAMMAR.read_text()
+        # gen_tables.LARK_OPTIONS must stay equal to these options.
+        opts = {"parser": "lalr", "lexer": "basic", "postlex": _PostLexer(),
+                "propagate_positions": True, "maybe_placeholders": True}
         cache_dir = os.environ.get("DPROG_CACHE_DIR")
         cache: bool | str = True
         if cache_dir:
             cache = os.path.join(cache_dir, "dprog-grammar.cache")
         try:
-            _parser = Lark(_GRAMMAR.read_text(), parser="lalr", lexer="basic",
-                           postlex=_PostLexer(), propagate_positions=True,
-                           maybe_placeholders=True, cache=cache)
+            self.lark = Lark(grammar_text, cache=cache, **opts)
         except OSError:  # read-only cache location
-            _parser = Lark(_GRAMMAR.read_text(), parser="lalr", lexer="basic",
-                           postlex=_PostLexer(), propagate_positions=True,
-                           maybe_placeholders=True)
+            self.lark = Lark(grammar_text, **opts)
+        self.terminals = {t.name: (t.pattern.type, t.pattern.value) for t in self.lark.terminals}
+
+    def parse(self, text: str):
+        from lark.exceptions import UnexpectedCharacters as LarkChars
+        from lark.exceptions import UnexpectedEOF, UnexpectedInput
+        from lark.exceptions import UnexpectedToken as LarkToken
+
+        try:
+            return self.lark.parse(text)
+        except LarkToken as e:
+            expected = set(e.expected) | set(e.accepts or ())
+            raise UnexpectedToken(e.token, expected) from None
+        except LarkChars as e:
+            raise UnexpectedCharacters(text, e.pos_in_stream, e.line, e.column) from None
+        except UnexpectedEOF as e:  # pragma: no cover - LALR reports UnexpectedToken($END)
+            end = Token("$END", "", len(text), 1, 1)
+            raise UnexpectedToken(end, set(e.expected)) from None
+        except UnexpectedInput as e:  # pragma: no cover - other Lark input errors
+            err = ParseError(str(e))
+            err.line = getattr(e, "line", 1)
+            err.column = getattr(e, "column", 1)
+            raise err from None
+
+
+def _get_parser():
+    global _parser
+    if _parser is None:
+        text = _GRAMMAR.read_text()
+        _parser = _table_parser(text) or _LarkParser(text)
     return _parser
 
 
 def _describe_terminal(name: str) -> str:
     if name in _WORDS:
         return _WORDS[name]
-    parser = _get_parser()
-    for term in parser.terminals:
-        if term.name == name:
-            pat = term.pattern
-            if pat.type == "str":
-                return f"`{pat.value}`"
-            break
+    kind, value = _get_parser().terminals.get(name, (None, None))
+    if kind == "str":
+        return f"`{value}`"
     return name.lower()
 
 
@@ -154,15 +200,13 @@ def _token_text(tok) -> str:
 
 def parse(text: str, name: str = "<input>") -> N.Program:
     """Parse a whole program. Raises DpSyntaxError with a span and an 'expected' hint."""
-    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-
     source = Source(name, text)
     parser = _get_parser()
     try:
         tree = parser.parse(text)
     except UnexpectedToken as e:
         tok = e.token
-        expected = set(e.expected) | set(getattr(e, "accepts", None) or ())
+        expected = set(e.expected) | set(e.accepts or ())
         if expected & _EXPR_STARTERS and len(expected & _EXPR_STARTERS) >= 4:
             expected = (expected - _EXPR_STARTERS) | {"an expression"}
             words = _expected_words_expr(expected)
@@ -196,14 +240,7 @@ def parse(text: str, name: str = "<input>") -> N.Program:
         err = DpSyntaxError(f"syntax error: unexpected character `{ch}`", span, hint)
         err.incomplete = incomplete
         raise err from None
-    except UnexpectedEOF as e:
-        line, col = _end_position(text)
-        span = Span(source, line, col, line, col + 1)
-        err = DpSyntaxError("unexpected end of input", span,
-                            f"expected {_expected_words(e.expected)}")
-        err.incomplete = True
-        raise err from None
-    except UnexpectedInput as e:  # pragma: no cover - other Lark input errors
+    except ParseError as e:  # pragma: no cover - other Lark input errors
         line = getattr(e, "line", 1) or 1
         col = getattr(e, "column", 1) or 1
         raise DpSyntaxError("syntax error", Span(source, line, col, line, col + 1)) from None
@@ -240,7 +277,7 @@ _AUG = {"+=": "+", "-=": "-", "*=": "*", "/=": "/"}
 
 
 class _Builder:
-    """Turns the Lark tree into AST nodes. Runs once per parse (not on the hot path)."""
+    """Turns the parse tree (Lark's or dprog.lalr's) into AST nodes, once per parse."""
 
     def __init__(self, source: Source):
         self.source = source
@@ -261,9 +298,7 @@ class _Builder:
 
     # statements ---------------------------------------------------------------
     def stmt(self, t):
-        from lark import Tree
-
-        if not isinstance(t, Tree):
+        if isinstance(t, str):  # a token (lark's and dprog.lalr's are str subclasses)
             raise DpSyntaxError("syntax error", self.tspan(t))
         method = getattr(self, "s_" + t.data, None)
         if method is None:
@@ -356,9 +391,7 @@ class _Builder:
 
     # expressions --------------------------------------------------------------
     def expr(self, t):
-        from lark import Token
-
-        if isinstance(t, Token):
+        if isinstance(t, str):  # a token
             if t.type == "NAME":
                 return N.Name(self.tspan(t), str(t))
             raise DpSyntaxError(f"unexpected `{t}`", self.tspan(t))

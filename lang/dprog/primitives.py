@@ -1262,6 +1262,11 @@ def _fast2(p, pyop, npfn=None, other=None):
             else:
                 if r == r or not NAN_CHECK:
                     return r
+        elif ta in tracers:
+            tr = a._trace
+            if tb in tracers and b._trace.level > tr.level:
+                tr = b._trace
+            return tr.process2(p, a, b)
         elif npfn is not None and not NAN_CHECK and (
                 (ta is ndarray and (tb is float or (tb is ndarray and (
                     a.shape == b.shape or a.size * b.size <= LIMITS.max_array_elements)))) or
@@ -1329,7 +1334,20 @@ def _py_mod(a, b):
 
 add = _fast2(add_p, operator.add, np.add, _concat_values)
 sub = _fast2(sub_p, operator.sub, np.subtract)
-mul = _fast2(mul_p, operator.mul, np.multiply)
+_BIG_INT = 1 << 4096
+
+
+def _py_mul(a, b):
+    """`*` on Python numbers: an int product beyond 4096 bits becomes ±inf (as `**`
+    does) instead of growing without bound (repeated squaring exhausts memory)."""
+    r = a * b
+    if type(r) is int and not -_BIG_INT < r < _BIG_INT:
+        return math.inf if r > 0 else -math.inf
+    return r
+
+
+mul = _fast2(mul_p, _py_mul, np.multiply)
+mul_p.pyfn = operator.mul  # traced values are floats: the C multiply
 div = _fast2(div_p, operator.truediv, np.true_divide)
 floordiv = _fast2(floordiv_p, _py_floordiv)
 mod = _fast2(mod_p, _py_mod)

@@ -13,8 +13,11 @@ import numpy as np
 
 from .errors import DpInterrupt, DpLimitError
 
-# How many evaluation steps run between checks of the clock and interrupt flag.
+# How many evaluation steps run between checks of the interrupt flag (and of the step
+# limit); with a timeout the clock is read more often, so a deadline is not overrun by
+# more than a few hundred (possibly array-heavy) steps.
 _CHUNK = 20_000
+_TIMED_CHUNK = 250
 
 
 class Runtime:
@@ -30,7 +33,7 @@ class Runtime:
         self.stderr = stderr
         self.depth = 0
         self.steps_left = max_steps if max_steps is not None else -1
-        self.budget = self.chunk = _CHUNK
+        self.budget = self.chunk = self.full_chunk = _CHUNK
         self.deadline: float | None = None
         self.interrupt_requested = False
         self._rng = None
@@ -51,9 +54,10 @@ class Runtime:
     def start(self, timeout: float | None = None) -> None:
         """Reset the per-call budget before an exec/eval."""
         self.steps_left = self.max_steps if self.max_steps is not None else -1
-        self.chunk = self.budget = (min(_CHUNK, self.steps_left) if self.steps_left >= 0
-                                    else _CHUNK)
         self.deadline = time.monotonic() + timeout if timeout else None
+        self.full_chunk = _TIMED_CHUNK if self.deadline is not None else _CHUNK
+        self.chunk = self.budget = (min(self.full_chunk, self.steps_left)
+                                    if self.steps_left >= 0 else self.full_chunk)
         self.interrupt_requested = False
 
     def refill(self) -> None:
@@ -67,9 +71,9 @@ class Runtime:
                 raise DpLimitError(
                     f"step limit of {self.max_steps} evaluation steps exceeded", None,
                     "the program may loop forever; raise max_steps if it is just long")
-            self.chunk = self.budget = min(_CHUNK, self.steps_left)
+            self.chunk = self.budget = min(self.full_chunk, self.steps_left)
         else:
-            self.chunk = self.budget = _CHUNK
+            self.chunk = self.budget = self.full_chunk
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise DpLimitError("time limit exceeded", None,
                                "the program ran longer than the host's timeout")
