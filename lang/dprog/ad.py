@@ -1010,7 +1010,8 @@ def check_grad_call(f, args: tuple, rtol=1e-5, atol=1e-6, eps=1e-6):
                     if len(leaves) > 1 or shp is not None:
                         where += f", leaf {li + 1}"
                     if np.ndim(x):
-                        where += f", entry {tuple(int(i) for i in np.unravel_index(j, np.shape(x)))}"
+                        pos = tuple(int(i) for i in np.unravel_index(j, np.shape(x)))
+                        where += f", entry {pos}"
                     worst = (bad, where, rev, fwd, fd)
     if worst is not None and worst[0] > 0:
         _, where, rev, fwd, fd = worst

@@ -21,10 +21,20 @@ import numpy as np
 
 from . import nodes as N
 from . import primitives as P
-from .errors import (DpArgumentError, DpError, DpIndexError, DpInternalError, DpLimitError,
-                     DpNameError, DpSyntaxError, DpTypeError, DpValueError, did_you_mean,
-                     note_frame)
 from .builtins import Builtin
+from .errors import (
+    DpArgumentError,
+    DpError,
+    DpIndexError,
+    DpInternalError,
+    DpLimitError,
+    DpNameError,
+    DpSyntaxError,
+    DpTypeError,
+    DpValueError,
+    did_you_mean,
+    note_frame,
+)
 from .primitives import Tracer, strip
 from .values import UNSET, Cell, Function, Module, Record, kind_of, show, values_equal
 
@@ -461,7 +471,8 @@ def set_index_value(obj, idx: list, value):
     if t is ndarray or isinstance(obj, Tracer):
         s = P.shape(obj)
         if len(idx) > len(s):
-            raise DpIndexError(f"too many indices: {len(idx)} for an array of shape {s}", None, None)
+            raise DpIndexError(f"too many indices: {len(idx)} for an array of shape {s}", None,
+                               None)
         for k, i in enumerate(idx):
             if type(i) is int and not -s[k] <= i < s[k]:
                 raise DpIndexError(f"index {i} is out of range for axis {k} with size {s[k]}",
@@ -878,7 +889,6 @@ class Compiler:
         return self.assign_to(s.target, combined, s.span)
 
     def assign_to(self, target, value, span):
-        fname = self.fname
         if type(target) is N.Name:
             decl = target.decl
             if decl is None:

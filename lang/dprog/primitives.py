@@ -27,8 +27,7 @@ import threading
 
 import numpy as np
 
-from .errors import (DpError, DpIndexError, DpLimitError, DpShapeError, DpTypeError,
-                     DpValueError)
+from .errors import DpError, DpIndexError, DpLimitError, DpShapeError, DpTypeError, DpValueError
 
 F64 = np.float64
 ndarray = np.ndarray
@@ -614,7 +613,8 @@ def _axis_error(name):
             nd = np.ndim(args[0])
             return DpIndexError(f"`{name}`: axis out of range for an array with {nd} "
                                 f"dimension{'s' if nd != 1 else ''}", None,
-                                f"axes run from {-nd} to {nd - 1}" if nd else "a number has no axes")
+                                f"axes run from {-nd} to {nd - 1}" if nd
+                                else "a number has no axes")
         return None
     return err
 
@@ -855,7 +855,8 @@ def _broadcast_to_np(x, shape):
     return np.array(np.broadcast_to(x, shape))
 
 
-broadcast_to_p = primitive("broadcast_to", _broadcast_to_np, shape_error=_broadcast_error("broadcast"))
+broadcast_to_p = primitive("broadcast_to", _broadcast_to_np,
+                           shape_error=_broadcast_error("broadcast"))
 broadcast_to_p.jvps = (lambda t, ans, x, shape:
                        broadcast_to(pad_batched(t, len(shape), _nb(t, x)),
                                     _batch_shape(t, x) + tuple(shape)),)
@@ -1026,7 +1027,8 @@ def _matmul_error(args, exc):
                             "use `*` to multiply by a number")
     return DpShapeError(f"shape mismatch in `@`: {sa} and {sb}", None,
                         f"the last dimension of the left side ({sa[-1]}) must equal the "
-                        f"{'first' if len(sb) == 1 else 'second-to-last'} dimension of the right side "
+                        f"{'first' if len(sb) == 1 else 'second-to-last'} dimension of the "
+                        "right side "
                         f"({sb[0] if len(sb) == 1 else sb[-2]})")
 
 
