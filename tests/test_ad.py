@@ -99,7 +99,8 @@ class TestPerturbationConfusion:
 
     def test_three_levels(self, it):
         # d/dx [x * d/dy [y * d/dz (x + y + z)]] = d/dx [x * 1] = 1
-        it.exec("fn f(x) { return x * grad(fn(y) => y * derivative(fn(z) => x + y + z)(0.0))(1.0) }")
+        it.exec("fn f(x) { return x * grad(fn(y) => y * derivative(fn(z) => x + y + z)(0.0))"
+                "(1.0) }")
         assert it.eval("grad(f)(2.0)") == 1.0
         assert it.eval("derivative(f)(2.0)") == 1.0
 
