@@ -168,6 +168,41 @@ class ForwardTrace:
 
     def process2(self, p, a, b):
         """`process` for a binary primitive without parameters (the hot case)."""
+        sd = p.sderiv
+        if sd is not None and self.batch is None and not P.NAN_CHECK:
+            if type(a) is Dual and a._trace is self:
+                pa = a.primal
+                ta = a.tangent
+            else:
+                pa = a
+                ta = None
+            if type(b) is Dual and b._trace is self:
+                pb = b.primal
+                tb = b.tangent
+            else:
+                pb = b
+                tb = None
+            tpa = type(pa)
+            tpb = type(pb)
+            if (tpa is float or tpa is int) and (tpb is float or tpb is int):
+                try:
+                    out = p.pyfn(pa, pb)
+                    da, db = sd(out, pa, pb)
+                    if ta is None:
+                        t = tb * db
+                    elif tb is None:
+                        t = ta * da
+                    else:
+                        t = ta * da + tb * db
+                except (ArithmeticError, ValueError, TypeError):
+                    pass
+                else:
+                    if type(t) is float:
+                        r = _new(Dual)
+                        r._trace = self
+                        r.primal = out
+                        r.tangent = t
+                        return r
         return self.process(p, (a, b), EMPTY)
 
     def _tangent(self, p, primals, tangents, out, params):
