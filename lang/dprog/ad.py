@@ -166,6 +166,27 @@ class ForwardTrace:
         r.tangent = t_out
         return r
 
+    def process1(self, p, a):
+        """`process` for a unary primitive without parameters (`a` is this trace's)."""
+        sd = p.sderiv
+        if sd is not None and self.batch is None and not P.NAN_CHECK:
+            pa = a.primal
+            tpa = type(pa)
+            if tpa is float or tpa is int:
+                try:
+                    out = p.pyfn(pa)
+                    t = a.tangent * sd(out, pa)
+                except (ArithmeticError, ValueError, TypeError):
+                    pass
+                else:
+                    if type(t) is float:
+                        r = _new(Dual)
+                        r._trace = self
+                        r.primal = out
+                        r.tangent = t
+                        return r
+        return self.process(p, (a,), EMPTY)
+
     def process2(self, p, a, b):
         """`process` for a binary primitive without parameters (the hot case)."""
         sd = p.sderiv
@@ -329,6 +350,28 @@ class Tape:
         if params:
             self.params[idx] = params
         return r
+
+    def process1(self, p, a):
+        """`process` for a unary primitive without parameters (`a` is this tape's)."""
+        pa = a.primal
+        tpa = type(pa)
+        if (tpa is float or tpa is int) and p.pyfn is not None:
+            try:
+                out = p.pyfn(pa)
+            except (ArithmeticError, ValueError):
+                return self.process(p, (a,), EMPTY)
+            if out != out and P.NAN_CHECK:
+                return self.process(p, (a,), EMPTY)
+            r = _new(RNode)
+            r._trace = self
+            r.primal = out
+            r.p = p
+            r.args = (a,)
+            nodes = self.nodes
+            r.idx = len(nodes)
+            nodes.append(r)
+            return r
+        return self.process(p, (a,), EMPTY)
 
     def process2(self, p, a, b):
         """`process` for a binary primitive without parameters (the hot case)."""

@@ -1407,7 +1407,7 @@ def _fast1(p):
                 if type(r) is ndarray and r.dtype is _F64 and r.ndim:
                     return r
             elif tx in tracers and not p.nondiff:
-                return x._trace.process(p, (x,), EMPTY)
+                return x._trace.process1(p, x)
             return bind(p, (x,))
     op.__name__ = p.name
     p.op = op
