@@ -597,6 +597,7 @@ def run_w5(cfg: Config) -> None:
     # checkout under PYTHONDONTWRITEBYTECODE=1 never would, and every start-up
     # would recompile dprog's sources. Compile once so both are measured alike.
     import compileall
+
     import dprog
     compileall.compile_dir(str(Path(dprog.__file__).parent), quiet=1)
     try:

@@ -191,7 +191,11 @@ def run_example(src: str, name: str = "example.dp") -> tuple[str, bool]:
 
 
 def _norm(text: str) -> str:
-    return "\n".join(line.rstrip() for line in text.strip("\n").split("\n"))
+    # Stack entries are padded to a common width, which depends on how long the
+    # machine's absolute paths are: compare them with the padding collapsed.
+    lines = (re.sub(r"(:\d+:\d+) +in <", r"\1 in <", line.rstrip())
+             for line in text.strip("\n").split("\n"))
+    return "\n".join(lines)
 
 
 def _console_script(body: str) -> tuple[str, str]:

@@ -10,6 +10,7 @@ import re
 import time
 
 import pytest
+
 from conftest import ROOT, run_dp
 
 EXAMPLES = ROOT / "examples"

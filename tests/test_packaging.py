@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT
 
 STDLIB_FILES = sorted(p.name for p in (ROOT / "stdlib").glob("*.dp"))

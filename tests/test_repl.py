@@ -19,6 +19,7 @@ import threading
 import time
 
 import pytest
+
 from conftest import run_dp
 from dprog.highlight import classify, highlight_line, make_lexer, tokenize, unclosed_brackets
 from dprog.interpreter import Interpreter

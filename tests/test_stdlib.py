@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from conftest import ROOT, run_dp, run_src
 
 DP_TESTS = sorted((ROOT / "tests" / "dp").glob("test_*.dp"))

@@ -12,9 +12,21 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import (DpArgumentError, DpAssertionError, DpDifferentiationError, DpError,
-                     DpHostError, DpImportError, DpIndexError, DpLimitError, DpNameError,
-                     DpShapeError, DpSyntaxError, DpTypeError, DpValueError)
+from .errors import (
+    DpArgumentError,
+    DpAssertionError,
+    DpDifferentiationError,
+    DpError,
+    DpHostError,
+    DpImportError,
+    DpIndexError,
+    DpLimitError,
+    DpNameError,
+    DpShapeError,
+    DpSyntaxError,
+    DpTypeError,
+    DpValueError,
+)
 
 __all__ = [
     "__version__", "Interpreter", "DpError", "DpSyntaxError", "DpNameError", "DpTypeError",

@@ -14,8 +14,16 @@ import numpy as np
 
 from . import ad
 from . import primitives as P
-from .errors import (DpArgumentError, DpAssertionError, DpError, DpImportError, DpIndexError,
-                     DpTypeError, DpValueError, did_you_mean)
+from .errors import (
+    DpArgumentError,
+    DpAssertionError,
+    DpError,
+    DpImportError,
+    DpIndexError,
+    DpTypeError,
+    DpValueError,
+    did_you_mean,
+)
 from .primitives import Tracer, strip
 from .values import Function, Record, kind_of, show
 

@@ -9,7 +9,6 @@ caret diagram that the CLI prints and `str()` returns.
 from __future__ import annotations
 
 
-
 class Span:
     """A region of one source file (1-based lines and columns, end exclusive)."""
 

@@ -427,7 +427,10 @@ def _array_in(v: np.ndarray) -> object:
     try:
         if kind == "b":
             a = np.array(v, dtype=np.bool_)
-        elif kind in _NUMERIC_KINDS or kind == "O":
+        elif kind in _NUMERIC_KINDS:
+            a = np.array(v, dtype=np.float64)
+        elif kind == "O" and all(isinstance(x, (int, float, np.integer, np.floating))
+                                 for x in v.flat):
             a = np.array(v, dtype=np.float64)
         else:
             raise TypeError(kind)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import nodes as N
 from .errors import DpSyntaxError, Source, Span
-from .lalr import ParseError, Token, UnexpectedCharacters, UnexpectedToken
+from .lalr import ParseError, Parser, Token, UnexpectedCharacters, UnexpectedToken
 
 _GRAMMAR = Path(__file__).with_name("grammar.lark")
 _parser = None
@@ -109,8 +109,6 @@ def _table_parser(grammar_text: str | None = None):
         return None
     if _tables.GRAMMAR != grammar_text:
         return None
-    from .lalr import Parser
-
     return Parser(_tables, postlex=_PostLexer())
 
 
@@ -352,7 +350,8 @@ class _Builder:
 
     def s_for_stmt(self, t):
         var, it, body = t.children
-        return N.For(self.span(t), N.Name(self.tspan(var), str(var)), self.expr(it), self.block(body))
+        return N.For(self.span(t), N.Name(self.tspan(var), str(var)), self.expr(it),
+                     self.block(body))
 
     def s_return_stmt(self, t):
         value = t.children[0] if t.children else None
@@ -384,8 +383,9 @@ class _Builder:
             seen.add(str(name))
             d = self.expr(default) if default is not None else None
             if d is None and out and out[-1].default is not None:
-                raise DpSyntaxError(f"parameter `{name}` without a default follows one with a default",
-                                    self.tspan(name), "give it a default or move it earlier")
+                raise DpSyntaxError(
+                    f"parameter `{name}` without a default follows one with a default",
+                    self.tspan(name), "give it a default or move it earlier")
             out.append(N.Param(self.tspan(name), str(name), d))
         return out
 

@@ -13,11 +13,12 @@ import numpy as np
 
 from .errors import DpInterrupt, DpLimitError
 
-# How many evaluation steps run between checks of the interrupt flag (and of the step
-# limit); with a timeout the clock is read more often, so a deadline is not overrun by
-# more than a few hundred (possibly array-heavy) steps.
+# How many evaluation steps run between checks of the interrupt flag and the step limit.
+# With a timeout the chunk adapts so that the clock is read every few milliseconds, even
+# when each step is an expensive array operation.
 _CHUNK = 20_000
-_TIMED_CHUNK = 250
+_TIMED_CHUNK = 16
+_CHECK_EVERY = 0.005  # seconds between clock reads, aimed for
 
 
 class Runtime:
@@ -34,6 +35,7 @@ class Runtime:
         self.depth = 0
         self.steps_left = max_steps if max_steps is not None else -1
         self.budget = self.chunk = self.full_chunk = _CHUNK
+        self.last_check = 0.0
         self.deadline: float | None = None
         self.interrupt_requested = False
         self._rng = None
@@ -54,7 +56,9 @@ class Runtime:
     def start(self, timeout: float | None = None) -> None:
         """Reset the per-call budget before an exec/eval."""
         self.steps_left = self.max_steps if self.max_steps is not None else -1
-        self.deadline = time.monotonic() + timeout if timeout else None
+        now = time.monotonic()
+        self.deadline = now + timeout if timeout else None
+        self.last_check = now
         self.full_chunk = _TIMED_CHUNK if self.deadline is not None else _CHUNK
         self.chunk = self.budget = (min(self.full_chunk, self.steps_left)
                                     if self.steps_left >= 0 else self.full_chunk)
@@ -65,6 +69,16 @@ class Runtime:
         if self.interrupt_requested:
             self.interrupt_requested = False
             raise DpInterrupt("interrupted", None, None)
+        if self.deadline is not None:
+            now = time.monotonic()
+            if now > self.deadline:
+                raise DpLimitError("time limit exceeded", None,
+                                   "the program ran longer than the host's timeout")
+            spent, self.last_check = now - self.last_check, now
+            if spent > 2 * _CHECK_EVERY:
+                self.full_chunk = max(1, self.full_chunk // 4)
+            elif spent < _CHECK_EVERY / 2 and self.full_chunk < _CHUNK:
+                self.full_chunk *= 2
         if self.steps_left >= 0:
             self.steps_left -= self.chunk
             if self.steps_left <= 0:
@@ -74,9 +88,6 @@ class Runtime:
             self.chunk = self.budget = min(self.full_chunk, self.steps_left)
         else:
             self.chunk = self.budget = self.full_chunk
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise DpLimitError("time limit exceeded", None,
-                               "the program ran longer than the host's timeout")
 
     def too_deep(self) -> DpLimitError:
         return DpLimitError(f"recursion depth limit exceeded ({self.max_depth} dprog calls)",
