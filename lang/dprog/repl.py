@@ -173,8 +173,8 @@ class Session:
     time_repeat = 5
     time_budget = 3.0
 
-    def __init__(self, interp: Interpreter | None = None, *, check_nans: bool = False, stdout=None, stderr=None,
-                 color: bool = False):
+    def __init__(self, interp: Interpreter | None = None, *, check_nans: bool = False,
+                 stdout=None, stderr=None, color: bool = False):
         self._stdout = stdout
         self._stderr = stderr
         self.color = color
