@@ -260,6 +260,24 @@ class Dual(Tracer):
 
 
 # ==================================================================== reverse mode
+class _Linear:
+    """The `p` of a node recorded on Python floats with its partial derivatives.
+
+    Such a node's `args` are `(parent_index, partial, ...)`: the partials are
+    plain floats, computed when the node was recorded (they are constants for
+    every enclosing transformation, since the primals were plain floats), so
+    the backward pass only multiplies and adds.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "LINEAR"
+
+
+LINEAR = _Linear()
+
+
 class Tape:
     """One reverse-mode recording: a list with one node per primitive call.
 
@@ -360,13 +378,24 @@ class Tape:
                 out = p.pyfn(pa)
             except (ArithmeticError, ValueError):
                 return self.process(p, (a,), EMPTY)
-            if out != out and P.NAN_CHECK:
+            if P.NAN_CHECK and out != out:
                 return self.process(p, (a,), EMPTY)
             r = _new(RNode)
             r._trace = self
             r.primal = out
-            r.p = p
-            r.args = (a,)
+            sd = p.sderiv
+            if sd is not None and not P.NAN_CHECK:
+                try:
+                    d = sd(out, pa)
+                except (ArithmeticError, ValueError):
+                    r.p = p
+                    r.args = (a,)
+                else:
+                    r.p = LINEAR
+                    r.args = (a.idx, d)
+            else:
+                r.p = p
+                r.args = (a,)
             nodes = self.nodes
             r.idx = len(nodes)
             nodes.append(r)
@@ -426,6 +455,34 @@ class Tape:
                     continue
                 node = nodes[i]
                 p = node.p
+                if p is LINEAR:
+                    args = node.args
+                    if type(g) is float:
+                        if g == 0.0:
+                            continue  # a zero cotangent contributes exactly zero
+                        j = args[0]
+                        c = ct[j]
+                        if c is None:
+                            ct[j] = g * args[1]
+                        elif type(c) is float:
+                            ct[j] = c + g * args[1]
+                        else:
+                            ct[j] = add(c, g * args[1])
+                        if len(args) == 4:
+                            j = args[2]
+                            c = ct[j]
+                            if c is None:
+                                ct[j] = g * args[3]
+                            elif type(c) is float:
+                                ct[j] = c + g * args[3]
+                            else:
+                                ct[j] = add(c, g * args[3])
+                    else:
+                        for k in range(0, len(args), 2):
+                            j = args[k]
+                            c = P.safe_mul(g, args[k + 1])
+                            ct[j] = c if ct[j] is None else add(ct[j], c)
+                    continue
                 if p is None:
                     continue  # a leaf keeps its cotangent
                 args = node.args
@@ -535,6 +592,105 @@ class RNode(Tracer):
 
 P.TRACER_TYPES.update({Dual, RNode})
 _new = object.__new__
+
+
+# Recording `+ - * /` on Python floats is the hot path of scalar reverse mode (W1).
+# The compiler's operator closures call these recorders directly, one call per
+# operation instead of operator -> primitive -> tape -> scalar function; anything
+# but two floats of one tape (arrays, ints, nesting, a zero divisor, nan checking)
+# goes back to the general operator unchanged.
+_RECORDER_TEMPLATE = """
+def record(a, b):
+    ta = type(a)
+    tb = type(b)
+    if ta is RNode:
+        tr = a._trace
+        pa = a.primal
+        if tb is RNode:
+            if b._trace is not tr:
+                return op(a, b)
+            pb = b.primal
+            both = True
+        elif tb is float:
+            pb = b
+            both = False
+        else:
+            return op(a, b)
+    elif tb is RNode and ta is float:
+        tr = b._trace
+        pa = a
+        pb = b.primal
+        both = None
+    else:
+        return op(a, b)
+    if type(pa) is float and type(pb) is float and {guard}not P.NAN_CHECK:
+        r = new(RNode)
+        r._trace = tr
+        r.primal = out = pa {sym} pb
+        r.p = LINEAR
+        if both:
+            r.args = (a.idx, {da}, b.idx, {db})
+        elif both is None:
+            r.args = (b.idx, {db})
+        else:
+            r.args = (a.idx, {da})
+        nodes = tr.nodes
+        r.idx = len(nodes)
+        nodes.append(r)
+        return r
+    return op(a, b)
+"""
+
+# d(a sym b)/da and /db as expressions in pa, pb and out
+_PARTIALS = {"+": ("1.0", "1.0"), "-": ("1.0", "-1.0"), "*": ("pb", "pa"),
+             "/": ("1.0 / pb", "-out / pb")}
+
+
+def _make_recorder(sym: str, prim, op):
+    guard = "pb != 0.0 and " if sym == "/" else ""
+    da, db = _PARTIALS[sym]
+    ns = {"RNode": RNode, "P": P, "new": _new, "op": op, "LINEAR": LINEAR}
+    exec(compile(_RECORDER_TEMPLATE.format(sym=sym, guard=guard, da=da, db=db),
+                 f"<dprog record {sym}>", "exec"), ns)
+    return ns["record"]
+
+
+def unary_recorder(op):
+    """For a unary builtin's operation: record it on a float `RNode` in one call.
+
+    The caller has checked that the argument is an `RNode`; anything else than a
+    float primal (or an arithmetic exception) goes back to the operation.
+    """
+    p = getattr(op, "prim", None)
+    if p is None or p.pyfn is None or p.sderiv is None or p.nondiff:
+        return None
+    fn, sd = p.pyfn, p.sderiv
+
+    def record1(x):
+        pa = x.primal
+        if type(pa) is float and not P.NAN_CHECK:
+            try:
+                out = fn(pa)
+                d = sd(out, pa)
+            except (ArithmeticError, ValueError):
+                return op(x)
+            r = _new(RNode)
+            r._trace = tr = x._trace
+            r.primal = out
+            r.p = LINEAR
+            r.args = (x.idx, d)
+            nodes = tr.nodes
+            r.idx = len(nodes)
+            nodes.append(r)
+            return r
+        return op(x)
+    return record1
+
+
+RECORDERS = {"+": _make_recorder("+", P.add_p, P.add),
+             "-": _make_recorder("-", P.sub_p, P.sub),
+             "*": _make_recorder("*", P.mul_p, P.mul),
+             "/": _make_recorder("/", P.div_p, P.div)}
 
 
 # ====================================================================== tree helpers

@@ -49,7 +49,7 @@ class Builtin(Function):
     """A builtin function value with checked arity and keywords."""
 
     __slots__ = ("name", "fn", "min_args", "max_args", "params", "kwonly", "sig", "takes1",
-                 "takes2")
+                 "takes2", "record1")
 
     def __init__(self, name, fn, sig):
         self.name = name
@@ -61,6 +61,8 @@ class Builtin(Function):
         hi = self.max_args if self.max_args is not None else 99
         self.takes1 = self.min_args <= 1 <= hi
         self.takes2 = self.min_args <= 2 <= hi
+        # records a call on a float reverse-mode value in one step (None: use fn)
+        self.record1 = ad.unary_recorder(fn) if self.takes1 else None
 
     def describe(self) -> str:
         return f"<builtin {self.sig}>"

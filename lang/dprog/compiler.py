@@ -21,6 +21,7 @@ import numpy as np
 
 from . import nodes as N
 from . import primitives as P
+from .ad import RECORDERS, RNode
 from .builtins import Builtin
 from .errors import (
     DpArgumentError,
@@ -552,13 +553,14 @@ def _as_float(x):
 # (no call at all for two Python floats), constants inlined, and the error
 # annotation every node has. One factory per (operator, constant side) pair.
 _BINOP_TEMPLATE = """
-def factory(left, right, lconst, rconst, op, span, fname):
+def factory(left, right, lconst, rconst, op, span, fname, record=None):
     def binop(f):
         a = {a}
         b = {b}
         if {fast}:
             return a {sym} b
         try:
+            {traced}
             return op(a, b)
         except DpError as err:
             note_frame(err, span, fname)
@@ -586,10 +588,12 @@ def _binop_factory(sym: str, lkind: str, rkind: str, checked: bool = False):
             psym = sym
         else:
             fast, psym = "False", "+"
+        traced = ("if type(a) is RNode or type(b) is RNode:\n                return record(a, b)"
+                  if sym in RECORDERS and not checked else "pass")
         src = _BINOP_TEMPLATE.format(a=_OPERAND[lkind].format(c="lconst", e="left"),
                                      b=_OPERAND[rkind].format(c="rconst", e="right"),
-                                     fast=fast, sym=psym)
-        ns = {"DpError": DpError, "note_frame": note_frame,
+                                     fast=fast, sym=psym, traced=traced)
+        ns = {"DpError": DpError, "note_frame": note_frame, "RNode": RNode,
               "convert_exception": convert_exception}
         exec(compile(src, f"<dprog binop {sym}>", "exec"), ns)
         fac = _binop_factories[key] = ns["factory"]
@@ -1285,7 +1289,8 @@ class Compiler:
         lkind, lconst = self.operand_kind(e.left)
         rkind, rconst = self.operand_kind(e.right)
         factory = _binop_factory(e.op, lkind, rkind, self.rt.check_nans)
-        return factory(left, right, lconst, rconst, op, e.span, self.fname)
+        return factory(left, right, lconst, rconst, op, e.span, self.fname,
+                       RECORDERS.get(e.op))
 
     def operand_kind(self, e):
         """How a binary operator reads an operand: inline constant, local slot, or call."""
@@ -1336,6 +1341,8 @@ class Compiler:
                 x = a0(f)
                 try:
                     if type(fn) is Builtin and fn.takes1:
+                        if type(x) is RNode and fn.record1 is not None:
+                            return fn.record1(x)
                         return fn.fn(x)
                     if not isinstance(fn, Function):
                         raise not_callable(fn)

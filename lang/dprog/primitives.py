@@ -1410,6 +1410,7 @@ def _fast1(p):
                 return x._trace.process1(p, x)
             return bind(p, (x,))
     op.__name__ = p.name
+    op.prim = p  # lets the tape build a direct recorder for this builtin (ad.unary_recorder)
     p.op = op
     return op
 
