@@ -68,6 +68,8 @@ class Builtin(Function):
         return f"<builtin {self.sig}>"
 
     def __call__(self, *args, **kwargs):
+        if kwargs and len(args) < self.min_args:
+            args, kwargs = self._required_from_keywords(args, kwargs)
         n = len(args)
         if n < self.min_args or (self.max_args is not None and n > self.max_args):
             raise self._count_error(n)
@@ -81,6 +83,22 @@ class Builtin(Function):
                 if pos is not None and pos < n:
                     raise DpArgumentError(f"`{self.name}` got two values for `{k}`", None, None)
         return self.fn(*args, **kwargs)
+
+    def _required_from_keywords(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """Required parameters named by keyword (`clip(x, lo=0, hi=1)`) become positional."""
+        names = list(self.params)
+        for k in kwargs:
+            pos = self.params.get(k)
+            if pos is not None and pos < len(args):
+                raise DpArgumentError(f"`{self.name}` got two values for `{k}`", None, None)
+        args, kwargs = list(args), dict(kwargs)
+        while len(args) < self.min_args and names[len(args)] in kwargs:
+            args.append(kwargs.pop(names[len(args)]))
+        missing = [nm for nm in names[len(args):self.min_args] if nm not in kwargs]
+        if missing:
+            raise DpArgumentError(f"`{self.name}` is missing argument `{missing[0]}`", None,
+                                  f"its signature is {self.sig}")
+        return tuple(args), kwargs
 
     def _count_error(self, n):
         lo, hi = self.min_args, self.max_args

@@ -74,10 +74,13 @@ def nan_check_exit() -> None:
     NAN_CHECK = _nan_users > 0
 
 
+_BOOL_KEEPERS = frozenset({"<", "<=", ">", ">=", "==", "!=", "where"})
+
+
 class Primitive:
     """A named numeric operation with its NumPy implementation and derivative rules."""
 
-    __slots__ = ("name", "impl", "scalar", "elementwise", "jvps", "vjps", "jvp_joint",
+    __slots__ = ("bools_as_numbers", "name", "impl", "scalar", "elementwise", "jvps", "vjps", "jvp_joint",
                  "vjp_joint", "nondiff", "shape_error", "doc", "pyfn", "sderiv", "op")
 
     def __init__(self, name, impl, scalar=None, elementwise=False, nondiff=False,
@@ -98,6 +101,9 @@ class Primitive:
         # any arithmetic exception falls back to the NumPy rules above.
         self.pyfn = scalar
         self.sderiv = None
+        # arithmetic treats booleans as numbers (true + true == 2); comparisons,
+        # `where`'s condition and `any`/`all` keep them
+        self.bools_as_numbers = elementwise and name not in _BOOL_KEEPERS
         # the dispatching operation (with its fast paths) for calls without params
         self.op = None
 
@@ -191,21 +197,38 @@ def apply_impl(p: Primitive, args: tuple, params: dict):
     for a in args:
         if type(a) not in _NUMERIC_TYPES:
             _bad_operand(p, args)
+        if p.bools_as_numbers and (type(a) is bool or (type(a) is ndarray
+                                                       and a.dtype == np.bool_)):
+            args = _bools_as_numbers(args)
+            break
     if p.elementwise and len(args) > 1:
         _check_broadcast(args)
     try:
         r = p.impl(*args, **params)
     except DpError:
         raise
-    except (ValueError, IndexError, np.linalg.LinAlgError, TypeError, OverflowError) as exc:
+    except (ValueError, IndexError, np.linalg.LinAlgError, TypeError) as exc:
         raise _translate(p, args, exc) from None
     except MemoryError:
         raise DpLimitError(f"`{p.name}` needs more memory than is available", None,
                            "the result would be too large; use smaller arrays") from None
+    except OverflowError as exc:
+        if any(type(a) is int for a in args):
+            raise DpValueError(f"`{p.name}`: integer too large to convert to float", None,
+                               "keep such numbers as integers, or use floats throughout"
+                               ) from None
+        raise _translate(p, args, exc) from None
     r = normalize(r)
     if NAN_CHECK and LIMITS.check_nans:
         _check_nan(p, args, r)
     return r
+
+
+def _bools_as_numbers(args: tuple) -> tuple:
+    """Arithmetic sees `true` as 1 and a boolean array as 0.0/1.0, as in Python/NumPy."""
+    return tuple(int(a) if type(a) is bool else
+                 a.astype(F64) if type(a) is ndarray and a.dtype == np.bool_ else a
+                 for a in args)
 
 
 def _bad_operand(p, args):
@@ -373,10 +396,20 @@ def unbroadcast(g, x):
 
 
 # -------------------------------------------------------------- scalar helpers
+# Integers are Python ints, but one whose size passes this many bits is refused
+# (repeated squaring would otherwise exhaust memory and time): a limits error.
+_INT_BITS = 1 << 20
+
+
+def _int_too_large() -> DpLimitError:
+    return DpLimitError(f"integer result too large (more than {_INT_BITS} bits)", None,
+                        "use floats for quantities this large, e.g. 2.0 ** n")
+
+
 def _guard_int_pow(a, b):
     if type(a) is int and type(b) is int and b > 64 and abs(a) > 1:
-        if b * math.log2(abs(a)) > 4096:  # beyond 4096 bits: the float result, inf
-            return math.inf if a > 0 or b % 2 == 0 else -math.inf
+        if b * math.log2(abs(a)) > _INT_BITS:
+            raise _int_too_large()
     return None
 
 
@@ -1336,15 +1369,15 @@ def _py_mod(a, b):
 
 add = _fast2(add_p, operator.add, np.add, _concat_values)
 sub = _fast2(sub_p, operator.sub, np.subtract)
-_BIG_INT = 1 << 4096
+_BIG_INT = 1 << _INT_BITS
 
 
 def _py_mul(a, b):
-    """`*` on Python numbers: an int product beyond 4096 bits becomes ±inf (as `**`
-    does) instead of growing without bound (repeated squaring exhausts memory)."""
+    """`*` on Python numbers: an int product past `_INT_BITS` bits is a limits error
+    (as `**`), instead of growing without bound (repeated squaring)."""
     r = a * b
     if type(r) is int and not -_BIG_INT < r < _BIG_INT:
-        return math.inf if r > 0 else -math.inf
+        raise _int_too_large()
     return r
 
 
@@ -1402,7 +1435,7 @@ def _fast1(p):
                 else:
                     if r == r or not NAN_CHECK:
                         return r
-            elif tx is ndarray and npfn is not None and not NAN_CHECK:
+            elif tx is ndarray and npfn is not None and not NAN_CHECK and x.dtype is _F64:
                 r = npfn(x)
                 if type(r) is ndarray and r.dtype is _F64 and r.ndim:
                     return r

@@ -165,6 +165,22 @@ def _fmt_array(a: np.ndarray) -> str:
     return str(a)
 
 
+def int_text(n: int) -> str:
+    """Decimal text of any int, also past Python's 4300-digit `str()` guard
+    (dprog ints are capped in size elsewhere, so this stays fast)."""
+    try:
+        return str(n)
+    except ValueError:
+        sign, n = ("-", -n) if n < 0 else ("", n)
+        chunk = 10 ** 4000
+        parts = []
+        while n:
+            n, r = divmod(n, chunk)
+            parts.append(r)
+        out = [str(parts[-1])] + [str(p).zfill(4000) for p in reversed(parts[:-1])]
+        return sign + "".join(out)
+
+
 def show(v, quote: bool = False) -> str:
     """Render a value in dprog syntax; strings are quoted when `quote` (inside containers)."""
     from .primitives import Tracer, strip
@@ -175,7 +191,7 @@ def show(v, quote: bool = False) -> str:
     if t is bool:
         return "true" if v else "false"
     if t is int:
-        return str(v)
+        return int_text(v)
     if t is float:
         return _fmt_float(v)
     if v is None:
