@@ -211,6 +211,45 @@ class TestTreesAndArgnums:
         assert it.eval("r[0]") == 11.0
         assert it.eval("r[1](1.0)") == ((5.0, 1.0), 2.0)
 
+    def test_jacobians_of_tree_inputs_follow_jax(self, it):
+        # each leaf of the result has shape out.shape + in_leaf.shape (jax.jacobian)
+        it.exec("fn f(p) { return p.a * p.b }\nlet p0 = {a: [1.0, 2.0], b: 3.0}")
+        for op in ("jacfwd", "jacrev", "jacobian"):
+            j = it.eval(f"{op}(f)(p0)")
+            close(j["a"], 3.0 * np.eye(2))
+            close(j["b"], [1.0, 2.0])
+
+    def test_jacobians_of_tree_outputs(self, it):
+        for op in ("jacfwd", "jacrev", "jacobian"):
+            ja, jb = it.eval(f"{op}(fn(x) => (x * 2, sum(x ** 2)))([1.0, 2.0])")
+            close(ja, 2.0 * np.eye(2))
+            close(jb, [2.0, 4.0])
+
+    def test_hessian_of_a_tree_is_a_tree_of_trees(self, it):
+        h = it.eval("hessian(fn(p) => p[0] ** 2 * p[1])((1.0, 2.0))")
+        assert h == ((4.0, 2.0), (2.0, 0.0))
+        h = it.eval("hessian(fn(p) => sum(p.w ** 2) * p.b)({w: [1.0, 2.0], b: 3.0})")
+        close(h["w"]["w"], 6.0 * np.eye(2))
+        close(h["w"]["b"], [2.0, 4.0])
+        close(h["b"]["w"], [2.0, 4.0])
+        assert h["b"]["b"] == 0.0
+
+    def test_tree_jacobian_inside_grad(self, it):
+        # d/dx sum(d(p.a * p.b)/d p.a) with p.b = x: sum(x * I) = 2x -> 2
+        assert it.eval("grad(fn(x) => sum(jacobian(fn(p) => p.a * p.b)"
+                       "({a: [x, 2.0], b: x}).a))(3.0)") == 2.0
+
+    def test_derivative_passes_extra_arguments(self, it):
+        assert it.eval("derivative(fn(x, k) => x * k)(2.0, 3.0)") == 3.0
+        assert it.eval("derivative(fn(x, k=1) => x * k)(2.0, k=5.0)") == 5.0
+
+    def test_pullback_arity_is_an_argument_error(self, it):
+        it.exec("let o, pb = vjp(fn(x) => x, 1.0)")
+        with pytest.raises(dprog.DpArgumentError):
+            it.eval("pb()")
+        with pytest.raises(dprog.DpArgumentError):
+            it.eval("pb(1.0, 2.0)")
+
     def test_python_level_trees(self):
         from dprog.values import Record
 
@@ -548,7 +587,7 @@ class TestErrors:
         ("vjp(fn(a, b) => a, 1.0, true)", "a bool", "argument 2"),
         ("jacfwd(fn(x) => x)(true)", "a bool", "jacfwd"),
         ("jacrev(fn(x) => x)(sin)", "a function", "jacrev"),
-        ('hessian(fn(x) => 1.0)("s")', "a string", "jacfwd"),
+        ('hessian(fn(x) => 1.0)("s")', "a string", "hessian"),
         ('derivative(fn(x) => x)("s")', "a string", "derivative"),
         ("check_grad(fn(x) => 1.0, true)", "a bool", "argument 1"),
     ])

@@ -939,11 +939,15 @@ def _value_and_grad(f, argnums=0):
 def _derivative(f):
     _func(f, "derivative")
 
-    def d(x):
-        x = ad.to_float(_num(x, "derivative"))
+    def d(*args, **kwargs):
+        if not args:
+            raise DpArgumentError(f"`derivative({_fname(f)})` needs the point to "
+                                  "differentiate at", None, "e.g. derivative(f)(x)")
+        x = ad.to_float(_num(args[0], "derivative"))
+        rest = args[1:]
         s = P.shape(x)
         one = np.ones(s) if s else 1.0
-        return ad.jvp_call(f, (x,), (one,))[1]
+        return ad.jvp_call(lambda v: f(v, *rest, **kwargs), (x,), (one,))[1]
     return Transformed(f"derivative({_fname(f)})", d)
 
 
@@ -965,7 +969,15 @@ def _jvp(f, primals, tangents):
 def _vjp(f, *xs):
     _func(f, "vjp")
     y, pull = ad.vjp_call(f, xs)
-    return (y, Transformed(f"pullback({_fname(f)})", pull))
+
+    def pullback(*cts, **kwargs):
+        if len(cts) != 1 or kwargs:
+            raise DpArgumentError(
+                f"a pullback takes 1 argument (the cotangent of the output) but "
+                f"{len(cts) + len(kwargs)} were given", None,
+                "pass one cotangent shaped like f's output; it returns a tuple")
+        return pull(cts[0])
+    return (y, Transformed(f"pullback({_fname(f)})", pullback))
 
 
 @builtin("jacfwd(f)", "function giving the Jacobian of f by forward mode (one batched pass)",
@@ -993,8 +1005,7 @@ def _jacobian(f):
          "differentiation", "transform")
 def _hessian(f):
     _func(f, "hessian")
-    return Transformed(f"hessian({_fname(f)})", _first_arg(
-        "hessian", f, lambda g, x, rest: ad.jacfwd_call(lambda y: ad.jacrev_call(g, y, rest), x)))
+    return Transformed(f"hessian({_fname(f)})", _first_arg("hessian", f, ad.hessian_call))
 
 
 @builtin("hvp(f, x, v)", "Hessian-vector product of scalar f at x, without forming the Hessian",

@@ -80,8 +80,9 @@ _BOOL_KEEPERS = frozenset({"<", "<=", ">", ">=", "==", "!=", "where"})
 class Primitive:
     """A named numeric operation with its NumPy implementation and derivative rules."""
 
-    __slots__ = ("bools_as_numbers", "name", "impl", "scalar", "elementwise", "jvps", "vjps", "jvp_joint",
-                 "vjp_joint", "nondiff", "shape_error", "doc", "pyfn", "sderiv", "op")
+    __slots__ = ("name", "impl", "scalar", "elementwise", "jvps", "vjps", "jvp_joint",
+                 "vjp_joint", "nondiff", "shape_error", "doc", "pyfn", "sderiv", "op",
+                 "bools_as_numbers")
 
     def __init__(self, name, impl, scalar=None, elementwise=False, nondiff=False,
                  shape_error=None):
