@@ -99,13 +99,17 @@ class DpError(Exception):
             num = str(span.line)
             pad = " " * len(num)
             lines.append(f"{pad} |")
-            lines.append(f"{num} | {text}")
             start = max(span.column, 1)
             if span.end_line == span.line and span.end_column > span.column:
                 width = span.end_column - span.column
             else:
                 width = max(len(text.rstrip()) - start + 1, 1)
-            lines.append(f"{pad} | {' ' * (start - 1)}{'^' * width}")
+            # tabs are shown as four spaces so that the carets line up under them
+            before = text[:start - 1]
+            shift = before.count("\t") * 3
+            width += text[start - 1:start - 1 + width].count("\t") * 3
+            lines.append(f"{num} | {text.replace(chr(9), '    ')}")
+            lines.append(f"{pad} | {' ' * (start - 1 + shift)}{'^' * width}")
             if self.hint:
                 lines.append(f"{pad} = hint: {self.hint}")
         elif self.hint:

@@ -172,16 +172,29 @@ def _describe_terminal(name: str) -> str:
     return name.lower()
 
 
-def _expected_words(expected) -> str:
-    words = sorted({_describe_terminal(e) for e in expected if e != "LREC"})
-    # keep the message short: the most useful words first
-    priority = ["a name", "a number", "an expression"]
-    words.sort(key=lambda w: (priority.index(w) if w in priority else 9, w))
-    if len(words) > 8:
-        words = words[:8] + ["..."]
+# The words a reader most likely needs come first: what closes or continues the
+# construct (a block's `{`, a closing bracket, a separator), then operators, which
+# could continue almost any expression and say little.
+_PRIORITY = ["a name", "a number", "an expression", "`{`", "`)`", "`]`", "`}`", "`,`", "`:`",
+             "`=`", "`=>`", "`in`", "`else`", "a new line", "the end of the input"]
+_LAST = {"`+=`", "`.`", "`(`", "`[`"}
+
+
+def _order_words(words) -> list:
+    return sorted(set(words), key=lambda w: (
+        _PRIORITY.index(w) if w in _PRIORITY else (99 if w in _LAST else 50), w))
+
+
+def _join_words(words: list) -> str:
+    if len(words) > 7:
+        words = words[:7] + ["..."]
     if len(words) == 1:
         return words[0]
     return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _expected_words(expected) -> str:
+    return _join_words(_order_words(_describe_terminal(e) for e in expected if e != "LREC"))
 
 
 _EXPR_STARTERS = {"NAME", "NUMBER", "STRING", "LPAR", "LSQB", "LREC", "TRUE", "FALSE", "NONE", "FN",
@@ -198,13 +211,15 @@ def _token_text(tok) -> str:
 
 def parse(text: str, name: str = "<input>") -> N.Program:
     """Parse a whole program. Raises DpSyntaxError with a span and an 'expected' hint."""
+    if text.startswith("\ufeff"):
+        text = text[1:]  # a UTF-8 byte-order mark, as editors on Windows write
     source = Source(name, text)
     parser = _get_parser()
     try:
         tree = parser.parse(text)
     except UnexpectedToken as e:
         tok = e.token
-        expected = set(e.expected) | set(e.accepts or ())
+        expected = _closers_in_context(set(e.expected) | set(e.accepts or ()), text, tok)
         if expected & _EXPR_STARTERS and len(expected & _EXPR_STARTERS) >= 4:
             expected = (expected - _EXPR_STARTERS) | {"an expression"}
             words = _expected_words_expr(expected)
@@ -219,6 +234,8 @@ def parse(text: str, name: str = "<input>") -> N.Program:
             raise err from None
         span = _token_span(source, tok)
         hint = f"expected {words}"
+        if tok.type == "CMPOP":
+            hint = "comparisons do not chain: write `a < b and b < c`"
         msg = f"syntax error: unexpected {_token_text(tok)}"
         if tok.type == "_NL" and tok.line > 0:
             # point at the end of the line, where something is missing
@@ -245,14 +262,43 @@ def parse(text: str, name: str = "<input>") -> N.Program:
     return _Builder(source).program(tree)
 
 
+_CLOSERS = {"(": "RPAR", "[": "RSQB", "{": "RBRACE"}
+
+
+def _closers_in_context(expected: set, text: str, tok) -> set:
+    """Drop closing brackets that cannot close anything at the error.
+
+    LALR merges states, so its expected set may offer `]` inside `( ... `;
+    only the innermost open bracket's closer is really possible.
+    """
+    end = getattr(tok, "start_pos", None)
+    if end is None or end < 0:
+        end = len(text)
+    stack: list[str] = []
+    i = 0
+    while i < end:
+        c = text[i]
+        if c == "#":
+            j = text.find("\n", i)
+            i = end if j < 0 else j
+            continue
+        if c == '"':
+            i += 1
+            while i < end and text[i] not in '"\n':
+                i += 2 if text[i] == "\\" else 1
+        elif c in "([{":
+            stack.append(c)
+        elif c in ")]}" and stack:
+            stack.pop()
+        i += 1
+    keep = _CLOSERS[stack[-1]] if stack else None
+    return {e for e in expected if e not in _CLOSERS.values() or e == keep}
+
+
 def _expected_words_expr(expected) -> str:
-    rest = sorted(_describe_terminal(e) for e in expected if e != "an expression" and e != "LREC")
-    words = ["an expression"] + rest
-    if len(words) > 8:
-        words = words[:8] + ["..."]
-    if len(words) == 1:
-        return words[0]
-    return ", ".join(words[:-1]) + " or " + words[-1]
+    rest = _order_words(_describe_terminal(e) for e in expected
+                        if e != "an expression" and e != "LREC")
+    return _join_words(["an expression"] + rest)
 
 
 def _end_position(text: str) -> tuple[int, int]:
