@@ -615,3 +615,67 @@ def test_and_or_short_circuit():
         fn boom() { assert(false, "evaluated"); return true }
         print(false and boom(), true or boom())
         """) == ["false true"]
+
+
+# ====================================================== destructuring and more
+def test_for_unpacks_pairs_and_rows():
+    assert lines("""\
+        for a, b in ((1, 2), (3, 4)) { print(a + b) }
+        for x, y in [[1, 2], [3, 4]] { print(x * y) }
+        """) == ["3", "7", "2.0", "12.0"]
+
+
+def test_let_unpacks_arrays_and_bare_tuples():
+    assert lines("""\
+        let p, q = [5, 6]
+        let a, b = 1, 2
+        let t = 3, 4
+        print(p, q, a, b, t)
+        """) == ["5.0 6.0 1 2 (3, 4)"]
+
+
+def test_tuple_assignment_swaps_and_updates_elements():
+    assert lines("""\
+        let a = 1
+        let b = 2
+        a, b = b, a
+        let v = zeros(2)
+        let r = {w: 0}
+        v[1], r.w = (7, 8)
+        print(a, b, v, r)
+        """) == ["2 1 [0. 7.] {w: 8}"]
+
+
+def test_return_of_a_bare_tuple():
+    assert lines("""\
+        fn f(x) { return x, x * 2 }
+        let a, b = f(3)
+        print(a, b)
+        """) == ["3 6"]
+
+
+def test_more_compound_assignments():
+    assert lines("""\
+        let k = 7
+        k //= 2; print(k); k **= 3; print(k); k %= 5; print(k)
+        """) == ["3", "27", "2"]
+
+
+def test_unpacking_counts_are_checked():
+    err = error_of("let a, b = (1, 2, 3)")
+    assert err.kind == "type" and "2 names got a tuple of 3" in err.message
+    err = error_of("let a = 0\nlet b = 0\na, b = [1, 2, 3]")
+    assert "3 rows" in err.message and err.line == 3
+
+
+def test_booleans_are_numbers_in_arithmetic():
+    assert lines("""\
+        print(true + true, true * 3, -true)
+        print(sum([1, 2, 3] > 1), ([1, 2] > 1) - ([2, 0] > 1))
+        """) == ["2 3 -1", "2 [-1.  1.]"]
+
+
+def test_builtins_take_required_parameters_by_keyword():
+    assert lines("print(clip([-1, 2], lo=0, hi=1))") == ["[0. 1.]"]
+    err = error_of("clip([1, 2], hi=1)")
+    assert err.kind == "argument" and "missing argument `lo`" in err.message

@@ -543,6 +543,24 @@ def make_array(vals: list):
     return np.array(vals, dtype=np.float64)
 
 
+def unpack(v, n: int, what: str, names: str) -> tuple:
+    """The n parts of `v` for `let a, b = v` / `a, b = v` / `for a, b in ...`:
+    a tuple of n values, or an array (or traced array) of n rows."""
+    if type(v) is tuple:
+        if len(v) == n:
+            return v
+        raise DpTypeError(f"{what} with {n} {names} got a tuple of {len(v)} values", None,
+                          f"the number of {names} must match the tuple's length")
+    shp = P.shape(v) if _num_or_array(v) else None
+    if shp:
+        if shp[0] == n:
+            return tuple(P.getitem(v, (i,)) for i in range(n))
+        raise DpTypeError(f"{what} with {n} {names} got an array of {shp[0]} rows", None,
+                          f"the number of {names} must match the array's first axis")
+    raise DpTypeError(f"{what} with {n} {names} needs a tuple of {n} values, got "
+                      f"{kind_of(v)}", None, "e.g. `let a, b = (1, 2)`")
+
+
 def _as_float(x):
     if type(x) is bool or type(x) is int:
         return float(x)
@@ -846,16 +864,12 @@ class Compiler:
 
         def let_many(f):
             v = value(f)
-            if type(v) is not tuple:
-                err = DpTypeError(f"`let` with {n} names needs a tuple of {n} values, got "
-                                  f"{kind_of(v)}", None, "e.g. `let a, b = (1, 2)`")
-                note_frame(err, span, fname)
-                raise err
-            if len(v) != n:
-                err = DpTypeError(f"`let` with {n} names got a tuple of {len(v)} values", None,
-                                  "the number of names must match the tuple's length")
-                note_frame(err, span, fname)
-                raise err
+            if type(v) is not tuple or len(v) != n:
+                try:
+                    v = unpack(v, n, "`let`", "names")
+                except DpError as err:
+                    note_frame(err, span, fname)
+                    raise
             for st, x in zip(stores, v):
                 st(f, x)
         return let_many
@@ -893,6 +907,21 @@ class Compiler:
         return self.assign_to(s.target, combined, s.span)
 
     def assign_to(self, target, value, span):
+        if type(target) is N.TupleLit:  # a, b = e: unpack, then store each in turn
+            updates = [self.updater(t, span) for t in target.items]
+            n, fname = len(updates), self.fname
+
+            def assign_many(f):
+                v = value(f)
+                if type(v) is not tuple or len(v) != n:
+                    try:
+                        v = unpack(v, n, "assignment", "targets")
+                    except DpError as err:
+                        note_frame(err, span, fname)
+                        raise
+                for update, x in zip(updates, v):
+                    update(f, x)
+            return assign_many
         if type(target) is N.Name:
             decl = target.decl
             if decl is None:

@@ -317,7 +317,8 @@ def _token_span(source: Source, tok) -> Span:
 
 
 # ------------------------------------------------------------------ tree -> AST
-_AUG = {"+=": "+", "-=": "-", "*=": "*", "/=": "/"}
+_AUG = {"+=": "+", "-=": "-", "*=": "*", "/=": "/", "//=": "//", "%=": "%", "**=": "**",
+        "@=": "@"}
 
 
 class _Builder:
@@ -395,9 +396,27 @@ class _Builder:
         return N.While(self.span(t), self.expr(cond), self.block(body))
 
     def s_for_stmt(self, t):
-        var, it, body = t.children
-        return N.For(self.span(t), N.Name(self.tspan(var), str(var)), self.expr(it),
-                     self.block(body))
+        names_tree, it, body = t.children
+        toks = names_tree.children
+        block = self.block(body)
+        if len(toks) == 1:
+            return N.For(self.span(t), N.Name(self.tspan(toks[0]), str(toks[0])),
+                         self.expr(it), block)
+        # `for a, b in xs { ... }` is `for item in xs { let a, b = item; ... }`
+        names = [N.Name(self.tspan(tok), str(tok)) for tok in toks]
+        first, last = names[0].span, names[-1].span
+        span = Span(first.source, first.line, first.column, last.end_line, last.end_column)
+        item = "for$item"
+        unpack = N.Let(span, names, N.Name(span, item))
+        block = N.Block(block.span, [unpack] + list(block.stmts))
+        return N.For(self.span(t), N.Name(span, item), self.expr(it), block)
+
+    def s_multi_assign_stmt(self, t):
+        *targets, value = t.children
+        nodes = [self.target(x) for x in targets]
+        first, last = nodes[0].span, nodes[-1].span
+        span = Span(first.source, first.line, first.column, last.end_line, last.end_column)
+        return N.Assign(self.span(t), N.TupleLit(span, nodes), self.expr(value))
 
     def s_return_stmt(self, t):
         value = t.children[0] if t.children else None
