@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_repl(check_nans=check_nans)
 
     if path is not None and path != "-" and not os.path.isfile(path):
-        return _usage_error(f"cannot open {path}: no such file")
+        why = "is a directory" if os.path.isdir(path) else "no such file"
+        return _usage_error(f"cannot open {path}: {why}")
 
     from .errors import DpError
     from .interpreter import Interpreter

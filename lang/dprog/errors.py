@@ -210,7 +210,9 @@ def did_you_mean(name: str, candidates) -> str | None:
     """A 'did you mean' hint from the closest candidate names."""
     import difflib
 
-    best = difflib.get_close_matches(name, [c for c in candidates if c != name], n=1, cutoff=0.6)
+    candidates = [c for c in candidates if c != name]
+    same_letters = [c for c in candidates if c.lower() == name.lower()]  # None -> none
+    best = same_letters or difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     if best:
         return f"did you mean `{best[0]}`?"
     return None

@@ -350,7 +350,7 @@ class Interpreter:
                     (exc.strerror or str(exc))
                 raise DpImportError(f"cannot read module `{name}` ({path}): {why}", None,
                                     "dprog sources are UTF-8 text files") from None
-            shown = path if not _is_stdlib(path) else f"<stdlib>/{name}.dp"
+            shown = _shown_path(path) if not _is_stdlib(path) else f"<stdlib>/{name}.dp"
             code = self._compile(text, shown, mod)
             code()
         except BaseException:
@@ -483,6 +483,16 @@ def to_dprog(v, interp: Interpreter | None = None):
         return wrap_python_callable(v, interp)
     raise DpTypeError(f"cannot pass a Python {t.__name__} to dprog", None,
                       "pass numbers, bools, strings, None, arrays, tuples, dicts or callables")
+
+
+def _shown_path(path: str) -> str:
+    """A module's path as reports show it: relative to the working directory when
+    it lies below it (like the main file's), else absolute."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
 
 
 def to_python(v, interp: Interpreter | None = None):
