@@ -255,7 +255,10 @@ class Parser:
                 if nones:
                     filtered += [None] * nones
                 if inline:
-                    filtered += children[i].children
+                    if filtered:
+                        filtered += children[i].children
+                    else:  # left recursion (`x ("," x)*`): take the list over, no copy
+                        filtered = children[i].children
                 else:
                     filtered.append(children[i])
             if append_none:
