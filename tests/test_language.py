@@ -679,3 +679,26 @@ def test_builtins_take_required_parameters_by_keyword():
     assert lines("print(clip([-1, 2], lo=0, hi=1))") == ["[0. 1.]"]
     err = error_of("clip([1, 2], hi=1)")
     assert err.kind == "argument" and "missing argument `lo`" in err.message
+
+
+def test_zero_d_arrays_are_numbers():
+    assert lines("""\
+        let acc = zeros(())
+        acc = acc + 1.0
+        acc = acc + 1.0
+        print(acc == 2.0, shape(acc), ones(()) * 2.0 == 2.0)
+        """) == ["true () true"]
+
+
+def test_nan_propagates_through_scalar_maximum_and_relu():
+    assert lines("print(maximum(nan, 1.0), minimum(1.0, nan), relu(nan), clip(nan, 0, 1))") \
+        == ["nan nan nan nan"]
+
+
+def test_mean_of_nothing_is_nan():
+    assert lines("print(mean(zeros(0)))") == ["nan"]
+
+
+def test_huge_ints_in_float_functions_are_value_errors():
+    err = error_of("print(sqrt(10 ** 400))")
+    assert err.kind == "value" and "too large" in err.message

@@ -20,6 +20,8 @@ from .errors import (
     DpHostError,
     DpImportError,
     DpIndexError,
+    DpInternalError,
+    DpInterrupt,
     DpLimitError,
     DpNameError,
     DpShapeError,
@@ -31,7 +33,8 @@ from .errors import (
 __all__ = [
     "__version__", "Interpreter", "DpError", "DpSyntaxError", "DpNameError", "DpTypeError",
     "DpValueError", "DpShapeError", "DpIndexError", "DpArgumentError", "DpDifferentiationError",
-    "DpImportError", "DpLimitError", "DpAssertionError", "DpHostError",
+    "DpImportError", "DpLimitError", "DpAssertionError", "DpHostError", "DpInterrupt",
+    "DpInternalError",
     "grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian", "jacfwd", "jacrev", "hvp",
     "derivative",
 ]

@@ -335,8 +335,8 @@ def _mean(x, axis=None):
             n = int(np.prod([shp[a] for a in axes]))
         except IndexError:
             n = 1
-    if n == 0:
-        raise DpValueError("`mean` of an empty array", None, None)
+    if n == 0:  # NumPy and JAX: nan (0 / 0), without an error
+        return P.mul(s, math.nan)
     return P.div(s, float(n))
 
 
@@ -385,12 +385,12 @@ def _logsumexp(x, axis=None):
 # ================================================================== arrays
 @builtin("zeros(d...)", "array of zeros with the given dimensions", "arrays", "no d")
 def _zeros(*dims):
-    return np.zeros(_dims(dims, "zeros"))
+    return P.normalize(np.zeros(_dims(dims, "zeros")))  # zeros(()) is the number 0.0
 
 
 @builtin("ones(d...)", "array of ones with the given dimensions", "arrays", "no d")
 def _ones(*dims):
-    return np.ones(_dims(dims, "ones"))
+    return P.normalize(np.ones(_dims(dims, "ones")))
 
 
 @builtin("full(shape, value)", "array of the given shape filled with `value`", "arrays")
@@ -823,6 +823,9 @@ def _read_csv(rt, path, header=True):
             lines = [ln for ln in fh.read().splitlines() if ln.strip()]
     except OSError as exc:
         raise DpImportError(f"cannot read {path!r}: {exc.strerror}", None, None) from None
+    except UnicodeDecodeError:
+        raise DpImportError(f"cannot read {path!r}: it is not UTF-8 text", None,
+                            "read_csv reads comma-separated numbers in a text file") from None
     if header and lines:
         lines = lines[1:]
     rows = []
@@ -834,7 +837,17 @@ def _read_csv(rt, path, header=True):
                                None, "read_csv reads numbers only") from None
     if rows and any(len(r) != len(rows[0]) for r in rows):
         raise DpValueError(f"{path}: rows have different numbers of columns", None, None)
-    return np.array(rows, dtype=np.float64).reshape(len(rows), -1 if rows else 0)
+    if not rows:  # only a header: no rows, as many columns as it names
+        return np.zeros((0, len(first.split(",")) if (first := _first_line(path)) else 0))
+    return np.array(rows, dtype=np.float64)
+
+
+def _first_line(path):
+    with open(path, encoding="utf-8") as fh:
+        for ln in fh:
+            if ln.strip():
+                return ln.strip()
+    return None
 
 
 @builtin("load(path)", "read a .npy file (an array) or .npz file (a record of arrays)", "files",
@@ -844,12 +857,26 @@ def _load(rt, path):
     path = _path(path, "load")
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DpImportError(f"cannot load {path!r}: {exc}", None, None) from None
+    except OSError as exc:
+        raise DpImportError(f"cannot load {path!r}: {exc.strerror or exc}", None, None) from None
+    except ValueError:
+        raise DpImportError(f"cannot load {path!r}: not a .npy or .npz file of numbers", None,
+                            "save it with numpy.save / numpy.savez (no Python objects)"
+                            ) from None
     if isinstance(data, np.ndarray):
-        return P.normalize(data.astype(np.float64) if data.dtype != np.bool_ else data)
+        return _numeric_array(data, path)
     with data:
-        return Record({k: P.normalize(np.asarray(data[k], dtype=np.float64)) for k in data.files})
+        return Record({k: _numeric_array(data[k], f"{path} ({k})") for k in data.files})
+
+
+def _numeric_array(a, where):
+    """An array read from a file as a dprog value: real numbers (or bools) only."""
+    if a.dtype == np.bool_:
+        return P.normalize(a)
+    if a.dtype.kind not in "biuf":
+        raise DpImportError(f"cannot load {where!r}: it holds {a.dtype} values, not real numbers",
+                            None, "dprog arrays are float64")
+    return P.normalize(a.astype(np.float64))
 
 
 @builtin("save(path, value)", "write an array to .npy or a record of arrays to .npz", "files",

@@ -209,6 +209,10 @@ def apply_impl(p: Primitive, args: tuple, params: dict):
     except DpError:
         raise
     except (ValueError, IndexError, np.linalg.LinAlgError, TypeError) as exc:
+        if any(type(a) is int and not -_FLOAT_MAX < a < _FLOAT_MAX for a in args):
+            raise DpValueError(f"`{p.name}`: integer too large to convert to float", None,
+                               "keep such numbers as integers, or use floats throughout"
+                               ) from None
         raise _translate(p, args, exc) from None
     except MemoryError:
         raise DpLimitError(f"`{p.name}` needs more memory than is available", None,
@@ -223,6 +227,9 @@ def apply_impl(p: Primitive, args: tuple, params: dict):
     if NAN_CHECK and LIMITS.check_nans:
         _check_nan(p, args, r)
     return r
+
+
+_FLOAT_MAX = int(np.finfo(np.float64).max)
 
 
 def _bools_as_numbers(args: tuple) -> tuple:
@@ -449,7 +456,8 @@ def _sigmoid_np(x):
 
 
 sigmoid_p = _unary("sigmoid", _sigmoid_np, lambda x: 0.5 * (1.0 + math.tanh(0.5 * x)))
-relu_p = _unary("relu", lambda x: np.maximum(x, 0.0), lambda x: x if x > 0 else 0.0)
+relu_p = _unary("relu", lambda x: np.maximum(x, 0.0),
+                lambda x: x if x > 0 or x != x else 0.0)  # nan stays nan, as in NumPy
 softplus_p = _unary("softplus", lambda x: np.logaddexp(0.0, x),
                     lambda x: math.log1p(math.exp(-abs(x))) + max(x, 0.0))
 sign_p = _unary("sign", np.sign, None, nondiff=True)
@@ -1312,7 +1320,7 @@ def _fast2(p, pyop, npfn=None, other=None):
             except Exception:  # noqa: BLE001 - apply_impl below reports it properly
                 pass
             else:
-                if r.dtype is _F64:
+                if type(r) is ndarray and r.ndim and r.dtype is _F64:
                     return r
         if ta in tracers:
             tr = a._trace
@@ -1389,8 +1397,9 @@ floordiv = _fast2(floordiv_p, _py_floordiv)
 mod = _fast2(mod_p, _py_mod)
 pow_ = _fast2(pow_p, _py_pow)
 atan2 = _fast2(atan2_p, math.atan2)
-maximum = _fast2(maximum_p, lambda a, b: a if a >= b else b, np.maximum)
-minimum = _fast2(minimum_p, lambda a, b: a if a <= b else b, np.minimum)
+# a nan on either side wins, as in np.maximum / np.minimum
+maximum = _fast2(maximum_p, lambda a, b: a if a >= b or a != a else b, np.maximum)
+minimum = _fast2(minimum_p, lambda a, b: a if a <= b or a != a else b, np.minimum)
 _safe_mul_op = _fast2(safe_mul_p, lambda a, b: 0.0 if a == 0 or b == 0 else a * b)
 
 

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from .errors import DpInterrupt, DpLimitError
+from .errors import DpImportError, DpInterrupt, DpLimitError
 
 # How many evaluation steps run between checks of the interrupt flag and the step limit.
 # With a timeout the chunk adapts so that the clock is read every few milliseconds, even
@@ -99,6 +99,9 @@ class Runtime:
             out.write(text)
         except BrokenPipeError:
             raise OutputClosed() from None
+        except OSError as exc:  # a full disk, a device error: the host's problem
+            raise DpImportError(f"cannot write the output: {exc.strerror or exc}", None,
+                                "check where standard output goes") from None
 
 
 class OutputClosed(BaseException):
