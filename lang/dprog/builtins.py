@@ -886,8 +886,11 @@ def _save(rt, path, value):
     path = _path(path, "save")
     value = strip(value)
     try:
+        # through a file object, so NumPy writes exactly `path` (it would append
+        # .npy / .npz to a name without that suffix)
         if type(value) in (np.ndarray, float, int):
-            np.save(path, np.asarray(value, dtype=np.float64))
+            with open(path, "wb") as fh:
+                np.save(fh, np.asarray(value, dtype=np.float64))
         elif type(value) is Record:
             arrays = {}
             for k, v in value.items():
@@ -896,7 +899,8 @@ def _save(rt, path, value):
                     raise DpTypeError(f"`save`: field `{k}` is {kind_of(v)}; only numbers and "
                                       "arrays can be saved", None, None)
                 arrays[k] = np.asarray(v, dtype=np.float64)
-            np.savez(path, **arrays)
+            with open(path, "wb") as fh:
+                np.savez(fh, **arrays)
         else:
             raise DpTypeError(f"`save` writes an array or a record of arrays, got "
                               f"{kind_of(value)}", None, None)
