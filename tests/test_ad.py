@@ -250,6 +250,23 @@ class TestTreesAndArgnums:
         with pytest.raises(dprog.DpArgumentError):
             it.eval("pb(1.0, 2.0)")
 
+    def test_custom_vjp_with_a_record_output(self, it):
+        it.exec("fn f(x, y) { return {s: x * y, d: x - y} }\n"
+                "let h = custom_vjp(f, fn(x, y) => (f(x, y), (x, y)),"
+                " fn(r, g) => (g.s * r[1] + g.d, g.s * r[0] - g.d))")
+        assert it.eval("grad(fn(a) => h(a, 3.0).s)(2.0)") == 3.0
+        assert it.eval("grad(fn(a, b) => h(a, b).s + 2 * h(a, b).d, argnums=(0, 1))"
+                       "(2.0, 3.0)") == (5.0, 0.0)
+        # a cotangent record with its fields in another order is the same record
+        it.exec("let o, pb = vjp(fn(a) => h(a, 3.0), 2.0)")
+        assert it.eval("pb({d: 1.0, s: 0.0})") == (1.0,)
+
+    def test_custom_jvp_with_a_tuple_output_in_reverse_mode(self, it):
+        it.exec("let cj = custom_jvp(fn(x) => (x * 2, x * x), fn(p, t) => "
+                "((p[0] * 2, p[0] * p[0]), (2 * t[0], 2 * p[0] * t[0])))")
+        assert it.eval("grad(fn(x) => cj(x)[0] + cj(x)[1])(3.0)") == 8.0
+        assert it.eval("jacrev(cj)(3.0)") == (2.0, 6.0)
+
     def test_python_level_trees(self):
         from dprog.values import Record
 

@@ -745,6 +745,18 @@ def unflatten(shape, leaves):
     return go(shape)
 
 
+def conform(tree, shape):
+    """`tree` with its records' fields in the order of `shape` (a flatten() shape)
+    where they hold the same names: `{d: .., s: ..}` matches `{s: .., d: ..}`."""
+    if shape is None:
+        return tree
+    if shape[0] == "t" and type(tree) is tuple and len(tree) == len(shape[1]):
+        return tuple(conform(x, s) for x, s in zip(tree, shape[1]))
+    if shape[0] == "r" and type(tree) is Record and set(tree.keys()) == set(shape[1]):
+        return Record({k: conform(tree.get(k), s) for k, s in zip(shape[1], shape[2])})
+    return tree
+
+
 def tree_leaves_any(tree) -> list:
     """All leaves of a tree, whatever their kind (used to look for tracers)."""
     out = []
@@ -872,7 +884,7 @@ def jvp_call(f, primals: tuple, tangents: tuple, batch: int | None = None):
     args = []
     for k, (p, t) in enumerate(zip(primals, tangents)):
         pl, ps = flatten(p, f"primal {k + 1} of `jvp`")
-        tl, ts = flatten(t, f"tangent {k + 1} of `jvp`")
+        tl, ts = flatten(conform(t, ps), f"tangent {k + 1} of `jvp`")
         if ps != ts or len(pl) != len(tl):
             raise DpDifferentiationError(
                 f"`jvp`: tangent {k + 1} does not have the structure of primal {k + 1}", None,
@@ -931,7 +943,7 @@ def _vjp(f, args):
                                   for x in out_leaves])
 
     def pullback(ct):
-        ct_leaves, ct_shape = flatten(ct, "cotangent given to the pullback")
+        ct_leaves, ct_shape = flatten(conform(ct, out_shape), "cotangent given to the pullback")
         if ct_shape != out_shape or len(ct_leaves) != len(out_leaves):
             raise DpDifferentiationError("the cotangent does not have the structure of the "
                                          "function's result", None,
@@ -1183,10 +1195,11 @@ def call_custom_vjp(f, fwd, bwd, args: tuple):
         raise DpTypeError("custom_vjp: `fwd` must return a tuple (output, residuals)", None,
                           "e.g. `fn fwd(x) { let y = f(x); return (y, x) }`")
     y, res = res_pair
-    _check_single_output(y, "custom_vjp")
+    y_leaves, y_shape = flatten(y, "output of `fwd` in custom_vjp")
     parents = [x.idx if type(x) is RNode and x._trace is trace else -1 for x in leaves]
-
     def backward(g):
+        if y_shape is not None:
+            g = unflatten(y_shape, g)
         cts = bwd(res, g)
         if type(cts) is not tuple:
             cts = (cts,)
@@ -1200,7 +1213,41 @@ def call_custom_vjp(f, fwd, bwd, args: tuple):
                                          "structure of the arguments", None, None)
         return [None if c is None else c for c in ct_leaves]
 
+    if y_shape is not None:
+        return unflatten(y_shape, _record_tree_rule(trace, parents, y_leaves, backward))
     return trace.record_custom(backward, parents, y)
+
+
+def _record_tree_rule(trace, parents, y_leaves, pull):
+    """Record a custom rule whose output has several leaves: one joint node takes
+    the arguments; each output leaf is a node on it that hands its cotangent over.
+
+    The backward pass visits the leaf nodes first (they come later on the tape),
+    so when it reaches the joint node every output cotangent is collected and
+    `pull(cotangents)` (one per output leaf, zeros filled in) runs once.
+    """
+    collected: list = [None] * len(y_leaves)
+
+    def joint_backward(_g):
+        gs = [c if c is not None else zeros_like(y) for c, y in zip(collected, y_leaves)]
+        collected[:] = [None] * len(y_leaves)
+        return pull(gs)
+
+    joint = trace.record_custom(joint_backward, parents, 0.0)
+
+    def leaf_backward(i):
+        def backward(g):
+            collected[i] = g if collected[i] is None else P.add(collected[i], g)
+            return [1.0]  # wakes the joint node
+        return backward
+
+    return [trace.record_custom(leaf_backward(i), [joint.idx], y)
+            for i, y in enumerate(y_leaves)]
+
+
+def unwrap_level_tree(tree, trace):
+    leaves, shp = _flatten_any(tree)
+    return unflatten_any(shp, [unwrap_level(x, trace) for x in leaves])
 
 
 def _check_single_output(y, what):
@@ -1239,16 +1286,25 @@ def call_custom_jvp(f, rule, args: tuple):
     if type(out) is not tuple or len(out) != 2:
         raise DpTypeError("custom_jvp: the rule must return a tuple (output, tangent)", None, None)
     y, ty = out
-    _check_single_output(y, "custom_jvp")
-    y = unwrap_level(y, inner)
+    y_leaves, y_shape = flatten(unwrap_level_tree(y, inner), "output of the custom_jvp rule")
+    ty_leaves, ty_shape = flatten(conform(ty, y_shape), "tangent of the custom_jvp rule")
+    if ty_shape != y_shape:
+        raise DpDifferentiationError("custom_jvp: the rule's tangent does not have the "
+                                     "structure of its output", None, None)
 
-    def backward(g):
-        if type(ty) is RNode and ty._trace is inner:
-            cts = inner.backward([(ty.idx, g)])
-            return [cts[n.idx] for n in t_leaves]
-        return [None] * len(t_leaves)
+    def backward(gs):
+        if y_shape is None:
+            gs = [gs]
+        seeds = [(t.idx, g) for t, g in zip(ty_leaves, gs)
+                 if type(t) is RNode and t._trace is inner]
+        if not seeds:
+            return [None] * len(t_leaves)
+        cts = inner.backward(seeds)
+        return [cts[n.idx] for n in t_leaves]
 
-    return trace.record_custom(backward, parents, y)
+    if y_shape is not None:
+        return unflatten(y_shape, _record_tree_rule(trace, parents, y_leaves, backward))
+    return trace.record_custom(backward, parents, y_leaves[0])
 
 
 def _tangent_tree(a, trace):
