@@ -702,3 +702,13 @@ def test_mean_of_nothing_is_nan():
 def test_huge_ints_in_float_functions_are_value_errors():
     err = error_of("print(sqrt(10 ** 400))")
     assert err.kind == "value" and "too large" in err.message
+
+
+def test_reductions_read_tuples_of_numbers_as_arrays():
+    assert lines("""\
+        let losses = ()
+        for i in range(4) { losses = losses + (i * 1.5,) }
+        print(sum(losses), max(losses), mean(losses), shape(((1, 2), (3, 4))), size((1, 2)))
+        print(grad(fn(x) => sum((x, x * x, 3.0)))(2.0))
+        """) == ["9.0 4.5 2.25 (2, 2) 2", "5.0"]
+    assert error_of('sum(("a", 1))').kind == "type"

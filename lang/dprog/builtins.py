@@ -184,8 +184,34 @@ def _bind_rt(fn, rt):
 def _num(x, name, what="x"):
     if type(x) in (int, float, bool, np.ndarray) or isinstance(x, Tracer):
         return x
+    if type(x) is tuple:
+        arr = _tuple_as_array(x)
+        if arr is not None:
+            return arr
+        raise DpTypeError(f"`{name}` expects numbers or arrays for `{what}`, got a tuple "
+                          "holding other values", None, None)
     raise DpTypeError(f"`{name}` expects a number or an array for `{what}`, got {kind_of(x)}",
                       None, None)
+
+
+def _tuple_as_array(t: tuple):
+    """A tuple of numbers (or of equal-shaped arrays, or such tuples) as an array, as
+    NumPy reads `np.sum((1, 2, 3))`; traced entries stay traced. None if it holds
+    anything else."""
+    items = []
+    for v in t:
+        if type(v) is tuple:
+            v = _tuple_as_array(v)
+            if v is None:
+                return None
+        elif not (type(v) in (int, float, bool, np.ndarray) or isinstance(v, Tracer)):
+            return None
+        items.append(v)
+    if not items:
+        return np.zeros(0)
+    if all(type(v) in (int, float, bool) for v in items):
+        return np.array(items, dtype=np.float64)
+    return P.stack(items, axis=0)
 
 
 def _axis(axis, name, x=None):
@@ -462,6 +488,8 @@ def _shape(x):
         return tuple(x.shape)
     if type(x) in (int, float, bool):
         return ()
+    if type(x) is tuple:
+        return tuple(np.shape(strip(_num(x, "shape"))))
     raise DpTypeError(f"`shape` expects a number or an array, got {kind_of(x)}", None, None)
 
 
@@ -487,6 +515,8 @@ def _size(x):
         return int(x.size)
     if type(x) in (int, float, bool):
         return 1
+    if type(x) is tuple:
+        return int(np.size(strip(_num(x, "size"))))
     raise DpTypeError(f"`size` expects a number or an array, got {kind_of(x)}", None, None)
 
 
