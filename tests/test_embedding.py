@@ -224,7 +224,8 @@ def test_each_error_class(cls, kind, src):
     assert e.message and isinstance(e.message, str)
     assert e.file == "prog.dp" and e.line >= 1 and e.column >= 1
     assert str(e) == e.report()
-    assert str(e).startswith(f"error: {e.message}") and "--> prog.dp:" in str(e)
+    assert str(e).startswith(f"error: {e.headline()}") and e.message in e.headline()
+    assert "--> prog.dp:" in str(e)
     assert e.hint is None or isinstance(e.hint, str)
     assert isinstance(e.dprog_stack, list)
 

@@ -405,6 +405,8 @@ def logsumexp_(x, axis=None, keepdims=False):
          "reductions")
 def _logsumexp(x, axis=None):
     x = _num(x, "logsumexp")
+    if axis is None and P.shape(x) and 0 in P.shape(x):
+        return -math.inf  # log(sum of nothing), as NumPy and JAX
     return logsumexp_(x, _axis(axis, "logsumexp", x))
 
 
@@ -592,7 +594,11 @@ def _dot(a, b):
     a, b = _num(a, "dot", "a"), _num(b, "dot", "b")
     if P.ndim(a) == 0 or P.ndim(b) == 0:
         return P.mul(a, b)
-    return P.matmul(a, b)
+    try:
+        return P.matmul(a, b)
+    except DpError as err:  # the report names what the user called
+        err.message = err.message.replace("`@`", "`dot`")
+        raise
 
 
 @builtin("outer(a, b)", "outer product of two vectors", "arrays")
@@ -612,6 +618,8 @@ def _softmax(x, axis=-1):
     x = _num(x, "softmax")
     if P.ndim(x) == 0:
         return 1.0
+    if 0 in P.shape(x):
+        return x  # nothing to normalise
     axis = _axis(axis, "softmax")
     lse = logsumexp_(x, axis, keepdims=True)
     return P.exp(P.sub(x, lse))

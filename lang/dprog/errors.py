@@ -57,6 +57,22 @@ class Source:
         return ""
 
 
+# kind -> (word whose presence in a message already names the kind, label to add)
+_KIND_LABELS = {
+    "syntax": ("syntax", "syntax error"),
+    "name": ("name", "name error"),
+    "type": ("type", "type error"),
+    "value": ("value", "value error"),
+    "shape": ("shape", "shape error"),
+    "index": ("index", "index error"),
+    "argument": ("argument", "argument error"),
+    "differentiation": ("differentiat", "differentiation error"),
+    "import": ("import", "import error"),
+    "limits": ("limit", "limit exceeded"),
+    "assert": ("assert", "assertion failed"),
+}
+
+
 class DpError(Exception):
     """Base of every error a dprog program can cause (SPEC §7)."""
 
@@ -90,8 +106,16 @@ class DpError(Exception):
         """The call stack, outermost first, as `file:line:col in name` strings."""
         return [f"{s.location()} in {name}" for s, name in reversed(self.stack)]
 
+    def headline(self) -> str:
+        """The message, led by its kind ("type error: ...") unless it already names it,
+        so that every report says what kind of error it is."""
+        label = _KIND_LABELS.get(self.kind)
+        if label is None or label[0] in self.message.lower():
+            return self.message
+        return f"{label[1]}: {self.message}"
+
     def report(self) -> str:
-        lines = [f"error: {self.message}"]
+        lines = [f"error: {self.headline()}"]
         span = self.span
         if span is not None:
             lines.append(f"  --> {span.location()}")

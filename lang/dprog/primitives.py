@@ -912,7 +912,14 @@ def _index_error(args, exc):
 
 
 def _getitem_np(x, idx):
+    _check_steps(idx)
     return x[idx]
+
+
+def _check_steps(idx):
+    for i in idx if type(idx) is tuple else (idx,):
+        if type(i) is slice and i.step == 0:
+            raise DpValueError("slice step cannot be zero", None, "use a step like 1 or -1")
 
 
 getitem_p = primitive("index", _getitem_np, shape_error=_index_error)
@@ -933,8 +940,15 @@ index_add_p.vjps = (lambda c, ans, g, idx, shape: getitem(c, idx),)
 
 
 def _setitem_np(x, v, idx):
+    _check_steps(idx)
     y = np.array(x, dtype=F64)
-    y[idx] = v
+    try:
+        y[idx] = v
+    except ValueError:
+        region = np.shape(y[idx])
+        raise DpShapeError(f"cannot put a value of shape {np.shape(v)} into an indexed region "
+                           f"of shape {region}", None,
+                           "the value must broadcast to the indexed region") from None
     return y
 
 
