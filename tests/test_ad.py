@@ -267,6 +267,26 @@ class TestTreesAndArgnums:
         assert it.eval("grad(fn(x) => cj(x)[0] + cj(x)[1])(3.0)") == 8.0
         assert it.eval("jacrev(cj)(3.0)") == (2.0, 6.0)
 
+    def test_jacobians_take_argnums_and_keywords(self, it):
+        it.exec("fn f(x, k=2.0) { return k * x ** 2 }")
+        assert it.eval("(hessian(f)(1.0, k=4.0), jacfwd(f)(1.0, k=3.0), "
+                       "jacrev(f)(1.0, k=3.0), checkpoint(f)(2.0, k=3.0))") == (8.0, 6.0, 6.0,
+                                                                               12.0)
+        assert it.eval("jacfwd(fn(a, b) => a * b ** 2, argnums=1)(2.0, 3.0)") == 12.0
+        assert it.eval("hessian(fn(a, b) => a * b ** 2, argnums=(0, 1))(2.0, 3.0)") == \
+            ((0.0, 6.0), (6.0, 4.0))
+        ja, jb = it.eval("jacobian(fn(a, b) => a * b, argnums=(0, 1))([1.0, 2.0], 3.0)")
+        close(ja, 3.0 * np.eye(2))
+        close(jb, [1.0, 2.0])
+
+    def test_hessian_of_a_tree_valued_function(self, it):
+        assert it.eval("hessian(fn(x) => (x * x, x))(1.0)") == (2.0, 0.0)
+
+    def test_custom_vjp_cotangent_shapes_are_checked(self, it):
+        it.exec("let f = custom_vjp(fn(x) => x * 2, fn(x) => (x * 2, x), fn(r, g) => (ones(5),))")
+        with pytest.raises(dprog.DpDifferentiationError, match="shape"):
+            it.eval("grad(f)(1.0)")
+
     def test_python_level_trees(self):
         from dprog.values import Record
 

@@ -1006,13 +1006,8 @@ def jacobian_call(f, x, extra: tuple = ()):
 
 def hessian_call(f, x, extra: tuple = ()):
     """jacfwd(jacrev(f)); a tree argument gives a tree of trees (rows, then columns)."""
-    def hess(g, y, rest):
-        return _jacfwd(lambda z: _jacrev(g, z, rest), y)
-    leaves, shp = flatten(x, "argument of `hessian`")
-    if shp is None:
-        return hess(f, to_float(leaves[0]), extra)
-    flat_f, v0, cols, _ = _flat_problem(f, x, extra, flat_out=False)
-    return _split_jacobian(hess(flat_f, v0, ()), cols, cols)
+    flatten(x, "argument of `hessian`")  # reports a bad argument under hessian's name
+    return jacfwd_call(lambda z: jacrev_call(f, z, extra), x)
 
 
 def _flat_problem(f, x, extra, flat_out=True):
@@ -1211,7 +1206,13 @@ def call_custom_vjp(f, fwd, bwd, args: tuple):
         if len(ct_leaves) != len(leaves):
             raise DpDifferentiationError("custom_vjp: `bwd`'s cotangents do not match the "
                                          "structure of the arguments", None, None)
-        return [None if c is None else c for c in ct_leaves]
+        for c, x in zip(ct_leaves, leaves):
+            if c is not None and _is_leaf(x) and P.shape(c) != P.shape(x):
+                raise DpDifferentiationError(
+                    f"custom_vjp: `bwd` returned a cotangent of shape {P.shape(c)} for an "
+                    f"argument of shape {P.shape(x)}", None,
+                    "each cotangent must have the shape of its argument")
+        return ct_leaves
 
     if y_shape is not None:
         return unflatten(y_shape, _record_tree_rule(trace, parents, y_leaves, backward))

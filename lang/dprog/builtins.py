@@ -967,16 +967,27 @@ def _fname(f):
     return getattr(f, "name", "f")
 
 
-def _first_arg(what, f, call):
-    """A Jacobian-style function of (x, *rest): differentiate w.r.t. x, pass the rest."""
+def _first_arg(what, f, call, argnums=0):
+    """A Jacobian-style function of f's arguments: differentiate with respect to
+    argument `argnums` (an int, or a tuple of ints for a tuple of Jacobians, as in
+    JAX); the other arguments and keyword arguments are passed through."""
+    argnums = strip(argnums)
+
     def jac(*args, **kwargs):
-        if kwargs:
-            raise DpArgumentError(f"`{what}({_fname(f)})` takes positional arguments only",
-                                  None, None)
         if not args:
             raise DpArgumentError(f"`{what}({_fname(f)})` needs the point to differentiate at",
                                   None, f"e.g. {what}(f)(x)")
-        return call(f, args[0], args[1:])
+        nums, single = ad._check_argnums(argnums, len(args), what)
+        if single and nums[0] == 0 and not kwargs:
+            return call(f, args[0], args[1:])
+
+        def g(x):
+            full = list(args)
+            for k, v in zip(nums, (x,) if single else x):
+                full[k] = v
+            return f(*full, **kwargs)
+        x = args[nums[0]] if single else tuple(args[k] for k in nums)
+        return call(g, x, ())
     return jac
 
 
@@ -1049,32 +1060,35 @@ def _vjp(f, *xs):
     return (y, Transformed(f"pullback({_fname(f)})", pullback))
 
 
-@builtin("jacfwd(f)", "function giving the Jacobian of f by forward mode (one batched pass)",
+@builtin("jacfwd(f, argnums=0)", "function giving the Jacobian of f by forward mode (one "
+         "batched pass)",
          "differentiation", "transform")
-def _jacfwd(f):
+def _jacfwd(f, argnums=0):
     _func(f, "jacfwd")
-    return Transformed(f"jacfwd({_fname(f)})", _first_arg("jacfwd", f, ad.jacfwd_call))
+    return Transformed(f"jacfwd({_fname(f)})", _first_arg("jacfwd", f, ad.jacfwd_call, argnums))
 
 
-@builtin("jacrev(f)", "function giving the Jacobian of f by reverse mode (one pass per output)",
+@builtin("jacrev(f, argnums=0)", "function giving the Jacobian of f by reverse mode (one pass "
+         "per output)",
          "differentiation", "transform")
-def _jacrev(f):
+def _jacrev(f, argnums=0):
     _func(f, "jacrev")
-    return Transformed(f"jacrev({_fname(f)})", _first_arg("jacrev", f, ad.jacrev_call))
+    return Transformed(f"jacrev({_fname(f)})", _first_arg("jacrev", f, ad.jacrev_call, argnums))
 
 
-@builtin("jacobian(f)", "function giving the Jacobian of f, by the cheaper mode",
+@builtin("jacobian(f, argnums=0)", "function giving the Jacobian of f, by the cheaper mode",
          "differentiation", "transform")
-def _jacobian(f):
+def _jacobian(f, argnums=0):
     _func(f, "jacobian")
-    return Transformed(f"jacobian({_fname(f)})", _first_arg("jacobian", f, ad.jacobian_call))
+    return Transformed(f"jacobian({_fname(f)})",
+                       _first_arg("jacobian", f, ad.jacobian_call, argnums))
 
 
-@builtin("hessian(f)", "function giving the Hessian of scalar f (jacfwd of jacrev)",
+@builtin("hessian(f, argnums=0)", "function giving the Hessian of scalar f (jacfwd of jacrev)",
          "differentiation", "transform")
-def _hessian(f):
+def _hessian(f, argnums=0):
     _func(f, "hessian")
-    return Transformed(f"hessian({_fname(f)})", _first_arg("hessian", f, ad.hessian_call))
+    return Transformed(f"hessian({_fname(f)})", _first_arg("hessian", f, ad.hessian_call, argnums))
 
 
 @builtin("hvp(f, x, v)", "Hessian-vector product of scalar f at x, without forming the Hessian",
@@ -1102,9 +1116,15 @@ class _Custom(Function):
         return f"<fn {self.name}>"
 
     def __call__(self, *args, **kwargs):
+        return self.call(args, kwargs)
+
+
+def _positional_only(name, call):
+    def c(args, kwargs):
         if kwargs:
-            raise DpArgumentError(f"`{self.name}` takes positional arguments only", None, None)
-        return self.call(args)
+            raise DpArgumentError(f"`{name}` takes positional arguments only", None, None)
+        return call(args)
+    return c
 
 
 @builtin("custom_vjp(f, fwd, bwd)", "f with a reverse rule: fwd(x...) -> (y, res), "
@@ -1113,7 +1133,9 @@ def _custom_vjp(f, fwd, bwd):
     _func(f, "custom_vjp")
     _func(fwd, "custom_vjp", "fwd")
     _func(bwd, "custom_vjp", "bwd")
-    return _Custom(f"custom_vjp({_fname(f)})", lambda args: ad.call_custom_vjp(f, fwd, bwd, args))
+    name = f"custom_vjp({_fname(f)})"
+    return _Custom(name, _positional_only(
+        name, lambda args: ad.call_custom_vjp(f, fwd, bwd, args)))
 
 
 @builtin("custom_jvp(f, rule)", "f with a forward rule: rule((x...), (t...)) -> (y, t_out); "
@@ -1121,14 +1143,16 @@ def _custom_vjp(f, fwd, bwd):
 def _custom_jvp(f, rule):
     _func(f, "custom_jvp")
     _func(rule, "custom_jvp", "rule")
-    return _Custom(f"custom_jvp({_fname(f)})", lambda args: ad.call_custom_jvp(f, rule, args))
+    name = f"custom_jvp({_fname(f)})"
+    return _Custom(name, _positional_only(name, lambda args: ad.call_custom_jvp(f, rule, args)))
 
 
 @builtin("checkpoint(f)", "f whose intermediates are recomputed in the backward pass instead "
          "of stored", "differentiation", "transform")
 def _checkpoint(f):
     _func(f, "checkpoint")
-    return _Custom(f"checkpoint({_fname(f)})", lambda args: ad.call_checkpoint(f, args))
+    return _Custom(f"checkpoint({_fname(f)})", lambda args, kwargs: ad.call_checkpoint(
+        (lambda *a: f(*a, **kwargs)) if kwargs else f, args))
 
 
 @builtin("check_grad(f, x...)", "compare forward, reverse and central-difference derivatives; "

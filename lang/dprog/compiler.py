@@ -30,6 +30,7 @@ from .errors import (
     DpInternalError,
     DpLimitError,
     DpNameError,
+    DpShapeError,
     DpSyntaxError,
     DpTypeError,
     DpValueError,
@@ -287,6 +288,10 @@ def convert_exception(exc: BaseException, span, fname) -> DpError:
     elif isinstance(exc, OverflowError):
         err = DpValueError(f"number too large: {exc}", span,
                            "integers are exact, but this one does not fit where it is used")
+    elif isinstance(exc, (ValueError, IndexError)) and ("maximum supported dimension" in str(exc)
+                                                     or "must be within [0, 64]" in str(exc)):
+        err = DpShapeError("arrays have at most 64 dimensions", span,
+                           "NumPy's limit; reshape to fewer axes")
     else:
         err = DpInternalError(f"internal error: {type(exc).__name__}: {exc}", span,
                               "this is a bug in dprog; please report it with the program")

@@ -209,6 +209,9 @@ def apply_impl(p: Primitive, args: tuple, params: dict):
     except DpError:
         raise
     except (ValueError, IndexError, np.linalg.LinAlgError, TypeError) as exc:
+        if "maximum supported dimension" in str(exc) or "must be within [0, 64]" in str(exc):
+            raise DpShapeError("arrays have at most 64 dimensions", None,
+                               "NumPy's limit; reshape to fewer axes") from None
         if any(type(a) is int and not -_FLOAT_MAX < a < _FLOAT_MAX for a in args):
             raise DpValueError(f"`{p.name}`: integer too large to convert to float", None,
                                "keep such numbers as integers, or use floats throughout"
