@@ -279,6 +279,13 @@ class TestTreesAndArgnums:
         close(ja, 3.0 * np.eye(2))
         close(jb, [1.0, 2.0])
 
+    def test_grad_of_det_at_singular_matrices_is_the_cofactor_matrix(self, it):
+        close(it.eval("grad(det)([[1.0, 2.0], [2.0, 4.0]])"), [[4.0, -2.0], [-2.0, 1.0]])
+        close(it.eval("grad(det)([[1.0, 2, 3], [4, 5, 6], [7, 8, 9]])"),
+              [[-3.0, 6.0, -3.0], [6.0, -12.0, 6.0], [-3.0, 6.0, -3.0]])
+        close(it.eval("grad(det)(zeros(3, 3))"), np.zeros((3, 3)))
+        close(it.eval("jacfwd(det)([[1.0, 2.0], [2.0, 4.0]])"), [[4.0, -2.0], [-2.0, 1.0]])
+
     def test_hessian_of_a_tree_valued_function(self, it):
         assert it.eval("hessian(fn(x) => (x * x, x))(1.0)") == (2.0, 0.0)
 

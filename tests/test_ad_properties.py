@@ -459,6 +459,11 @@ def _det():
     return st.integers(1, 3).flatmap(_matrix).map(lambda a: Case(P.det, (a,)))
 
 
+@spec("cofactor")
+def _cofactor():
+    return st.integers(1, 3).flatmap(_matrix).map(lambda a: Case(P.cofactor, (a,)))
+
+
 # ------------------------------------------------- composed builtins (dprog level)
 def _bi(name):
     return B._IMPLS[name][0]
@@ -599,7 +604,7 @@ COVERED_PRIMITIVES = [
     "+", "-", "*", "/", "%", "**", "atan2", "maximum", "minimum", "safe_mul", "safe_div",
     "where", "sum", "max", "min", "prod", "prod_others", "norm", "cumsum",
     "reshape", "transpose", "broadcast_to", "index", "index_add", "index update", "stack",
-    "concat", "@", "solve", "inv", "det",
+    "concat", "@", "solve", "inv", "det", "cofactor",
 ]
 # Registry names marked (no d).
 NONDIFF_PRIMITIVES = [

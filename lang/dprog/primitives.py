@@ -1282,8 +1282,40 @@ def _det_np(a):
 
 
 det_p = primitive("det", _det_np, shape_error=_square_error("det"))
-det_p.jvps = (lambda t, ans, a: mul(ans, sum_(mul(_swap_last(inv(a)), t), axis=(-2, -1))),)
-det_p.vjps = (lambda g, ans, a: mul(mul(g, ans), _swap_last(inv(a))),)
+# d det(A) = <cof(A), dA> with the cofactor matrix cof(A) = det(A) inv(A)^T, which
+# also exists (and is computed by SVD) where A is singular: grad(det) is defined
+# everywhere, as in JAX.
+det_p.jvps = (lambda t, ans, a: sum_(mul(cofactor(a), t), axis=(-2, -1)),)
+det_p.vjps = (lambda g, ans, a: mul(g, cofactor(a)),)
+
+
+def _cofactor_np(a):
+    a = np.asarray(a, dtype=F64)
+    d = np.linalg.det(a)
+    if d != 0 and np.isfinite(d) and np.linalg.cond(a) < 1e10:
+        return d * np.linalg.inv(a).T
+    # A = U diag(s) V^T  =>  cof(A) = det(U) det(V) U diag(prod of the other s) V^T
+    u, sv, vt = np.linalg.svd(a)
+    return np.linalg.det(u) * np.linalg.det(vt) * (u * _prod_others_np(sv, 0)) @ vt
+
+
+def _cofactor_jvp(t, ans, a):
+    # d cof = <cof, dA> inv(A)^T - det(A) (inv(A) dA inv(A))^T   (A invertible)
+    ia = inv(a)
+    tr = sum_(mul(ans, t), axis=(-2, -1))
+    tr = reshape(tr, shape(tr) + (1, 1))
+    return sub(mul(tr, _swap_last(ia)), mul(det(a), _swap_last(matmul(matmul(ia, t), ia))))
+
+
+def _cofactor_vjp(g, ans, a):
+    ia = inv(a)
+    return sub(mul(ans, sum_(mul(g, _swap_last(ia)))),
+               mul(det(a), _swap_last(matmul(matmul(ia, g), ia))))
+
+
+cofactor_p = primitive("cofactor", _cofactor_np, shape_error=_square_error("det"))
+cofactor_p.jvps = (_cofactor_jvp,)
+cofactor_p.vjps = (_cofactor_vjp,)
 
 
 # ====================================================== non-differentiable helpers
@@ -1612,6 +1644,10 @@ def solve(a, b):
 
 def inv(a):
     return bind(inv_p, (a,))
+
+
+def cofactor(a):
+    return bind(cofactor_p, (a,))
 
 
 def det(a):
