@@ -69,7 +69,9 @@ def test_syntax_error_missing_expression_at_end_of_line():
 def test_syntax_error_unclosed_bracket_at_end_of_input():
     err = error_of("let v = [1, 2,\n  3")
     assert err.kind == "syntax"
-    assert err.line == 2
+    # the report points at the bracket never closed, and says where the input ended
+    assert err.line == 1 and err.column == 9 and "never closed" in err.message
+    assert ":2:4 before it is closed" in err.hint
     assert "end of input" in err.message
     assert "`]`" in err.message + (err.hint or "")
 

@@ -225,17 +225,33 @@ def parse(text: str, name: str = "<input>") -> N.Program:
             words = _expected_words_expr(expected)
         else:
             words = _expected_words(expected)
+        opened = _open_brackets(text, tok)
         if tok.type == "$END":
-            line, col = _end_position(text)
-            span = Span(source, line, col, line, col + 1)
-            err = DpSyntaxError(f"unexpected end of input, expected {words}", span,
-                                "the statement is incomplete: an open bracket or block?")
+            if opened:  # point at the bracket that is never closed, as Python does
+                br, off = opened[-1]
+                line, col = _offset_position(text, off)
+                span = Span(source, line, col, line, col + 1)
+                end_line, end_col = _end_position(text)
+                err = DpSyntaxError(f"syntax error: `{br}` was never closed (unexpected end "
+                                    "of input)", span,
+                                    f"the input ends at {name}:{end_line}:{end_col} before it "
+                                    f"is closed; expected {words}")
+            else:
+                line, col = _end_position(text)
+                span = Span(source, line, col, line, col + 1)
+                err = DpSyntaxError(f"unexpected end of input, expected {words}", span,
+                                    "the statement is incomplete")
             err.incomplete = True
             raise err from None
         span = _token_span(source, tok)
         hint = f"expected {words}"
         if tok.type == "CMPOP":
             hint = "comparisons do not chain: write `a < b and b < c`"
+        elif opened and opened[-1][0] in "([":  # blocks span lines; brackets seldom do
+            line, col = _offset_position(text, opened[-1][1])
+            if line < tok.line:
+                hint += f"; the `{opened[-1][0]}` opened at line {line}, column {col} is " \
+                        "still open"
         msg = f"syntax error: unexpected {_token_text(tok)}"
         if tok.type == "_NL" and tok.line > 0:
             # point at the end of the line, where something is missing
@@ -271,10 +287,17 @@ def _closers_in_context(expected: set, text: str, tok) -> set:
     LALR merges states, so its expected set may offer `]` inside `( ... `;
     only the innermost open bracket's closer is really possible.
     """
+    opened = _open_brackets(text, tok)
+    keep = _CLOSERS[opened[-1][0]] if opened else None
+    return {e for e in expected if e not in _CLOSERS.values() or e == keep}
+
+
+def _open_brackets(text: str, tok) -> list[tuple[str, int]]:
+    """The brackets still open before `tok`, innermost last: (bracket, offset)."""
     end = getattr(tok, "start_pos", None)
-    if end is None or end < 0:
+    if end is None or end < 0 or tok.type == "$END":
         end = len(text)
-    stack: list[str] = []
+    stack: list[tuple[str, int]] = []
     i = 0
     while i < end:
         c = text[i]
@@ -287,12 +310,17 @@ def _closers_in_context(expected: set, text: str, tok) -> set:
             while i < end and text[i] not in '"\n':
                 i += 2 if text[i] == "\\" else 1
         elif c in "([{":
-            stack.append(c)
+            stack.append((c, i))
         elif c in ")]}" and stack:
             stack.pop()
         i += 1
-    keep = _CLOSERS[stack[-1]] if stack else None
-    return {e for e in expected if e not in _CLOSERS.values() or e == keep}
+    return stack
+
+
+def _offset_position(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return line, col
 
 
 def _expected_words_expr(expected) -> str:
