@@ -693,8 +693,10 @@ def _tree_map(f, t, *more):
         if ta is tuple:
             for b in bs:
                 if type(b) is not tuple or len(b) != len(a):
+                    other = (f"a tuple of length {len(b)}" if type(b) is tuple
+                             else kind_of(b))
                     raise DpTypeError(f"tree_map: trees differ at {path or 'the root'}: "
-                                      f"{kind_of(a)} of length {len(a)} vs {kind_of(b)}", None,
+                                      f"a tuple of length {len(a)} vs {other}", None,
                                       "all trees must have the same structure")
             return tuple(go(f"{path}[{i}]", x, *(b[i] for b in bs)) for i, x in enumerate(a))
         if ta is Record:
@@ -702,7 +704,10 @@ def _tree_map(f, t, *more):
                 if type(b) is not Record or list(b.keys()) != list(a.keys()):
                     if type(b) is Record and set(b.keys()) == set(a.keys()):
                         continue
-                    raise DpTypeError(f"tree_map: trees differ at {path or 'the root'}", None,
+                    other = (f"fields {', '.join(b.keys())}" if type(b) is Record
+                             else kind_of(b))
+                    raise DpTypeError(f"tree_map: trees differ at {path or 'the root'}: a record "
+                                      f"with fields {', '.join(a.keys())} vs {other}", None,
                                       "all trees must have the same structure")
             return Record({k: go(f"{path}.{k}", v, *(b._f[k] for b in bs))
                            for k, v in a.items()})

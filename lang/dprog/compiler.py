@@ -1205,7 +1205,9 @@ class Compiler:
                 return cell.v
             if name in builtins:
                 return builtins[name]
-            cands = set(visible) | set(KEYWORDS) | {k for k, c in module.globals.items()
+            # keywords only as a case slip (None -> none): `as` is no guess for `a`
+            kws = {k for k in KEYWORDS if k.lower() == name.lower()}
+            cands = set(visible) | kws | {k for k, c in module.globals.items()
                                                     if c.v is not UNSET}
             hint = did_you_mean(name, cands)
             err = DpNameError(f"undefined name `{name}`", None,
