@@ -198,10 +198,11 @@ def apply_impl(p: Primitive, args: tuple, params: dict):
     for a in args:
         if type(a) not in _NUMERIC_TYPES:
             _bad_operand(p, args)
-        if p.bools_as_numbers and (type(a) is bool or (type(a) is ndarray
-                                                       and a.dtype == np.bool_)):
-            args = _bools_as_numbers(args)
-            break
+    if p.bools_as_numbers:
+        for a in args:
+            if type(a) is bool or (type(a) is ndarray and a.dtype == np.bool_):
+                args = _bools_as_numbers(args)
+                break
     if p.elementwise and len(args) > 1:
         _check_broadcast(args)
     try:
