@@ -287,12 +287,15 @@ class Tape:
     primitive call is all the recording costs.
     """
 
-    __slots__ = ("level", "nodes", "params")
+    __slots__ = ("level", "nodes", "params", "where")
 
     def __init__(self):
         self.level = next(_levels)
         self.nodes: list = []
         self.params: dict = {}  # node index -> static parameters, for the few that have any
+        # node index -> dprog stack of the call that recorded it; only under --check-nans,
+        # so that a nan in the backward pass is reported where the primitive was called
+        self.where: dict = {}
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -301,6 +304,7 @@ class Tape:
         """Drop the recording now (values point back at the tape: a cycle)."""
         self.nodes = []
         self.params = {}
+        self.where = {}
 
     def _node(self, p, args, out, params) -> RNode:
         r = _new(RNode)
@@ -367,13 +371,15 @@ class Tape:
         nodes.append(r)
         if params:
             self.params[idx] = params
+        if P.NAN_CHECK:
+            self.where[idx] = _dprog_stack()
         return r
 
     def process1(self, p, a):
         """`process` for a unary primitive without parameters (`a` is this tape's)."""
         pa = a.primal
         tpa = type(pa)
-        if (tpa is float or tpa is int) and p.pyfn is not None:
+        if (tpa is float or tpa is int) and p.pyfn is not None and not P.NAN_CHECK:
             try:
                 out = p.pyfn(pa)
             except (ArithmeticError, ValueError):
@@ -414,7 +420,7 @@ class Tape:
             pb = b
         tpa = type(pa)
         tpb = type(pb)
-        if (tpa is float or tpa is int) and (tpb is float or tpb is int):
+        if (tpa is float or tpa is int) and (tpb is float or tpb is int) and not P.NAN_CHECK:
             try:
                 out = p.pyfn(pa, pb)
             except (ArithmeticError, ValueError, TypeError):
@@ -585,9 +591,53 @@ class Tape:
                     if c is None:
                         continue
                     ct[par] = c if ct[par] is None else add(ct[par], c)
+        except DpError as err:
+            stack = self.where.get(i)
+            if err.kind == "nan" and stack and err.span is None:
+                err.span = stack[0][0]
+                err.stack.extend(stack)
+                name = getattr(nodes[i].p, "name", None)
+                if name:  # name what the user called, not an operation inside its rule
+                    err.message = (f"the derivative of `{name}` produced nan from inputs "
+                                   "without nan (in the backward pass)")
+            raise
         finally:
             P.LIMITS.nan_pass = prev
         return ct
+
+
+def _dprog_stack() -> list:
+    """The dprog frames (span, function name) of the primitive call being recorded,
+    innermost first, up to the transformation that started the recording.
+
+    Read off the Python stack: the compiler's closures hold `span` and `fname`,
+    and `Closure.__call__` separates dprog frames. Used only under --check-nans.
+    """
+    import sys
+
+    from .compiler import Closure
+
+    call_code = Closure.__call__.__code__
+    here = __file__
+    out: list = []
+    need = True
+    started = False
+    f = sys._getframe(2)
+    while f is not None:
+        code = f.f_code
+        if code is call_code:
+            need = True
+        elif code.co_filename == here:
+            if started:
+                break  # the transformation that made this tape
+        elif need:
+            loc = f.f_locals
+            if "span" in loc and "fname" in loc and loc["span"] is not None:
+                out.append((loc["span"], loc["fname"]))
+                need = False
+                started = True
+        f = f.f_back
+    return out
 
 
 def _scale(g: float, d: float) -> float:
