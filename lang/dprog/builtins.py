@@ -552,12 +552,18 @@ def _transpose(x, axes=None):
 
 
 def _seq(xs, name):
+    if P.ndim(xs) if _is_array(xs) else False:  # an array: its rows, as NumPy iterates it
+        return [P.getitem(xs, (i,)) for i in range(P.shape(xs)[0])]
     if type(xs) is not tuple:
         raise DpTypeError(f"`{name}` expects a tuple of arrays, got {kind_of(xs)}", None,
                           f"e.g. {name}((a, b))")
     if not xs:
         raise DpValueError(f"`{name}` needs at least one array", None, None)
     return [_num(x, name) for x in xs]
+
+
+def _is_array(x) -> bool:
+    return type(x) is np.ndarray or (isinstance(x, Tracer) and P.ndim(x) > 0)
 
 
 @builtin("concat(xs, axis=0)", "join a tuple of arrays along an existing axis", "arrays")
