@@ -267,3 +267,12 @@ def test_recursion_in_parallel_threads():
     for t in ts:
         t.join()
     assert not errors, errors
+
+
+def test_recursion_through_a_host_callback_is_a_limits_error():
+    it = dprog.Interpreter()
+    it.exec("fn h(n) { if n == 0 { return 0 }; return 1 + cb(n - 1) }",
+            globals={"cb": lambda n: it["h"](n)})
+    assert it.eval("h(50)") == 50
+    with pytest.raises(dprog.DpLimitError, match="recursion"):
+        it.eval("h(5000)")

@@ -33,8 +33,18 @@ from .values import Function, kind_of
 _NUMERIC_KINDS = "biuf"
 
 
-def host_error(what: str, exc: BaseException) -> DpHostError:
-    """A DpHostError for an exception raised by host code (the caller chains `from exc`)."""
+def host_error(what: str, exc: BaseException) -> DpError:
+    """A DpHostError for an exception raised by host code (the caller chains `from exc`).
+
+    Python running out of stack while host code and dprog call each other is the
+    program's recursion, not the host's fault: a limits error, as for dprog alone.
+    """
+    if isinstance(exc, RecursionError):
+        from .errors import DpLimitError
+
+        return DpLimitError("recursion too deep for the host (through "
+                            f"{what.replace('the Python function ', '')})", None,
+                            "is a recursive function missing its base case?")
     return DpHostError(f"{what} raised {type(exc).__name__}: {exc}", None,
                        "the error comes from the host program (see the Python cause)")
 
