@@ -1060,12 +1060,12 @@ def hessian_call(f, x, extra: tuple = ()):
     return jacfwd_call(lambda z: jacrev_call(f, z, extra), x)
 
 
-def _flat_problem(f, x, extra, flat_out=True):
+def _flat_problem(f, x, extra):
     """f as a function of one flat vector (all leaves of x, raveled and joined).
 
     Returns (flat_f, v0, in_structure, out_info): `flat_f` returns the output's
-    leaves raveled and joined too (when `flat_out`), and records the output's
-    structure in `out_info` when it runs.
+    leaves raveled and joined too, and records the output's structure in
+    `out_info` when it runs.
     """
     leaves, in_shape = flatten(x, "argument of a Jacobian")
     leaves = [to_float(v) for v in leaves]
@@ -1079,8 +1079,6 @@ def _flat_problem(f, x, extra, flat_out=True):
             parts.append(P.reshape(P.getitem(v, (slice(off, off + n),)), shp))
             off += n
         out = f(unflatten(in_shape, parts), *extra)
-        if not flat_out:
-            return out
         ol, oshape = flatten(out, "result")
         out_info[:] = [(oshape, [P.shape(o) for o in ol])]
         return P.concat([P.reshape(o, (int(np.prod(P.shape(o))) if P.shape(o) else 1,))
