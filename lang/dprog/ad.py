@@ -1030,30 +1030,6 @@ def _single_array_arg(x, what):
     return to_float(leaves[0])
 
 
-def jacfwd_call(f, x, extra: tuple = ()):
-    """Jacobian by forward mode; trees in or out give trees (see `_tree_jacobian`)."""
-    try:
-        return _jacfwd(f, x, extra)
-    except _TreeResult:
-        return _tree_jacobian(_jacfwd, f, x, extra)
-
-
-def jacrev_call(f, x, extra: tuple = ()):
-    """Jacobian by reverse mode; trees in or out give trees."""
-    try:
-        return _jacrev(f, x, extra)
-    except _TreeResult:
-        return _tree_jacobian(_jacrev, f, x, extra)
-
-
-def jacobian_call(f, x, extra: tuple = ()):
-    """The Jacobian by the cheaper mode; trees in or out give trees."""
-    try:
-        return _jacobian(f, x, extra)
-    except _TreeResult:
-        return _tree_jacobian(_jacobian, f, x, extra)
-
-
 def hessian_call(f, x, extra: tuple = ()):
     """jacfwd(jacrev(f)); a tree argument gives a tree of trees (rows, then columns)."""
     flatten(x, "argument of `hessian`")  # reports a bad argument under hessian's name
@@ -1179,6 +1155,23 @@ def _jacobian(f, x, extra: tuple = ()):
     if m < n:
         return _jacrev(f, xv, extra)
     return _jacfwd(f, xv, extra)
+
+
+def _trees_too(method, doc):
+    """A Jacobian operation that also takes and returns trees (see `_tree_jacobian`):
+    the array version runs first and hands over when it meets a tree."""
+    def call(f, x, extra: tuple = ()):
+        try:
+            return method(f, x, extra)
+        except _TreeResult:
+            return _tree_jacobian(method, f, x, extra)
+    call.__doc__ = doc
+    return call
+
+
+jacfwd_call = _trees_too(_jacfwd, "The Jacobian by forward mode.")
+jacrev_call = _trees_too(_jacrev, "The Jacobian by reverse mode.")
+jacobian_call = _trees_too(_jacobian, "The Jacobian by the cheaper mode.")
 
 
 def hvp_call(f, x, v):

@@ -566,6 +566,17 @@ def unpack(v, n: int, what: str, names: str) -> tuple:
                       f"{kind_of(v)}", None, "e.g. `let a, b = (1, 2)`")
 
 
+def unpack_at(v, n: int, what: str, names: str, span, fname) -> tuple:
+    """`unpack` for a statement at `span` (a tuple of n values passes straight through)."""
+    if type(v) is tuple and len(v) == n:
+        return v
+    try:
+        return unpack(v, n, what, names)
+    except DpError as err:
+        note_frame(err, span, fname)
+        raise
+
+
 def _as_float(x):
     if type(x) is bool or type(x) is int:
         return float(x)
@@ -868,14 +879,7 @@ class Compiler:
         n = len(stores)
 
         def let_many(f):
-            v = value(f)
-            if type(v) is not tuple or len(v) != n:
-                try:
-                    v = unpack(v, n, "`let`", "names")
-                except DpError as err:
-                    note_frame(err, span, fname)
-                    raise
-            for st, x in zip(stores, v):
+            for st, x in zip(stores, unpack_at(value(f), n, "`let`", "names", span, fname)):
                 st(f, x)
         return let_many
 
@@ -917,13 +921,7 @@ class Compiler:
             n, fname = len(updates), self.fname
 
             def assign_many(f):
-                v = value(f)
-                if type(v) is not tuple or len(v) != n:
-                    try:
-                        v = unpack(v, n, "assignment", "targets")
-                    except DpError as err:
-                        note_frame(err, span, fname)
-                        raise
+                v = unpack_at(value(f), n, "assignment", "targets", span, fname)
                 for update, x in zip(updates, v):
                     update(f, x)
             return assign_many
