@@ -286,6 +286,16 @@ class TestTreesAndArgnums:
         close(it.eval("grad(det)(zeros(3, 3))"), np.zeros((3, 3)))
         close(it.eval("jacfwd(det)([[1.0, 2.0], [2.0, 4.0]])"), [[4.0, -2.0], [-2.0, 1.0]])
 
+    def test_hessian_of_prod_is_exact_at_zeros(self, it):
+        # d2 prod / dx_i dx_j = product of the entries other than i and j (as JAX)
+        close(it.eval("hessian(prod)([0.0, 2.0, 3.0])"), [[0, 3, 2], [3, 0, 0], [2, 0, 0]])
+        close(it.eval("hessian(prod)([0.0, 0.0, 3.0])"), [[0, 3, 0], [3, 0, 0], [0, 0, 0]])
+        close(it.eval("hessian(prod)([1.0, 2.0, 3.0])"), [[0, 3, 2], [3, 0, 1], [2, 1, 0]])
+        close(it.eval("grad(fn(x) => grad(prod)(x)[1])([0.0, 2.0, 3.0])"), [3.0, 0.0, 0.0])
+        h = it.eval("hessian(fn(x) => sum(prod(x, axis=1) * [1.0, 2.0]))([[0.0, 2.0], [3.0, 0.0]])")
+        close(h[0, 0], [[0, 1], [0, 0]])
+        close(h[1, 1], [[0, 0], [2, 0]])
+
     def test_hessian_of_a_tree_valued_function(self, it):
         assert it.eval("hessian(fn(x) => (x * x, x))(1.0)") == (2.0, 0.0)
 

@@ -275,6 +275,26 @@ _reduce_spec("min", P.min_p, -3, 3, _distinct)
 _reduce_spec("prod", P.prod_p, -2, 2, lambda x: _sign_away(x, 0.4))
 _reduce_spec("prod_others", P.prod_others_p, -2, 2, lambda x: _sign_away(x, 0.4))
 _reduce_spec("norm", P.norm_p, -3, 3, lambda x: _sign_away(x, 0.2))
+
+
+@spec("prod_pairs")
+def _prod_pairs():
+    # M(x) t, the derivative of prod_others, with exact zeros in x (up to three per
+    # slice); differentiated with respect to t, in which it is linear
+    @st.composite
+    def strat(draw):
+        s = draw(SHAPE)
+        # entries away from 0 (as for prod_others: the rule divides by them), then
+        # some exactly 0
+        x = np.array(_sign_away(draw(_leaf(s, -2, 2)), 0.4), dtype=float)
+        if x.size:
+            flat = x.reshape(-1)
+            for i in draw(st.lists(st.integers(0, flat.size - 1), max_size=3)):
+                flat[i] = 0.0
+        t = draw(_leaf(s, -2, 2))
+        axis = draw(_axis_for(len(s), allow_tuple=True))
+        return Case(lambda t: P.prod_pairs(x, t, axis), (t,), axis=axis, x=x)
+    return strat()
 _reduce_spec("cumsum", P.cumsum_p, -3, 3, tuples=False)
 
 
@@ -602,7 +622,7 @@ COVERED_PRIMITIVES = [
     "neg", "abs", "sqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos",
     "atan", "sinh", "cosh", "tanh", "sigmoid", "relu", "softplus",
     "+", "-", "*", "/", "%", "**", "atan2", "maximum", "minimum", "safe_mul", "safe_div",
-    "where", "sum", "max", "min", "prod", "prod_others", "norm", "cumsum",
+    "where", "sum", "max", "min", "prod", "prod_others", "prod_pairs", "norm", "cumsum",
     "reshape", "transpose", "broadcast_to", "index", "index_add", "index update", "stack",
     "concat", "@", "solve", "inv", "det", "cofactor",
 ]

@@ -27,7 +27,15 @@ import threading
 
 import numpy as np
 
-from .errors import DpError, DpIndexError, DpLimitError, DpShapeError, DpTypeError, DpValueError
+from .errors import (
+    DpDifferentiationError,
+    DpError,
+    DpIndexError,
+    DpLimitError,
+    DpShapeError,
+    DpTypeError,
+    DpValueError,
+)
 
 F64 = np.float64
 ndarray = np.ndarray
@@ -770,16 +778,86 @@ prod_p.jvps = (lambda t, ans, x, axis=None:
 prod_p.vjps = (lambda g, ans, x, axis=None:
                mul(broadcast_to(_expand_reduced(g, x, axis, False), shape(x)),
                    prod_others(x, axis)),)
-# Second derivatives of prod: d(others_i) = others_i * (sum_j t_j/x_j - t_i/x_i); exact
-# away from zeros (documented in docs/differentiation.md).
-prod_others_p.jvps = (lambda t, ans, x, axis=None:
-                      mul(ans, sub(sum_(div(t, x), axis=_shift_axis(axis, _nb(t, x), ndim(x)),
-                                        keepdims=True) if axis is not None
-                                   else _sum_all_keep(div(t, x), _nb(t, x)),
-                                   div(t, x))),)
-prod_others_p.vjps = (lambda g, ans, x, axis=None:
-                      sub(mul(div(1.0, x), _bsum(mul(g, ans), x, axis)),
-                          div(mul(g, ans), x)),)
+# Second derivatives of prod. d(others_i) = sum_{j != i} t_j prod_{k not in {i, j}} x_k,
+# a symmetric linear map M(x) t, so the VJP is M(x) g. Without zeros in x it is
+# others_i * (sum_j t_j/x_j - t_i/x_i), written with primitives (any order); where x
+# has exact zeros, `prod_pairs` computes M(x) t exactly by counting the zeros.
+def _has_zero(x) -> bool:
+    v = strip(x)
+    return bool(np.any(np.asarray(v) == 0))
+
+
+def _prod_others_jvp(t, ans, x, axis=None):
+    if _has_zero(x):
+        return prod_pairs(x, t, axis)
+    return mul(ans, sub(sum_(div(t, x), axis=_shift_axis(axis, _nb(t, x), ndim(x)),
+                             keepdims=True) if axis is not None
+                        else _sum_all_keep(div(t, x), _nb(t, x)),
+                        div(t, x)))
+
+
+def _prod_others_vjp(g, ans, x, axis=None):
+    if _has_zero(x):
+        return prod_pairs(x, g, axis)
+    return sub(mul(div(1.0, x), _bsum(mul(g, ans), x, axis)), div(mul(g, ans), x))
+
+
+prod_others_p.jvps = (_prod_others_jvp,)
+prod_others_p.vjps = (_prod_others_vjp,)
+
+
+def _prod_pairs_last(x, t):
+    """M(x) t along the last axis (x broadcasts against t), exact with zeros."""
+    zero = x == 0
+    xs = np.where(zero, 1.0, x)
+    nz = zero.sum(-1, keepdims=True)
+    p = np.prod(xs, -1, keepdims=True)          # product of the nonzero entries
+    others = _prod_others_np(xs, -1)            # ... but entry i (no division)
+    r = np.where(zero, 0.0, t / xs)
+    s = r.sum(-1, keepdims=True)
+    tz = np.where(zero, t, 0.0).sum(-1, keepdims=True)
+    # sum over j != i of t_j / x_j without cancellation: prefix + suffix sums
+    at_nonzero = (np.where(nz == 0, others * _sum_others_last(r), 0.0)
+                  + np.where(nz == 1, tz * others, 0.0))
+    at_zero = np.where(nz == 1, p * s, 0.0) + np.where(nz == 2, (tz - t) * p, 0.0)
+    return np.where(zero, at_zero, at_nonzero)
+
+
+def _sum_others_last(r):
+    """For each i along the last axis, the sum of the other entries (no subtraction)."""
+    zeros = np.zeros(r.shape[:-1] + (1,))
+    pre = np.cumsum(np.concatenate([zeros, r[..., :-1]], axis=-1), axis=-1)
+    suf = np.flip(np.cumsum(np.concatenate([zeros, np.flip(r, -1)[..., :-1]], axis=-1),
+                            axis=-1), -1)
+    return pre + suf
+
+
+def _prod_pairs_np(x, t, axis=None):
+    x = np.asarray(x, dtype=F64)
+    t = np.asarray(t, dtype=F64)
+    nb = t.ndim - x.ndim  # batch dims of a batched tangent, in front
+    axes = tuple(range(x.ndim)) if axis is None else _norm_axis(axis, x.ndim)
+    axes = axes if isinstance(axes, tuple) else (axes,)
+    rest = [i for i in range(x.ndim) if i not in axes]
+    perm = rest + list(axes)
+    xt = np.transpose(x, perm)
+    tt = np.transpose(t, list(range(nb)) + [nb + i for i in perm])
+    n = int(np.prod([x.shape[i] for i in axes])) if axes else 1
+    out = _prod_pairs_last(xt.reshape(xt.shape[:len(rest)] + (n,)),
+                           tt.reshape(tt.shape[:nb + len(rest)] + (n,)))
+    out = out.reshape(tt.shape)
+    inverse = list(range(nb)) + [nb + i for i in np.argsort(perm)]
+    return np.transpose(out, inverse)
+
+
+def _prod_pairs_x_rule(*_args, **_kw):
+    raise DpDifferentiationError("third derivatives of `prod` at an exact zero entry are not "
+                                 "supported", None, "write the product as a loop")
+
+
+prod_pairs_p = primitive("prod_pairs", _prod_pairs_np)
+prod_pairs_p.jvps = (_prod_pairs_x_rule, lambda dt, ans, x, t, axis=None: prod_pairs(x, dt, axis))
+prod_pairs_p.vjps = (_prod_pairs_x_rule, lambda g, ans, x, t, axis=None: prod_pairs(x, g, axis))
 
 
 def _sum_all_keep(v, nb):
@@ -1594,6 +1672,10 @@ def sum_(x, axis=None, keepdims=False):
 
 def prod_others(x, axis=None):
     return bind(prod_others_p, (x,), {"axis": axis})
+
+
+def prod_pairs(x, t, axis=None):
+    return bind(prod_pairs_p, (x, t), {"axis": axis})
 
 
 def reshape(x, shape):
