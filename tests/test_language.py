@@ -712,3 +712,8 @@ def test_reductions_read_tuples_of_numbers_as_arrays():
         print(grad(fn(x) => sum((x, x * x, 3.0)))(2.0))
         """) == ["9.0 4.5 2.25 (2, 2) 2", "5.0"]
     assert error_of('sum(("a", 1))').kind == "type"
+
+
+def test_strings_and_tuples_repeat_with_star():
+    assert lines('print("=" * 5, 2 * "ab", (1, 2) * 2)') == ["===== abab (1, 2, 1, 2)"]
+    assert error_of('print("x" * 2.5)').kind == "type"

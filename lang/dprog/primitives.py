@@ -1467,7 +1467,7 @@ def _fast2(p, pyop, npfn=None, other=None):
             return b._trace.process2(p, a, b)
         if nondiff:  # (no d): bind strips traced operands
             return bind(p, (a, b))
-        if other is not None and (ta is str or ta is tuple):
+        if other is not None and (ta is str or ta is tuple or tb is str or tb is tuple):
             return other(a, b)
         return apply_impl(p, (a, b), EMPTY)
     nondiff = p.nondiff
@@ -1486,6 +1486,19 @@ def _concat_values(a, b):
                                "strings and tuples share the max_array_elements limit")
         return a + b
     return apply_impl(add_p, (a, b), EMPTY)  # a readable type error
+
+
+def _repeat_values(a, b):
+    """`*` of a string or tuple and an int: repetition, as in Python (`"-" * 40`)."""
+    seq, n = (a, b) if type(a) in (str, tuple) else (b, a)
+    if type(seq) in (str, tuple) and type(n) is int:
+        if len(seq) * max(n, 0) > LIMITS.max_array_elements:
+            raise DpLimitError(f"a {'string' if type(seq) is str else 'tuple'} of "
+                               f"{len(seq) * n} items exceeds the limit of "
+                               f"{LIMITS.max_array_elements}", None,
+                               "strings and tuples share the max_array_elements limit")
+        return seq * n
+    return apply_impl(mul_p, (a, b), EMPTY)  # a readable type error
 
 
 def _py_pow(a, b):
@@ -1526,7 +1539,7 @@ def _py_mul(a, b):
     return r
 
 
-mul = _fast2(mul_p, _py_mul, np.multiply)
+mul = _fast2(mul_p, _py_mul, np.multiply, _repeat_values)
 mul_p.pyfn = operator.mul  # traced values are floats: the C multiply
 div = _fast2(div_p, operator.truediv, np.true_divide)
 floordiv = _fast2(floordiv_p, _py_floordiv)
