@@ -717,3 +717,9 @@ def test_reductions_read_tuples_of_numbers_as_arrays():
 def test_strings_and_tuples_repeat_with_star():
     assert lines('print("=" * 5, 2 * "ab", (1, 2) * 2)') == ["===== abab (1, 2, 1, 2)"]
     assert error_of('print("x" * 2.5)').kind == "type"
+
+
+def test_sigmoid_keeps_precision_for_very_negative_inputs():
+    assert lines("print(log(sigmoid(-40.0)), grad(fn(x) => log(sigmoid(x)))(-40.0))") \
+        == ["-40.0 1.0"]
+    assert lines("print(log(sigmoid([-40.0]))[0] == -40.0)") == ["true"]

@@ -472,10 +472,21 @@ tanh_p = _unary("tanh", np.tanh, math.tanh)
 
 
 def _sigmoid_np(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=F64)))
+    # exp of -|x| only: 1 / (1 + e) for x >= 0, e / (1 + e) below, so that the
+    # tiny values of very negative x keep their precision (log(sigmoid(-40)) = -40)
+    x = np.asarray(x, dtype=F64)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-sigmoid_p = _unary("sigmoid", _sigmoid_np, lambda x: 0.5 * (1.0 + math.tanh(0.5 * x)))
+def _sigmoid_py(x):
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+sigmoid_p = _unary("sigmoid", _sigmoid_np, _sigmoid_py)
 relu_p = _unary("relu", lambda x: np.maximum(x, 0.0),
                 lambda x: x if x > 0 or x != x else 0.0)  # nan stays nan, as in NumPy
 softplus_p = _unary("softplus", lambda x: np.logaddexp(0.0, x),
