@@ -661,46 +661,48 @@ _new = object.__new__
 # operation instead of operator -> primitive -> tape -> scalar function; anything
 # but two floats of one tape (arrays, ints, nesting, a zero divisor, nan checking)
 # goes back to the general operator unchanged.
-_RECORDER_TEMPLATE = """
-def record(a, b):
-    ta = type(a)
-    tb = type(b)
-    if ta is RNode:
-        tr = a._trace
-        pa = a.primal
-        if tb is RNode:
-            if b._trace is not tr:
-                return op(a, b)
-            pb = b.primal
-            both = True
-        elif tb is float:
-            pb = b
-            both = False
-        else:
+# The body of a recorder: a function of (a, b) with `RNode`, `P`, `new`, `op` and
+# `LINEAR` in scope (RECORDING_NAMES, plus the operation as `op`). The compiler
+# inlines it into its generated `+ - * /` closures; `RECORDERS` wraps it as functions.
+_RECORDING_BODY = """\
+ta = type(a)
+tb = type(b)
+if ta is RNode:
+    tr = a._trace
+    pa = a.primal
+    if tb is RNode:
+        if b._trace is not tr:
             return op(a, b)
-    elif tb is RNode and ta is float:
-        tr = b._trace
-        pa = a
         pb = b.primal
-        both = None
+        both = True
+    elif tb is float:
+        pb = b
+        both = False
     else:
         return op(a, b)
-    if type(pa) is float and type(pb) is float and {guard}not P.NAN_CHECK:
-        r = new(RNode)
-        r._trace = tr
-        r.primal = out = pa {sym} pb
-        r.p = LINEAR
-        if both:
-            r.args = (a.idx, {da}, b.idx, {db})
-        elif both is None:
-            r.args = (b.idx, {db})
-        else:
-            r.args = (a.idx, {da})
-        nodes = tr.nodes
-        r.idx = len(nodes)
-        nodes.append(r)
-        return r
+elif tb is RNode and ta is float:
+    tr = b._trace
+    pa = a
+    pb = b.primal
+    both = None
+else:
     return op(a, b)
+if type(pa) is float and type(pb) is float and {guard}not P.NAN_CHECK:
+    r = new(RNode)
+    r._trace = tr
+    r.primal = out = pa {sym} pb
+    r.p = LINEAR
+    if both:
+        r.args = (a.idx, {da}, b.idx, {db})
+    elif both is None:
+        r.args = (b.idx, {db})
+    else:
+        r.args = (a.idx, {da})
+    nodes = tr.nodes
+    r.idx = len(nodes)
+    nodes.append(r)
+    return r
+return op(a, b)
 """
 
 # d(a sym b)/da and /db as expressions in pa, pb and out
@@ -708,12 +710,22 @@ _PARTIALS = {"+": ("1.0", "1.0"), "-": ("1.0", "-1.0"), "*": ("pb", "pa"),
              "/": ("1.0 / pb", "-out / pb")}
 
 
-def _make_recorder(sym: str, prim, op):
+def recording_code(sym: str, indent: int) -> str:
+    """Source of the recorder body for `sym`, indented by `indent` spaces."""
     guard = "pb != 0.0 and " if sym == "/" else ""
     da, db = _PARTIALS[sym]
-    ns = {"RNode": RNode, "P": P, "new": _new, "op": op, "LINEAR": LINEAR}
-    exec(compile(_RECORDER_TEMPLATE.format(sym=sym, guard=guard, da=da, db=db),
-                 f"<dprog record {sym}>", "exec"), ns)
+    body = _RECORDING_BODY.format(sym=sym, guard=guard, da=da, db=db)
+    return "".join(" " * indent + line if line.strip() else line
+                   for line in body.splitlines(keepends=True))
+
+
+RECORDING_NAMES = {"RNode": RNode, "P": P, "new": _new, "LINEAR": LINEAR}
+
+
+def _make_recorder(sym: str, op):
+    ns = dict(RECORDING_NAMES, op=op)
+    exec(compile("def record(a, b):\n" + recording_code(sym, 4), f"<dprog record {sym}>",
+                 "exec"), ns)
     return ns["record"]
 
 
@@ -749,10 +761,10 @@ def unary_recorder(op):
     return record1
 
 
-RECORDERS = {"+": _make_recorder("+", P.add_p, P.add),
-             "-": _make_recorder("-", P.sub_p, P.sub),
-             "*": _make_recorder("*", P.mul_p, P.mul),
-             "/": _make_recorder("/", P.div_p, P.div)}
+RECORDERS = {"+": _make_recorder("+", P.add),
+             "-": _make_recorder("-", P.sub),
+             "*": _make_recorder("*", P.mul),
+             "/": _make_recorder("/", P.div)}
 
 
 # ====================================================================== tree helpers
