@@ -384,13 +384,11 @@ class Tape:
                 out = p.pyfn(pa)
             except (ArithmeticError, ValueError):
                 return self.process(p, (a,), EMPTY)
-            if P.NAN_CHECK and out != out:
-                return self.process(p, (a,), EMPTY)
             r = _new(RNode)
             r._trace = self
             r.primal = out
-            sd = p.sderiv
-            if sd is not None and not P.NAN_CHECK:
+            sd = p.sderiv  # partials stored now, as the recorders do (`unary_recorder`)
+            if sd is not None:
                 try:
                     d = sd(out, pa)
                 except (ArithmeticError, ValueError):
@@ -424,8 +422,6 @@ class Tape:
             try:
                 out = p.pyfn(pa, pb)
             except (ArithmeticError, ValueError, TypeError):
-                return self.process(p, (a, b), EMPTY)
-            if out != out and P.NAN_CHECK:
                 return self.process(p, (a, b), EMPTY)
             r = _new(RNode)
             r._trace = self

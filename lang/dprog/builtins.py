@@ -552,7 +552,7 @@ def _transpose(x, axes=None):
 
 
 def _seq(xs, name):
-    if P.ndim(xs) if _is_array(xs) else False:  # an array: its rows, as NumPy iterates it
+    if _is_array(xs):  # an array: its rows, as NumPy iterates it
         return [P.getitem(xs, (i,)) for i in range(P.shape(xs)[0])]
     if type(xs) is not tuple:
         raise DpTypeError(f"`{name}` expects a tuple of arrays, got {kind_of(xs)}", None,
@@ -563,7 +563,8 @@ def _seq(xs, name):
 
 
 def _is_array(x) -> bool:
-    return type(x) is np.ndarray or (isinstance(x, Tracer) and P.ndim(x) > 0)
+    """An array of at least one dimension, traced or not."""
+    return (type(x) is np.ndarray or isinstance(x, Tracer)) and P.ndim(x) > 0
 
 
 @builtin("concat(xs, axis=0)", "join a tuple of arrays along an existing axis", "arrays")
