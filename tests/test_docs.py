@@ -177,6 +177,7 @@ def run_example(src: str, name: str = "example.dp") -> tuple[str, bool]:
 
     buf = io.StringIO()
     interp = dprog.Interpreter(stdout=buf)
+    interp.main.path = str(ROOT / name)  # as if the host ran ROOT/example.dp with run_file
     old = os.getcwd()
     os.chdir(ROOT)
     try:

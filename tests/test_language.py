@@ -397,7 +397,7 @@ def test_module_functions_see_their_own_globals_only(tmp_path):
 
 
 def test_module_names_do_not_leak_into_the_importer():
-    interp = dprog.Interpreter(stdout=io.StringIO())
+    interp = dprog.Interpreter(stdout=io.StringIO(), allow_files=True)
     with pytest.raises(dprog.DpNameError) as info:
         interp.exec("import helper\nprint(twice(2))", name=str(MODULES / "t.dp"))
     assert info.value.line == 2
@@ -422,7 +422,7 @@ def test_local_module_shadows_the_stdlib(tmp_path):
 
 
 def test_module_member_missing_is_a_name_error_with_suggestion():
-    interp = dprog.Interpreter(stdout=io.StringIO())
+    interp = dprog.Interpreter(stdout=io.StringIO(), allow_files=True)
     with pytest.raises(dprog.DpNameError) as info:
         interp.exec("import helper\nprint(helper.twise(2))", name=str(MODULES / "t.dp"))
     assert info.value.hint == "did you mean `twice`?"
@@ -443,7 +443,7 @@ def test_import_cycle_via_cli_terminates():
 
 def test_failed_import_can_be_retried(tmp_path):
     (tmp_path / "flaky.dp").write_text("let x = [1, 2] + [1, 2, 3]\n")
-    interp = dprog.Interpreter(stdout=io.StringIO())
+    interp = dprog.Interpreter(stdout=io.StringIO(), allow_files=True)
     name = str(tmp_path / "main.dp")
     with pytest.raises(dprog.DpShapeError):
         interp.exec("import flaky", name=name)

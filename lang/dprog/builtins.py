@@ -7,8 +7,12 @@ arithmetic lives in primitives.py, the differentiation in ad.py.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import sys
+import tempfile
+import zipfile
 
 import numpy as np
 
@@ -863,41 +867,53 @@ def _path(p, name):
     return p
 
 
-@builtin("read_csv(path, header=true)", "a numeric CSV file as a 2-D array (a header row is "
-         "skipped)", "files", "-", needs_rt=True)
-def _read_csv(rt, path, header=True):
+def _csv_field(text: str) -> float:
+    """One CSV field as a number; an empty field is a missing value (nan), as in NumPy."""
+    text = text.strip()
+    return math.nan if text == "" else float(text)
+
+
+def _is_numeric_row(line: str) -> bool:
+    try:
+        [_csv_field(c) for c in line.split(",")]
+    except ValueError:
+        return False
+    return True
+
+
+@builtin("read_csv(path, header=none)", "a numeric CSV file as a 2-D array; `header`: true "
+         "skips the first row, false keeps it, none (default) skips it only when it is not "
+         "numeric; empty fields are nan", "files", "-", needs_rt=True)
+def _read_csv(rt, path, header=None):
     _file_access(rt, "read_csv")
     path = _path(path, "read_csv")
+    if header is not None and type(header) is not bool:
+        raise DpTypeError(f"`read_csv`: header must be true, false or none, got "
+                          f"{kind_of(header)}", None, None)
     try:
         with open(path, encoding="utf-8") as fh:
-            lines = [ln for ln in fh.read().splitlines() if ln.strip()]
+            numbered = [(k + 1, ln) for k, ln in enumerate(fh.read().splitlines()) if ln.strip()]
     except OSError as exc:
         raise DpImportError(f"cannot read {path!r}: {exc.strerror}", None, None) from None
     except UnicodeDecodeError:
         raise DpImportError(f"cannot read {path!r}: it is not UTF-8 text", None,
                             "read_csv reads comma-separated numbers in a text file") from None
-    if header and lines:
-        lines = lines[1:]
+    if header is None:  # automatic: a first row that is all numbers is data, never dropped
+        header = bool(numbered) and not _is_numeric_row(numbered[0][1])
+    head, data = (numbered[:1], numbered[1:]) if header else ([], numbered)
     rows = []
-    for k, ln in enumerate(lines):
+    for lineno, ln in data:
         try:
-            rows.append([float(c) for c in ln.split(",")])
+            rows.append([_csv_field(c) for c in ln.split(",")])
         except ValueError:
-            raise DpValueError(f"{path}: line {k + 1 + bool(header)} is not numeric: {ln[:60]!r}",
+            raise DpValueError(f"{path}: line {lineno} is not numeric: {ln[:60]!r}",
                                None, "read_csv reads numbers only") from None
-    if rows and any(len(r) != len(rows[0]) for r in rows):
-        raise DpValueError(f"{path}: rows have different numbers of columns", None, None)
+        if len(rows[-1]) != len(rows[0]):
+            raise DpValueError(f"{path}: line {lineno} has {len(rows[-1])} fields, the first "
+                               f"data row has {len(rows[0])}", None, None)
     if not rows:  # only a header: no rows, as many columns as it names
-        return np.zeros((0, len(first.split(",")) if (first := _first_line(path)) else 0))
+        return np.zeros((0, len(head[0][1].split(",")) if head else 0))
     return np.array(rows, dtype=np.float64)
-
-
-def _first_line(path):
-    with open(path, encoding="utf-8") as fh:
-        for ln in fh:
-            if ln.strip():
-                return ln.strip()
-    return None
 
 
 @builtin("load(path)", "read a .npy file (an array) or .npz file (a record of arrays)", "files",
@@ -929,33 +945,67 @@ def _numeric_array(a, where):
     return P.normalize(a.astype(np.float64))
 
 
+def _saved_array(v, where: str) -> np.ndarray:
+    """A number or array as the float64 array `save` writes (checked before any file is
+    touched, so a value that cannot be saved leaves the old file as it was)."""
+    v = strip(v)
+    if type(v) not in (np.ndarray, float, int, bool):
+        raise DpTypeError(f"`save`: {where} is {kind_of(v)}; only numbers and arrays can be "
+                          "saved", None, None)
+    try:
+        return np.asarray(v, dtype=np.float64)
+    except OverflowError:
+        raise DpValueError(f"`save`: {where} is an integer too large for a float64", None,
+                           None) from None
+
+
+def _write_npz(fh, arrays: dict) -> None:
+    """An .npz archive with exactly these member names (np.savez would take some names,
+    such as `file` or `allow_pickle`, as its own keyword arguments)."""
+    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, arr in arrays.items():
+            with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, arr, allow_pickle=False)
+
+
+def _replace_atomically(path: str, write) -> None:
+    """Write through `write(fh)` to a temporary file beside `path`, then rename it over
+    `path`: an error or a kill part-way leaves the previous file intact."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".dp-save-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 @builtin("save(path, value)", "write an array to .npy or a record of arrays to .npz", "files",
          "-", needs_rt=True)
 def _save(rt, path, value):
     _file_access(rt, "save")
     path = _path(path, "save")
+    if "\x00" in path:
+        raise DpValueError("`save`: the path contains a NUL character", None, None)
     value = strip(value)
+    if type(value) is Record:
+        arrays = {k: _saved_array(v, f"field `{k}`") for k, v in value.items()}
+        write = lambda fh: _write_npz(fh, arrays)  # noqa: E731
+    elif type(value) in (np.ndarray, float, int, bool):
+        arr = _saved_array(value, "the value")
+        write = lambda fh: np.save(fh, arr, allow_pickle=False)  # noqa: E731
+    else:
+        raise DpTypeError(f"`save` writes an array or a record of arrays, got "
+                          f"{kind_of(value)}", None, None)
     try:
-        # through a file object, so NumPy writes exactly `path` (it would append
-        # .npy / .npz to a name without that suffix)
-        if type(value) in (np.ndarray, float, int):
-            with open(path, "wb") as fh:
-                np.save(fh, np.asarray(value, dtype=np.float64))
-        elif type(value) is Record:
-            arrays = {}
-            for k, v in value.items():
-                v = strip(v)
-                if type(v) not in (np.ndarray, float, int):
-                    raise DpTypeError(f"`save`: field `{k}` is {kind_of(v)}; only numbers and "
-                                      "arrays can be saved", None, None)
-                arrays[k] = np.asarray(v, dtype=np.float64)
-            with open(path, "wb") as fh:
-                np.savez(fh, **arrays)
-        else:
-            raise DpTypeError(f"`save` writes an array or a record of arrays, got "
-                              f"{kind_of(value)}", None, None)
+        _replace_atomically(path, write)
     except OSError as exc:
-        raise DpImportError(f"cannot write {path!r}: {exc.strerror}", None, None) from None
+        raise DpImportError(f"cannot write {path!r}: {exc.strerror or exc}", None, None) from None
 
 
 # ============================================================ differentiation

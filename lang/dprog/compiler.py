@@ -1141,10 +1141,11 @@ class Compiler:
         modname = s.module
         span, fname = s.span, self.fname
         source = s.span.source
+        importer = self.module
 
         def import_(f):
             try:
-                mod = rt.interp.import_module(modname, source.name)
+                mod = rt.interp.import_module(modname, importer, source.name)
             except DpError as e:
                 e.frame_noted = False  # the module's own frame is noted; add this one
                 note_frame(e, span, fname)

@@ -314,14 +314,23 @@ class Interpreter:
             self.echo_hook(value)
 
     # ------------------------------------------------------------- modules
-    def import_module(self, name: str, from_file: str | None) -> Module:
-        """Find and load a module: next to the importing file (or the working directory
-        for code given as text, only with allow_files=True), then the stdlib."""
+    def import_module(self, name: str, importer: Module, source_name: str | None) -> Module:
+        """Find and load a module, then the stdlib.
+
+        A module imports beside its own file when it has one: the file the host ran
+        with `run_file`, or a module file found this way. Code given as text (`exec`,
+        `eval`, the REPL) reaches the file system only with allow_files=True: then it
+        imports beside `source_name` when that names a file, else from the working
+        directory. The display name alone never opens a directory (security item 1).
+        """
         paths = []
-        if from_file and not from_file.startswith("<"):
-            paths.append(Path(from_file).resolve().parent / f"{name}.dp")
+        if importer.path is not None:
+            paths.append(Path(importer.path).resolve().parent / f"{name}.dp")
         elif self.rt.allow_files:
-            paths.append(Path.cwd() / f"{name}.dp")
+            if source_name and not source_name.startswith("<"):
+                paths.append(Path(source_name).resolve().parent / f"{name}.dp")
+            else:
+                paths.append(Path.cwd() / f"{name}.dp")
         paths.append(stdlib_dir() / f"{name}.dp")
         for p in paths:
             if p.is_file():
