@@ -2,7 +2,7 @@
 
 The rule-by-rule property tests live in test_ad_properties.py; these tests are
 about the transformations and the behaviours the spec names, at the Python
-level (dprog.ad with callables built from dprog.primitives) and at the dprog
+level (dprog.ad.engines with callables built from dprog.prims.primitives) and at the dprog
 level (an embedded Interpreter).
 """
 
@@ -16,8 +16,8 @@ import pytest
 
 import dprog
 from conftest import run_dp
-from dprog import ad
-from dprog import primitives as P
+from dprog.ad import engines as ad
+from dprog.prims import primitives as P
 
 
 # ====================================================================== helpers
@@ -305,7 +305,7 @@ class TestTreesAndArgnums:
             it.eval("grad(f)(1.0)")
 
     def test_python_level_trees(self):
-        from dprog.values import Record
+        from dprog.runtime.values import Record
 
         p = Record({"w": np.array([1.0, 2.0]), "b": (3.0, np.array([1.0]))})
 

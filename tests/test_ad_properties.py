@@ -30,9 +30,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from dprog import ad
-from dprog import builtins as B
-from dprog import primitives as P
+from dprog.ad import engines as ad
+from dprog.lib import builtins as B
+from dprog.prims import primitives as P
 
 EXAMPLES = int(os.environ.get("DPROG_PROPERTY_EXAMPLES", "25"))
 PROPS = settings(max_examples=EXAMPLES, deadline=None, database=None,

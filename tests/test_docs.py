@@ -1,7 +1,7 @@
 """The documentation in docs/ stays true.
 
 * docs/builtins.md is exactly what docs/gen_builtins.py generates from
-  `dprog.builtins.BUILTIN_TABLE`, every builtin has a doc entry, and every name
+  `dprog.lib.builtins.BUILTIN_TABLE`, every builtin has a doc entry, and every name
   the interpreter predefines is documented.
 * Every ```dp example in the hand-written pages runs: when an ```output block
   follows it, the program's standard output (and, if it fails, the error
@@ -51,7 +51,7 @@ def test_builtins_md_is_up_to_date():
 
 
 def test_every_builtin_has_a_doc_entry():
-    from dprog.builtins import BUILTIN_TABLE
+    from dprog.lib.builtins import BUILTIN_TABLE
 
     missing = [name for name, d in BUILTIN_TABLE.items()
                if not isinstance(d.doc, str) or not d.doc.strip()]
@@ -66,7 +66,7 @@ def test_every_builtin_has_a_doc_entry():
 
 def test_every_predefined_name_is_documented():
     import dprog
-    from dprog.builtins import BUILTIN_TABLE, CONSTANT_DOCS, CONSTANTS
+    from dprog.lib.builtins import BUILTIN_TABLE, CONSTANT_DOCS, CONSTANTS
 
     names = set(dprog.Interpreter().builtins)
     undocumented = sorted(n for n in names if n not in BUILTIN_TABLE and n not in CONSTANT_DOCS)
@@ -78,7 +78,7 @@ def test_every_predefined_name_is_documented():
 
 
 def test_every_builtin_appears_in_builtins_md():
-    from dprog.builtins import BUILTIN_TABLE, CONSTANT_DOCS
+    from dprog.lib.builtins import BUILTIN_TABLE, CONSTANT_DOCS
 
     text = (DOCS / "builtins.md").read_text(encoding="utf-8")
     for name, d in BUILTIN_TABLE.items():
@@ -98,7 +98,7 @@ def test_generator_check_mode(tmp_path, monkeypatch):
 
 def test_generator_escapes_table_cells():
     gen = _load_generator()
-    from dprog.builtins import BuiltinDoc
+    from dprog.lib.builtins import BuiltinDoc
 
     table = {"f": BuiltinDoc("f", "f(x)", "a | b", "weird category", "yes")}
     text = gen.render(table, {}, {})
@@ -165,7 +165,7 @@ SHOWN_ROOT = "/home/ada/dprog"
 
 
 def _anonymise(text: str) -> str:
-    from dprog.interpreter import stdlib_dir
+    from dprog.host.interpreter import stdlib_dir
 
     text = text.replace(str(stdlib_dir().resolve()), SHOWN_ROOT + "/stdlib")
     return text.replace(str(ROOT), SHOWN_ROOT)

@@ -77,8 +77,8 @@ def test_wheel_ships_the_stdlib(wheel):
     assert STDLIB_FILES and {"optim.dp", "nn.dp", "ode.dp"} <= set(STDLIB_FILES)
     for f in STDLIB_FILES:
         assert f"dprog/stdlib/{f}" in names, sorted(names)
-    assert "dprog/grammar.lark" in names
-    assert "dprog/__init__.py" in names and "dprog/cli.py" in names
+    assert "dprog/syntax/grammar.lark" in names
+    assert "dprog/__init__.py" in names and "dprog/tools/cli.py" in names
     # pyproject lists the packages explicitly: a new subpackage must be added there
     pkg = ROOT / "lang" / "dprog"
     for py in pkg.rglob("*.py"):
@@ -103,7 +103,7 @@ def test_wheel_installed_in_a_fresh_venv(wheel, tmp_path):
 
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    code = "import dprog, dprog.interpreter as i; print(dprog.__file__); print(i.stdlib_dir())"
+    code = "import dprog, dprog.host.interpreter as i; print(dprog.__file__); print(i.stdlib_dir())"
     where = _run([py, "-c", code], cwd=outside).stdout.split()
     assert Path(where[0]).resolve().is_relative_to(venv.resolve()), where
     assert Path(where[1]).resolve() == (Path(where[0]).parent / "stdlib").resolve(), where

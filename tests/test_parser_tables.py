@@ -1,4 +1,4 @@
-"""The pre-generated LALR tables (dprog._tables + dprog.lalr) against Lark itself.
+"""The pre-generated LALR tables (dprog.syntax._tables + dprog.syntax.lalr) against Lark itself.
 
 parser.py avoids importing lark at start-up by replaying tables generated from
 grammar.lark; these tests keep the tables current and check that both back ends give
@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from conftest import CONFORMANCE, ROOT
-from dprog import _tables, gen_tables, lalr
-from dprog import nodes as N
-from dprog import parser as P
-from dprog.errors import DpSyntaxError, Span
+from dprog.runtime.errors import DpSyntaxError, Span
+from dprog.syntax import _tables, gen_tables, lalr
+from dprog.syntax import nodes as N
+from dprog.syntax import parser as P
 
 GRAMMAR_TEXT = P._GRAMMAR.read_text()
 
@@ -28,7 +28,7 @@ GRAMMAR_TEXT = P._GRAMMAR.read_text()
 @pytest.fixture(scope="module")
 def backends():
     table = P._table_parser()
-    assert table is not None, "dprog/_tables.py is stale: run python -m dprog.gen_tables"
+    assert table is not None, "dprog/_tables.py is stale: run python -m dprog.syntax.gen_tables"
     return table, P._LarkParser()
 
 
@@ -36,7 +36,7 @@ def backends():
 def test_tables_match_grammar():
     import hashlib
 
-    assert _tables.GRAMMAR == GRAMMAR_TEXT, "run python -m dprog.gen_tables"
+    assert _tables.GRAMMAR == GRAMMAR_TEXT, "run python -m dprog.syntax.gen_tables"
     assert _tables.GRAMMAR_SHA256 == hashlib.sha256(GRAMMAR_TEXT.encode()).hexdigest()
 
 
@@ -46,7 +46,7 @@ def test_tables_regenerate_identically():
     if lark.__version__ != _tables.LARK_VERSION:
         pytest.skip(f"tables made with lark {_tables.LARK_VERSION}, have {lark.__version__}")
     expected = gen_tables.generate(GRAMMAR_TEXT)
-    assert gen_tables.OUTPUT.read_text() == expected, "run python -m dprog.gen_tables"
+    assert gen_tables.OUTPUT.read_text() == expected, "run python -m dprog.syntax.gen_tables"
 
 
 def test_stale_tables_fall_back_to_lark(monkeypatch, tmp_path):
@@ -70,12 +70,12 @@ def test_current_grammar_uses_tables(monkeypatch):
 
 # ------------------------------------------------------------------ (c) no lark import
 def test_start_up_does_not_import_lark():
-    code = "import dprog.cli; from dprog.parser import parse; parse('print(1)')"
+    code = "import dprog.tools.cli; from dprog.syntax.parser import parse; parse('print(1)')"
     proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code],
                           capture_output=True, text=True, check=True)
     mods = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
             if line.startswith("import time:")]
-    assert "dprog.parser" in mods
+    assert "dprog.syntax.parser" in mods
     assert not [m for m in mods if m == "lark" or m.startswith("lark.")]
 
 

@@ -21,9 +21,9 @@ import time
 import pytest
 
 from conftest import run_dp
-from dprog.highlight import classify, highlight_line, make_lexer, tokenize, unclosed_brackets
-from dprog.interpreter import Interpreter
-from dprog.repl import Session, history_path, needs_more
+from dprog.host.interpreter import Interpreter
+from dprog.tools.highlight import classify, highlight_line, make_lexer, tokenize, unclosed_brackets
+from dprog.tools.repl import Session, history_path, needs_more
 
 UP = "\x1b[A"
 CTRL_C = "\x03"

@@ -29,7 +29,7 @@ def test_every_module_has_dp_tests(module):
 
 
 def test_stdlib_dir_is_the_checkout_in_an_editable_install():
-    from dprog.interpreter import stdlib_dir
+    from dprog.host.interpreter import stdlib_dir
 
     assert (stdlib_dir() / "optim.dp").is_file()
     assert {p.stem for p in stdlib_dir().glob("*.dp")} >= set(MODULES)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import (
+from .runtime.errors import (
     DpArgumentError,
     DpAssertionError,
     DpDifferentiationError,
@@ -43,10 +43,10 @@ __all__ = [
 def __getattr__(name):
     # Lazy: `dp -c` and `import dprog` stay fast; the heavy modules load on first use.
     if name == "Interpreter":
-        from .interpreter import Interpreter
+        from .host.interpreter import Interpreter
         return Interpreter
     if name in ("grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian", "jacfwd",
                 "jacrev", "hvp", "derivative"):
-        from . import api
+        from .host import api
         return getattr(api, name)
     raise AttributeError(f"module 'dprog' has no attribute {name!r}")

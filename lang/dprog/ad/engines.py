@@ -23,10 +23,10 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import primitives as P
-from .errors import DpDifferentiationError, DpError, DpTypeError
-from .primitives import EMPTY, Tracer, strip
-from .values import Record, kind_of
+from ..prims import primitives as P
+from ..prims.primitives import EMPTY, Tracer, strip
+from ..runtime.errors import DpDifferentiationError, DpError, DpTypeError
+from ..runtime.values import Record, kind_of
 
 _levels = itertools.count(1)
 
@@ -613,7 +613,7 @@ def _dprog_stack() -> list:
     """
     import sys
 
-    from .compiler import Closure
+    from ..compiler.codegen import Closure
 
     call_code = Closure.__call__.__code__
     here = __file__

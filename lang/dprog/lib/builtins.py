@@ -16,9 +16,10 @@ import zipfile
 
 import numpy as np
 
-from . import ad
-from . import primitives as P
-from .errors import (
+from ..ad import engines as ad
+from ..prims import primitives as P
+from ..prims.primitives import Tracer, strip
+from ..runtime.errors import (
     DpArgumentError,
     DpAssertionError,
     DpError,
@@ -28,8 +29,7 @@ from .errors import (
     DpValueError,
     did_you_mean,
 )
-from .primitives import Tracer, strip
-from .values import Function, Record, kind_of, show
+from ..runtime.values import Function, Record, kind_of, show
 
 
 class BuiltinDoc:
@@ -582,7 +582,7 @@ def _concat(xs, axis=0):
 
 
 def DpShapeErrorLazy(msg, hint):
-    from .errors import DpShapeError
+    from ..runtime.errors import DpShapeError
 
     return DpShapeError(msg, None, hint)
 
@@ -797,7 +797,7 @@ def _int(x):
 @builtin("assert(cond, message=\"assertion failed\")", "stop with an error if cond is false",
          "other", "-")
 def _assert(cond, message="assertion failed"):
-    from .compiler import truth
+    from ..compiler.codegen import truth
 
     if not truth(cond):
         raise DpAssertionError(message if type(message) is str else show(message), None, None)
@@ -805,7 +805,7 @@ def _assert(cond, message="assertion failed"):
 
 class _Progress:
     def __init__(self, rt, xs, label):
-        from .compiler import iterate
+        from ..compiler.codegen import iterate
 
         self.items = xs
         self.iterable = iterate(xs)

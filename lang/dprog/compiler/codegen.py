@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import nodes as N
-from . import primitives as P
-from .ad import RECORDERS, RECORDING_NAMES, RNode, recording_code
-from .builtins import Builtin
-from .errors import (
+from ..ad.engines import RECORDERS, RECORDING_NAMES, RNode, recording_code
+from ..lib.builtins import Builtin
+from ..prims import primitives as P
+from ..prims.primitives import Tracer, strip
+from ..runtime.errors import (
     DpArgumentError,
     DpError,
     DpIndexError,
@@ -37,8 +37,8 @@ from .errors import (
     did_you_mean,
     note_frame,
 )
-from .primitives import Tracer, strip
-from .values import UNSET, Cell, Function, Module, Record, kind_of, show, values_equal
+from ..runtime.values import UNSET, Cell, Function, Module, Record, kind_of, show, values_equal
+from ..syntax import nodes as N
 
 KEYWORDS = ("let fn return if else while for in break continue import as and or not "
             "true false none").split()

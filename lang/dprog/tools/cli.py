@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(USAGE)
             return 0
         if a in ("-V", "--version"):
-            from . import __version__
+            from .. import __version__
             sys.stdout.write(f"dprog {__version__}\n")
             return 0
         if a == "--check-nans":
@@ -73,9 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         why = "is a directory" if os.path.isdir(path) else "no such file"
         return _usage_error(f"cannot open {path}: {why}")
 
-    from .errors import DpError
-    from .interpreter import Interpreter
-    from .runtime import OutputClosed
+    from ..host.interpreter import Interpreter
+    from ..runtime.errors import DpError
+    from ..runtime.state import OutputClosed
 
     interp = Interpreter(max_depth=1000, max_array_elements=250_000_000, allow_files=True,
                          check_nans=check_nans)

@@ -18,11 +18,11 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from .errors import DpError, DpSyntaxError, did_you_mean
+from ..runtime.errors import DpError, DpSyntaxError, did_you_mean
 from .highlight import is_closed_string, tokenize, unclosed_brackets
 
 if TYPE_CHECKING:
-    from .interpreter import Interpreter
+    from ..host.interpreter import Interpreter
 
 HISTORY_ENV = "DP_HISTORY"
 PROMPT = "dp> "
@@ -66,7 +66,7 @@ def needs_more(text: str) -> bool:
     """
     if not text.strip() or is_meta(text):
         return False
-    from .parser import parse
+    from ..syntax.parser import parse
 
     try:
         parse(text + "\n", "<repl>")
@@ -95,7 +95,7 @@ def _indent_after(before: str) -> str:
 
 def _declared_names(text: str) -> set[str]:
     """Names that `let`, `for` and `fn` (with its parameters) declare in a piece of input."""
-    from .compiler import KEYWORDS
+    from ..compiler.codegen import KEYWORDS
 
     toks = [t for t in tokenize(text) if t.kind not in ("ws", "comment")]
     n = len(toks)
@@ -146,7 +146,7 @@ def _fmt_seconds(t: float, encoding: str | None) -> str:
 
 def _kind_word(v) -> str:
     """`kind_of` without its article and shape: "number", "array", "function"..."""
-    from .values import kind_of
+    from ..runtime.values import kind_of
 
     return re.sub(r"^(a|an) ", "", kind_of(v)).split(" of shape")[0]
 
@@ -183,7 +183,7 @@ class Session:
         self.check_nans = check_nans
         self.failed = False
         if interp is None:
-            from .interpreter import Interpreter
+            from ..host.interpreter import Interpreter
 
             interp = Interpreter(allow_files=True, check_nans=check_nans, max_depth=1000,
                                  max_array_elements=250_000_000)
@@ -225,7 +225,7 @@ class Session:
         return False
 
     def _echo(self, value) -> None:
-        from .values import show
+        from ..runtime.values import show
 
         self.write(show(value, quote=True))
 
@@ -318,7 +318,7 @@ class Session:
         raise _Quit()
 
     def _cmd_reset(self, arg: str) -> bool:
-        from .interpreter import Interpreter
+        from ..host.interpreter import Interpreter
 
         old = self.interp
         rt = old.rt
@@ -344,7 +344,7 @@ class Session:
         return True
 
     def _cmd_vars(self, arg: str) -> bool:
-        from .values import UNSET
+        from ..runtime.values import UNSET
 
         rows = []
         for name, cell in self.interp.main.globals.items():
@@ -365,7 +365,7 @@ class Session:
         """The third column of :vars: a shape, a signature, a short value."""
         import numpy as np
 
-        from .values import Function, Module, Record, show
+        from ..runtime.values import Function, Module, Record, show
 
         if isinstance(v, np.ndarray):
             return f"shape {v.shape}"
@@ -383,9 +383,9 @@ class Session:
     @staticmethod
     def _signature(fn) -> str:
         """`name(a, b=2)` for a user function, the table's signature for a builtin."""
-        from .builtins import Builtin
-        from .compiler import _MISSING, Closure
-        from .values import show
+        from ..compiler.codegen import _MISSING, Closure
+        from ..lib.builtins import Builtin
+        from ..runtime.values import show
 
         if isinstance(fn, Closure):
             parts = []
@@ -413,9 +413,9 @@ class Session:
 
     def help_for(self, name: str) -> str | None:
         """The `:help NAME` text: a user value, a builtin, a constant, a keyword or a command."""
-        from .builtins import BUILTIN_TABLE, CONSTANT_DOCS, Builtin
-        from .compiler import KEYWORDS, Closure
-        from .values import Function, Module, show
+        from ..compiler.codegen import KEYWORDS, Closure
+        from ..lib.builtins import BUILTIN_TABLE, CONSTANT_DOCS, Builtin
+        from ..runtime.values import Function, Module, show
 
         name = name.strip()
         if name.startswith(":") and name[1:] in META_COMMANDS:
@@ -460,7 +460,7 @@ class Session:
 
     def overview(self) -> str:
         """The `:help` text: how the REPL works, the meta-commands and the builtins."""
-        from .builtins import BUILTIN_TABLE, CONSTANT_DOCS
+        from ..lib.builtins import BUILTIN_TABLE, CONSTANT_DOCS
 
         lines = [
             "dprog REPL: type statements; the values of expressions are echoed.",
@@ -485,9 +485,9 @@ class Session:
         return "\n".join(lines)
 
     def _cmd_time(self, arg: str) -> bool:
-        from . import nodes as N
-        from .compiler import Compiler
-        from .parser import parse
+        from ..compiler.codegen import Compiler
+        from ..syntax import nodes as N
+        from ..syntax.parser import parse
 
         interp = self.interp
         prog = parse(arg, "<repl>")
@@ -524,7 +524,7 @@ class Session:
     # ------------------------------------------------------------------ names and completion
     def _lookup(self, chain: list[str]):
         """Resolve `a.b.c` through globals, modules and records without running code."""
-        from .values import UNSET, Module, Record
+        from ..runtime.values import UNSET, Module, Record
 
         if not chain or not chain[0]:
             return False, None
@@ -549,8 +549,8 @@ class Session:
 
     def _scope_names(self) -> dict[str, str]:
         """Every completable name with a short description: user names, then builtins."""
-        from .builtins import BUILTIN_TABLE
-        from .values import UNSET
+        from ..lib.builtins import BUILTIN_TABLE
+        from ..runtime.values import UNSET
 
         out: dict[str, str] = {}
         for name, cell in self.interp.main.globals.items():
@@ -568,8 +568,8 @@ class Session:
         Each is (text, start, description) where `start` (<= 0) is where the
         replaced word begins relative to the cursor, as prompt_toolkit wants.
         """
-        from .compiler import KEYWORDS
-        from .values import Module, Record
+        from ..compiler.codegen import KEYWORDS
+        from ..runtime.values import Module, Record
 
         stripped = before.lstrip()
         if stripped.startswith(":") and "\n" not in stripped:
@@ -624,7 +624,7 @@ class Session:
         """The interactive REPL on a terminal (or on the given prompt_toolkit input/output)."""
         prompt = self.make_prompt_session(input=input, output=output, history_file=history_file)
         if banner:
-            from . import __version__
+            from .. import __version__
 
             self.write(f"dprog {__version__}: `:help` for help, Ctrl-D to leave")
         while True:

@@ -26,9 +26,15 @@ import math
 
 import numpy as np
 
-from . import primitives as P
-from .errors import DpArgumentError, DpDifferentiationError, DpError, DpHostError, DpTypeError
-from .values import Function, kind_of
+from ..prims import primitives as P
+from ..runtime.errors import (
+    DpArgumentError,
+    DpDifferentiationError,
+    DpError,
+    DpHostError,
+    DpTypeError,
+)
+from ..runtime.values import Function, kind_of
 
 _NUMERIC_KINDS = "biuf"
 
@@ -40,7 +46,7 @@ def host_error(what: str, exc: BaseException) -> DpError:
     program's recursion, not the host's fault: a limits error, as for dprog alone.
     """
     if isinstance(exc, RecursionError):
-        from .errors import DpLimitError
+        from ..runtime.errors import DpLimitError
 
         return DpLimitError("recursion too deep for the host (through "
                             f"{what.replace('the Python function ', '')})", None,
@@ -119,7 +125,7 @@ def _not_traceable(what: str) -> DpDifferentiationError:
 
 
 def _op(sym):
-    from .compiler import BINOPS
+    from ..compiler.codegen import BINOPS
 
     return BINOPS[sym]
 
@@ -164,7 +170,7 @@ class TracedValue:
         return _wrap(P.transpose(self._v) if self.ndim >= 2 else self._v)
 
     def __repr__(self) -> str:
-        from .values import show
+        from ..runtime.values import show
 
         return f"TracedValue({show(P.strip(self._v))})"
 
@@ -175,7 +181,7 @@ class TracedValue:
         return s[0]
 
     def __bool__(self) -> bool:
-        from .compiler import truth
+        from ..compiler.codegen import truth
 
         return truth(P.strip(self._v))
 
@@ -275,7 +281,7 @@ class TracedValue:
         return _wrap(P.abs_(self._v))
 
     def __getitem__(self, idx):
-        from .compiler import index_value
+        from ..compiler.codegen import index_value
 
         parts = idx if type(idx) is tuple else (idx,)
         clean = []
@@ -318,7 +324,7 @@ _UFUNCS: dict = {}  # NumPy ufunc name -> dprog operation (filled by _init_ufunc
 
 
 def _init_ufuncs() -> None:
-    from .compiler import BINOPS, op_neg
+    from ..compiler.codegen import BINOPS, op_neg
 
     def pos(x):
         return x
@@ -350,7 +356,7 @@ def _array_functions() -> dict:
     global _ARRAY_FUNCS
     if _ARRAY_FUNCS is not None:
         return _ARRAY_FUNCS
-    from .builtins import make_builtins
+    from ..lib.builtins import make_builtins
 
     b = make_builtins(None)
 
@@ -633,7 +639,7 @@ def _vjp_joint(name, jvp, vjp):
 
 def _vjp_from_jvp(name, jvp, g, out, primals, needs):
     """Transpose the (linear in t) jvp rule: record it on a private tape, run it backwards."""
-    from .ad import RNode, Tape
+    from ..ad.engines import RNode, Tape
 
     inner = Tape()
     leaves = [inner.leaf(_zeros_like(x)) if need else None for x, need in zip(primals, needs)]
@@ -650,7 +656,7 @@ def _vjp_from_jvp(name, jvp, g, out, primals, needs):
 
 def _jvp_from_vjp(name, vjp, primals, ts, out):
     """J·t from the vjp rule V(g) = Jᵀg: J·t is the gradient of <V(g), t> in g."""
-    from .ad import RNode, Tape
+    from ..ad.engines import RNode, Tape
 
     inner = Tape()
     g = inner.leaf(_zeros_like(out))

@@ -11,9 +11,9 @@ builtins of the same names (SPEC §6): these functions call them.
 
 from __future__ import annotations
 
+from ..runtime.values import Function
 from .embedding import PyFunction, TracedValue
 from .interpreter import _host_guard, _PyCallable, to_dprog, to_python
-from .values import Function
 
 _BUILTINS: dict | None = None
 
@@ -21,7 +21,7 @@ _BUILTINS: dict | None = None
 def _builtin(name: str):
     global _BUILTINS
     if _BUILTINS is None:
-        from .builtins import make_builtins
+        from ..lib.builtins import make_builtins
 
         _BUILTINS = make_builtins(None)
     return _BUILTINS[name]

@@ -107,7 +107,7 @@ class Module:
 
 def kind_of(v) -> str:
     """A short phrase naming the kind of a value, for error messages."""
-    from .primitives import Tracer, strip
+    from ..prims.primitives import Tracer, strip
 
     if isinstance(v, Tracer):
         v = strip(v)
@@ -183,7 +183,7 @@ def int_text(n: int) -> str:
 
 def show(v, quote: bool = False) -> str:
     """Render a value in dprog syntax; strings are quoted when `quote` (inside containers)."""
-    from .primitives import Tracer, strip
+    from ..prims.primitives import Tracer, strip
 
     if isinstance(v, Tracer):
         v = strip(v)
@@ -226,7 +226,7 @@ def _quote(s: str) -> str:
 
 def values_equal(a, b) -> bool:
     """Structural equality giving one bool (used for `==` on tuples and records)."""
-    from .primitives import strip
+    from ..prims.primitives import strip
 
     a, b = strip(a), strip(b)
     ta, tb = type(a), type(b)

@@ -27,7 +27,7 @@ import threading
 
 import numpy as np
 
-from .errors import (
+from ..runtime.errors import (
     DpDifferentiationError,
     DpError,
     DpIndexError,
@@ -260,7 +260,7 @@ def _bools_as_numbers(args: tuple) -> tuple:
 
 
 def _bad_operand(p, args):
-    from .values import kind_of
+    from ..runtime.values import kind_of
 
     kinds = [kind_of(a) for a in args]
     if len(args) == 2 and not p.name.isalpha():
@@ -292,7 +292,7 @@ def _translate(p, args, exc) -> DpError:
 
 
 def _check_nan(p, args, r):
-    from .values import has_nan
+    from ..runtime.values import has_nan
 
     if has_nan(r) and not any(has_nan(a) for a in args):
         err = DpValueError(f"`{p.name}` produced nan from inputs without nan "

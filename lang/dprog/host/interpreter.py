@@ -22,12 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import nodes as N
-from . import primitives as P
-from .builtins import Builtin, make_builtins
-from .compiler import KEYWORDS, Closure, Compiler
-from .embedding import TracedValue, make_primitive_function, wrap_python_callable
-from .errors import (
+from ..compiler.codegen import KEYWORDS, Closure, Compiler
+from ..lib.builtins import Builtin, make_builtins
+from ..prims import primitives as P
+from ..runtime.errors import (
     DpError,
     DpImportError,
     DpInternalError,
@@ -36,9 +34,11 @@ from .errors import (
     DpSyntaxError,
     DpTypeError,
 )
-from .parser import parse
-from .runtime import Runtime
-from .values import UNSET, Cell, Function, Module, Record, kind_of
+from ..runtime.state import Runtime
+from ..runtime.values import UNSET, Cell, Function, Module, Record, kind_of
+from ..syntax import nodes as N
+from ..syntax.parser import parse
+from .embedding import TracedValue, make_primitive_function, wrap_python_callable
 
 _LOADING = object()
 _KEYWORDS = frozenset(KEYWORDS)
@@ -127,7 +127,7 @@ def stdlib_dir() -> Path:
     env = os.environ.get("DPROG_STDLIB")
     if env:
         return Path(env)
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the dprog package
     packaged = here / "stdlib"
     if packaged.is_dir():
         return packaged
@@ -469,7 +469,7 @@ def to_dprog(v, interp: Interpreter | None = None):
         return tuple(to_dprog(x, interp) for x in v)
     if t is list:
         if any(type(x) is TracedValue for x in v):
-            from .compiler import make_array
+            from ..compiler.codegen import make_array
 
             return make_array([to_dprog(x, interp) for x in v])
         try:

@@ -2,7 +2,7 @@
 
 grammar.lark (Lark, LALR) is the source of truth, but `import lark` and building its
 parser cost tens of milliseconds per process, so its tables are pre-generated into
-_tables.py (`python -m dprog.gen_tables`) and replayed by dprog.lalr, which builds
+_tables.py (`python -m dprog.syntax.gen_tables`) and replayed by dprog.syntax.lalr, which builds
 the same trees. Whenever grammar.lark differs from the copy stored in _tables.py,
 Lark itself is used, so editing the grammar never breaks anything.
 
@@ -17,8 +17,8 @@ import ast as _pyast
 import os
 from pathlib import Path
 
+from ..runtime.errors import DpSyntaxError, Source, Span
 from . import nodes as N
-from .errors import DpSyntaxError, Source, Span
 from .lalr import ParseError, Parser, Token, UnexpectedCharacters, UnexpectedToken
 
 _GRAMMAR = Path(__file__).with_name("grammar.lark")
@@ -113,7 +113,7 @@ def _table_parser(grammar_text: str | None = None):
 
 
 class _LarkParser:
-    """Lark itself (the fallback and the reference), with errors as dprog.lalr's."""
+    """Lark itself (the fallback and the reference), with errors as dprog.syntax.lalr's."""
 
     def __init__(self, grammar_text: str | None = None):
         from lark import Lark
@@ -350,7 +350,7 @@ _AUG = {"+=": "+", "-=": "-", "*=": "*", "/=": "/", "//=": "//", "%=": "%", "**=
 
 
 class _Builder:
-    """Turns the parse tree (Lark's or dprog.lalr's) into AST nodes, once per parse."""
+    """Turns the parse tree (Lark's or dprog.syntax.lalr's) into AST nodes, once per parse."""
 
     def __init__(self, source: Source):
         self.source = source
@@ -371,7 +371,7 @@ class _Builder:
 
     # statements ---------------------------------------------------------------
     def stmt(self, t):
-        if isinstance(t, str):  # a token (lark's and dprog.lalr's are str subclasses)
+        if isinstance(t, str):  # a token (lark's and dprog.syntax.lalr's are str subclasses)
             raise DpSyntaxError("syntax error", self.tspan(t))
         method = getattr(self, "s_" + t.data, None)
         if method is None:
