@@ -305,7 +305,7 @@ class TestTreesAndArgnums:
             it.eval("grad(f)(1.0)")
 
     def test_python_level_trees(self):
-        from dprog.runtime.values import Record
+        from dprog.core.values import Record
 
         p = Record({"w": np.array([1.0, 2.0]), "b": (3.0, np.array([1.0]))})
 

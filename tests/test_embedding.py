@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import dprog
+from dprog.core.errors import DpError
 from dprog.host import api
-from dprog.runtime.errors import DpError
 
 
 def make(**kw):

@@ -28,8 +28,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dprog
+from dprog.core.errors import DpError
 from dprog.lib.builtins import BUILTIN_TABLE, CONSTANTS
-from dprog.runtime.errors import DpError
 
 _LONG = int(os.environ.get("DPROG_FUZZ_EXAMPLES", "0") or 0)
 

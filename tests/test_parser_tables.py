@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CONFORMANCE, ROOT
-from dprog.runtime.errors import DpSyntaxError, Span
+from dprog.core.errors import DpSyntaxError, Span
 from dprog.syntax import _tables, gen_tables, lalr
 from dprog.syntax import nodes as N
 from dprog.syntax import parser as P

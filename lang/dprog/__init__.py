@@ -12,7 +12,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .runtime.errors import (
+from .core.errors import (
     DpArgumentError,
     DpAssertionError,
     DpDifferentiationError,

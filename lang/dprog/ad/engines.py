@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import gc
 import itertools
+import sys
 from contextlib import contextmanager
 
 import numpy as np
 
+from ..core.errors import DpDifferentiationError, DpError, DpTypeError
+from ..core.values import TRACER_TYPES, Record, Tracer, kind_of, strip
 from ..prims import primitives as P
-from ..prims.primitives import EMPTY, Tracer, strip
-from ..runtime.errors import DpDifferentiationError, DpError, DpTypeError
-from ..runtime.values import Record, kind_of
+from ..prims.primitives import EMPTY
 
 _levels = itertools.count(1)
 
@@ -604,18 +605,18 @@ class Tape:
         return ct
 
 
+# Code objects that begin a dprog call (runtime.functions registers Closure.__call__):
+# the frames between two of them belong to one dprog function.
+CALL_BOUNDARIES: set = set()
+
+
 def _dprog_stack() -> list:
     """The dprog frames (span, function name) of the primitive call being recorded,
     innermost first, up to the transformation that started the recording.
 
     Read off the Python stack: the compiler's closures hold `span` and `fname`,
-    and `Closure.__call__` separates dprog frames. Used only under --check-nans.
+    and a call boundary separates dprog frames. Used only under --check-nans.
     """
-    import sys
-
-    from ..compiler.codegen import Closure
-
-    call_code = Closure.__call__.__code__
     here = __file__
     out: list = []
     need = True
@@ -623,7 +624,7 @@ def _dprog_stack() -> list:
     f = sys._getframe(2)
     while f is not None:
         code = f.f_code
-        if code is call_code:
+        if code in CALL_BOUNDARIES:
             need = True
         elif code.co_filename == here:
             if started:
@@ -650,7 +651,7 @@ class RNode(Tracer):
     __slots__ = ("idx", "p", "args")
 
 
-P.TRACER_TYPES.update({Dual, RNode})
+TRACER_TYPES.update({Dual, RNode})
 _new = object.__new__
 
 

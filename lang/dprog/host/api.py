@@ -11,9 +11,9 @@ builtins of the same names (SPEC §6): these functions call them.
 
 from __future__ import annotations
 
-from ..runtime.values import Function
-from .embedding import PyFunction, TracedValue
-from .interpreter import _host_guard, _PyCallable, to_dprog, to_python
+from ..core.values import Function
+from ..lib.builtins import make_builtins
+from .convert import PyCallable, PyFunction, TracedValue, host_guard, to_dprog, to_python
 
 _BUILTINS: dict | None = None
 
@@ -21,15 +21,13 @@ _BUILTINS: dict | None = None
 def _builtin(name: str):
     global _BUILTINS
     if _BUILTINS is None:
-        from ..lib.builtins import make_builtins
-
         _BUILTINS = make_builtins(None)
     return _BUILTINS[name]
 
 
 def _as_function(f, what: str):
     """(dprog function, owning interpreter or None) for a Python-side callable."""
-    if isinstance(f, _PyCallable):
+    if isinstance(f, PyCallable):
         return f._dp, f._interp
     if isinstance(f, Function):
         return f, None
@@ -39,7 +37,7 @@ def _as_function(f, what: str):
 
 
 def _guard(interp):
-    return interp._running() if interp is not None else _host_guard()
+    return interp._running() if interp is not None else host_guard()
 
 
 def _argnums(argnums):
@@ -53,7 +51,7 @@ def _transform(what: str, f, *extra):
     fn, interp = _as_function(f, what)
     with _guard(interp):
         made = _builtin(what)(fn, *extra)
-    return _PyCallable(made, interp)
+    return PyCallable(made, interp)
 
 
 def grad(f, argnums=0):

@@ -22,23 +22,22 @@ from pathlib import Path
 
 import numpy as np
 
-from ..compiler.codegen import KEYWORDS, Closure, Compiler
-from ..lib.builtins import Builtin, make_builtins
-from ..prims import primitives as P
-from ..runtime.errors import (
+from ..compiler.codegen import Compiler
+from ..core.errors import (
     DpError,
     DpImportError,
-    DpInternalError,
-    DpInterrupt,
     DpLimitError,
     DpSyntaxError,
-    DpTypeError,
 )
+from ..core.values import UNSET, Cell, Module
+from ..lib.builtins import make_builtins
+from ..prims import primitives as P
 from ..runtime.state import Runtime
-from ..runtime.values import UNSET, Cell, Function, Module, Record, kind_of
 from ..syntax import nodes as N
+from ..syntax.keywords import KEYWORDS
 from ..syntax.parser import parse
-from .embedding import TracedValue, make_primitive_function, wrap_python_callable
+from .convert import as_dp_error, to_dprog, to_python
+from .pyprims import make_primitive_function
 
 _LOADING = object()
 _KEYWORDS = frozenset(KEYWORDS)
@@ -96,30 +95,6 @@ def _exit_recursion() -> None:
         _reclimit_users -= 1
         if _reclimit_users == 0:
             sys.setrecursionlimit(_reclimit_saved)
-
-
-def _as_dp_error(exc: BaseException) -> DpError:
-    """Any exception that escaped the evaluator, as the DpError the host receives."""
-    if isinstance(exc, RecursionError):
-        return DpLimitError("recursion too deep for the host", None,
-                            "lower max_depth or simplify the recursion")
-    if isinstance(exc, MemoryError):
-        return DpLimitError("out of memory", None, "the program allocates too much; "
-                            "lower max_array_elements to stop it earlier")
-    return DpInternalError(f"internal error: {type(exc).__name__}: {exc}", None,
-                           "this is a bug in dprog; please report it with the program")
-
-
-@contextmanager
-def _host_guard():
-    """For transformations of plain Python functions (no interpreter): no escapes either."""
-    try:
-        with np.errstate(all="ignore"):
-            yield
-    except DpError:
-        raise
-    except Exception as exc:
-        raise _as_dp_error(exc) from exc
 
 
 def stdlib_dir() -> Path:
@@ -204,7 +179,7 @@ class Interpreter:
                 except DpError:
                     raise
                 except Exception as exc:
-                    raise _as_dp_error(exc) from exc
+                    raise as_dp_error(exc) from exc
                 return
             self._active = True
             lim = P.LIMITS
@@ -222,7 +197,7 @@ class Interpreter:
             except DpError:
                 raise
             except Exception as exc:
-                raise _as_dp_error(exc) from exc
+                raise as_dp_error(exc) from exc
             finally:
                 lim.max_array_elements, lim.check_nans, lim.nan_pass = saved
                 if rt.check_nans:
@@ -428,70 +403,6 @@ def _is_stdlib(path: str) -> bool:
 
 
 # ================================================================ conversions
-_NUMERIC_KINDS = "iuf"
-
-
-def _array_in(v: np.ndarray) -> object:
-    kind = v.dtype.kind
-    try:
-        if kind == "b":
-            a = np.array(v, dtype=np.bool_)
-        elif kind in _NUMERIC_KINDS:
-            a = np.array(v, dtype=np.float64)
-        elif kind == "O" and all(isinstance(x, (int, float, np.integer, np.floating))
-                                 for x in v.flat):
-            a = np.array(v, dtype=np.float64)
-        else:
-            raise TypeError(kind)
-    except (TypeError, ValueError, OverflowError):
-        raise DpTypeError(f"cannot pass an array of dtype {v.dtype} to dprog", None,
-                          "arrays must hold bools, integers or floats") from None
-    if a.ndim == 0:
-        return P.normalize(a)
-    a.flags.writeable = False
-    return a
-
-
-def to_dprog(v, interp: Interpreter | None = None):
-    """A Python value as a dprog value (SPEC §10); DpTypeError for anything else."""
-    t = type(v)
-    if t is float or t is int or t is bool or t is str or v is None:
-        return v
-    if isinstance(v, np.ndarray):
-        return _array_in(v)
-    if isinstance(v, (np.integer, np.bool_)):
-        return v.item()
-    if isinstance(v, np.floating):
-        return float(v)
-    if t is TracedValue:
-        return v._v
-    if isinstance(v, tuple):
-        return tuple(to_dprog(x, interp) for x in v)
-    if t is list:
-        if any(type(x) is TracedValue for x in v):
-            from ..compiler.codegen import make_array
-
-            return make_array([to_dprog(x, interp) for x in v])
-        try:
-            arr = np.asarray(v)
-        except (TypeError, ValueError, OverflowError):
-            raise DpTypeError("a list must be a rectangular list of numbers", None,
-                              "use a tuple for a group of other values") from None
-        return _array_in(arr)
-    if isinstance(v, dict):
-        for k in v:
-            if type(k) is not str or not k.isidentifier():
-                raise DpTypeError(f"record field names must be identifiers, got {k!r}", None,
-                                  None)
-        return Record({k: to_dprog(x, interp) for k, x in v.items()})
-    if isinstance(v, (Record, Function, Module, P.Tracer)) or t is range:
-        return v
-    if isinstance(v, _PyCallable):
-        return v._dp
-    if callable(v):
-        return wrap_python_callable(v, interp)
-    raise DpTypeError(f"cannot pass a Python {t.__name__} to dprog", None,
-                      "pass numbers, bools, strings, None, arrays, tuples, dicts or callables")
 
 
 def _shown_path(path: str) -> str:
@@ -504,54 +415,3 @@ def _shown_path(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def to_python(v, interp: Interpreter | None = None):
-    """A dprog value as a Python value (records -> dicts, functions -> callables).
-
-    Arrays are copies: the host may change them without changing dprog's values.
-    """
-    t = type(v)
-    if t is float or t is int or t is bool or t is str or v is None:
-        return v
-    if t is np.ndarray:
-        return v.copy()
-    if t is tuple:
-        return tuple(to_python(x, interp) for x in v)
-    if t is Record:
-        return {k: to_python(x, interp) for k, x in v.items()}
-    if isinstance(v, Function):
-        return _PyCallable(v, interp)
-    if isinstance(v, P.Tracer):
-        return TracedValue(v)
-    return v
-
-
-class _PyCallable:
-    """A dprog function handed to Python: a plain callable converting at the boundary."""
-
-    def __init__(self, fn: Function, interp: Interpreter | None):
-        self._dp = fn
-        self._interp = interp
-        self.__name__ = getattr(fn, "name", "dprog_function")
-        self.__doc__ = f"dprog function {fn.describe()}"
-
-    def __repr__(self) -> str:
-        return f"<dprog function {self._dp.describe()}>"
-
-    def __call__(self, *args, **kwargs):
-        interp = self._interp
-        with interp._running() if interp is not None else _host_guard():
-            a = [to_dprog(x, interp) for x in args]
-            kw = {k: to_dprog(x, interp) for k, x in kwargs.items()}
-            return to_python(self._dp(*a, **kw), interp)
-
-
-__all__ = [
-    "Builtin",
-    "Closure",
-    "DpInterrupt",
-    "Interpreter",
-    "kind_of",
-    "stdlib_dir",
-    "to_dprog",
-    "to_python",
-]

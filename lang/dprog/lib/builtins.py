@@ -12,24 +12,26 @@ import math
 import os
 import sys
 import tempfile
+import time
 import zipfile
 
 import numpy as np
 
 from ..ad import engines as ad
-from ..prims import primitives as P
-from ..prims.primitives import Tracer, strip
-from ..runtime.errors import (
+from ..core.errors import (
     DpArgumentError,
     DpAssertionError,
     DpError,
     DpImportError,
     DpIndexError,
+    DpShapeError,
     DpTypeError,
     DpValueError,
-    did_you_mean,
 )
-from ..runtime.values import Function, Record, kind_of, show
+from ..core.values import Function, Record, Tracer, kind_of, show, strip
+from ..prims import primitives as P
+from ..runtime.functions import Builtin
+from ..runtime.ops import iterate, truth
 
 
 class BuiltinDoc:
@@ -47,104 +49,6 @@ class BuiltinDoc:
 
     def __repr__(self) -> str:
         return f"BuiltinDoc({self.signature!r}, {self.doc!r}, {self.category!r}, {self.diff!r})"
-
-
-class Builtin(Function):
-    """A builtin function value with checked arity and keywords."""
-
-    __slots__ = ("name", "fn", "min_args", "max_args", "params", "kwonly", "sig", "takes1",
-                 "takes2", "record1")
-
-    def __init__(self, name, fn, sig):
-        self.name = name
-        self.fn = fn
-        self.sig = sig
-        params, self.min_args, self.max_args, self.kwonly = _parse_sig(sig)
-        self.params = params
-        # arities the evaluator may call `fn` with directly, skipping the checks
-        hi = self.max_args if self.max_args is not None else 99
-        self.takes1 = self.min_args <= 1 <= hi
-        self.takes2 = self.min_args <= 2 <= hi
-        # records a call on a float reverse-mode value in one step (None: use fn)
-        self.record1 = ad.unary_recorder(fn) if self.takes1 else None
-
-    def describe(self) -> str:
-        return f"<builtin {self.sig}>"
-
-    def __call__(self, *args, **kwargs):
-        if kwargs and len(args) < self.min_args:
-            args, kwargs = self._required_from_keywords(args, kwargs)
-        n = len(args)
-        if n < self.min_args or (self.max_args is not None and n > self.max_args):
-            raise self._count_error(n)
-        if kwargs:
-            for k in kwargs:
-                if k not in self.params and k not in self.kwonly:
-                    raise DpArgumentError(f"`{self.name}` has no parameter `{k}`", None,
-                                          did_you_mean(k, list(self.params) + list(self.kwonly))
-                                          or f"its signature is {self.sig}")
-                pos = self.params.get(k)
-                if pos is not None and pos < n:
-                    raise DpArgumentError(f"`{self.name}` got two values for `{k}`", None, None)
-        return self.fn(*args, **kwargs)
-
-    def _required_from_keywords(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-        """Required parameters named by keyword (`clip(x, lo=0, hi=1)`) become positional."""
-        names = list(self.params)
-        for k in kwargs:
-            pos = self.params.get(k)
-            if pos is not None and pos < len(args):
-                raise DpArgumentError(f"`{self.name}` got two values for `{k}`", None, None)
-        args, kwargs = list(args), dict(kwargs)
-        while len(args) < self.min_args and names[len(args)] in kwargs:
-            args.append(kwargs.pop(names[len(args)]))
-        missing = [nm for nm in names[len(args):self.min_args] if nm not in kwargs]
-        if missing:
-            raise DpArgumentError(f"`{self.name}` is missing argument `{missing[0]}`", None,
-                                  f"its signature is {self.sig}")
-        return tuple(args), kwargs
-
-    def _count_error(self, n):
-        lo, hi = self.min_args, self.max_args
-        if hi is None:
-            want = f"at least {lo}"
-        elif lo == hi:
-            want = str(lo)
-        else:
-            want = f"{lo} to {hi}"
-        hint = f"its signature is {self.sig}"
-        if self.name in ("max", "min") and n == 2:
-            hint = (f"use `{self.name}imum(a, b)` for the elementwise {self.name}imum of two "
-                    f"values; `{self.name}(x, axis=k)` reduces along an axis")
-        return DpArgumentError(
-            f"`{self.name}` takes {want} argument{'s' if want != '1' else ''} but {n} "
-            f"{'were' if n != 1 else 'was'} given", None, hint)
-
-
-def _parse_sig(sig: str):
-    inner = sig[sig.index("(") + 1: sig.rindex(")")]
-    params: dict[str, int] = {}
-    kwonly: set[str] = set()
-    required = 0
-    maxn: int | None = 0
-    kw_mode = False
-    for i, part in enumerate(p.strip() for p in inner.split(",") if p.strip()):
-        if part == "*":
-            kw_mode = True
-            continue
-        if part.endswith("..."):
-            maxn = None
-            continue
-        name = part.split("=")[0].strip()
-        if kw_mode:
-            kwonly.add(name)
-            continue
-        params[name] = len(params)
-        if "=" not in part:
-            required += 1
-        if maxn is not None:
-            maxn += 1
-    return params, required, maxn, kwonly
 
 
 BUILTIN_TABLE: dict[str, BuiltinDoc] = {}
@@ -576,15 +480,9 @@ def _concat(xs, axis=0):
     xs = _seq(xs, "concat")
     for x in xs:
         if P.ndim(x) == 0:
-            raise DpShapeErrorLazy("`concat` needs arrays, not numbers",
-                                   "use stack((a, b)) to build an array from numbers")
+            raise DpShapeError("`concat` needs arrays, not numbers", None,
+                               "use stack((a, b)) to build an array from numbers")
     return P.concat(xs, axis=_int_arg(axis, "concat", "axis"))
-
-
-def DpShapeErrorLazy(msg, hint):
-    from ..runtime.errors import DpShapeError
-
-    return DpShapeError(msg, None, hint)
 
 
 @builtin("stack(xs, axis=0)", "join a tuple of equal-shaped arrays along a new axis", "arrays")
@@ -797,16 +695,12 @@ def _int(x):
 @builtin("assert(cond, message=\"assertion failed\")", "stop with an error if cond is false",
          "other", "-")
 def _assert(cond, message="assertion failed"):
-    from ..compiler.codegen import truth
-
     if not truth(cond):
         raise DpAssertionError(message if type(message) is str else show(message), None, None)
 
 
 class _Progress:
     def __init__(self, rt, xs, label):
-        from ..compiler.codegen import iterate
-
         self.items = xs
         self.iterable = iterate(xs)
         self.label = label
@@ -821,8 +715,6 @@ class _Progress:
         if not tty:
             yield from self.iterable
             return
-        import time
-
         try:
             total = len(self.items)
         except TypeError:

@@ -27,7 +27,7 @@ import threading
 
 import numpy as np
 
-from ..runtime.errors import (
+from ..core.errors import (
     DpDifferentiationError,
     DpError,
     DpIndexError,
@@ -36,21 +36,13 @@ from ..runtime.errors import (
     DpTypeError,
     DpValueError,
 )
+from ..core.values import TRACER_TYPES, has_nan, kind_of, strip
 
 F64 = np.float64
 ndarray = np.ndarray
 _PYNUM = (int, float, bool)
 _PYNUM_SET = frozenset(_PYNUM)
 EMPTY: dict = {}
-
-
-class Tracer:
-    """A value carrying derivative information for one differentiation level."""
-
-    __slots__ = ("_trace", "primal")
-
-    def __repr__(self) -> str:  # debugging aid only; dprog never shows tracers
-        return f"<{type(self).__name__} level={self._trace.level} {strip(self)!r}>"
 
 
 class Limits(threading.local):
@@ -175,16 +167,6 @@ def defderiv(p, *derivs, safe=True):
 
 
 # ----------------------------------------------------------------------------- bind
-def strip(x):
-    """The plain value under every level of tracing."""
-    while type(x) in TRACER_TYPES:
-        x = x.primal
-    return x
-
-
-# The concrete tracer classes (filled in by ad.py): a set lookup on type() is
-# cheaper than isinstance() on the hot path.
-TRACER_TYPES: set = set()
 
 
 def bind(p: Primitive, args: tuple, params: dict = EMPTY):
@@ -260,8 +242,6 @@ def _bools_as_numbers(args: tuple) -> tuple:
 
 
 def _bad_operand(p, args):
-    from ..runtime.values import kind_of
-
     kinds = [kind_of(a) for a in args]
     if len(args) == 2 and not p.name.isalpha():
         hint = None
@@ -292,8 +272,6 @@ def _translate(p, args, exc) -> DpError:
 
 
 def _check_nan(p, args, r):
-    from ..runtime.values import has_nan
-
     if has_nan(r) and not any(has_nan(a) for a in args):
         err = DpValueError(f"`{p.name}` produced nan from inputs without nan "
                            f"(in the {LIMITS.nan_pass} pass)", None,

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from .errors import DpImportError, DpInterrupt, DpLimitError
+from ..core.errors import DpImportError, DpInterrupt, DpLimitError
 
 # How many evaluation steps run between checks of the interrupt flag and the step limit.
 # With a timeout the chunk adapts so that the clock is read every few milliseconds, even

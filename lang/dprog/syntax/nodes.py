@@ -9,7 +9,7 @@ Plain classes with __slots__ rather than dataclasses: importing and applying
 
 from __future__ import annotations
 
-from ..runtime.errors import Span
+from ..core.errors import Span
 
 
 class Node:

@@ -17,7 +17,7 @@ import ast as _pyast
 import os
 from pathlib import Path
 
-from ..runtime.errors import DpSyntaxError, Source, Span
+from ..core.errors import DpSyntaxError, Source, Span
 from . import nodes as N
 from .lalr import ParseError, Parser, Token, UnexpectedCharacters, UnexpectedToken
 

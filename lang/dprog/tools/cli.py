@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         why = "is a directory" if os.path.isdir(path) else "no such file"
         return _usage_error(f"cannot open {path}: {why}")
 
+    from ..core.errors import DpError
     from ..host.interpreter import Interpreter
-    from ..runtime.errors import DpError
     from ..runtime.state import OutputClosed
 
     interp = Interpreter(max_depth=1000, max_array_elements=250_000_000, allow_files=True,

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ..compiler.codegen import KEYWORDS
+from ..syntax.keywords import KEYWORDS
 
 _KEYWORDS = frozenset(KEYWORDS) - {"true", "false", "none"}
 _CONSTANTS = frozenset({"true", "false", "none"})

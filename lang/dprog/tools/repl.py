@@ -16,13 +16,20 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
-from ..runtime.errors import DpError, DpSyntaxError, did_you_mean
-from .highlight import is_closed_string, tokenize, unclosed_brackets
+import numpy as np
 
-if TYPE_CHECKING:
-    from ..host.interpreter import Interpreter
+from .. import __version__
+from ..compiler.codegen import Compiler
+from ..core.errors import DpError, DpSyntaxError, did_you_mean
+from ..core.values import UNSET, Function, Module, Record, kind_of, show
+from ..host.interpreter import Interpreter
+from ..lib.builtins import BUILTIN_TABLE, CONSTANT_DOCS
+from ..runtime.functions import MISSING, Builtin, Closure
+from ..syntax import nodes as N
+from ..syntax.keywords import KEYWORDS
+from ..syntax.parser import parse
+from .highlight import STYLE_RULES, is_closed_string, make_lexer, tokenize, unclosed_brackets
 
 HISTORY_ENV = "DP_HISTORY"
 PROMPT = "dp> "
@@ -66,8 +73,6 @@ def needs_more(text: str) -> bool:
     """
     if not text.strip() or is_meta(text):
         return False
-    from ..syntax.parser import parse
-
     try:
         parse(text + "\n", "<repl>")
     except DpSyntaxError as err:
@@ -95,8 +100,6 @@ def _indent_after(before: str) -> str:
 
 def _declared_names(text: str) -> set[str]:
     """Names that `let`, `for` and `fn` (with its parameters) declare in a piece of input."""
-    from ..compiler.codegen import KEYWORDS
-
     toks = [t for t in tokenize(text) if t.kind not in ("ws", "comment")]
     n = len(toks)
     out: set[str] = set()
@@ -146,8 +149,6 @@ def _fmt_seconds(t: float, encoding: str | None) -> str:
 
 def _kind_word(v) -> str:
     """`kind_of` without its article and shape: "number", "array", "function"..."""
-    from ..runtime.values import kind_of
-
     return re.sub(r"^(a|an) ", "", kind_of(v)).split(" of shape")[0]
 
 
@@ -183,8 +184,6 @@ class Session:
         self.check_nans = check_nans
         self.failed = False
         if interp is None:
-            from ..host.interpreter import Interpreter
-
             interp = Interpreter(allow_files=True, check_nans=check_nans, max_depth=1000,
                                  max_array_elements=250_000_000)
         self._adopt(interp)
@@ -225,8 +224,6 @@ class Session:
         return False
 
     def _echo(self, value) -> None:
-        from ..runtime.values import show
-
         self.write(show(value, quote=True))
 
     def _adopt(self, interp: Interpreter) -> None:
@@ -318,8 +315,6 @@ class Session:
         raise _Quit()
 
     def _cmd_reset(self, arg: str) -> bool:
-        from ..host.interpreter import Interpreter
-
         old = self.interp
         rt = old.rt
         self._adopt(Interpreter(max_steps=rt.max_steps, max_depth=rt.max_depth,
@@ -344,8 +339,6 @@ class Session:
         return True
 
     def _cmd_vars(self, arg: str) -> bool:
-        from ..runtime.values import UNSET
-
         rows = []
         for name, cell in self.interp.main.globals.items():
             v = cell.v
@@ -363,9 +356,7 @@ class Session:
 
     def _detail(self, v) -> str:
         """The third column of :vars: a shape, a signature, a short value."""
-        import numpy as np
 
-        from ..runtime.values import Function, Module, Record, show
 
         if isinstance(v, np.ndarray):
             return f"shape {v.shape}"
@@ -383,14 +374,10 @@ class Session:
     @staticmethod
     def _signature(fn) -> str:
         """`name(a, b=2)` for a user function, the table's signature for a builtin."""
-        from ..compiler.codegen import _MISSING, Closure
-        from ..lib.builtins import Builtin
-        from ..runtime.values import show
-
         if isinstance(fn, Closure):
             parts = []
             for pname, default in zip(fn.info.param_names, fn.defaults):
-                if default is _MISSING:
+                if default is MISSING:
                     parts.append(pname)
                 else:
                     parts.append(f"{pname}={show(default, quote=True)}")
@@ -413,10 +400,6 @@ class Session:
 
     def help_for(self, name: str) -> str | None:
         """The `:help NAME` text: a user value, a builtin, a constant, a keyword or a command."""
-        from ..compiler.codegen import KEYWORDS, Closure
-        from ..lib.builtins import BUILTIN_TABLE, CONSTANT_DOCS, Builtin
-        from ..runtime.values import Function, Module, show
-
         name = name.strip()
         if name.startswith(":") and name[1:] in META_COMMANDS:
             name = name[1:]
@@ -460,8 +443,6 @@ class Session:
 
     def overview(self) -> str:
         """The `:help` text: how the REPL works, the meta-commands and the builtins."""
-        from ..lib.builtins import BUILTIN_TABLE, CONSTANT_DOCS
-
         lines = [
             "dprog REPL: type statements; the values of expressions are echoed.",
             "  Enter runs the input once it is complete; an open bracket or block continues",
@@ -485,10 +466,6 @@ class Session:
         return "\n".join(lines)
 
     def _cmd_time(self, arg: str) -> bool:
-        from ..compiler.codegen import Compiler
-        from ..syntax import nodes as N
-        from ..syntax.parser import parse
-
         interp = self.interp
         prog = parse(arg, "<repl>")
         if len(prog.body.stmts) != 1 or not isinstance(prog.body.stmts[0], N.ExprStmt):
@@ -524,8 +501,6 @@ class Session:
     # ------------------------------------------------------------------ names and completion
     def _lookup(self, chain: list[str]):
         """Resolve `a.b.c` through globals, modules and records without running code."""
-        from ..runtime.values import UNSET, Module, Record
-
         if not chain or not chain[0]:
             return False, None
         cell = self.interp.main.globals.get(chain[0])
@@ -549,8 +524,6 @@ class Session:
 
     def _scope_names(self) -> dict[str, str]:
         """Every completable name with a short description: user names, then builtins."""
-        from ..lib.builtins import BUILTIN_TABLE
-        from ..runtime.values import UNSET
 
         out: dict[str, str] = {}
         for name, cell in self.interp.main.globals.items():
@@ -568,8 +541,6 @@ class Session:
         Each is (text, start, description) where `start` (<= 0) is where the
         replaced word begins relative to the cursor, as prompt_toolkit wants.
         """
-        from ..compiler.codegen import KEYWORDS
-        from ..runtime.values import Module, Record
 
         stripped = before.lstrip()
         if stripped.startswith(":") and "\n" not in stripped:
@@ -624,8 +595,6 @@ class Session:
         """The interactive REPL on a terminal (or on the given prompt_toolkit input/output)."""
         prompt = self.make_prompt_session(input=input, output=output, history_file=history_file)
         if banner:
-            from .. import __version__
-
             self.write(f"dprog {__version__}: `:help` for help, Ctrl-D to leave")
         while True:
             try:
@@ -653,8 +622,6 @@ class Session:
         from prompt_toolkit.history import FileHistory, InMemoryHistory
         from prompt_toolkit.key_binding import KeyBindings
         from prompt_toolkit.styles import Style
-
-        from .highlight import STYLE_RULES, make_lexer
 
         session = self
 

@@ -107,8 +107,6 @@ class Module:
 
 def kind_of(v) -> str:
     """A short phrase naming the kind of a value, for error messages."""
-    from ..prims.primitives import Tracer, strip
-
     if isinstance(v, Tracer):
         v = strip(v)
     t = type(v)
@@ -183,8 +181,6 @@ def int_text(n: int) -> str:
 
 def show(v, quote: bool = False) -> str:
     """Render a value in dprog syntax; strings are quoted when `quote` (inside containers)."""
-    from ..prims.primitives import Tracer, strip
-
     if isinstance(v, Tracer):
         v = strip(v)
     t = type(v)
@@ -226,8 +222,6 @@ def _quote(s: str) -> str:
 
 def values_equal(a, b) -> bool:
     """Structural equality giving one bool (used for `==` on tuples and records)."""
-    from ..prims.primitives import strip
-
     a, b = strip(a), strip(b)
     ta, tb = type(a), type(b)
     if ta is tuple and tb is tuple:
@@ -246,3 +240,25 @@ def values_equal(a, b) -> bool:
     if ta is str or a is None:
         return a == b
     return a is b
+
+
+# ------------------------------------------------------------------ traced values
+class Tracer:
+    """A value carrying derivative information for one differentiation level."""
+
+    __slots__ = ("_trace", "primal")
+
+    def __repr__(self) -> str:  # debugging aid only; dprog never shows tracers
+        return f"<{type(self).__name__} level={self._trace.level} {strip(self)!r}>"
+
+
+def strip(x):
+    """The plain value under every level of tracing."""
+    while type(x) in TRACER_TYPES:
+        x = x.primal
+    return x
+
+
+# The concrete tracer classes (filled in by ad.py): a set lookup on type() is
+# cheaper than isinstance() on the hot path.
+TRACER_TYPES: set = set()

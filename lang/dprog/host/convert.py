@@ -1,42 +1,45 @@
-"""Python functions as dprog values: `Interpreter.define`, plain callables, traced values.
+"""The boundary between Python and dprog values (contract: docs/embedding.md).
 
-Three things cross the boundary here (contract: docs/embedding.md):
+`to_dprog` and `to_python` convert values in each direction; callables cross as
+wrappers that convert again at every call, so the two directions live together:
 
-* `PyFunction`: any Python callable handed to dprog. Arguments go out through
+* `PyFunction`: a Python callable handed to dprog. Arguments go out through
   `to_python`, the result comes back through `to_dprog`; an exception becomes a
   `DpHostError` whose `__cause__` is the original.
+* `PyCallable`: a dprog function handed to Python, run under its interpreter's
+  limits (or `host_guard` when there is none).
 * `TracedValue`: what Python code sees when dprog differentiates through it
   (a Python function called from a function being differentiated, a
   derivative rule at second order, a Python function given to `dprog.grad`).
   Its operators, the NumPy ufuncs and a few NumPy functions dispatch to dprog
   primitives, so such code is itself differentiable.
-* `make_primitive_function`: `define(name, fn, jvp=, vjp=)`. `fn` always runs
-  on plain NumPy values; the rules run on plain values at first order and on
-  `TracedValue`s when a derivative of a derivative is taken, which is what
-  makes defined primitives nest. With only one rule given, the other is
-  derived from it by transposition (a rule is linear in its tangent or
-  cotangent, so recording it on a private tape and running that tape
-  backwards applies the transpose exactly).
 """
 
 from __future__ import annotations
 
-import inspect
 import math
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..prims import primitives as P
-from ..runtime.errors import (
-    DpArgumentError,
+from ..core.errors import (
     DpDifferentiationError,
     DpError,
     DpHostError,
+    DpInternalError,
+    DpLimitError,
     DpTypeError,
 )
-from ..runtime.values import Function, kind_of
+from ..core.values import Function, Module, Record, Tracer, show, strip
+from ..lib.builtins import make_builtins
+from ..prims import primitives as P
+from ..runtime.ops import BINOPS, index_value, make_array, op_neg, truth
 
-_NUMERIC_KINDS = "biuf"
+if TYPE_CHECKING:  # for annotations only
+    from .interpreter import Interpreter
+
+NUMERIC_KINDS = "biuf"
 
 
 def host_error(what: str, exc: BaseException) -> DpError:
@@ -46,8 +49,6 @@ def host_error(what: str, exc: BaseException) -> DpError:
     program's recursion, not the host's fault: a limits error, as for dprog alone.
     """
     if isinstance(exc, RecursionError):
-        from ..runtime.errors import DpLimitError
-
         return DpLimitError("recursion too deep for the host (through "
                             f"{what.replace('the Python function ', '')})", None,
                             "is a recursive function missing its base case?")
@@ -70,8 +71,6 @@ class PyFunction(Function):
         return f"<python fn {self.name}>"
 
     def __call__(self, *args, **kwargs):
-        from .interpreter import to_dprog, to_python
-
         interp = self.interp
         a = [to_python(x, interp) for x in args]
         kw = {k: to_python(v, interp) for k, v in kwargs.items()}
@@ -102,14 +101,12 @@ def _unwrap(x):
         return x._v
     if t is float or t is int or t is bool:
         return x
-    from .interpreter import to_dprog
-
     return to_dprog(x)
 
 
 def _wrap(r):
     """A dprog result seen from Python: traced values stay wrapped, plain ones are plain."""
-    if isinstance(r, P.Tracer):
+    if isinstance(r, Tracer):
         return TracedValue(r)
     if type(r) is tuple:
         return tuple(_wrap(x) for x in r)
@@ -125,7 +122,6 @@ def _not_traceable(what: str) -> DpDifferentiationError:
 
 
 def _op(sym):
-    from ..compiler.codegen import BINOPS
 
     return BINOPS[sym]
 
@@ -150,7 +146,7 @@ class TracedValue:
     @property
     def value(self):
         """The plain value underneath (a float or a NumPy array; no derivative)."""
-        v = P.strip(self._v)
+        v = strip(self._v)
         return v.copy() if type(v) is np.ndarray else v
 
     @property
@@ -170,9 +166,7 @@ class TracedValue:
         return _wrap(P.transpose(self._v) if self.ndim >= 2 else self._v)
 
     def __repr__(self) -> str:
-        from ..runtime.values import show
-
-        return f"TracedValue({show(P.strip(self._v))})"
+        return f"TracedValue({show(strip(self._v))})"
 
     def __len__(self) -> int:
         s = self.shape
@@ -181,9 +175,8 @@ class TracedValue:
         return s[0]
 
     def __bool__(self) -> bool:
-        from ..compiler.codegen import truth
 
-        return truth(P.strip(self._v))
+        return truth(strip(self._v))
 
     def __float__(self) -> float:
         raise DpDifferentiationError(
@@ -281,13 +274,12 @@ class TracedValue:
         return _wrap(P.abs_(self._v))
 
     def __getitem__(self, idx):
-        from ..compiler.codegen import index_value
 
         parts = idx if type(idx) is tuple else (idx,)
         clean = []
         for i in parts:
             if type(i) is TracedValue:
-                i = P.strip(i._v)
+                i = strip(i._v)
             if isinstance(i, np.integer):
                 i = int(i)
             if type(i) is not int and type(i) is not slice:
@@ -324,7 +316,6 @@ _UFUNCS: dict = {}  # NumPy ufunc name -> dprog operation (filled by _init_ufunc
 
 
 def _init_ufuncs() -> None:
-    from ..compiler.codegen import BINOPS, op_neg
 
     def pos(x):
         return x
@@ -356,8 +347,6 @@ def _array_functions() -> dict:
     global _ARRAY_FUNCS
     if _ARRAY_FUNCS is not None:
         return _ARRAY_FUNCS
-    from ..lib.builtins import make_builtins
-
     b = make_builtins(None)
 
     def call(name, keep=("axis",)):
@@ -381,7 +370,7 @@ def _array_functions() -> dict:
 
     def plain(npfn):
         def run(x, *args, **kwargs):
-            v = P.strip(x._v) if type(x) is TracedValue else x
+            v = strip(x._v) if type(x) is TracedValue else x
             return npfn(v, *args, **kwargs)
         return run
 
@@ -424,259 +413,135 @@ _init_ufuncs()
 
 
 # ================================================================ defined primitives
-class PrimitiveFunction(Function):
-    """A `define`d primitive, called from dprog (positional numbers and arrays only)."""
-
-    __slots__ = ("arity", "name", "prim")
-
-    def __init__(self, name, prim, arity):
-        self.name = name
-        self.prim = prim
-        self.arity = arity  # (min, max or None), or None when unknown
-
-    def describe(self) -> str:
-        return f"<primitive {self.name}>"
-
-    def __call__(self, *args, **kwargs):
-        if kwargs:
-            raise DpArgumentError(f"`{self.name}` takes positional arguments only", None,
-                                  "a defined primitive is called as name(x, ...)")
-        if self.arity is not None:
-            lo, hi = self.arity
-            n = len(args)
-            if n < lo or (hi is not None and n > hi):
-                want = str(lo) if lo == hi else (f"at least {lo}" if hi is None
-                                                 else f"{lo} to {hi}")
-                raise DpArgumentError(f"`{self.name}` takes {want} argument"
-                                      f"{'' if want == '1' else 's'} but {n} "
-                                      f"{'was' if n == 1 else 'were'} given", None, None)
-        for a in args:
-            t = type(a)
-            if not (t is float or t is int or t is bool or t is np.ndarray
-                    or isinstance(a, P.Tracer)):
-                raise DpTypeError(f"`{self.name}` expects numbers or arrays, got {kind_of(a)}",
-                                  None, None)
-        return P.bind(self.prim, args)
 
 
-def _arity(fn) -> tuple[int, int | None] | None:
-    """How many positional arguments fn accepts, or None if its signature is unknown."""
+
+
+def as_dp_error(exc: BaseException) -> DpError:
+    """Any exception that escaped the evaluator, as the DpError the host receives."""
+    if isinstance(exc, RecursionError):
+        return DpLimitError("recursion too deep for the host", None,
+                            "lower max_depth or simplify the recursion")
+    if isinstance(exc, MemoryError):
+        return DpLimitError("out of memory", None, "the program allocates too much; "
+                            "lower max_array_elements to stop it earlier")
+    return DpInternalError(f"internal error: {type(exc).__name__}: {exc}", None,
+                           "this is a bug in dprog; please report it with the program")
+
+
+@contextmanager
+def host_guard():
+    """For transformations of plain Python functions (no interpreter): no escapes either."""
     try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return None
-    lo, hi = 0, 0
-    var = False
-    for p in sig.parameters.values():
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            hi += 1
-            if p.default is p.empty:
-                lo += 1
-        elif p.kind is p.VAR_POSITIONAL:
-            var = True
-        elif p.kind is p.KEYWORD_ONLY and p.default is p.empty:
-            return None
-    return lo, None if var else hi
-
-
-def _readonly(x):
-    """A plain value for host code: arrays as read-only views (dprog values are immutable)."""
-    if type(x) is np.ndarray:
-        v = x.view()
-        v.flags.writeable = False
-        return v
-    return x
-
-
-def _to_host(x):
-    if isinstance(x, P.Tracer):
-        return TracedValue(x)
-    return _readonly(x)
-
-
-def _who(name: str, what: str) -> str:
-    return f"the Python primitive `{name}`" if what == "fn" else f"the {what} rule of `{name}`"
-
-
-def _host_result(name: str, what: str, r):
-    """A value returned by host code where a number or an array is expected."""
-    who = _who(name, what)
-    t = type(r)
-    if t is float or t is int or t is bool:
-        return r
-    if t is TracedValue:
-        return r._v
-    if isinstance(r, np.ndarray):
-        if r.dtype.kind not in _NUMERIC_KINDS:
-            raise DpTypeError(f"{who} returned an array of dtype {r.dtype}", None,
-                              "return numbers or numeric arrays")
-        a = np.array(r, dtype=np.bool_ if r.dtype.kind == "b" else np.float64)
-        return P.normalize(a)
-    if isinstance(r, (np.integer, np.floating, np.bool_)):
-        return r.item() if not isinstance(r, np.floating) else float(r)
-    if isinstance(r, P.Tracer):
-        return r
-    if t is list:
-        from .interpreter import to_dprog
-
-        v = to_dprog(r)
-        if type(v) is np.ndarray or isinstance(v, P.Tracer):
-            return v
-    raise DpTypeError(f"{who} must return a number or an array, got {type(r).__name__}",
-                      None, None)
-
-
-def _call_host(name: str, what: str, fn, args: tuple):
-    try:
-        return fn(*args)
+        with np.errstate(all="ignore"):
+            yield
     except DpError:
         raise
     except Exception as exc:
-        raise host_error(_who(name, what), exc) from exc
+        raise as_dp_error(exc) from exc
 
 
-def _fit(name: str, what: str, c, want: tuple):
-    """Make a rule's result have shape `want`: broadcast up or sum broadcast axes down."""
-    s = P.shape(c)
-    if s == want:
-        return c
+_NUMBER_KINDS = "iuf"
+
+
+def _array_in(v: np.ndarray) -> object:
+    kind = v.dtype.kind
     try:
-        b = np.broadcast_shapes(s, want)
-    except ValueError:
-        b = None
-    if b == want:
-        return P.broadcast_to(c, want)
-    if b == s:
-        return P.unbroadcast(c, np.zeros(want) if want else 0.0)
-    raise DpDifferentiationError(f"{_who(name, what)} returned shape {s}, expected {want}",
-                                 None, "a tangent has the output's shape; a cotangent has "
-                                 "its argument's shape")
-
-
-def _zeros_like(x):
-    s = P.shape(x)
-    return np.zeros(s) if s else 0.0
-
-
-def make_primitive_function(interp, name: str, py_fn, jvp=None, vjp=None) -> PrimitiveFunction:
-    """Wrap py_fn(*arrays) -> array as a dprog primitive with host derivative rules.
-
-    jvp(primals, tangents) -> tangent of the output, and
-    vjp(primals, out, g) -> tuple of cotangents (one per argument; None = zero).
-    """
-    def impl(*args):
-        r = _call_host(name, "fn", py_fn, tuple(_readonly(a) for a in args))
-        return _host_result(name, "fn", r)
-
-    prim = P.Primitive(name, impl)
-    prim.jvp_joint = _jvp_joint(name, jvp, vjp)
-    prim.vjp_joint = _vjp_joint(name, jvp, vjp)
-    return PrimitiveFunction(name, prim, _arity(py_fn))
-
-
-def _no_rule(name):
-    return DpDifferentiationError(f"`{name}` has no derivative rule", None,
-                                  "pass jvp= and/or vjp= to define() to differentiate it")
-
-
-def _jvp_joint(name, jvp, vjp):
-    def once(primals, tangents, out):
-        ts = tuple(t if t is not None else _zeros_like(x) for t, x in zip(tangents, primals))
-        if jvp is not None:
-            r = _call_host(name, "jvp", jvp,
-                           (tuple(_to_host(x) for x in primals), tuple(_to_host(t) for t in ts)))
-            r = _host_result(name, "jvp", r)
-        elif vjp is not None:
-            r = _jvp_from_vjp(name, vjp, primals, ts, out)
+        if kind == "b":
+            a = np.array(v, dtype=np.bool_)
+        elif kind in _NUMBER_KINDS:
+            a = np.array(v, dtype=np.float64)
+        elif kind == "O" and all(isinstance(x, (int, float, np.integer, np.floating))
+                                 for x in v.flat):
+            a = np.array(v, dtype=np.float64)
         else:
-            raise _no_rule(name)
-        return _fit(name, "jvp", r, P.shape(out))
-
-    def jvp_joint(primals, tangents, out):
-        batch = None
-        for t, x in zip(tangents, primals):
-            if t is not None and P.ndim(t) == P.ndim(x) + 1:
-                batch = P.shape(t)[0]
-                break
-        if batch is None:
-            return once(primals, tangents, out)
-        # a batch of tangents (jacfwd): apply the rule to each one
-        rows = [once(primals, [None if t is None else P.getitem(t, (i,)) for t in tangents],
-                     out) for i in range(batch)]
-        return P.stack([float(r) if type(r) is int else r for r in rows], axis=0)
-    return jvp_joint
+            raise TypeError(kind)
+    except (TypeError, ValueError, OverflowError):
+        raise DpTypeError(f"cannot pass an array of dtype {v.dtype} to dprog", None,
+                          "arrays must hold bools, integers or floats") from None
+    if a.ndim == 0:
+        return P.normalize(a)
+    a.flags.writeable = False
+    return a
 
 
-def _cotangents(name, r, primals):
-    if type(r) is not tuple and type(r) is not list:
-        r = (r,)
-    if len(r) != len(primals):
-        raise DpDifferentiationError(f"the vjp rule of `{name}` returned {len(r)} cotangent(s) "
-                                     f"for {len(primals)} argument(s)", None,
-                                     "return a tuple with one cotangent per argument")
-    out = []
-    for c, x in zip(r, primals):
-        if c is None:
-            out.append(None)
-            continue
-        c = _host_result(name, "vjp", c)
-        out.append(_fit(name, "vjp", c, P.shape(x)))
-    return out
+def to_dprog(v, interp: Interpreter | None = None):
+    """A Python value as a dprog value (SPEC §10); DpTypeError for anything else."""
+    t = type(v)
+    if t is float or t is int or t is bool or t is str or v is None:
+        return v
+    if isinstance(v, np.ndarray):
+        return _array_in(v)
+    if isinstance(v, (np.integer, np.bool_)):
+        return v.item()
+    if isinstance(v, np.floating):
+        return float(v)
+    if t is TracedValue:
+        return v._v
+    if isinstance(v, tuple):
+        return tuple(to_dprog(x, interp) for x in v)
+    if t is list:
+        if any(type(x) is TracedValue for x in v):
+
+            return make_array([to_dprog(x, interp) for x in v])
+        try:
+            arr = np.asarray(v)
+        except (TypeError, ValueError, OverflowError):
+            raise DpTypeError("a list must be a rectangular list of numbers", None,
+                              "use a tuple for a group of other values") from None
+        return _array_in(arr)
+    if isinstance(v, dict):
+        for k in v:
+            if type(k) is not str or not k.isidentifier():
+                raise DpTypeError(f"record field names must be identifiers, got {k!r}", None,
+                                  None)
+        return Record({k: to_dprog(x, interp) for k, x in v.items()})
+    if isinstance(v, (Record, Function, Module, Tracer)) or t is range:
+        return v
+    if isinstance(v, PyCallable):
+        return v._dp
+    if callable(v):
+        return wrap_python_callable(v, interp)
+    raise DpTypeError(f"cannot pass a Python {t.__name__} to dprog", None,
+                      "pass numbers, bools, strings, None, arrays, tuples, dicts or callables")
 
 
-def _vjp_joint(name, jvp, vjp):
-    def vjp_joint(g, out, primals, needs):
-        if vjp is not None:
-            r = _call_host(name, "vjp", vjp,
-                           (tuple(_to_host(x) for x in primals), _to_host(out), _to_host(g)))
-            cts = _cotangents(name, r, primals)
-            return [c if need else None for c, need in zip(cts, needs)]
-        if jvp is not None:
-            return _vjp_from_jvp(name, jvp, g, out, primals, needs)
-        raise _no_rule(name)
-    return vjp_joint
+def to_python(v, interp: Interpreter | None = None):
+    """A dprog value as a Python value (records -> dicts, functions -> callables).
+
+    Arrays are copies: the host may change them without changing dprog's values.
+    """
+    t = type(v)
+    if t is float or t is int or t is bool or t is str or v is None:
+        return v
+    if t is np.ndarray:
+        return v.copy()
+    if t is tuple:
+        return tuple(to_python(x, interp) for x in v)
+    if t is Record:
+        return {k: to_python(x, interp) for k, x in v.items()}
+    if isinstance(v, Function):
+        return PyCallable(v, interp)
+    if isinstance(v, Tracer):
+        return TracedValue(v)
+    return v
 
 
-def _vjp_from_jvp(name, jvp, g, out, primals, needs):
-    """Transpose the (linear in t) jvp rule: record it on a private tape, run it backwards."""
-    from ..ad.engines import RNode, Tape
+class PyCallable:
+    """A dprog function handed to Python: a plain callable converting at the boundary."""
 
-    inner = Tape()
-    leaves = [inner.leaf(_zeros_like(x)) if need else None for x, need in zip(primals, needs)]
-    ts = tuple(TracedValue(leaf) if leaf is not None else _readonly(_zeros_like(x))
-               for leaf, x in zip(leaves, primals))
-    r = _call_host(name, "jvp", jvp, (tuple(_to_host(x) for x in primals), ts))
-    r = _fit(name, "jvp", _host_result(name, "jvp", r), P.shape(out))
-    if not (type(r) is RNode and r._trace is inner):
-        return [None] * len(primals)
-    cts = inner.backward([(r.idx, g)])
-    inner.release()
-    return [cts[leaf.idx] if leaf is not None else None for leaf in leaves]
+    def __init__(self, fn: Function, interp: Interpreter | None):
+        self._dp = fn
+        self._interp = interp
+        self.__name__ = getattr(fn, "name", "dprog_function")
+        self.__doc__ = f"dprog function {fn.describe()}"
 
+    def __repr__(self) -> str:
+        return f"<dprog function {self._dp.describe()}>"
 
-def _jvp_from_vjp(name, vjp, primals, ts, out):
-    """J·t from the vjp rule V(g) = Jᵀg: J·t is the gradient of <V(g), t> in g."""
-    from ..ad.engines import RNode, Tape
-
-    inner = Tape()
-    g = inner.leaf(_zeros_like(out))
-    r = _call_host(name, "vjp", vjp,
-                   (tuple(_to_host(x) for x in primals), _to_host(out), TracedValue(g)))
-    cts = _cotangents(name, r, primals)
-    seeds = [(c.idx, t) for c, t in zip(cts, ts)
-             if type(c) is RNode and c._trace is inner]
-    if not seeds:
-        return _zeros_like(out)
-    got = inner.backward(seeds)[g.idx]
-    inner.release()
-    return got if got is not None else _zeros_like(out)
-
-
-__all__ = [
-    "PrimitiveFunction",
-    "PyFunction",
-    "TracedValue",
-    "host_error",
-    "make_primitive_function",
-    "wrap_python_callable",
-]
+    def __call__(self, *args, **kwargs):
+        interp = self._interp
+        with interp._running() if interp is not None else host_guard():
+            a = [to_dprog(x, interp) for x in args]
+            kw = {k: to_dprog(x, interp) for k, x in kwargs.items()}
+            return to_python(self._dp(*a, **kw), interp)

@@ -1,0 +1,349 @@
+"""The language's run-time operations: operators, truth, indexing, fields, iteration,
+array literals and unpacking, as the compiled code calls them.
+
+Numeric work goes to the primitive layer (`prims`); this module adds what the
+language itself means: `+` on strings and tuples, comparisons that give one bool,
+index checks with dprog's wording, and the conversion of a stray Python exception
+into a located dprog error (`convert_exception`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.errors import (
+    DpError,
+    DpIndexError,
+    DpInternalError,
+    DpLimitError,
+    DpShapeError,
+    DpTypeError,
+    DpValueError,
+    note_frame,
+)
+from ..core.values import Module, Record, Tracer, kind_of, show, strip, values_equal
+from ..prims import primitives as P
+
+ndarray = np.ndarray
+
+def convert_exception(exc: BaseException, span, fname) -> DpError:
+    """A non-dprog exception raised while evaluating a node, as a dprog error."""
+    if isinstance(exc, RecursionError):
+        err: DpError = DpLimitError("recursion too deep for the host", span,
+                                    "is a recursive function missing its base case?")
+    elif isinstance(exc, MemoryError):
+        err = DpLimitError("out of memory", span, "the program allocates too much")
+    elif isinstance(exc, OverflowError):
+        err = DpValueError(f"number too large: {exc}", span,
+                           "integers are exact, but this one does not fit where it is used")
+    elif isinstance(exc, (ValueError, IndexError)) and ("maximum supported dimension" in str(exc)
+                                                     or "must be within [0, 64]" in str(exc)):
+        err = DpShapeError("arrays have at most 64 dimensions", span,
+                           "NumPy's limit; reshape to fewer axes")
+    else:
+        err = DpInternalError(f"internal error: {type(exc).__name__}: {exc}", span,
+                              "this is a bug in dprog; please report it with the program")
+    note_frame(err, span, fname)
+    return err
+
+
+def refill_at(rt, span, fname) -> None:
+    """rt.refill() for a loop: a step-limit, timeout or interrupt error points at the loop."""
+    try:
+        rt.refill()
+    except DpError as err:
+        note_frame(err, span, fname)
+        raise
+
+
+def truth(v) -> bool:
+    t = type(v)
+    if t is bool:
+        return v
+    if t is float or t is int:
+        return v != 0
+    return _truth_slow(v)
+
+
+def _truth_slow(v) -> bool:
+    v = strip(v)
+    t = type(v)
+    if t is bool or t is float or t is int:
+        return bool(v)
+    if t is ndarray:
+        if v.size == 1:
+            return bool(v.reshape(()))
+        raise DpTypeError(f"a condition got an array of shape {v.shape}; it must be one bool "
+                          "or number", None,
+                          "use `any(...)` or `all(...)` to reduce the array to one bool")
+    raise DpTypeError(f"a condition must be a bool or a number, got {kind_of(v)}", None, None)
+
+
+def _num_or_array(v) -> bool:
+    t = type(v)
+    return t is float or t is int or t is bool or t is ndarray or isinstance(v, Tracer)
+
+
+def _bad_operands(op, a, b):
+    raise DpTypeError(f"unsupported operand types for `{op}`: {kind_of(a)} and {kind_of(b)}",
+                      None, _operand_hint(op, a, b))
+
+
+def _operand_hint(op, a, b):
+    if op == "+" and (type(a) is str or type(b) is str):
+        return "convert with str(...) to join text and numbers"
+    return None
+
+
+# `+` also joins strings and tuples: P.add handles that off its fast paths.
+op_add = P.add
+
+
+# Arithmetic goes straight to the primitive layer, which checks operand types.
+op_sub = P.sub
+
+
+op_mul = P.mul  # (int products beyond 4096 bits become ±inf there, like `**`)
+
+
+op_div = P.div
+
+
+op_floordiv = P.floordiv
+
+
+op_mod = P.mod
+
+
+op_pow = P.pow_
+
+
+op_matmul = P.matmul
+
+
+def _compare(op, prim, pyop):
+    def f(a, b):
+        ta, tb = type(a), type(b)
+        if (ta is float or ta is int) and (tb is float or tb is int):
+            return pyop(a, b)
+        a, b = strip(a), strip(b)
+        ta, tb = type(a), type(b)
+        if ta is str and tb is str:
+            return pyop(a, b)
+        if _num_or_array(a) and _num_or_array(b):
+            return P.bind(prim, (a, b))
+        _bad_operands(op, a, b)
+    return f
+
+
+op_lt = _compare("<", P.lt_p, lambda a, b: a < b)
+
+
+op_le = _compare("<=", P.le_p, lambda a, b: a <= b)
+
+
+op_gt = _compare(">", P.gt_p, lambda a, b: a > b)
+
+
+op_ge = _compare(">=", P.ge_p, lambda a, b: a >= b)
+
+
+def op_eq(a, b):
+    ta, tb = type(a), type(b)
+    if (ta is float or ta is int) and (tb is float or tb is int):
+        return a == b
+    a, b = strip(a), strip(b)
+    if (type(a) is ndarray or type(b) is ndarray) and _num_or_array(a) and _num_or_array(b):
+        return P.bind(P.eq_p, (a, b))
+    return values_equal(a, b)
+
+
+def op_ne(a, b):
+    r = op_eq(a, b)
+    if type(r) is ndarray:
+        return ~r
+    return not r
+
+
+BINOPS = {"+": op_add, "-": op_sub, "*": op_mul, "/": op_div, "//": op_floordiv, "%": op_mod,
+          "**": op_pow, "@": op_matmul, "<": op_lt, "<=": op_le, ">": op_gt, ">=": op_ge,
+          "==": op_eq, "!=": op_ne}
+
+
+def op_neg(a):
+    t = type(a)
+    if t is float or t is int:
+        return -a
+    if _num_or_array(a):
+        return P.neg(a)
+    raise DpTypeError(f"cannot negate {kind_of(a)}", None, None)
+
+
+def op_pos(a):
+    if _num_or_array(a):
+        return a
+    raise DpTypeError(f"unary `+` needs a number or an array, got {kind_of(a)}", None, None)
+
+
+def as_index(v, what="index"):
+    t = type(v)
+    if t is int:
+        return v
+    v = strip(v)
+    t = type(v)
+    if t is int:
+        return v
+    if t is float and v.is_integer():
+        raise DpTypeError(f"{what} must be an integer, got the float {show(v)}", None,
+                          f"use int(...): `int({show(v)})`")
+    if t is ndarray and v.ndim == 0:
+        return as_index(float(v), what)
+    raise DpTypeError(f"{what} must be an integer, got {kind_of(v)}", None,
+                      "indices are integers (use int(...)) or slices a:b:c")
+
+
+def slice_part(v):
+    if v is None:
+        return None
+    return as_index(v, "a slice bound")
+
+
+def index_value(obj, idx: list):
+    """obj[idx...] for arrays, tuples, strings and ranges, with readable errors."""
+    t = type(obj)
+    if t is ndarray or isinstance(obj, Tracer):
+        s = P.shape(obj)
+        if len(idx) > len(s):
+            raise DpIndexError(f"too many indices: {len(idx)} for an array of shape {s}", None,
+                               f"this array has {len(s)} dimension{'s' if len(s) != 1 else ''}")
+        for k, i in enumerate(idx):
+            if type(i) is int and not -s[k] <= i < s[k]:
+                raise DpIndexError(f"index {i} is out of range for axis {k} with size {s[k]}",
+                                   None, f"valid indices are 0 to {s[k] - 1} "
+                                   f"(or -{s[k]} to -1 from the end)")
+        return P.getitem(obj, tuple(idx))
+    if t is tuple or t is str or t is range:
+        if len(idx) != 1:
+            raise DpIndexError(f"{kind_of(obj)} takes one index, got {len(idx)}", None, None)
+        i = idx[0]
+        if type(i) is int and not -len(obj) <= i < len(obj):
+            raise DpIndexError(f"index {i} is out of range for {kind_of(obj)} of length "
+                               f"{len(obj)}", None,
+                               f"valid indices are 0 to {len(obj) - 1}" if len(obj) else
+                               "it is empty")
+        return obj[i]
+    if t is Record:
+        raise DpTypeError("records are read with `.field`, not `[...]`", None,
+                          "e.g. `r.w`")
+    raise DpTypeError(f"cannot index {kind_of(obj)}", None, None)
+
+
+def set_index_value(obj, idx: list, value):
+    t = type(obj)
+    if t is ndarray or isinstance(obj, Tracer):
+        s = P.shape(obj)
+        if len(idx) > len(s):
+            raise DpIndexError(f"too many indices: {len(idx)} for an array of shape {s}", None,
+                               None)
+        for k, i in enumerate(idx):
+            if type(i) is int and not -s[k] <= i < s[k]:
+                raise DpIndexError(f"index {i} is out of range for axis {k} with size {s[k]}",
+                                   None, f"valid indices are 0 to {s[k] - 1}")
+        if not _num_or_array(value):
+            raise DpTypeError(f"cannot store {kind_of(value)} in an array", None,
+                              "arrays hold numbers")
+        return P.setitem(obj, tuple(idx), value)
+    if t is tuple:
+        if len(idx) != 1 or type(idx[0]) is not int:
+            raise DpIndexError("a tuple update takes one integer index", None, None)
+        i = idx[0]
+        if not -len(obj) <= i < len(obj):
+            raise DpIndexError(f"index {i} is out of range for a tuple of length {len(obj)}",
+                               None, None)
+        lst = list(obj)
+        lst[i] = value
+        return tuple(lst)
+    raise DpTypeError(f"cannot update an element of {kind_of(obj)}", None, None)
+
+
+def get_field(obj, name):
+    t = type(obj)
+    if t is Record or t is Module:
+        return obj.get(name)
+    raise DpTypeError(f"`.{name}` needs a record or a module, got {kind_of(obj)}", None, None)
+
+
+def iterate(v):
+    t = type(v)
+    if t is range:
+        return v
+    if t is ndarray:
+        if v.ndim == 0:
+            raise DpTypeError("cannot iterate over a 0-d array", None, None)
+        if v.ndim == 1:
+            return v.tolist() if v.dtype != np.bool_ else v.tolist()
+        return list(v)
+    if t is tuple or t is str:
+        return v
+    if isinstance(v, Tracer):
+        s = P.shape(v)
+        if not s:
+            raise DpTypeError("cannot iterate over a number", None,
+                              "use `range(n)` to count")
+        return (P.getitem(v, (i,)) for i in range(s[0]))
+    if hasattr(v, "dp_iter"):
+        return v.dp_iter()
+    raise DpTypeError(f"cannot iterate over {kind_of(v)}", None,
+                      "iterate over a range, an array (its rows) or a tuple")
+
+
+def make_array(vals: list):
+    for v in vals:
+        tv = type(v)
+        if tv is float or tv is int or tv is bool:
+            continue
+        if tv is ndarray or isinstance(v, Tracer):
+            if any(isinstance(x, Tracer) for x in vals):
+                return P.stack([_as_float(x) for x in vals], axis=0)
+            try:
+                return np.array(vals, dtype=np.float64)
+            except ValueError:
+                return P.stack(vals, axis=0)  # raises a readable shape error
+        raise DpTypeError(f"an array literal holds numbers or arrays, got {kind_of(v)}", None,
+                          "use a tuple `(a, b)` to group other values")
+    return np.array(vals, dtype=np.float64)
+
+
+def unpack(v, n: int, what: str, names: str) -> tuple:
+    """The n parts of `v` for `let a, b = v` / `a, b = v` / `for a, b in ...`:
+    a tuple of n values, or an array (or traced array) of n rows."""
+    if type(v) is tuple:
+        if len(v) == n:
+            return v
+        raise DpTypeError(f"{what} with {n} {names} got a tuple of {len(v)} values", None,
+                          f"the number of {names} must match the tuple's length")
+    shp = P.shape(v) if _num_or_array(v) else None
+    if shp:
+        if shp[0] == n:
+            return tuple(P.getitem(v, (i,)) for i in range(n))
+        raise DpTypeError(f"{what} with {n} {names} got an array of {shp[0]} rows", None,
+                          f"the number of {names} must match the array's first axis")
+    raise DpTypeError(f"{what} with {n} {names} needs a tuple of {n} values, got "
+                      f"{kind_of(v)}", None, "e.g. `let a, b = (1, 2)`")
+
+
+def unpack_at(v, n: int, what: str, names: str, span, fname) -> tuple:
+    """`unpack` for a statement at `span` (a tuple of n values passes straight through)."""
+    if type(v) is tuple and len(v) == n:
+        return v
+    try:
+        return unpack(v, n, what, names)
+    except DpError as err:
+        note_frame(err, span, fname)
+        raise
+
+
+def _as_float(x):
+    if type(x) is bool or type(x) is int:
+        return float(x)
+    return x
