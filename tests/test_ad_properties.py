@@ -30,7 +30,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from dprog.ad import engines as ad
+from dprog.ad.engines import reference_engines
+from dprog.ad.transforms import jacfwd_call, jacrev_call, jvp_call, value_and_grad_call, vjp_call
 from dprog.lib import builtins as B
 from dprog.prims import primitives as P
 
@@ -755,11 +756,11 @@ def check_case(case: Case, rng):
     c = _rand_like(rng, y)
 
     # ---- first order: forward, reverse, central differences
-    y1, jt = ad.jvp_call(f, xs, ts)
+    y1, jt = jvp_call(f, xs, ts)
     _close(y1, y, "value under jvp")
     fd = _central(f, xs, ts, h)
     _close(jt, fd[0], "jvp vs central differences", scale)
-    y2, pull = ad.vjp_call(f, xs)
+    y2, pull = vjp_call(f, xs)
     _close(y2, y, "value under vjp")
     cts = pull(c)
     for x, ct in zip(xs, cts):
@@ -773,42 +774,42 @@ def check_case(case: Case, rng):
         return P.sum_(P.mul(c, f(*vs)))
 
     def gradL(*vs):
-        return ad.value_and_grad_call(loss, vs, {}, allnums, "grad")[1]
+        return value_and_grad_call(loss, vs, {}, allnums, "grad")[1]
 
-    val, grads = ad.value_and_grad_call(loss, xs, {}, allnums, "grad")
+    val, grads = value_and_grad_call(loss, xs, {}, allnums, "grad")
     _close(grads, cts, "grad vs vjp")
 
     # ---- second order: Hessian-vector products four ways vs differences of the gradient
     gscale = max(float(np.max(np.abs(_np(g)), initial=0.0)) for g in grads)
     hv_fd = _central(gradL, xs, ts, h)
-    _, hv_fr = ad.jvp_call(gradL, xs, ts)
+    _, hv_fr = jvp_call(gradL, xs, ts)
     _close(hv_fr, hv_fd, "forward-over-reverse vs differences of grad", gscale)
-    hv_rr = ad.value_and_grad_call(lambda *vs: _tdot(gradL(*vs), ts), xs, {}, allnums)[1]
+    hv_rr = value_and_grad_call(lambda *vs: _tdot(gradL(*vs), ts), xs, {}, allnums)[1]
     _close(hv_rr, hv_fd, "reverse-over-reverse vs differences of grad", gscale)
-    hv_rf = ad.value_and_grad_call(lambda *vs: ad.jvp_call(loss, vs, ts)[1], xs, {},
+    hv_rf = value_and_grad_call(lambda *vs: jvp_call(loss, vs, ts)[1], xs, {},
                                    allnums)[1]
     _close(hv_rf, hv_fd, "reverse-over-forward vs differences of grad", gscale)
-    _, tht = ad.jvp_call(lambda *vs: ad.jvp_call(loss, vs, ts)[1], xs, ts)
+    _, tht = jvp_call(lambda *vs: jvp_call(loss, vs, ts)[1], xs, ts)
     assert math.isclose(_np(tht), sum(_vdot(a, t) for a, t in zip(hv_fd, ts)),
                         rel_tol=1e-4, abs_tol=1e-4 * max(1.0, gscale)), "forward-over-forward"
 
     # ---- batched forward mode (jacfwd / hessian) vs one jvp per direction
     tb = tuple(_rand_like(rng, x, BATCH) for x in xs)
-    _, jtb = ad.jvp_call(f, xs, tb, batch=BATCH)
-    _, htb = ad.jvp_call(gradL, xs, tb, batch=BATCH)
+    _, jtb = jvp_call(f, xs, tb, batch=BATCH)
+    _, htb = jvp_call(gradL, xs, tb, batch=BATCH)
     for k in range(BATCH):
         tk = tuple(t[k] if np.ndim(P.strip(x)) else float(t[k]) for t, x in zip(tb, xs))
-        _, jk = ad.jvp_call(f, xs, tk)
+        _, jk = jvp_call(f, xs, tk)
         _close(_np(jtb)[k], jk, f"batched jvp, direction {k}", scale)
-        _, hk = ad.jvp_call(gradL, xs, tk)
+        _, hk = jvp_call(gradL, xs, tk)
         _close([_np(v)[k] for v in _tree(htb)], hk,
                f"batched forward-over-reverse, direction {k}", gscale)
 
     # ---- the Jacobian transformations themselves (one differentiated argument)
     if n == 1:
-        jf = ad.jacfwd_call(f, xs[0])
+        jf = jacfwd_call(f, xs[0])
         assert np.shape(jf) == np.shape(y_s) + np.shape(_np(xs[0]))
-        _close(jf, ad.jacrev_call(f, xs[0]), "jacfwd vs jacrev", scale)
+        _close(jf, jacrev_call(f, xs[0]), "jacfwd vs jacrev", scale)
         _close(np.tensordot(_np(jf), _np(ts[0]), axes=np.ndim(_np(ts[0]))), jt,
                "jacfwd . t vs jvp", scale)
 
@@ -816,11 +817,11 @@ def check_case(case: Case, rng):
     if case.d1 is not None:
         x = xs[0]
         ones = np.ones(np.shape(x)) if np.ndim(x) else 1.0
-        _, d = ad.jvp_call(f, (x,), (ones,))
+        _, d = jvp_call(f, (x,), (ones,))
         _close(d, case.d1(_np(x)), "derivative vs closed form")
-        g = ad.value_and_grad_call(lambda v: P.sum_(f(v)), (x,), {}, 0)[1]
+        g = value_and_grad_call(lambda v: P.sum_(f(v)), (x,), {}, 0)[1]
         _close(g, case.d1(_np(x)), "gradient vs closed form")
-        _, d2 = ad.jvp_call(lambda v: ad.value_and_grad_call(lambda u: P.sum_(f(u)), (v,), {},
+        _, d2 = jvp_call(lambda v: value_and_grad_call(lambda u: P.sum_(f(u)), (v,), {},
                                                              0)[1], (x,), (ones,))
         _close(d2, case.d2(_np(x)), "second derivative vs closed form", 1.0)
 
@@ -833,6 +834,72 @@ def test_rules_agree(name, data):
     seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
     with np.errstate(all="ignore"):
         check_case(case, np.random.default_rng(seed))
+
+
+# ============================================== fast paths against the reference engines
+def _derivatives(case: Case, rng) -> list:
+    """A case's value and derivatives to second order (as check_case takes them)."""
+    args = case.args
+    sel = [i for i in case.diff if rng.random() < 0.7] or [case.diff[rng.integers(len(case.diff))]]
+    xs = tuple(args[i] for i in sel)
+    allnums = tuple(range(len(xs)))
+
+    def f(*vs):
+        full = list(args)
+        for i, v in zip(sel, vs):
+            full[i] = v
+        return case.fn(*full)
+
+    y = f(*xs)
+    ts = tuple(_rand_like(rng, x) for x in xs)
+    c = _rand_like(rng, y)
+
+    def loss(*vs):
+        return P.sum_(P.mul(c, f(*vs)))
+
+    def gradL(*vs):
+        return value_and_grad_call(loss, vs, {}, allnums, "grad")[1]
+
+    got = [y, *jvp_call(f, xs, ts)]
+    y2, pull = vjp_call(f, xs)
+    got += [y2, *pull(c)]
+    got += [*value_and_grad_call(loss, xs, {}, allnums, "grad")]
+    got += [jvp_call(gradL, xs, ts)[1]]
+    got += [value_and_grad_call(lambda *vs: _tdot(gradL(*vs), ts), xs, {}, allnums)[1]]
+    got += [value_and_grad_call(lambda *vs: jvp_call(loss, vs, ts)[1], xs, {}, allnums)[1]]
+    tb = tuple(_rand_like(rng, x, BATCH) for x in xs)
+    got += [jvp_call(f, xs, tb, batch=BATCH)[1], jvp_call(gradL, xs, tb, batch=BATCH)[1]]
+    return [_np(leaf) for v in got for leaf in _tree(v)]
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+@PROPS
+@given(data=st.data())
+def test_fast_paths_equal_the_reference_engines(name, data):
+    """ad/fastpath.py gives the values and derivatives of ad/forward.py and ad/reverse.py."""
+    case = data.draw(SPECS[name], label="case")
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    with np.errstate(all="ignore"):
+        fast = _derivatives(case, np.random.default_rng(seed))
+        with reference_engines():
+            ref = _derivatives(case, np.random.default_rng(seed))
+    assert len(fast) == len(ref)
+    for k, (a, b) in enumerate(zip(fast, ref)):
+        assert np.shape(a) == np.shape(b), f"result {k}: shape {np.shape(a)} != {np.shape(b)}"
+        scale = max(1.0, float(np.max(np.abs(np.nan_to_num(b)), initial=0.0)))
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * scale, equal_nan=True,
+                                   err_msg=f"{name}: result {k}, fast path vs reference")
+
+
+def test_reference_engines_are_really_used():
+    """The switch reaches the transformations (so the test above compares two engines)."""
+    from dprog.ad import engines, fastpath, forward, reverse
+
+    assert type(engines.new_tape()) is fastpath.FastTape
+    with reference_engines():
+        assert type(engines.new_tape()) is reverse.Tape
+        assert type(engines.new_forward_trace()) is forward.ForwardTrace
+    assert type(engines.new_forward_trace()) is fastpath.FastForwardTrace
 
 
 # ======================================================== non-differentiable primitives
@@ -866,10 +933,10 @@ def test_nondiff_primitives_give_zero_derivative(name, x):
         r = P.where(r, 1.0, 0.0) if np.asarray(P.strip(r)).dtype == bool else r
         return P.sum_(P.mul(P.add(r, 0.0), 2.0))
 
-    g = ad.value_and_grad_call(f, (x,), {}, 0)[1]
+    g = value_and_grad_call(f, (x,), {}, 0)[1]
     assert np.all(_np(g) == 0.0)
     t = np.ones(np.shape(x)) if np.ndim(x) else 1.0
-    _, d = ad.jvp_call(f, (x,), (t,))
+    _, d = jvp_call(f, (x,), (t,))
     assert np.all(_np(d) == 0.0)
-    _, db = ad.jvp_call(f, (x,), (np.ones((BATCH,) + np.shape(x)),), batch=BATCH)
+    _, db = jvp_call(f, (x,), (np.ones((BATCH,) + np.shape(x)),), batch=BATCH)
     assert np.all(_np(db) == 0.0)

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ad.engines import RECORDERS, RECORDING_NAMES, RNode, recording_code
+from ..ad.fastpath import RECORDERS, RECORDING_NAMES, recording_code
+from ..ad.reverse import RNode
 from ..core.errors import (
     DpError,
     DpInternalError,

@@ -14,7 +14,8 @@ import inspect
 
 import numpy as np
 
-from ..ad.engines import RNode, Tape
+from ..ad.engines import new_tape
+from ..ad.reverse import RNode
 from ..core.errors import DpArgumentError, DpDifferentiationError, DpError, DpTypeError
 from ..core.values import Function, Tracer, kind_of
 from ..prims import primitives as P
@@ -236,7 +237,7 @@ def _vjp_joint(name, jvp, vjp):
 def _vjp_from_jvp(name, jvp, g, out, primals, needs):
     """Transpose the (linear in t) jvp rule: record it on a private tape, run it backwards."""
 
-    inner = Tape()
+    inner = new_tape()
     leaves = [inner.leaf(_zeros_like(x)) if need else None for x, need in zip(primals, needs)]
     ts = tuple(TracedValue(leaf) if leaf is not None else _readonly(_zeros_like(x))
                for leaf, x in zip(leaves, primals))
@@ -252,7 +253,7 @@ def _vjp_from_jvp(name, jvp, g, out, primals, needs):
 def _jvp_from_vjp(name, vjp, primals, ts, out):
     """J·t from the vjp rule V(g) = Jᵀg: J·t is the gradient of <V(g), t> in g."""
 
-    inner = Tape()
+    inner = new_tape()
     g = inner.leaf(_zeros_like(out))
     r = _call_host(name, "vjp", vjp,
                    (tuple(_to_host(x) for x in primals), _to_host(out), TracedValue(g)))

@@ -17,7 +17,20 @@ import zipfile
 
 import numpy as np
 
-from ..ad import engines as ad
+from ..ad.checking import check_grad_call
+from ..ad.custom import call_checkpoint, call_custom_jvp, call_custom_vjp
+from ..ad.transforms import (
+    check_argnums,
+    hessian_call,
+    hvp_call,
+    jacfwd_call,
+    jacobian_call,
+    jacrev_call,
+    jvp_call,
+    value_and_grad_call,
+    vjp_call,
+)
+from ..ad.trees import flatten_any, to_float, unflatten_any
 from ..core.errors import (
     DpArgumentError,
     DpAssertionError,
@@ -931,7 +944,7 @@ def _first_arg(what, f, call, argnums=0):
         if not args:
             raise DpArgumentError(f"`{what}({_fname(f)})` needs the point to differentiate at",
                                   None, f"e.g. {what}(f)(x)")
-        nums, single = ad._check_argnums(argnums, len(args), what)
+        nums, single = check_argnums(argnums, len(args), what)
         if single and nums[0] == 0 and not kwargs:
             return call(f, args[0], args[1:])
 
@@ -953,7 +966,7 @@ def _grad(f, argnums=0):
     argnums = strip(argnums)
 
     def g(*args, **kwargs):
-        return ad.value_and_grad_call(f, args, kwargs, argnums, "grad")[1]
+        return value_and_grad_call(f, args, kwargs, argnums, "grad")[1]
     return Transformed(f"grad({_fname(f)})", g)
 
 
@@ -964,7 +977,7 @@ def _value_and_grad(f, argnums=0):
     argnums = strip(argnums)
 
     def g(*args, **kwargs):
-        return ad.value_and_grad_call(f, args, kwargs, argnums, "value_and_grad")
+        return value_and_grad_call(f, args, kwargs, argnums, "value_and_grad")
     return Transformed(f"value_and_grad({_fname(f)})", g)
 
 
@@ -977,11 +990,11 @@ def _derivative(f):
         if not args:
             raise DpArgumentError(f"`derivative({_fname(f)})` needs the point to "
                                   "differentiate at", None, "e.g. derivative(f)(x)")
-        x = ad.to_float(_num(args[0], "derivative"))
+        x = to_float(_num(args[0], "derivative"))
         rest = args[1:]
         s = P.shape(x)
         one = np.ones(s) if s else 1.0
-        return ad.jvp_call(lambda v: f(v, *rest, **kwargs), (x,), (one,))[1]
+        return jvp_call(lambda v: f(v, *rest, **kwargs), (x,), (one,))[1]
     return Transformed(f"derivative({_fname(f)})", d)
 
 
@@ -995,14 +1008,14 @@ def _jvp(f, primals, tangents):
     if len(primals) != len(tangents):
         raise DpArgumentError(f"`jvp` got {len(primals)} primals but {len(tangents)} tangents",
                               None, None)
-    return ad.jvp_call(f, primals, tangents)
+    return jvp_call(f, primals, tangents)
 
 
 @builtin("vjp(f, x...)", "(f(x...), pullback); pullback(ct) gives a tuple of cotangents",
          "differentiation", "transform")
 def _vjp(f, *xs):
     _func(f, "vjp")
-    y, pull = ad.vjp_call(f, xs)
+    y, pull = vjp_call(f, xs)
 
     def pullback(*cts, **kwargs):
         if len(cts) != 1 or kwargs:
@@ -1019,7 +1032,7 @@ def _vjp(f, *xs):
          "differentiation", "transform")
 def _jacfwd(f, argnums=0):
     _func(f, "jacfwd")
-    return Transformed(f"jacfwd({_fname(f)})", _first_arg("jacfwd", f, ad.jacfwd_call, argnums))
+    return Transformed(f"jacfwd({_fname(f)})", _first_arg("jacfwd", f, jacfwd_call, argnums))
 
 
 @builtin("jacrev(f, argnums=0)", "function giving the Jacobian of f by reverse mode (one pass "
@@ -1027,7 +1040,7 @@ def _jacfwd(f, argnums=0):
          "differentiation", "transform")
 def _jacrev(f, argnums=0):
     _func(f, "jacrev")
-    return Transformed(f"jacrev({_fname(f)})", _first_arg("jacrev", f, ad.jacrev_call, argnums))
+    return Transformed(f"jacrev({_fname(f)})", _first_arg("jacrev", f, jacrev_call, argnums))
 
 
 @builtin("jacobian(f, argnums=0)", "function giving the Jacobian of f, by the cheaper mode",
@@ -1035,28 +1048,28 @@ def _jacrev(f, argnums=0):
 def _jacobian(f, argnums=0):
     _func(f, "jacobian")
     return Transformed(f"jacobian({_fname(f)})",
-                       _first_arg("jacobian", f, ad.jacobian_call, argnums))
+                       _first_arg("jacobian", f, jacobian_call, argnums))
 
 
 @builtin("hessian(f, argnums=0)", "function giving the Hessian of scalar f (jacfwd of jacrev)",
          "differentiation", "transform")
 def _hessian(f, argnums=0):
     _func(f, "hessian")
-    return Transformed(f"hessian({_fname(f)})", _first_arg("hessian", f, ad.hessian_call, argnums))
+    return Transformed(f"hessian({_fname(f)})", _first_arg("hessian", f, hessian_call, argnums))
 
 
 @builtin("hvp(f, x, v)", "Hessian-vector product of scalar f at x, without forming the Hessian",
          "differentiation", "transform")
 def _hvp(f, x, v):
     _func(f, "hvp")
-    return ad.hvp_call(f, x, v)
+    return hvp_call(f, x, v)
 
 
 @builtin("stop_gradient(x)", "x itself, with zero derivative (for trees too)", "differentiation",
          "no d")
 def _stop_gradient(x):
-    leaves, shp = ad._flatten_any(x)
-    return ad.unflatten_any(shp, [strip(v) for v in leaves])
+    leaves, shp = flatten_any(x)
+    return unflatten_any(shp, [strip(v) for v in leaves])
 
 
 class _Custom(Function):
@@ -1089,7 +1102,7 @@ def _custom_vjp(f, fwd, bwd):
     _func(bwd, "custom_vjp", "bwd")
     name = f"custom_vjp({_fname(f)})"
     return _Custom(name, _positional_only(
-        name, lambda args: ad.call_custom_vjp(f, fwd, bwd, args)))
+        name, lambda args: call_custom_vjp(f, fwd, bwd, args)))
 
 
 @builtin("custom_jvp(f, rule)", "f with a forward rule: rule((x...), (t...)) -> (y, t_out); "
@@ -1098,14 +1111,14 @@ def _custom_jvp(f, rule):
     _func(f, "custom_jvp")
     _func(rule, "custom_jvp", "rule")
     name = f"custom_jvp({_fname(f)})"
-    return _Custom(name, _positional_only(name, lambda args: ad.call_custom_jvp(f, rule, args)))
+    return _Custom(name, _positional_only(name, lambda args: call_custom_jvp(f, rule, args)))
 
 
 @builtin("checkpoint(f)", "f whose intermediates are recomputed in the backward pass instead "
          "of stored", "differentiation", "transform")
 def _checkpoint(f):
     _func(f, "checkpoint")
-    return _Custom(f"checkpoint({_fname(f)})", lambda args, kwargs: ad.call_checkpoint(
+    return _Custom(f"checkpoint({_fname(f)})", lambda args, kwargs: call_checkpoint(
         (lambda *a: f(*a, **kwargs)) if kwargs else f, args))
 
 
@@ -1116,7 +1129,7 @@ def _check_grad(f, *xs):
     if not xs:
         raise DpArgumentError("`check_grad` needs at least one point to check at", None,
                               "e.g. check_grad(f, 1.0)")
-    return ad.check_grad_call(f, xs)
+    return check_grad_call(f, xs)
 
 
 __all__ = ["BUILTIN_TABLE", "Builtin", "make_builtins", "CONSTANTS", "DpError"]

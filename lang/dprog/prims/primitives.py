@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import operator
 import threading
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -60,6 +61,17 @@ LIMITS = Limits()
 # every result goes through `apply_impl`, which does the actual check.
 NAN_CHECK = False
 _nan_users = 0
+
+
+@contextmanager
+def nan_pass(name: str):
+    """Name the pass ("tangent", "backward") in which --check-nans reports a nan."""
+    prev = LIMITS.nan_pass
+    LIMITS.nan_pass = name
+    try:
+        yield
+    finally:
+        LIMITS.nan_pass = prev
 
 
 def nan_check_enter() -> None:

@@ -7,7 +7,8 @@ Compiled statements return the control signals BREAK, CONTINUE and RETURN;
 
 from __future__ import annotations
 
-from ..ad import engines as ad
+from ..ad.fastpath import unary_recorder
+from ..ad.reverse import CALL_BOUNDARIES
 from ..core.errors import DpArgumentError, DpError, did_you_mean
 from ..core.values import Cell, Function
 
@@ -131,7 +132,7 @@ class Builtin(Function):
         self.takes1 = self.min_args <= 1 <= hi
         self.takes2 = self.min_args <= 2 <= hi
         # records a call on a float reverse-mode value in one step (None: use fn)
-        self.record1 = ad.unary_recorder(fn) if self.takes1 else None
+        self.record1 = unary_recorder(fn) if self.takes1 else None
 
     def describe(self) -> str:
         return f"<builtin {self.sig}>"
@@ -213,4 +214,4 @@ def _parse_sig(sig: str):
 
 
 # --check-nans reads dprog frames off the Python stack; a closure call begins one
-ad.CALL_BOUNDARIES.add(Closure.__call__.__code__)
+CALL_BOUNDARIES.add(Closure.__call__.__code__)

@@ -1,0 +1,202 @@
+"""Reverse mode, the reference engine: the `Tape` and its `RNode` values. Read this
+with `forward.py`; `fastpath.py` holds the same engine with its special cases for
+Python floats, tested equal to this one.
+
+A `Tape` records one node per primitive call; the node *is* the traced value. The
+backward pass walks the tape once from the output, asks each node for the
+cotangents of its parents (`_pullback`) and adds them up.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..core.errors import DpError
+from ..core.values import TRACER_TYPES, Tracer
+from ..prims import primitives as P
+from ..prims.primitives import EMPTY
+from .levels import new_level
+
+
+class RNode(Tracer):
+    """A value on a tape, and the tape's record of the primitive call that made it:
+    `p` (a primitive, LINEAR, a custom rule, or None for a leaf), `args` and its
+    index `idx` on the tape."""
+
+    __slots__ = ("idx", "p", "args")
+
+
+TRACER_TYPES.add(RNode)
+
+
+class _Linear:
+    """The `p` of a node recorded on Python floats with its partial derivatives.
+
+    Such a node's `args` are `(parent_index, partial, ...)`: the partials are
+    plain floats, computed when the node was recorded (they are constants for
+    every enclosing transformation, since the primals were plain floats), so
+    the backward pass only multiplies and adds.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "LINEAR"
+
+
+LINEAR = _Linear()
+
+
+class Tape:
+    """One reverse-mode recording: a list with one node per primitive call.
+
+    The node *is* the traced value (`RNode`): it carries its primitive, its
+    argument tuple exactly as passed (values of this tape are RNodes, i.e. the
+    parent nodes) and static parameters. One object and one list append per
+    primitive call is all the recording costs.
+    """
+
+    __slots__ = ("level", "nodes", "params", "where")
+
+    def __init__(self):
+        self.level = new_level()
+        self.nodes: list = []
+        self.params: dict = {}  # node index -> static parameters, for the few that have any
+        # node index -> dprog stack of the call that recorded it; only under --check-nans,
+        # so that a nan in the backward pass is reported where the primitive was called
+        self.where: dict = {}
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def release(self) -> None:
+        """Drop the recording now (values point back at the tape: a cycle)."""
+        self.nodes = []
+        self.params = {}
+        self.where = {}
+
+    def _node(self, p, args, out, params) -> RNode:
+        r = RNode()
+        r._trace = self
+        r.primal = out
+        r.p = p
+        r.args = args
+        nodes = self.nodes
+        r.idx = idx = len(nodes)
+        nodes.append(r)
+        if params:
+            self.params[idx] = params
+        return r
+
+    def leaf(self, value) -> RNode:
+        return self._node(None, None, value, None)
+
+    def process(self, p, args, params):
+        """Apply primitive `p` to the primals and record the call."""
+        primals = tuple(a.primal if type(a) is RNode and a._trace is self else a for a in args)
+        node = self._node(p, args, P.bind(p, primals, params), params)
+        if P.NAN_CHECK:
+            self.where[node.idx] = dprog_stack()
+        return node
+
+    def process1(self, p, a):
+        return self.process(p, (a,), EMPTY)
+
+    def process2(self, p, a, b):
+        return self.process(p, (a, b), EMPTY)
+
+    def record_custom(self, backward, parents: list, out):
+        """A node whose VJP is a Python callable g -> [cotangent per parent index]."""
+        return self._node(backward, tuple(parents), out, None)
+
+    def backward(self, seeds: list[tuple[int, object]]) -> list:
+        """Cotangents of every node given (node, cotangent) seeds; None means zero."""
+        ct: list = [None] * len(self.nodes)
+        for idx, g in seeds:
+            ct[idx] = add_cotangent(ct[idx], g)
+        i = start = max((idx for idx, _ in seeds), default=-1)
+        try:
+            with P.nan_pass("backward"):
+                for i in range(start, -1, -1):
+                    if ct[i] is not None and self.nodes[i].p is not None:
+                        for parent, c in self._pullback(i, ct[i]):
+                            ct[parent] = add_cotangent(ct[parent], c)
+        except DpError as err:
+            self.locate_nan(err, i)
+            raise
+        return ct
+
+    def _pullback(self, i: int, g) -> list[tuple[int, object]]:
+        """(parent index, cotangent) for each parent of node `i`, given its cotangent `g`."""
+        node = self.nodes[i]
+        p, args = node.p, node.args
+        if p is LINEAR:  # args: parent index, partial, parent index, partial, ...
+            return [(args[k], P.safe_mul(g, args[k + 1])) for k in range(0, len(args), 2)]
+        if type(p) is not P.Primitive:  # custom rule (custom_vjp, checkpoint, ...)
+            return [(par, c) for par, c in zip(args, p(g)) if par >= 0]
+        mine = [type(a) is RNode and a._trace is self for a in args]
+        primals = tuple(a.primal if m else a for a, m in zip(args, mine))
+        params = self.params.get(i, EMPTY)
+        if p.vjp_joint is not None:
+            cts = p.vjp_joint(g, node.primal, primals, mine, **params)
+        else:
+            cts = [rule(g, node.primal, *primals, **params) if m and rule is not None else None
+                   for rule, m in zip(p.vjps, mine)]
+        return [(a.idx, c) for a, m, c in zip(args, mine, cts) if m]
+
+    def locate_nan(self, err: DpError, i: int) -> None:
+        """Under --check-nans, a nan made in the backward pass is reported at the call
+        that recorded node `i`, with its dprog stack."""
+        stack = self.where.get(i)
+        if err.kind == "nan" and stack and err.span is None:
+            err.span = stack[0][0]
+            err.stack.extend(stack)
+            name = getattr(self.nodes[i].p, "name", None)
+            if name:  # name what the user called, not an operation inside its rule
+                err.message = (f"the derivative of `{name}` produced nan from inputs "
+                               "without nan (in the backward pass)")
+
+
+def add_cotangent(acc, c):
+    """acc + c, where None stands for zero."""
+    if c is None:
+        return acc
+    return c if acc is None else P.add(acc, c)
+
+
+# Code objects that begin a dprog call (runtime.functions registers Closure.__call__):
+# the frames between two of them belong to one dprog function.
+CALL_BOUNDARIES: set = set()
+
+
+def dprog_stack() -> list:
+    """The dprog frames (span, function name) of the primitive call being recorded,
+    innermost first, up to the transformation that started the recording.
+
+    Read off the Python stack: the compiler's closures hold `span` and `fname`,
+    and a call boundary separates dprog frames. Used only under --check-nans.
+    """
+    out: list = []
+    need = True
+    started = False
+    f = sys._getframe(2)
+    while f is not None:
+        code = f.f_code
+        if code in CALL_BOUNDARIES:
+            need = True
+        elif os.path.dirname(code.co_filename) == _AD_DIR:
+            if started:
+                break  # the transformation that made this tape
+        elif need:
+            loc = f.f_locals
+            if "span" in loc and "fname" in loc and loc["span"] is not None:
+                out.append((loc["span"], loc["fname"]))
+                need = False
+                started = True
+        f = f.f_back
+    return out
+
+
+
+_AD_DIR = os.path.dirname(os.path.abspath(__file__))

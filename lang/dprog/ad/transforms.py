@@ -1,0 +1,358 @@
+"""The transformations: gradients, JVPs, VJPs, Jacobians, Hessians and HVPs, each
+built from one or two traces (`engines.new_tape`, `engines.new_forward_trace`)."""
+
+from __future__ import annotations
+
+import gc
+from contextlib import contextmanager
+
+import numpy as np
+
+from ..core.errors import DpDifferentiationError, DpTypeError
+from ..core.values import kind_of, strip
+from ..prims import primitives as P
+from .engines import new_forward_trace, new_tape
+from .forward import Dual
+from .reverse import RNode
+from .trees import conform, flatten, to_float, unflatten, zeros_like
+
+
+def check_argnums(argnums, nargs: int, what: str) -> tuple[tuple[int, ...], bool]:
+    single = not isinstance(argnums, tuple)
+    nums = (argnums,) if single else argnums
+    for a in nums:
+        if type(a) is not int:
+            raise DpTypeError(f"`{what}`: argnums must be an int or a tuple of ints", None)
+        if not -nargs <= a < nargs:
+            raise DpDifferentiationError(
+                f"`{what}`: argnums={a} but the function was called with {nargs} "
+                f"argument{'s' if nargs != 1 else ''}", None, None)
+    return tuple(a % nargs for a in nums), single
+
+
+@contextmanager
+def recording():
+    """Pause the cyclic garbage collector while a tape grows.
+
+    A tape holds one or two small objects per primitive call; the collector
+    would rescan them over and over (it doubled W1's time). Reference counting
+    still frees everything that is not cyclic; the previous state is restored.
+    """
+    was = gc.isenabled()
+    if was:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def value_and_grad_call(f, args: tuple, kwargs: dict, argnums=0, what="grad"):
+    """Evaluate f(*args) on a fresh tape; return (value, gradient w.r.t. argnums)."""
+    with recording():
+        return _value_and_grad(f, args, kwargs, argnums, what)
+
+
+def _value_and_grad(f, args, kwargs, argnums, what):
+    nums, single = check_argnums(argnums, len(args), what)
+    tape = new_tape()
+    args = list(args)
+    leaf_nodes = {}
+    shapes = {}
+    for a in nums:
+        leaves, shp = flatten(args[a], f"argument {a + 1} of the function given to `{what}`")
+        nodes = [tape.leaf(to_float(x)) for x in leaves]
+        leaf_nodes[a] = nodes
+        shapes[a] = shp
+        args[a] = unflatten(shp, nodes)
+    out = f(*args, **kwargs)
+    value = _scalar_output(out, tape, what)
+    if type(out) is RNode and out._trace is tape:
+        s = P.shape(out)  # a one-element array output is seeded with ones of its shape
+        ct = tape.backward([(out.idx, np.ones(s) if s else 1.0)])
+    else:
+        ct = None
+    grads = []
+    for a in nums:
+        gl = []
+        for node in leaf_nodes[a]:
+            g = ct[node.idx] if ct is not None else None
+            gl.append(g if g is not None else zeros_like(node.primal))
+        grads.append(unflatten(shapes[a], gl))
+    tape.release()
+    return value, grads[0] if single else tuple(grads)
+
+
+def _scalar_output(out, tape, what):
+    value = out.primal if type(out) is RNode and out._trace is tape else out
+    v = strip(value)
+    if type(v) is np.ndarray:
+        if v.size != 1 or v.ndim > 0:
+            if v.size == 1:
+                return P.reshape(value, ())
+            raise DpDifferentiationError(
+                f"`{what}` needs a function that returns a scalar, but it returned an array "
+                f"of shape {v.shape}", None,
+                "use `jacobian(f)` for the full Jacobian, or `vjp(f, x)` for a "
+                "vector-Jacobian product")
+    elif type(v) not in (float, int):
+        raise DpDifferentiationError(
+            f"`{what}` needs a function that returns a scalar, but it returned {kind_of(v)}",
+            None, "return a number, e.g. a loss summed with `sum(...)`")
+    return value
+
+
+def jvp_call(f, primals: tuple, tangents: tuple, batch: int | None = None):
+    """(f(primals), J·tangents) by forward mode; tangents match primals' structure."""
+    trace = new_forward_trace(batch)
+    args = []
+    for k, (p, t) in enumerate(zip(primals, tangents)):
+        pl, ps = flatten(p, f"primal {k + 1} of `jvp`")
+        tl, ts = flatten(conform(t, ps), f"tangent {k + 1} of `jvp`")
+        if ps != ts or len(pl) != len(tl):
+            raise DpDifferentiationError(
+                f"`jvp`: tangent {k + 1} does not have the structure of primal {k + 1}", None,
+                "give one tangent per primal, of the same shape")
+        duals = []
+        for x, t1 in zip(pl, tl):
+            x = to_float(x)
+            t1 = to_float(t1)
+            want = (batch,) + P.shape(x) if batch is not None else P.shape(x)
+            if P.shape(t1) != want:
+                if batch is None:
+                    raise DpDifferentiationError(
+                        f"`jvp`: a tangent has shape {P.shape(t1)} but its primal has shape "
+                        f"{P.shape(x)}", None, "tangents must have the shape of their primals")
+            duals.append(Dual(trace, x, t1))
+        args.append(unflatten(ps, duals))
+    out = f(*args)
+    return _split_dual_tree(out, trace, batch)
+
+
+def _split_dual_tree(out, trace, batch):
+    leaves, shp = flatten(out, "result of the function")
+    ps, ts = [], []
+    for x in leaves:
+        if type(x) is Dual and x._trace is trace:
+            ps.append(x.primal)
+            ts.append(x.tangent)
+        else:
+            ps.append(x)
+            z = zeros_like(x)
+            if batch is not None:
+                P.check_size(batch * int(np.prod(P.shape(x))))
+                z = np.zeros((batch,) + P.shape(x))
+            ts.append(z)
+    return unflatten(shp, ps), unflatten(shp, ts)
+
+
+def vjp_call(f, args: tuple):
+    """(f(args), pullback) with pullback(ct) -> tuple of cotangents, one per argument."""
+    with recording():
+        return _vjp(f, args)
+
+
+def _vjp(f, args):
+    tape = new_tape()
+    new_args = []
+    structures = []
+    for k, a in enumerate(args):
+        leaves, shp = flatten(a, f"argument {k + 1} of `vjp`")
+        nodes = [tape.leaf(to_float(x)) for x in leaves]
+        structures.append((shp, nodes))
+        new_args.append(unflatten(shp, nodes))
+    out = f(*new_args)
+    out_leaves, out_shape = flatten(out, "result of the function given to `vjp`")
+    value = unflatten(out_shape, [x.primal if type(x) is RNode and x._trace is tape else x
+                                  for x in out_leaves])
+
+    def pullback(ct):
+        ct_leaves, ct_shape = flatten(conform(ct, out_shape), "cotangent given to the pullback")
+        if ct_shape != out_shape or len(ct_leaves) != len(out_leaves):
+            raise DpDifferentiationError("the cotangent does not have the structure of the "
+                                         "function's result", None,
+                                         "pass one value shaped like the result")
+        seeds = []
+        for o, c in zip(out_leaves, ct_leaves):
+            if P.shape(o) != P.shape(c):
+                raise DpDifferentiationError(
+                    f"the cotangent has shape {P.shape(c)} but the result has shape "
+                    f"{P.shape(o)}", None, "pass one value shaped like the result")
+            if type(o) is RNode and o._trace is tape:
+                seeds.append((o.idx, to_float(c)))
+        cts = tape.backward(seeds) if seeds else None
+        res = []
+        for shp, nodes in structures:
+            gl = []
+            for node in nodes:
+                g = cts[node.idx] if cts is not None else None
+                gl.append(g if g is not None else zeros_like(node.primal))
+            res.append(unflatten(shp, gl))
+        return tuple(res)
+
+    return value, pullback
+
+
+class _TreeResult(Exception):
+    """Raised by the array Jacobians when f returns a tree: the tree path takes over."""
+
+
+def _single_array_arg(x, what):
+    leaves, shp = flatten(x, f"argument of `{what}`")
+    if shp is not None:
+        raise _TreeResult
+    return to_float(leaves[0])
+
+
+def hessian_call(f, x, extra: tuple = ()):
+    """jacfwd(jacrev(f)); a tree argument gives a tree of trees (rows, then columns)."""
+    flatten(x, "argument of `hessian`")  # reports a bad argument under hessian's name
+    return jacfwd_call(lambda z: jacrev_call(f, z, extra), x)
+
+
+def _flat_problem(f, x, extra):
+    """f as a function of one flat vector (all leaves of x, raveled and joined).
+
+    Returns (flat_f, v0, in_structure, out_info): `flat_f` returns the output's
+    leaves raveled and joined too, and records the output's structure in
+    `out_info` when it runs.
+    """
+    leaves, in_shape = flatten(x, "argument of a Jacobian")
+    leaves = [to_float(v) for v in leaves]
+    shapes = [P.shape(v) for v in leaves]
+    sizes = [int(np.prod(s)) if s else 1 for s in shapes]
+    out_info: list = []
+
+    def flat_f(v):
+        parts, off = [], 0
+        for shp, n in zip(shapes, sizes):
+            parts.append(P.reshape(P.getitem(v, (slice(off, off + n),)), shp))
+            off += n
+        out = f(unflatten(in_shape, parts), *extra)
+        ol, oshape = flatten(out, "result")
+        out_info[:] = [(oshape, [P.shape(o) for o in ol])]
+        return P.concat([P.reshape(o, (int(np.prod(P.shape(o))) if P.shape(o) else 1,))
+                         for o in ol])
+
+    v0 = P.concat([P.reshape(v, (n,)) for v, n in zip(leaves, sizes)])
+    return flat_f, v0, (in_shape, shapes), out_info
+
+
+def _tree_jacobian(method, f, x, extra):
+    flat_f, v0, cols, out_info = _flat_problem(f, x, extra)
+    jac = method(flat_f, v0, ())
+    return _split_jacobian(jac, out_info[0], cols)
+
+
+def _split_jacobian(jac, rows, cols):
+    """Cut a (M, N) Jacobian into the blocks of a tree of trees: for each leaf of
+    the rows' structure, a tree shaped like the columns' structure whose leaves
+    have shape row_leaf.shape + col_leaf.shape (JAX's convention)."""
+    (rshape, rshapes), (cshape, cshapes) = rows, cols
+    out, r = [], 0
+    for rs in rshapes:
+        m = int(np.prod(rs)) if rs else 1
+        blocks, c = [], 0
+        for cs in cshapes:
+            n = int(np.prod(cs)) if cs else 1
+            block = P.getitem(jac, (slice(r, r + m), slice(c, c + n)))
+            blocks.append(P.reshape(block, tuple(rs) + tuple(cs)))
+            c += n
+        out.append(unflatten(cshape, blocks))
+        r += m
+    return unflatten(rshape, out)
+
+
+def _jacfwd(f, x, extra: tuple = ()):
+    x = _single_array_arg(x, "jacfwd")
+    xs = P.shape(x)
+    if not xs:
+        out, t = jvp_call(lambda v: f(v, *extra), (x,), (1.0,))
+        return _as_jac(t)
+    n = int(np.prod(xs))
+    P.check_size(n * n, "a Jacobian basis")
+    basis = np.eye(n).reshape((n,) + xs)
+    out, t = jvp_call(lambda v: f(v, *extra), (x,), (basis,), batch=n)
+    return _batched_to_jac(out, t, xs)
+
+
+def _as_jac(t):
+    leaves, shp = flatten(t, "result")
+    if shp is not None:
+        raise _TreeResult
+    return t
+
+
+def _batched_to_jac(out, t, xs):
+    leaves, shp = flatten(out, "result")
+    if shp is not None:
+        raise _TreeResult
+    ys = P.shape(out)
+    # t: (n,) + ys  ->  ys + xs
+    nd = len(ys)
+    tt = P.transpose(t, tuple(range(1, nd + 1)) + (0,)) if nd else t
+    return P.reshape(tt, ys + xs)
+
+
+def _jacrev(f, x, extra: tuple = ()):
+    x = _single_array_arg(x, "jacrev")
+    xs = P.shape(x)
+    out, pull = vjp_call(lambda v: f(v, *extra), (x,))
+    leaves, shp = flatten(out, "result")
+    if shp is not None:
+        raise _TreeResult
+    ys = P.shape(out)
+    if not ys:
+        return pull(1.0)[0]
+    m = int(np.prod(ys))
+    if m == 0:  # an empty result: an empty Jacobian (stack needs one row)
+        return np.zeros(ys + xs)
+    P.check_size(m * max(1, int(np.prod(xs))), "a Jacobian")
+    rows = []
+    for i in range(m):
+        e = np.zeros(m)
+        e[i] = 1.0
+        rows.append(pull(e.reshape(ys))[0])
+    jac = P.stack(rows, axis=0)
+    return P.reshape(jac, ys + xs)
+
+
+def _jacobian(f, x, extra: tuple = ()):
+    """Reverse mode when outputs are fewer than inputs, else forward (one extra evaluation)."""
+    xv = _single_array_arg(x, "jacobian")
+    n = int(np.prod(P.shape(xv))) if P.shape(xv) else 1
+    out = f(xv, *extra)
+    leaves, shp = flatten(out, "result")
+    if shp is not None:
+        raise _TreeResult
+    m = int(np.prod(P.shape(out))) if P.shape(out) else 1
+    if m < n:
+        return _jacrev(f, xv, extra)
+    return _jacfwd(f, xv, extra)
+
+
+def _trees_too(method, doc):
+    """A Jacobian operation that also takes and returns trees (see `_tree_jacobian`):
+    the array version runs first and hands over when it meets a tree."""
+    def call(f, x, extra: tuple = ()):
+        try:
+            return method(f, x, extra)
+        except _TreeResult:
+            return _tree_jacobian(method, f, x, extra)
+    call.__doc__ = doc
+    return call
+
+
+jacfwd_call = _trees_too(_jacfwd, "The Jacobian by forward mode.")
+
+
+jacrev_call = _trees_too(_jacrev, "The Jacobian by reverse mode.")
+
+
+jacobian_call = _trees_too(_jacobian, "The Jacobian by the cheaper mode.")
+
+
+def hvp_call(f, x, v):
+    grad_f = lambda y: value_and_grad_call(f, (y,), {}, 0, "hvp")[1]  # noqa: E731
+    return jvp_call(grad_f, (x,), (v,))[1]
