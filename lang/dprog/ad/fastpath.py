@@ -20,8 +20,9 @@ both engines and requires the same values and derivatives.
 from __future__ import annotations
 
 from ..core.errors import DpError
+from ..prims import core
 from ..prims import primitives as P
-from ..prims.primitives import EMPTY
+from ..prims.core import EMPTY
 from .forward import Dual, ForwardTrace
 from .reverse import LINEAR, RNode, Tape, dprog_stack
 
@@ -35,7 +36,7 @@ class FastForwardTrace(ForwardTrace):
 
     def process(self, p, args, params):
         sd = p.sderiv
-        if sd is not None and self.batch is None and not P.NAN_CHECK:
+        if sd is not None and self.batch is None and not core.NAN_CHECK:
             # Python-float fast path: value and tangent without NumPy (falls back
             # to the array rules on any exception or non-float operand)
             if len(args) == 2:
@@ -90,7 +91,7 @@ class FastForwardTrace(ForwardTrace):
                             r.primal = out
                             r.tangent = t
                             return r
-        if len(args) == 2 and self.batch is None and not params and not P.NAN_CHECK \
+        if len(args) == 2 and self.batch is None and not params and not core.NAN_CHECK \
                 and p.jvp_joint is None:
             # the common binary case without lists or keyword plumbing
             a, b = args
@@ -138,7 +139,7 @@ class FastForwardTrace(ForwardTrace):
             out = P.bind(p, tuple(primals), params)
         if not any_t:
             return out
-        if P.NAN_CHECK:
+        if core.NAN_CHECK:
             prev = P.LIMITS.nan_pass
             P.LIMITS.nan_pass = "tangent"
             try:
@@ -163,7 +164,7 @@ class FastForwardTrace(ForwardTrace):
     def process1(self, p, a):
         """`process` for a unary primitive without parameters (`a` is this trace's)."""
         sd = p.sderiv
-        if sd is not None and self.batch is None and not P.NAN_CHECK:
+        if sd is not None and self.batch is None and not core.NAN_CHECK:
             pa = a.primal
             tpa = type(pa)
             if tpa is float or tpa is int:
@@ -184,7 +185,7 @@ class FastForwardTrace(ForwardTrace):
     def process2(self, p, a, b):
         """`process` for a binary primitive without parameters (the hot case)."""
         sd = p.sderiv
-        if sd is not None and self.batch is None and not P.NAN_CHECK:
+        if sd is not None and self.batch is None and not core.NAN_CHECK:
             if type(a) is Dual and a._trace is self:
                 pa = a.primal
                 ta = a.tangent
@@ -245,7 +246,7 @@ class FastTape(Tape):
                 except (ArithmeticError, ValueError, TypeError):
                     out = P.bind(p, (pa, pb), params)
                 else:
-                    if out != out and P.NAN_CHECK:
+                    if out != out and core.NAN_CHECK:
                         out = P.bind(p, (pa, pb), params)
             else:
                 out = P.bind(p, (pa, pb), params)
@@ -258,7 +259,7 @@ class FastTape(Tape):
                 except (ArithmeticError, ValueError):
                     out = P.bind(p, (pa,), params)
                 else:
-                    if out != out and P.NAN_CHECK:
+                    if out != out and core.NAN_CHECK:
                         out = P.bind(p, (pa,), params)
             else:
                 out = P.bind(p, (pa,), params)
@@ -275,7 +276,7 @@ class FastTape(Tape):
         nodes.append(r)
         if params:
             self.params[idx] = params
-        if P.NAN_CHECK:
+        if core.NAN_CHECK:
             self.where[idx] = dprog_stack()
         return r
 
@@ -283,7 +284,7 @@ class FastTape(Tape):
         """`process` for a unary primitive without parameters (`a` is this tape's)."""
         pa = a.primal
         tpa = type(pa)
-        if (tpa is float or tpa is int) and p.pyfn is not None and not P.NAN_CHECK:
+        if (tpa is float or tpa is int) and p.pyfn is not None and not core.NAN_CHECK:
             try:
                 out = p.pyfn(pa)
             except (ArithmeticError, ValueError):
@@ -322,7 +323,7 @@ class FastTape(Tape):
             pb = b
         tpa = type(pa)
         tpb = type(pb)
-        if (tpa is float or tpa is int) and (tpb is float or tpb is int) and not P.NAN_CHECK:
+        if (tpa is float or tpa is int) and (tpb is float or tpb is int) and not core.NAN_CHECK:
             try:
                 out = p.pyfn(pa, pb)
             except (ArithmeticError, ValueError, TypeError):
@@ -402,7 +403,7 @@ class FastTape(Tape):
                             ct[par] = c if ct[par] is None else add(ct[par], c)
                     continue
                 sderiv = p.sderiv
-                if sderiv is not None and type(g) is float and not P.NAN_CHECK:
+                if sderiv is not None and type(g) is float and not core.NAN_CHECK:
                     if g == 0.0:
                         continue  # a zero cotangent contributes exactly zero
                     if len(args) == 2:
@@ -541,7 +542,7 @@ elif tb is RNode and ta is float:
     both = None
 else:
     return op(a, b)
-if type(pa) is float and type(pb) is float and {guard}not P.NAN_CHECK:
+if type(pa) is float and type(pb) is float and {guard}not core.NAN_CHECK:
     r = new(RNode)
     r._trace = tr
     r.primal = out = pa {sym} pb
@@ -574,7 +575,7 @@ def recording_code(sym: str, indent: int) -> str:
                    for line in body.splitlines(keepends=True))
 
 
-RECORDING_NAMES = {"RNode": RNode, "P": P, "new": _new, "LINEAR": LINEAR}
+RECORDING_NAMES = {"RNode": RNode, "P": P, "core": core, "new": _new, "LINEAR": LINEAR}
 
 
 def _make_recorder(sym: str, op):
@@ -597,7 +598,7 @@ def unary_recorder(op):
 
     def record1(x):
         pa = x.primal
-        if type(pa) is float and not P.NAN_CHECK:
+        if type(pa) is float and not core.NAN_CHECK:
             try:
                 out = fn(pa)
                 d = sd(out, pa)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..core.values import TRACER_TYPES, Tracer
 from ..prims import primitives as P
-from ..prims.primitives import EMPTY
+from ..prims.core import EMPTY
 from .levels import new_level
 
 

@@ -14,8 +14,9 @@ import sys
 
 from ..core.errors import DpError
 from ..core.values import TRACER_TYPES, Tracer
+from ..prims import core
 from ..prims import primitives as P
-from ..prims.primitives import EMPTY
+from ..prims.core import EMPTY
 from .levels import new_level
 
 
@@ -96,7 +97,7 @@ class Tape:
         """Apply primitive `p` to the primals and record the call."""
         primals = tuple(a.primal if type(a) is RNode and a._trace is self else a for a in args)
         node = self._node(p, args, P.bind(p, primals, params), params)
-        if P.NAN_CHECK:
+        if core.NAN_CHECK:
             self.where[node.idx] = dprog_stack()
         return node
 

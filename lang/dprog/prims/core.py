@@ -1,0 +1,477 @@
+"""The primitive layer's core: what a primitive is, the registry, `bind`, and the
+dispatching operations' fast paths.
+
+A primitive is one named object wrapping one vectorised NumPy call (`impl`),
+optionally a Python-float function (`scalar`), and its derivative rules. `bind`
+is the single seam between values and interpretations: with no traced argument
+it runs the implementation (`apply_impl`, which checks operands, sizes and nans
+and turns NumPy's exceptions into dprog errors); otherwise the traced argument
+with the highest level decides which engine processes the call (see ad/).
+
+The dispatching operations made by `unary_op`/`binary_op` are what the
+evaluator and the rules call: plain Python numbers and float arrays take a path
+that skips `bind`, with the same results.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from contextlib import contextmanager
+
+import numpy as np
+
+from ..core.errors import (
+    DpError,
+    DpIndexError,
+    DpLimitError,
+    DpShapeError,
+    DpTypeError,
+    DpValueError,
+)
+from ..core.values import TRACER_TYPES, has_nan, kind_of, strip
+
+F64 = np.float64
+ndarray = np.ndarray
+_PYNUM = (int, float, bool)
+_PYNUM_SET = frozenset(_PYNUM)
+EMPTY: dict = {}
+
+
+class Limits(threading.local):
+    """Numeric limits of the interpreter running on this thread (set on entry)."""
+
+    max_array_elements = 10**9
+    check_nans = False
+    nan_pass = "forward"
+
+
+LIMITS = Limits()
+
+# True while any interpreter with check_nans is running. The Python-float and
+# plain-array fast paths test this one global (cheap) and step aside so that
+# every result goes through `apply_impl`, which does the actual check.
+NAN_CHECK = False
+_nan_users = 0
+
+
+@contextmanager
+def nan_pass(name: str):
+    """Name the pass ("tangent", "backward") in which --check-nans reports a nan."""
+    prev = LIMITS.nan_pass
+    LIMITS.nan_pass = name
+    try:
+        yield
+    finally:
+        LIMITS.nan_pass = prev
+
+
+def nan_check_enter() -> None:
+    global NAN_CHECK, _nan_users
+    _nan_users += 1
+    NAN_CHECK = True
+
+
+def nan_check_exit() -> None:
+    global NAN_CHECK, _nan_users
+    _nan_users -= 1
+    NAN_CHECK = _nan_users > 0
+
+
+_BOOL_KEEPERS = frozenset({"<", "<=", ">", ">=", "==", "!=", "where"})
+
+
+class Primitive:
+    """A named numeric operation with its NumPy implementation and derivative rules."""
+
+    __slots__ = ("name", "impl", "scalar", "elementwise", "jvps", "vjps", "jvp_joint",
+                 "vjp_joint", "nondiff", "shape_error", "doc", "pyfn", "sderiv", "op",
+                 "bools_as_numbers")
+
+    def __init__(self, name, impl, scalar=None, elementwise=False, nondiff=False,
+                 shape_error=None):
+        self.name = name
+        self.impl = impl
+        self.scalar = scalar
+        self.elementwise = elementwise
+        self.nondiff = nondiff
+        self.jvps = None
+        self.vjps = None
+        self.jvp_joint = None
+        self.vjp_joint = None
+        self.shape_error = shape_error
+        # Python-float fast path: `pyfn` computes the value of plain numbers and
+        # `sderiv(ans, *args)` their partial derivatives (a float, or a tuple for
+        # two arguments). Both engines use them when every operand is a float;
+        # any arithmetic exception falls back to the NumPy rules above.
+        self.pyfn = scalar
+        self.sderiv = None
+        # arithmetic treats booleans as numbers (true + true == 2); comparisons,
+        # `where`'s condition and `any`/`all` keep them
+        self.bools_as_numbers = elementwise and name not in _BOOL_KEEPERS
+        # the dispatching operation (with its fast paths) for calls without params
+        self.op = None
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+    @property
+    def has_rules(self) -> bool:
+        return self.nondiff or ((self.jvps is not None or self.jvp_joint is not None)
+                                and (self.vjps is not None or self.vjp_joint is not None))
+
+
+REGISTRY: dict[str, Primitive] = {}
+
+
+def primitive(name, impl, scalar=None, elementwise=False, nondiff=False, shape_error=None,
+              key=None):
+    """Make and register a primitive; `key` names it in REGISTRY when `name` (shown in
+    messages) is shared, as by unary and binary `-`."""
+    p = Primitive(name, impl, scalar, elementwise, nondiff, shape_error)
+    assert (key or name) not in REGISTRY, f"primitive {key or name!r} registered twice"
+    REGISTRY[key or name] = p
+    return p
+
+
+def defjvp(p, *rules):
+    """Per-argument JVP rules: rule_k(t, ans, *args, **params) -> tangent of the output."""
+    p.jvps = rules
+
+
+def defvjp(p, *rules):
+    """Per-argument VJP rules: rule_k(g, ans, *args, **params) -> cotangent of argument k."""
+    p.vjps = rules
+
+
+# ----------------------------------------------------------------------------- bind
+
+
+def bind(p: Primitive, args: tuple, params: dict = EMPTY):
+    """Apply primitive `p`: plain NumPy when nothing is traced, else the top trace."""
+    top = None
+    for a in args:
+        if type(a) in TRACER_TYPES:
+            tr = a._trace
+            if top is None or tr.level > top.level:
+                top = tr
+    if top is None:
+        return apply_impl(p, args, params)
+    if p.nondiff:
+        return apply_impl(p, tuple(strip(a) for a in args), params)
+    return top.process(p, args, params)
+
+
+def apply_impl(p: Primitive, args: tuple, params: dict):
+    for a in args:
+        if type(a) not in _NUMERIC_TYPES:
+            _bad_operand(p, args)
+    if p.bools_as_numbers:
+        for a in args:
+            if type(a) is bool or (type(a) is ndarray and a.dtype == np.bool_):
+                args = _bools_as_numbers(args)
+                break
+    if p.elementwise and len(args) > 1:
+        _check_broadcast(args)
+    try:
+        r = p.impl(*args, **params)
+    except DpError:
+        raise
+    except (ValueError, IndexError, np.linalg.LinAlgError, TypeError) as exc:
+        if "maximum supported dimension" in str(exc) or "must be within [0, 64]" in str(exc):
+            raise DpShapeError("arrays have at most 64 dimensions", None,
+                               "NumPy's limit; reshape to fewer axes") from None
+        if any(type(a) is int and not -_FLOAT_MAX < a < _FLOAT_MAX for a in args):
+            raise DpValueError(f"`{p.name}`: integer too large to convert to float", None,
+                               "keep such numbers as integers, or use floats throughout"
+                               ) from None
+        raise _translate(p, args, exc) from None
+    except MemoryError:
+        raise DpLimitError(f"`{p.name}` needs more memory than is available", None,
+                           "the result would be too large; use smaller arrays") from None
+    except OverflowError as exc:
+        if any(type(a) is int for a in args):
+            raise DpValueError(f"`{p.name}`: integer too large to convert to float", None,
+                               "keep such numbers as integers, or use floats throughout"
+                               ) from None
+        raise _translate(p, args, exc) from None
+    r = normalize(r)
+    if NAN_CHECK and LIMITS.check_nans:
+        _check_nan(p, args, r)
+    return r
+
+
+_FLOAT_MAX = int(np.finfo(np.float64).max)
+
+
+def _nan_free(r: ndarray) -> bool:
+    """No nan in the float array r. One dot product (nan iff some entry is nan; inf
+    squared stays inf) is several times cheaper than isnan().any() on small arrays."""
+    v = r.reshape(-1)
+    d = v.dot(v)
+    return d == d
+
+
+def _bools_as_numbers(args: tuple) -> tuple:
+    """Arithmetic sees `true` as 1 and a boolean array as 0.0/1.0, as in Python/NumPy."""
+    return tuple(int(a) if type(a) is bool else
+                 a.astype(F64) if type(a) is ndarray and a.dtype == np.bool_ else a
+                 for a in args)
+
+
+def _bad_operand(p, args):
+    kinds = [kind_of(a) for a in args]
+    if len(args) == 2 and not p.name.isalpha():
+        hint = None
+        if p.name == "+" and "a string" in kinds:
+            hint = "convert with str(...) to join text and numbers"
+        raise DpTypeError(f"unsupported operand types for `{p.name}`: {kinds[0]} and {kinds[1]}",
+                          None, hint)
+    bad = next(k for a, k in zip(args, kinds) if type(a) not in _NUMERIC_TYPES)
+    raise DpTypeError(f"`{p.name}` expects numbers or arrays, got {bad}", None, None)
+
+
+def _translate(p, args, exc) -> DpError:
+    if p.shape_error is not None:
+        err = p.shape_error(args, exc)
+        if err is not None:
+            return err
+    shapes = " and ".join(str(np.shape(a)) for a in args if isinstance(a, ndarray | float | int))
+    text = str(exc)
+    if isinstance(exc, np.linalg.LinAlgError):
+        return DpValueError(f"`{p.name}`: {text.lower()}", None,
+                            "the matrix is singular or not square")
+    if "broadcast" in text or "shape" in text or "dimension" in text or "size" in text:
+        return DpShapeError(f"shape mismatch in `{p.name}`: {shapes}", None,
+                            "shapes broadcast like NumPy; reshape or transpose one side")
+    if isinstance(exc, IndexError):
+        return DpIndexError(f"`{p.name}`: {text}", None, None)
+    return DpValueError(f"`{p.name}`: {text}", None, None)
+
+
+def _check_nan(p, args, r):
+    if has_nan(r) and not any(has_nan(a) for a in args):
+        err = DpValueError(f"`{p.name}` produced nan from inputs without nan "
+                           f"(in the {LIMITS.nan_pass} pass)", None,
+                           "check the domain of the operation (log of a negative, 0/0, inf-inf)")
+        err.kind = "nan"
+        raise err
+
+
+_NUMERIC_TYPES = frozenset({int, float, bool, ndarray})
+
+
+def normalize(r):
+    """NumPy results as dprog values: 0-d -> Python number, arrays -> float64 (or bool)."""
+    t = type(r)
+    if t is ndarray:
+        if r.ndim == 0:
+            dt = r.dtype
+            if dt == np.bool_:
+                return bool(r)
+            return float(r)
+        if r.dtype != F64 and r.dtype != np.bool_:
+            return r.astype(F64)
+        return r
+    if t is float or t is int or t is bool:
+        return r
+    if t is np.float64 or isinstance(r, np.floating):
+        return float(r)
+    if t is np.bool_:
+        return bool(r)
+    if isinstance(r, np.integer):
+        return int(r)
+    return r
+
+
+def _check_broadcast(args) -> None:
+    """Refuse an elementwise operation whose broadcast result exceeds max_array_elements."""
+    shapes = [a.shape for a in args if type(a) is ndarray]
+    if len(shapes) > 1 and any(s != shapes[0] for s in shapes):
+        try:
+            out = np.broadcast_shapes(*shapes)
+        except ValueError:
+            return  # the implementation reports the shape mismatch
+        check_size(math.prod(out))
+
+
+def check_size(n: int, what: str = "array"):
+    if n > LIMITS.max_array_elements:
+        raise DpLimitError(f"{what} of {n} elements exceeds the limit of "
+                           f"{LIMITS.max_array_elements} elements", None,
+                           "use a smaller size, or raise max_array_elements")
+
+
+# --------------------------------------------------------------- shape helpers
+def shape(x) -> tuple:
+    t = type(x)
+    if t is ndarray:
+        return x.shape
+    if t is float or t is int:
+        return ()
+    x = strip(x)
+    if type(x) is ndarray:
+        return x.shape
+    return ()
+
+
+def ndim(x) -> int:
+    t = type(x)
+    if t is ndarray:
+        return x.ndim
+    if t is float or t is int:
+        return 0
+    x = strip(x)
+    if type(x) is ndarray:
+        return x.ndim
+    return 0
+
+
+def _nb(t, x) -> int:
+    """Number of leading batch dimensions of tangent `t` relative to primal `x` (0 or 1)."""
+    return ndim(t) - ndim(x)
+
+
+def _norm_axis(axis, nd):
+    if axis is None:
+        return None
+    if isinstance(axis, tuple):
+        return tuple(a + nd if a < 0 else a for a in axis)
+    return axis + nd if axis < 0 else axis
+
+
+def _shift_axis(axis, nb, nd):
+    """An axis argument for a tangent with `nb` batch dims in front."""
+    if nb == 0:
+        return axis
+    if axis is None:
+        return tuple(range(nb, nb + nd))
+    axis = _norm_axis(axis, nd)
+    if isinstance(axis, tuple):
+        return tuple(a + nb for a in axis)
+    return axis + nb
+
+
+# -------------------------------------------------------------- scalar helpers
+# Integers are Python ints, but one whose size passes this many bits is refused
+# (repeated squaring would otherwise exhaust memory and time): a limits error.
+_INT_BITS = 1 << 20
+
+
+def _int_too_large() -> DpLimitError:
+    return DpLimitError(f"integer result too large (more than {_INT_BITS} bits)", None,
+                        "use floats for quantities this large, e.g. 2.0 ** n")
+
+
+def _guard_int_pow(a, b):
+    if type(a) is int and type(b) is int and b > 64 and abs(a) > 1:
+        if b * math.log2(abs(a)) > _INT_BITS:
+            raise _int_too_large()
+    return None
+
+
+def _safe_scalar(fn):
+    """Math-module fast path; domain/overflow errors fall back to NumPy (nan/inf)."""
+    def f(x):
+        return fn(x)
+    return f
+
+
+# ============================================================ dispatching operations
+# These are what the evaluator, the builtins and the rules above call. Plain
+# Python numbers take a fast path that never touches NumPy.
+_F64 = np.dtype(np.float64)
+
+
+def _fast2(p, pyop, npfn=None, other=None):
+    """The dispatching operation for binary primitive p.
+
+    Two Python numbers: `pyop`, no NumPy. Two float arrays (or an array and a
+    float) with `npfn`: the ufunc directly. Traced values: their trace. All
+    else, and every error, goes through `apply_impl`.
+    """
+    p.pyfn = pyop
+    tracers = TRACER_TYPES if not p.nondiff else ()
+
+    def op(a, b):
+        ta, tb = type(a), type(b)
+        if (ta is float or ta is int) and (tb is float or tb is int):
+            try:
+                r = pyop(a, b)
+            except (ZeroDivisionError, OverflowError):
+                pass
+            else:
+                if r == r or not NAN_CHECK:
+                    return r
+        elif ta in tracers:
+            tr = a._trace
+            if tb in tracers and b._trace.level > tr.level:
+                tr = b._trace
+            return tr.process2(p, a, b)
+        elif npfn is not None and not NAN_CHECK and (
+                (ta is ndarray and (tb is float or (tb is ndarray and (
+                    a.shape == b.shape or a.size * b.size <= LIMITS.max_array_elements)))) or
+                (ta is float and tb is ndarray)):
+            try:
+                r = npfn(a, b)
+            except Exception:  # noqa: BLE001 - apply_impl below reports it properly
+                pass
+            else:
+                if type(r) is ndarray and r.ndim and r.dtype is _F64:
+                    return r
+        if ta in tracers:
+            tr = a._trace
+            if tb in tracers and b._trace.level > tr.level:
+                tr = b._trace
+            return tr.process2(p, a, b)
+        if tb in tracers:
+            return b._trace.process2(p, a, b)
+        if nondiff:  # (no d): bind strips traced operands
+            return bind(p, (a, b))
+        if other is not None and (ta is str or ta is tuple or tb is str or tb is tuple):
+            return other(a, b)
+        return apply_impl(p, (a, b), EMPTY)
+    nondiff = p.nondiff
+    op.__name__ = p.name
+    p.op = op
+    return op
+
+
+def _fast1(p):
+    fn = p.scalar
+    tracers = TRACER_TYPES
+    npfn = p.impl if p.elementwise else None
+
+    if fn is None:
+        def op(x):
+            return bind(p, (x,))
+    else:
+        def op(x):
+            tx = type(x)
+            if tx is float or tx is int:
+                try:
+                    r = fn(x)
+                except (ValueError, OverflowError):
+                    pass
+                else:
+                    if r == r or not NAN_CHECK:
+                        return r
+            elif tx is ndarray and npfn is not None and not NAN_CHECK and x.dtype is _F64:
+                r = npfn(x)
+                if type(r) is ndarray and r.dtype is _F64 and r.ndim:
+                    return r
+            elif tx in tracers and not p.nondiff:
+                return x._trace.process1(p, x)
+            return bind(p, (x,))
+    op.__name__ = p.name
+    op.prim = p  # lets the tape build a direct recorder for this builtin (ad.unary_recorder)
+    p.op = op
+    return op
+
+
+def _broadcast_error(p):
+    def err(args, exc):
+        shapes = " and ".join(str(np.shape(a)) for a in args)
+        return DpShapeError(f"shape mismatch in `{p}`: {shapes}", None,
+                            "shapes broadcast like NumPy; reshape or transpose one side")
+    return err

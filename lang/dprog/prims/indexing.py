@@ -1,0 +1,202 @@
+"""Indexing and assembly: reading `x[idx]`, the functional update `x[idx] = v`, the
+scatter-add that is indexing's transpose, `stack` and `concat`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.errors import DpIndexError, DpShapeError, DpValueError
+from ..core.values import strip
+from .core import F64, _nb, _norm_axis, bind, check_size, ndim, primitive, shape
+from .structure import _batch_shape, pad_batched, unbroadcast
+
+
+def _index_error(args, exc):
+    x = args[0]
+    return DpIndexError(f"index out of range for an array of shape {np.shape(x)}", None,
+                        "indices run from 0 to n-1 (or -n to -1 from the end)")
+
+
+def _getitem_np(x, idx):
+    _check_steps(idx)
+    return x[idx]
+
+
+def _check_steps(idx):
+    for i in idx if type(idx) is tuple else (idx,):
+        if type(i) is slice and i.step == 0:
+            raise DpValueError("slice step cannot be zero", None, "use a step like 1 or -1")
+
+
+getitem_p = primitive("index", _getitem_np, shape_error=_index_error)
+getitem_p.jvps = (lambda t, ans, x, idx: getitem(t, (slice(None),) * _nb(t, x) + idx),)
+getitem_p.vjps = (lambda g, ans, x, idx: index_add(g, idx, shape(x)),)
+
+
+def _index_add_np(g, idx, shape):
+    z = np.zeros(shape)
+    z[idx] = g
+    return z
+
+
+index_add_p = primitive("index_add", _index_add_np)
+index_add_p.jvps = (lambda t, ans, g, idx, shape:
+                    index_add(t, (slice(None),) * _nb(t, g) + idx, _batch_shape(t, g) + shape),)
+index_add_p.vjps = (lambda c, ans, g, idx, shape: getitem(c, idx),)
+
+
+def _setitem_np(x, v, idx):
+    _check_steps(idx)
+    y = np.array(x, dtype=F64)
+    try:
+        y[idx] = v
+    except ValueError:
+        region = np.shape(y[idx])
+        raise DpShapeError(f"cannot put a value of shape {np.shape(v)} into an indexed region "
+                           f"of shape {region}", None,
+                           "the value must broadcast to the indexed region") from None
+    return y
+
+
+def _setitem_error(args, exc):
+    if isinstance(exc, IndexError):
+        return _index_error(args, exc)
+    return DpShapeError(f"cannot put a value of shape {np.shape(args[1])} into the "
+                        f"indexed region of an array of shape {np.shape(args[0])}", None,
+                        "the value must broadcast to the indexed region")
+
+
+setitem_p = primitive("index update", _setitem_np, shape_error=_setitem_error)
+
+
+def _setitem_jvp_x(t, ans, x, v, idx):
+    nb = _nb(t, x)
+    return setitem(t, (slice(None),) * nb + idx, 0.0)
+
+
+def _setitem_jvp_v(t, ans, x, v, idx):
+    nb = _nb(t, v)
+    region_nd = len(np.shape(strip(ans)[idx]))
+    bshape = _batch_shape(t, v)  # before padding, which adds axes after the batch axis
+    t = pad_batched(t, region_nd, nb) if nb else t
+    return setitem(zeros_tangent(bshape + shape(x)), (slice(None),) * nb + idx, t)
+
+
+def zeros_tangent(s):
+    return np.zeros(s) if s else 0.0
+
+
+setitem_p.jvps = (_setitem_jvp_x, _setitem_jvp_v)
+setitem_p.vjps = (lambda g, ans, x, v, idx: setitem(g, idx, 0.0),
+                  lambda g, ans, x, v, idx: unbroadcast(getitem(g, idx), v))
+
+
+def _stack_np(*xs, axis=0):
+    check_size(sum(np.size(x) for x in xs))
+    return np.stack(xs, axis=axis)
+
+
+def _stack_error(args, exc):
+    shapes = ", ".join(str(np.shape(a)) for a in args)
+    return DpShapeError(f"array elements must all have the same shape, got {shapes}", None,
+                        "arrays are rectangular: every row needs the same length")
+
+
+stack_p = primitive("stack", _stack_np, shape_error=_stack_error)
+
+
+def _stack_jvp(primals, tangents, ans, axis=0):
+    nb = 0
+    for t, x in zip(tangents, primals):
+        if t is not None:
+            nb = _nb(t, x)
+            bshape = _batch_shape(t, x)
+            break
+    ts = [t if t is not None else zeros_tangent(bshape + shape(x))
+          for t, x in zip(tangents, primals)]
+    ax = _norm_axis(axis, ndim(primals[0]) + 1) + nb
+    return stack(ts, axis=ax)
+
+
+def _stack_vjp(g, ans, primals, needs, axis=0):
+    nd = ndim(ans)
+    ax = _norm_axis(axis, nd)
+    out = []
+    for k, need in enumerate(needs):
+        if not need:
+            out.append(None)
+            continue
+        idx = tuple(k if i == ax else slice(None) for i in range(nd))
+        out.append(getitem(g, idx))
+    return out
+
+
+stack_p.jvp_joint = _stack_jvp
+stack_p.vjp_joint = _stack_vjp
+
+
+def _concat_np(*xs, axis=0):
+    check_size(sum(np.size(x) for x in xs))
+    return np.concatenate(xs, axis=axis)
+
+
+def _concat_error(args, exc):
+    shapes = ", ".join(str(np.shape(a)) for a in args)
+    return DpShapeError(f"cannot concatenate arrays of shapes {shapes}", None,
+                        "all dimensions except the concatenation axis must agree")
+
+
+concat_p = primitive("concat", _concat_np, shape_error=_concat_error)
+
+
+def _concat_jvp(primals, tangents, ans, axis=0):
+    for t, x in zip(tangents, primals):
+        if t is not None:
+            nb = _nb(t, x)
+            bshape = _batch_shape(t, x)
+            break
+    ts = [t if t is not None else zeros_tangent(bshape + shape(x))
+          for t, x in zip(tangents, primals)]
+    return concat(ts, axis=_norm_axis(axis, ndim(primals[0])) + nb)
+
+
+def _concat_vjp(g, ans, primals, needs, axis=0):
+    nd = ndim(ans)
+    ax = _norm_axis(axis, nd)
+    out = []
+    start = 0
+    for x, need in zip(primals, needs):
+        n = shape(x)[ax]
+        if need:
+            idx = tuple(slice(start, start + n) if i == ax else slice(None) for i in range(nd))
+            out.append(getitem(g, idx))
+        else:
+            out.append(None)
+        start += n
+    return out
+
+
+concat_p.jvp_joint = _concat_jvp
+concat_p.vjp_joint = _concat_vjp
+
+
+def getitem(x, idx):
+    return bind(getitem_p, (x,), {"idx": idx})
+
+
+def index_add(g, idx, shape):
+    return bind(index_add_p, (g,), {"idx": idx, "shape": tuple(shape)})
+
+
+def setitem(x, idx, v):
+    return bind(setitem_p, (x, v), {"idx": idx})
+
+
+def stack(xs, axis=0):
+    return bind(stack_p, tuple(xs), {"axis": axis})
+
+
+def concat(xs, axis=0):
+    return bind(concat_p, tuple(xs), {"axis": axis})
+
+

@@ -1,0 +1,246 @@
+"""Reductions other than `sum` (which lives in structure.py): max/min, products,
+norms, cumulative sums, and the non-differentiable argmax/argmin/any/all."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.errors import DpDifferentiationError, DpValueError
+from ..core.values import strip
+from .core import F64, _nb, _norm_axis, _shift_axis, bind, ndim, normalize, primitive, shape
+from .elementwise import div, mul, safe_div, sub
+from .indexing import getitem
+from .structure import _axis_error, _expand_reduced, broadcast_to, pad_batched, reshape, sum_
+
+
+def _reduce_mask(x, ans, axis):
+    """Indicator of the arg-max/min positions, ties sharing equally (a constant)."""
+    xs = strip(x)
+    a = np.asarray(strip(ans))
+    if axis is not None:
+        a = np.expand_dims(a, _norm_axis(axis, xs.ndim))
+    m = (xs == a).astype(F64)
+    cnt = m.sum(axis=axis, keepdims=True)
+    return normalize(m / cnt)  # a 0-d x gives np.float64 here, which `mul` rejects
+
+
+def _max_np(x, axis=None):
+    return np.max(x, axis=axis)
+
+
+def _min_np(x, axis=None):
+    return np.min(x, axis=axis)
+
+
+def _empty_reduce(name):
+    base = _axis_error(name)
+
+    def err(args, exc):
+        if "zero-size" in str(exc) or "empty" in str(exc):
+            return DpValueError(f"`{name}` of an empty array", None, None)
+        return base(args, exc)
+    return err
+
+
+max_p = primitive("max", _max_np, shape_error=_empty_reduce("max"))
+min_p = primitive("min", _min_np, shape_error=_empty_reduce("min"))
+for _p in (max_p, min_p):
+    _p.jvps = (lambda t, ans, x, axis=None:
+               sum_(mul(pad_batched(t, ndim(x), _nb(t, x)), _reduce_mask(x, ans, axis)),
+                    axis=_shift_axis(axis, _nb(t, x), ndim(x))),)
+    _p.vjps = (lambda g, ans, x, axis=None:
+               mul(broadcast_to(_expand_reduced(g, x, axis, False), shape(x)),
+                   _reduce_mask(x, ans, axis)),)
+
+
+def _prod_np(x, axis=None):
+    return np.prod(x, axis=axis)
+
+
+def _prod_others_np(x, axis=None):
+    """Product of all other entries along `axis` (exact with zeros: prefix * suffix)."""
+    x = np.asarray(x, dtype=F64)
+    if axis is None:
+        flat = x.reshape(-1)
+        return _prod_others_np(flat, 0).reshape(x.shape)
+    axis = _norm_axis(axis, x.ndim)
+    if isinstance(axis, tuple):  # prod(x, axis=(0, 2)): move those axes last, as one
+        rest = [i for i in range(x.ndim) if i not in axis]
+        perm = rest + sorted(axis)
+        xt = np.transpose(x, perm)
+        r = _prod_others_np(xt.reshape(xt.shape[:len(rest)] + (-1,)), -1)
+        return np.transpose(r.reshape(xt.shape), np.argsort(perm))
+    n = x.shape[axis]
+    ones_shape = list(x.shape)
+    ones_shape[axis] = 1
+    ones = np.ones(ones_shape)
+    pre = np.cumprod(np.concatenate([ones, np.take(x, range(n - 1), axis=axis)], axis=axis),
+                     axis=axis)
+    rev = np.flip(x, axis=axis)
+    suf = np.cumprod(np.concatenate([ones, np.take(rev, range(n - 1), axis=axis)], axis=axis),
+                     axis=axis)
+    return pre * np.flip(suf, axis=axis)
+
+
+prod_p = primitive("prod", _prod_np, shape_error=_axis_error("prod"))
+prod_others_p = primitive("prod_others", _prod_others_np)
+prod_p.jvps = (lambda t, ans, x, axis=None:
+               sum_(mul(pad_batched(t, ndim(x), _nb(t, x)), prod_others(x, axis)),
+                    axis=_shift_axis(axis, _nb(t, x), ndim(x))),)
+prod_p.vjps = (lambda g, ans, x, axis=None:
+               mul(broadcast_to(_expand_reduced(g, x, axis, False), shape(x)),
+                   prod_others(x, axis)),)
+# Second derivatives of prod. d(others_i) = sum_{j != i} t_j prod_{k not in {i, j}} x_k,
+# a symmetric linear map M(x) t, so the VJP is M(x) g. Without zeros in x it is
+# others_i * (sum_j t_j/x_j - t_i/x_i), written with primitives (any order); where x
+# has exact zeros, `prod_pairs` computes M(x) t exactly by counting the zeros.
+def _has_zero(x) -> bool:
+    v = strip(x)
+    return bool(np.any(np.asarray(v) == 0))
+
+
+def _prod_others_jvp(t, ans, x, axis=None):
+    if _has_zero(x):
+        return prod_pairs(x, t, axis)
+    return mul(ans, sub(sum_(div(t, x), axis=_shift_axis(axis, _nb(t, x), ndim(x)),
+                             keepdims=True) if axis is not None
+                        else _sum_all_keep(div(t, x), _nb(t, x)),
+                        div(t, x)))
+
+
+def _prod_others_vjp(g, ans, x, axis=None):
+    if _has_zero(x):
+        return prod_pairs(x, g, axis)
+    return sub(mul(div(1.0, x), _bsum(mul(g, ans), x, axis)), div(mul(g, ans), x))
+
+
+prod_others_p.jvps = (_prod_others_jvp,)
+prod_others_p.vjps = (_prod_others_vjp,)
+
+
+def _prod_pairs_last(x, t):
+    """M(x) t along the last axis (x broadcasts against t), exact with zeros."""
+    zero = x == 0
+    xs = np.where(zero, 1.0, x)
+    nz = zero.sum(-1, keepdims=True)
+    p = np.prod(xs, -1, keepdims=True)          # product of the nonzero entries
+    others = _prod_others_np(xs, -1)            # ... but entry i (no division)
+    r = np.where(zero, 0.0, t / xs)
+    s = r.sum(-1, keepdims=True)
+    tz = np.where(zero, t, 0.0).sum(-1, keepdims=True)
+    # sum over j != i of t_j / x_j without cancellation: prefix + suffix sums
+    at_nonzero = (np.where(nz == 0, others * _sum_others_last(r), 0.0)
+                  + np.where(nz == 1, tz * others, 0.0))
+    at_zero = np.where(nz == 1, p * s, 0.0) + np.where(nz == 2, (tz - t) * p, 0.0)
+    return np.where(zero, at_zero, at_nonzero)
+
+
+def _sum_others_last(r):
+    """For each i along the last axis, the sum of the other entries (no subtraction)."""
+    zeros = np.zeros(r.shape[:-1] + (1,))
+    pre = np.cumsum(np.concatenate([zeros, r[..., :-1]], axis=-1), axis=-1)
+    suf = np.flip(np.cumsum(np.concatenate([zeros, np.flip(r, -1)[..., :-1]], axis=-1),
+                            axis=-1), -1)
+    return pre + suf
+
+
+def _prod_pairs_np(x, t, axis=None):
+    x = np.asarray(x, dtype=F64)
+    t = np.asarray(t, dtype=F64)
+    nb = t.ndim - x.ndim  # batch dims of a batched tangent, in front
+    axes = tuple(range(x.ndim)) if axis is None else _norm_axis(axis, x.ndim)
+    axes = axes if isinstance(axes, tuple) else (axes,)
+    rest = [i for i in range(x.ndim) if i not in axes]
+    perm = rest + list(axes)
+    xt = np.transpose(x, perm)
+    tt = np.transpose(t, list(range(nb)) + [nb + i for i in perm])
+    n = int(np.prod([x.shape[i] for i in axes])) if axes else 1
+    out = _prod_pairs_last(xt.reshape(xt.shape[:len(rest)] + (n,)),
+                           tt.reshape(tt.shape[:nb + len(rest)] + (n,)))
+    out = out.reshape(tt.shape)
+    inverse = list(range(nb)) + [nb + i for i in np.argsort(perm)]
+    return np.transpose(out, inverse)
+
+
+def _prod_pairs_x_rule(*_args, **_kw):
+    raise DpDifferentiationError("third derivatives of `prod` at an exact zero entry are not "
+                                 "supported", None, "write the product as a loop")
+
+
+prod_pairs_p = primitive("prod_pairs", _prod_pairs_np)
+prod_pairs_p.jvps = (_prod_pairs_x_rule, lambda dt, ans, x, t, axis=None: prod_pairs(x, dt, axis))
+prod_pairs_p.vjps = (_prod_pairs_x_rule, lambda g, ans, x, t, axis=None: prod_pairs(x, g, axis))
+
+
+def _sum_all_keep(v, nb):
+    nd = ndim(v)
+    return sum_(v, axis=tuple(range(nb, nd)), keepdims=True)
+
+
+def _bsum(v, x, axis):
+    if axis is None:
+        return sum_(v)
+    return sum_(v, axis=axis, keepdims=True)
+
+
+def _norm_np(x, axis=None):
+    return np.sqrt(np.sum(np.square(x), axis=axis))
+
+
+norm_p = primitive("norm", _norm_np, shape_error=_axis_error("norm"))
+norm_p.jvps = (lambda t, ans, x, axis=None:
+               safe_div(sum_(mul(pad_batched(t, ndim(x), _nb(t, x)), x),
+                             axis=_shift_axis(axis, _nb(t, x), ndim(x))), ans),)
+norm_p.vjps = (lambda g, ans, x, axis=None:
+               mul(broadcast_to(_expand_reduced(g, x, axis, False), shape(x)),
+                   safe_div(x, _expand_reduced(ans, x, axis, False))),)
+
+
+def _cumsum_np(x, axis=None):
+    return np.cumsum(x, axis=axis)
+
+
+cumsum_p = primitive("cumsum", _cumsum_np, shape_error=_axis_error("cumsum"))
+cumsum_p.jvps = (lambda t, ans, x, axis=None:
+                 cumsum(t, axis=_shift_axis(axis, _nb(t, x), ndim(x)) if axis is not None
+                        else None) if axis is not None or _nb(t, x) == 0
+                 else reshape(cumsum(reshape(t, (shape(t)[0], -1)), axis=1),
+                              (shape(t)[0],) + shape(ans)),)
+cumsum_p.vjps = (lambda g, ans, x, axis=None: _cumsum_vjp(g, x, axis),)
+
+
+def _cumsum_vjp(g, x, axis):
+    if axis is None:
+        flat = reshape(g, (-1,))
+        rev = getitem(cumsum(getitem(flat, (slice(None, None, -1),)), axis=0),
+                      (slice(None, None, -1),))
+        return reshape(rev, shape(x))
+    nd = ndim(x)
+    a = _norm_axis(axis, nd)
+    idx = tuple(slice(None, None, -1) if i == a else slice(None) for i in range(nd))
+    return getitem(cumsum(getitem(g, idx), axis=a), idx)
+
+
+# ====================================================== non-differentiable helpers
+argmax_p = primitive("argmax", lambda x, axis=None: np.argmax(x, axis=axis), nondiff=True,
+                     shape_error=_empty_reduce("argmax"))
+argmin_p = primitive("argmin", lambda x, axis=None: np.argmin(x, axis=axis), nondiff=True,
+                     shape_error=_empty_reduce("argmin"))
+any_p = primitive("any", lambda x, axis=None: np.any(x, axis=axis), nondiff=True,
+                  shape_error=_axis_error("any"))
+all_p = primitive("all", lambda x, axis=None: np.all(x, axis=axis), nondiff=True,
+                  shape_error=_axis_error("all"))
+
+
+def prod_others(x, axis=None):
+    return bind(prod_others_p, (x,), {"axis": axis})
+
+
+def prod_pairs(x, t, axis=None):
+    return bind(prod_pairs_p, (x, t), {"axis": axis})
+
+
+def cumsum(x, axis=None):
+    return bind(cumsum_p, (x,), {"axis": axis})
+
+
