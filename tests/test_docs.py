@@ -280,3 +280,17 @@ def test_docs_index_lists_every_page():
     index = (DOCS / "README.md").read_text(encoding="utf-8")
     for page in MY_PAGES[1:] + sorted(OWNED_ELSEWHERE):
         assert f"({page})" in index, f"docs/README.md does not link {page}"
+
+
+def test_primitive_builtins_come_from_their_declaration():
+    """A primitive's builtin (signature, doc, category, differentiability) is declared
+    once, in its `defprim`; the table, `:help` and builtins.md are derived from it."""
+    from dprog.lib.builtins import BUILTIN_TABLE
+    from dprog.prims.core import REGISTRY
+
+    declared = [p for p in REGISTRY.values() if p.sig is not None]
+    assert len(declared) >= 40
+    for p in declared:
+        entry = BUILTIN_TABLE[p.sig[: p.sig.index("(")]]
+        assert (entry.signature, entry.doc, entry.category) == (p.sig, p.doc, p.category)
+        assert entry.diff == ("yes" if p.differentiable else "no d")

@@ -592,7 +592,7 @@ def unary_recorder(op):
     float primal (or an arithmetic exception) goes back to the operation.
     """
     p = getattr(op, "prim", None)
-    if p is None or p.pyfn is None or p.sderiv is None or p.nondiff:
+    if p is None or p.pyfn is None or p.sderiv is None or not p.differentiable:
         return None
     fn, sd = p.pyfn, p.sderiv
 

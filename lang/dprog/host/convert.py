@@ -321,21 +321,21 @@ def _init_ufuncs() -> None:
         return x
 
     _UFUNCS.clear()
+    # a primitive implemented by a NumPy ufunc stands for that ufunc (np.sin -> sin, ...)
+    for p in P.REGISTRY.values():
+        if isinstance(p.impl, np.ufunc) and p.op is not None:
+            _UFUNCS[p.impl.__name__] = p.op
+    # the rest: the language's operators, aliases and short compositions
     _UFUNCS.update({
-        "add": BINOPS["+"], "subtract": BINOPS["-"], "multiply": BINOPS["*"],
         "divide": BINOPS["/"], "true_divide": BINOPS["/"], "floor_divide": BINOPS["//"],
         "remainder": BINOPS["%"], "power": BINOPS["**"], "float_power": BINOPS["**"],
         "matmul": BINOPS["@"], "less": BINOPS["<"], "less_equal": BINOPS["<="],
         "greater": BINOPS[">"], "greater_equal": BINOPS[">="], "equal": BINOPS["=="],
-        "not_equal": BINOPS["!="], "negative": op_neg, "positive": pos,
-        "absolute": P.abs_, "fabs": P.abs_, "sqrt": P.sqrt, "square": _square,
-        "reciprocal": lambda x: P.div(1.0, x), "exp": P.exp, "expm1": P.expm1, "log": P.log,
-        "log1p": P.log1p, "log2": lambda x: P.div(P.log(x), math.log(2.0)),
-        "log10": lambda x: P.div(P.log(x), math.log(10.0)), "sin": P.sin, "cos": P.cos,
-        "tan": P.tan, "arcsin": P.asin, "arccos": P.acos, "arctan": P.atan, "sinh": P.sinh,
-        "cosh": P.cosh, "tanh": P.tanh, "arctan2": P.atan2, "maximum": P.maximum,
-        "minimum": P.minimum, "fmax": P.maximum, "fmin": P.minimum, "sign": P.sign,
-        "floor": P.floor, "ceil": P.ceil,
+        "not_equal": BINOPS["!="], "negative": op_neg, "positive": pos, "fabs": P.abs_,
+        "square": _square, "reciprocal": lambda x: P.div(1.0, x),
+        "log2": lambda x: P.div(P.log(x), math.log(2.0)),
+        "log10": lambda x: P.div(P.log(x), math.log(10.0)), "fmax": P.maximum,
+        "fmin": P.minimum,
     })
 
 

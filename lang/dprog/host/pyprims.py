@@ -165,9 +165,8 @@ def make_primitive_function(interp, name: str, py_fn, jvp=None, vjp=None) -> Pri
         r = _call_host(name, "fn", py_fn, tuple(_readonly(a) for a in args))
         return _host_result(name, "fn", r)
 
-    prim = P.Primitive(name, impl)
-    prim.jvp_joint = _jvp_joint(name, jvp, vjp)
-    prim.vjp_joint = _vjp_joint(name, jvp, vjp)
+    prim = P.defprim(name, impl, jvp_joint=_jvp_joint(name, jvp, vjp),
+                     vjp_joint=_vjp_joint(name, jvp, vjp), register=False)
     return PrimitiveFunction(name, prim, _arity(py_fn))
 
 

@@ -79,6 +79,13 @@ def builtin(sig: str, doc: str, category: str, diff: str = "yes", needs_rt: bool
     return deco
 
 
+def builtin_of(p: P.Primitive, needs_rt: bool = False):
+    """The builtin that calls primitive `p`: its signature, doc, category and
+    differentiability come from the primitive's declaration (`defprim`)."""
+    assert p.sig is not None, f"primitive {p.name!r} declares no builtin"
+    return builtin(p.sig, p.doc, p.category, "yes" if p.differentiable else "no d", needs_rt)
+
+
 CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf, "nan": math.nan}
 CONSTANT_DOCS = {"pi": "π = 3.14159...", "e": "Euler's number 2.71828...",
                  "inf": "positive infinity", "nan": "not a number"}
@@ -191,35 +198,7 @@ def _func(f, name, what="f"):
 
 
 # ====================================================================== math
-def _unary_builtin(name, op, doc, diff="yes"):
-    # the primitive op checks its operand type itself (a readable type error)
-    builtin(f"{name}(x)", doc, "math", diff)(op)
-
-
-_unary_builtin("abs", P.abs_, "absolute value (derivative 0 at 0)")
-_unary_builtin("sqrt", P.sqrt, "square root (its derivative at 0 is inf)")
-_unary_builtin("exp", P.exp, "e to the power x")
-_unary_builtin("log", P.log, "natural logarithm (-inf at 0, nan below 0)")
-_unary_builtin("log1p", P.log1p, "log(1 + x), accurate for small x")
-_unary_builtin("expm1", P.expm1, "exp(x) - 1, accurate for small x")
-_unary_builtin("sin", P.sin, "sine (radians)")
-_unary_builtin("cos", P.cos, "cosine (radians)")
-_unary_builtin("tan", P.tan, "tangent (radians)")
-_unary_builtin("asin", P.asin, "inverse sine")
-_unary_builtin("acos", P.acos, "inverse cosine")
-_unary_builtin("atan", P.atan, "inverse tangent")
-_unary_builtin("sinh", P.sinh, "hyperbolic sine")
-_unary_builtin("cosh", P.cosh, "hyperbolic cosine")
-_unary_builtin("tanh", P.tanh, "hyperbolic tangent")
-_unary_builtin("sigmoid", P.sigmoid, "logistic function 1 / (1 + exp(-x))")
-_unary_builtin("relu", P.relu, "max(x, 0) elementwise (derivative 0 at 0)")
-_unary_builtin("softplus", P.softplus, "log(1 + exp(x)), computed stably")
-_unary_builtin("sign", P.sign, "-1, 0 or 1 by the sign of x", "no d")
-_unary_builtin("floor", P.floor, "largest integer ≤ x (as a float)", "no d")
-_unary_builtin("ceil", P.ceil, "smallest integer ≥ x (as a float)", "no d")
-
-
-@builtin("atan2(y, x)", "angle of the point (x, y), in (-π, π]", "math")
+@builtin_of(P.atan2_p)
 def _atan2(y, x):
     return P.atan2(_num(y, "atan2", "y"), _num(x, "atan2", "x"))
 
@@ -229,12 +208,12 @@ def _pow(x, y):
     return P.pow_(_num(x, "pow", "x"), _num(y, "pow", "y"))
 
 
-@builtin("maximum(a, b)", "elementwise maximum (ties split the derivative equally)", "math")
+@builtin_of(P.maximum_p)
 def _maximum(a, b):
     return P.maximum(_num(a, "maximum", "a"), _num(b, "maximum", "b"))
 
 
-@builtin("minimum(a, b)", "elementwise minimum (ties split the derivative equally)", "math")
+@builtin_of(P.minimum_p)
 def _minimum(a, b):
     return P.minimum(_num(a, "minimum", "a"), _num(b, "minimum", "b"))
 
@@ -245,24 +224,14 @@ def _clip(x, lo, hi):
     return P.minimum(P.maximum(_num(x, "clip"), _num(lo, "clip", "lo")), _num(hi, "clip", "hi"))
 
 
-@builtin("round(x, digits=0)", "x rounded to `digits` decimals (halves to even, as NumPy)",
-         "math", "no d")
+@builtin_of(P.round_p)
 def _round(x, digits=0):
     return P.bind(P.round_p, (strip(_num(x, "round")),), {"digits": _int_arg(digits, "round",
                                                                               "digits")})
 
 
 # ================================================================= reductions
-def _reduction(name, prim, doc, diff="yes", kwonly=False):
-    sig = f"{name}(x, *, axis=none)" if kwonly else f"{name}(x, axis=none)"
-
-    def fn(x, axis=None):
-        x = _num(x, name)
-        return P.bind(prim, (x,), {"axis": _axis(axis, name, x)})
-    builtin(sig, doc, "reductions", diff)(fn)
-
-
-@builtin("sum(x, axis=none)", "sum of the elements (along `axis`)", "reductions")
+@builtin_of(P.sum_p)
 def _sum(x, axis=None):
     x = _num(x, "sum")
     return P.sum_(x, axis=_axis(axis, "sum", x))
@@ -287,24 +256,7 @@ def _mean(x, axis=None):
     return P.div(s, float(n))
 
 
-_reduction("prod", P.prod_p, "product of the elements (along `axis`)")
-_reduction("max", P.max_p, "largest element (along `axis`); tied maxima share the derivative "
-           "equally; use maximum(a, b) for two values",
-           kwonly=True)
-_reduction("min", P.min_p, "smallest element (along `axis`); tied minima share the derivative "
-           "equally; use minimum(a, b) for two values",
-           kwonly=True)
-_reduction("norm", P.norm_p, "Euclidean norm (along `axis`); gradient 0 at the zero vector")
-_reduction("argmax", P.argmax_p, "index of the largest element (of the flattened array, or "
-           "along `axis`)", "no d")
-_reduction("argmin", P.argmin_p, "index of the smallest element (of the flattened array, or "
-           "along `axis`)", "no d")
-_reduction("any", P.any_p, "true if any element is nonzero (along `axis`)", "no d")
-_reduction("all", P.all_p, "true if every element is nonzero (along `axis`)", "no d")
-
-
-@builtin("cumsum(x, axis=none)", "cumulative sum (flattened when no axis is given)",
-         "reductions")
+@builtin_of(P.cumsum_p)
 def _cumsum(x, axis=None):
     x = _num(x, "cumsum")
     return P.cumsum(x, axis=_axis(axis, "cumsum", x))
@@ -443,8 +395,7 @@ def _size(x):
     raise DpTypeError(f"`size` expects a number or an array, got {kind_of(x)}", None, None)
 
 
-@builtin("reshape(x, shape)", "x with a new shape of the same size (-1 infers one dimension)",
-         "arrays")
+@builtin_of(P.reshape_p)
 def _reshape(x, shape):
     x = _num(x, "reshape")
     shape = strip(shape)
@@ -456,7 +407,7 @@ def _reshape(x, shape):
     return P.reshape(x, shape)
 
 
-@builtin("transpose(x, axes=none)", "x with its axes reversed (or permuted by `axes`)", "arrays")
+@builtin_of(P.transpose_p)
 def _transpose(x, axes=None):
     x = _num(x, "transpose")
     if axes is not None:
@@ -488,7 +439,7 @@ def _is_array(x) -> bool:
     return (type(x) is np.ndarray or isinstance(x, Tracer)) and P.ndim(x) > 0
 
 
-@builtin("concat(xs, axis=0)", "join a tuple of arrays along an existing axis", "arrays")
+@builtin_of(P.concat_p)
 def _concat(xs, axis=0):
     xs = _seq(xs, "concat")
     for x in xs:
@@ -498,15 +449,14 @@ def _concat(xs, axis=0):
     return P.concat(xs, axis=_int_arg(axis, "concat", "axis"))
 
 
-@builtin("stack(xs, axis=0)", "join a tuple of equal-shaped arrays along a new axis", "arrays")
+@builtin_of(P.stack_p)
 def _stack(xs, axis=0):
     xs = _seq(xs, "stack")
     return P.stack([float(x) if type(x) in (int, bool) else x for x in xs],
                    axis=_int_arg(axis, "stack", "axis"))
 
 
-@builtin("where(cond, a, b)", "elementwise a where cond is true, else b (the untaken side "
-         "contributes no derivative)", "arrays")
+@builtin_of(P.where_p)
 def _where(cond, a, b):
     return P.where(_num(cond, "where", "cond"), _num(a, "where", "a"), _num(b, "where", "b"))
 
@@ -530,7 +480,7 @@ def _outer(a, b):
     return P.outer_(a, b)
 
 
-@builtin("matmul(a, b)", "matrix product (same as a @ b)", "arrays")
+@builtin_of(P.matmul_p)
 def _matmul(a, b):
     return P.matmul(_num(a, "matmul", "a"), _num(b, "matmul", "b"))
 
@@ -548,17 +498,17 @@ def _softmax(x, axis=-1):
 
 
 # ========================================================== linear algebra
-@builtin("solve(A, b)", "x such that A @ x = b", "linear algebra")
+@builtin_of(P.solve_p)
 def _solve(A, b):
     return P.solve(_num(A, "solve", "A"), _num(b, "solve", "b"))
 
 
-@builtin("inv(A)", "inverse of a square matrix", "linear algebra")
+@builtin_of(P.inv_p)
 def _inv(A):
     return P.inv(_num(A, "inv", "A"))
 
 
-@builtin("det(A)", "determinant of a square matrix", "linear algebra")
+@builtin_of(P.det_p)
 def _det(A):
     return P.det(_num(A, "det", "A"))
 
@@ -1133,3 +1083,33 @@ def _check_grad(f, *xs):
 
 
 __all__ = ["BUILTIN_TABLE", "Builtin", "make_builtins", "CONSTANTS", "DpError"]
+
+
+# ================================================= builtins derived from primitives
+def _reduction_builtin(p: P.Primitive, name: str):
+    def reduce(x, axis=None):
+        x = _num(x, name)
+        return P.bind(p, (x,), {"axis": _axis(axis, name, x)})
+    return reduce
+
+
+def _derive_primitive_builtins() -> None:
+    """Every primitive that declares a builtin and has no hand-written wrapper above
+    gets one from the shape of its signature: `f(x)` of an elementwise primitive is
+    its operation (which checks its operand), `f(x, axis=none)` a reduction."""
+    for p in P.REGISTRY.values():
+        if p.sig is None:
+            continue
+        name = p.sig[: p.sig.index("(")]
+        if name in _IMPLS:
+            continue
+        if p.elementwise and p.sig == f"{name}(x)":
+            builtin_of(p)(p.op)
+        elif p.sig in (f"{name}(x, axis=none)", f"{name}(x, *, axis=none)"):
+            builtin_of(p)(_reduction_builtin(p, name))
+        else:
+            raise AssertionError(f"primitive {p.name!r} needs a hand-written builtin for "
+                                 f"its signature {p.sig}")
+
+
+_derive_primitive_builtins()

@@ -82,66 +82,65 @@ _BOOL_KEEPERS = frozenset({"<", "<=", ">", ">=", "==", "!=", "where"})
 
 
 class Primitive:
-    """A named numeric operation with its NumPy implementation and derivative rules."""
+    """A named numeric operation: its NumPy implementation, its derivative rules and,
+    when programs call it directly, its builtin's signature and doc. Made by `defprim`."""
 
-    __slots__ = ("name", "impl", "scalar", "elementwise", "jvps", "vjps", "jvp_joint",
-                 "vjp_joint", "nondiff", "shape_error", "doc", "pyfn", "sderiv", "op",
-                 "bools_as_numbers")
-
-    def __init__(self, name, impl, scalar=None, elementwise=False, nondiff=False,
-                 shape_error=None):
-        self.name = name
-        self.impl = impl
-        self.scalar = scalar
-        self.elementwise = elementwise
-        self.nondiff = nondiff
-        self.jvps = None
-        self.vjps = None
-        self.jvp_joint = None
-        self.vjp_joint = None
-        self.shape_error = shape_error
-        # Python-float fast path: `pyfn` computes the value of plain numbers and
-        # `sderiv(ans, *args)` their partial derivatives (a float, or a tuple for
-        # two arguments). Both engines use them when every operand is a float;
-        # any arithmetic exception falls back to the NumPy rules above.
-        self.pyfn = scalar
-        self.sderiv = None
-        # arithmetic treats booleans as numbers (true + true == 2); comparisons,
-        # `where`'s condition and `any`/`all` keep them
-        self.bools_as_numbers = elementwise and name not in _BOOL_KEEPERS
-        # the dispatching operation (with its fast paths) for calls without params
-        self.op = None
+    __slots__ = ("name", "impl", "scalar", "elementwise", "differentiable", "jvps", "vjps",
+                 "jvp_joint", "vjp_joint", "batch", "shape_error", "pyfn", "sderiv", "op",
+                 "bools_as_numbers", "sig", "doc", "category")
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
-
-    @property
-    def has_rules(self) -> bool:
-        return self.nondiff or ((self.jvps is not None or self.jvp_joint is not None)
-                                and (self.vjps is not None or self.vjp_joint is not None))
 
 
 REGISTRY: dict[str, Primitive] = {}
 
 
-def primitive(name, impl, scalar=None, elementwise=False, nondiff=False, shape_error=None,
-              key=None):
-    """Make and register a primitive; `key` names it in REGISTRY when `name` (shown in
-    messages) is shared, as by unary and binary `-`."""
-    p = Primitive(name, impl, scalar, elementwise, nondiff, shape_error)
-    assert (key or name) not in REGISTRY, f"primitive {key or name!r} registered twice"
-    REGISTRY[key or name] = p
+def defprim(name: str, impl, *, key: str | None = None, scalar=None, elementwise: bool = False,
+            differentiable: bool = True, jvp: tuple | None = None, vjp: tuple | None = None,
+            jvp_joint=None, vjp_joint=None, sderiv=None, pyfn=None, batch=None,
+            shape_error=None,
+            sig: str | None = None, doc: str | None = None, category: str | None = None,
+            register: bool = True) -> Primitive:
+    """Declare a primitive once, with everything dprog derives from it.
+
+    impl(*args, **params)        the vectorised NumPy implementation
+    scalar(*args)                the same on Python numbers (the dispatching operation's
+                                 fast path)
+    pyfn(*args)                  what the engines use on traced floats, when not `scalar`
+    jvp / vjp                    one rule per argument: jvp_k(t, ans, *args, **params)
+                                 gives the output tangent from argument k's tangent,
+                                 vjp_k(g, ans, *args, **params) argument k's cotangent
+                                 (None: that argument is not differentiable)
+    jvp_joint / vjp_joint        instead, one rule for all arguments (n-ary primitives)
+    sderiv(ans, *args)           the partial derivatives on floats (a float, or a tuple)
+    batch                        the batching rule (reserved for `vmap`)
+    differentiable=False         (no d): derivatives through it are zero
+    shape_error(args, exc)       a dprog error for NumPy's complaint, or None
+    sig, doc, category           the builtin that calls it ("sin(x)", its one-line doc,
+                                 its section of docs/builtins.md); lib/ builds the
+                                 builtin table, `:help` and the docs from these
+    key                          the registry name when `name` (shown in messages) is
+                                 shared, as by unary and binary `-`
+    register=False               not in REGISTRY (`Interpreter.define`'s primitives
+                                 belong to one interpreter)
+    """
+    p = Primitive()
+    p.name, p.impl, p.scalar, p.elementwise = name, impl, scalar, elementwise
+    p.pyfn = pyfn if pyfn is not None else scalar
+    p.differentiable, p.jvps, p.vjps, p.jvp_joint, p.vjp_joint = \
+        differentiable, jvp, vjp, jvp_joint, vjp_joint
+    p.sderiv, p.batch, p.shape_error, p.op = sderiv, batch, shape_error, None
+    p.sig, p.doc, p.category = sig, doc, category
+    # arithmetic treats booleans as numbers (true + true == 2); comparisons,
+    # `where`'s condition and `any`/`all` keep them
+    p.bools_as_numbers = elementwise and name not in _BOOL_KEEPERS
+    assert not differentiable or jvp is not None or jvp_joint is not None, \
+        f"differentiable primitive {name!r} declared without a JVP rule"
+    if register:
+        assert (key or name) not in REGISTRY, f"primitive {key or name!r} registered twice"
+        REGISTRY[key or name] = p
     return p
-
-
-def defjvp(p, *rules):
-    """Per-argument JVP rules: rule_k(t, ans, *args, **params) -> tangent of the output."""
-    p.jvps = rules
-
-
-def defvjp(p, *rules):
-    """Per-argument VJP rules: rule_k(g, ans, *args, **params) -> cotangent of argument k."""
-    p.vjps = rules
 
 
 # ----------------------------------------------------------------------------- bind
@@ -157,7 +156,7 @@ def bind(p: Primitive, args: tuple, params: dict = EMPTY):
                 top = tr
     if top is None:
         return apply_impl(p, args, params)
-    if p.nondiff:
+    if not p.differentiable:
         return apply_impl(p, tuple(strip(a) for a in args), params)
     return top.process(p, args, params)
 
@@ -383,15 +382,15 @@ def _safe_scalar(fn):
 _F64 = np.dtype(np.float64)
 
 
-def _fast2(p, pyop, npfn=None, other=None):
+def binary_op(p: Primitive, npfn=None, other=None):
     """The dispatching operation for binary primitive p.
 
-    Two Python numbers: `pyop`, no NumPy. Two float arrays (or an array and a
+    Two Python numbers: `p.scalar`, no NumPy. Two float arrays (or an array and a
     float) with `npfn`: the ufunc directly. Traced values: their trace. All
     else, and every error, goes through `apply_impl`.
     """
-    p.pyfn = pyop
-    tracers = TRACER_TYPES if not p.nondiff else ()
+    pyop = p.scalar
+    tracers = TRACER_TYPES if p.differentiable else ()
 
     def op(a, b):
         ta, tb = type(a), type(b)
@@ -431,13 +430,14 @@ def _fast2(p, pyop, npfn=None, other=None):
         if other is not None and (ta is str or ta is tuple or tb is str or tb is tuple):
             return other(a, b)
         return apply_impl(p, (a, b), EMPTY)
-    nondiff = p.nondiff
+    nondiff = not p.differentiable
     op.__name__ = p.name
     p.op = op
     return op
 
 
-def _fast1(p):
+def unary_op(p: Primitive):
+    """The dispatching operation for unary primitive p (fast paths as `binary_op`)."""
     fn = p.scalar
     tracers = TRACER_TYPES
     npfn = p.impl if p.elementwise else None
@@ -460,7 +460,7 @@ def _fast1(p):
                 r = npfn(x)
                 if type(r) is ndarray and r.dtype is _F64 and r.ndim:
                     return r
-            elif tx in tracers and not p.nondiff:
+            elif tx in tracers and p.differentiable:
                 return x._trace.process1(p, x)
             return bind(p, (x,))
     op.__name__ = p.name

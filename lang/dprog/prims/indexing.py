@@ -7,7 +7,7 @@ import numpy as np
 
 from ..core.errors import DpIndexError, DpShapeError, DpValueError
 from ..core.values import strip
-from .core import F64, _nb, _norm_axis, bind, check_size, ndim, primitive, shape
+from .core import F64, _nb, _norm_axis, bind, check_size, defprim, ndim, shape
 from .structure import _batch_shape, pad_batched, unbroadcast
 
 
@@ -28,9 +28,9 @@ def _check_steps(idx):
             raise DpValueError("slice step cannot be zero", None, "use a step like 1 or -1")
 
 
-getitem_p = primitive("index", _getitem_np, shape_error=_index_error)
-getitem_p.jvps = (lambda t, ans, x, idx: getitem(t, (slice(None),) * _nb(t, x) + idx),)
-getitem_p.vjps = (lambda g, ans, x, idx: index_add(g, idx, shape(x)),)
+getitem_p = defprim("index", _getitem_np, shape_error=_index_error,
+                    jvp=(lambda t, ans, x, idx: getitem(t, (slice(None),) * _nb(t, x) + idx),),
+                    vjp=(lambda g, ans, x, idx: index_add(g, idx, shape(x)),))
 
 
 def _index_add_np(g, idx, shape):
@@ -39,10 +39,12 @@ def _index_add_np(g, idx, shape):
     return z
 
 
-index_add_p = primitive("index_add", _index_add_np)
-index_add_p.jvps = (lambda t, ans, g, idx, shape:
-                    index_add(t, (slice(None),) * _nb(t, g) + idx, _batch_shape(t, g) + shape),)
-index_add_p.vjps = (lambda c, ans, g, idx, shape: getitem(c, idx),)
+# the transpose of indexing: a cotangent scattered (added) into zeros of x's shape
+index_add_p = defprim(
+    "index_add", _index_add_np,
+    jvp=(lambda t, ans, g, idx, shape:
+         index_add(t, (slice(None),) * _nb(t, g) + idx, _batch_shape(t, g) + shape),),
+    vjp=(lambda c, ans, g, idx, shape: getitem(c, idx),))
 
 
 def _setitem_np(x, v, idx):
@@ -66,9 +68,6 @@ def _setitem_error(args, exc):
                         "the value must broadcast to the indexed region")
 
 
-setitem_p = primitive("index update", _setitem_np, shape_error=_setitem_error)
-
-
 def _setitem_jvp_x(t, ans, x, v, idx):
     nb = _nb(t, x)
     return setitem(t, (slice(None),) * nb + idx, 0.0)
@@ -86,9 +85,10 @@ def zeros_tangent(s):
     return np.zeros(s) if s else 0.0
 
 
-setitem_p.jvps = (_setitem_jvp_x, _setitem_jvp_v)
-setitem_p.vjps = (lambda g, ans, x, v, idx: setitem(g, idx, 0.0),
-                  lambda g, ans, x, v, idx: unbroadcast(getitem(g, idx), v))
+setitem_p = defprim("index update", _setitem_np, shape_error=_setitem_error,
+                    jvp=(_setitem_jvp_x, _setitem_jvp_v),
+                    vjp=(lambda g, ans, x, v, idx: setitem(g, idx, 0.0),
+                         lambda g, ans, x, v, idx: unbroadcast(getitem(g, idx), v)))
 
 
 def _stack_np(*xs, axis=0):
@@ -100,9 +100,6 @@ def _stack_error(args, exc):
     shapes = ", ".join(str(np.shape(a)) for a in args)
     return DpShapeError(f"array elements must all have the same shape, got {shapes}", None,
                         "arrays are rectangular: every row needs the same length")
-
-
-stack_p = primitive("stack", _stack_np, shape_error=_stack_error)
 
 
 def _stack_jvp(primals, tangents, ans, axis=0):
@@ -131,8 +128,9 @@ def _stack_vjp(g, ans, primals, needs, axis=0):
     return out
 
 
-stack_p.jvp_joint = _stack_jvp
-stack_p.vjp_joint = _stack_vjp
+stack_p = defprim("stack", _stack_np, shape_error=_stack_error, jvp_joint=_stack_jvp,
+                  vjp_joint=_stack_vjp, sig="stack(xs, axis=0)", category="arrays",
+                  doc="join a tuple of equal-shaped arrays along a new axis")
 
 
 def _concat_np(*xs, axis=0):
@@ -144,9 +142,6 @@ def _concat_error(args, exc):
     shapes = ", ".join(str(np.shape(a)) for a in args)
     return DpShapeError(f"cannot concatenate arrays of shapes {shapes}", None,
                         "all dimensions except the concatenation axis must agree")
-
-
-concat_p = primitive("concat", _concat_np, shape_error=_concat_error)
 
 
 def _concat_jvp(primals, tangents, ans, axis=0):
@@ -176,10 +171,12 @@ def _concat_vjp(g, ans, primals, needs, axis=0):
     return out
 
 
-concat_p.jvp_joint = _concat_jvp
-concat_p.vjp_joint = _concat_vjp
+concat_p = defprim("concat", _concat_np, shape_error=_concat_error, jvp_joint=_concat_jvp,
+                   vjp_joint=_concat_vjp, sig="concat(xs, axis=0)", category="arrays",
+                   doc="join a tuple of arrays along an existing axis")
 
 
+# ============================================================ dispatching operations
 def getitem(x, idx):
     return bind(getitem_p, (x,), {"idx": idx})
 

@@ -16,10 +16,10 @@ from .core import (
     _nb,
     bind,
     check_size,
+    defprim,
     ndarray,
     ndim,
     normalize,
-    primitive,
     shape,
 )
 from .elementwise import mul, neg, sub
@@ -27,7 +27,6 @@ from .reductions import _prod_others_np
 from .structure import reshape, sum_, transpose
 
 
-# ==================================================================== linear algebra
 def _matmul_error(args, exc):
     a, b = args
     sa, sb = np.shape(a), np.shape(b)
@@ -52,9 +51,6 @@ def _matmul_np(a, b):
             batch = ()
         check_size(math.prod(batch) * sa[-2] * sb[-1])
     return np.matmul(a, b)
-
-
-matmul_p = primitive("@", _matmul_np, shape_error=_matmul_error)
 
 
 def _swap_last(x):
@@ -143,18 +139,15 @@ def _sum_to_shape(g, xs):
     return g if shape(g) == xs else reshape(g, xs)
 
 
-def expand_last(g):
-    return reshape(g, shape(g) + (1,))
-
-
 def outer_(a, b):
     a1 = reshape(a, (-1, 1))
     b1 = reshape(b, (1, -1))
     return mul(a1, b1)
 
 
-matmul_p.jvps = (_matmul_jvp_a, _matmul_jvp_b)
-matmul_p.vjps = (_matmul_vjp_a, _matmul_vjp_b)
+matmul_p = defprim("@", _matmul_np, shape_error=_matmul_error,
+                   jvp=(_matmul_jvp_a, _matmul_jvp_b), vjp=(_matmul_vjp_a, _matmul_vjp_b),
+                   sig="matmul(a, b)", doc="matrix product (same as a @ b)", category="arrays")
 
 
 def _square_error(name):
@@ -184,9 +177,6 @@ def _solve_np(a, b):
     raise ValueError("solve shape")
 
 
-solve_p = primitive("solve", _solve_np, shape_error=_square_error("solve"))
-
-
 def _solve_batched(a, rhs, nb):
     """Solve with `rhs` carrying `nb` leading batch dims (vectors -> solve all at once)."""
     if nb == 0:
@@ -201,15 +191,18 @@ def _solve_batched(a, rhs, nb):
     return transpose(reshape(sol, (n, B, k)), (1, 0, 2))
 
 
-solve_p.jvps = (lambda t, ans, a, b: neg(_solve_batched(a, matmul(t, ans), _nb(t, a))),
-                lambda t, ans, a, b: _solve_batched(a, t, _nb(t, b)))
-solve_p.vjps = (lambda g, ans, a, b: neg(outer_(_solve_t(a, g), ans)) if ndim(ans) == 1
-                else neg(matmul(_solve_t(a, g), _swap_last(ans))),
-                lambda g, ans, a, b: _solve_t(a, g))
-
-
 def _solve_t(a, g):
     return solve(transpose(a, (1, 0)), g)
+
+
+solve_p = defprim(
+    "solve", _solve_np, shape_error=_square_error("solve"),
+    jvp=(lambda t, ans, a, b: neg(_solve_batched(a, matmul(t, ans), _nb(t, a))),
+         lambda t, ans, a, b: _solve_batched(a, t, _nb(t, b))),
+    vjp=(lambda g, ans, a, b: neg(outer_(_solve_t(a, g), ans)) if ndim(ans) == 1
+         else neg(matmul(_solve_t(a, g), _swap_last(ans))),
+         lambda g, ans, a, b: _solve_t(a, g)),
+    sig="solve(A, b)", doc="x such that A @ x = b", category="linear algebra")
 
 
 def _inv_np(a):
@@ -219,9 +212,11 @@ def _inv_np(a):
     return np.linalg.inv(a)
 
 
-inv_p = primitive("inv", _inv_np, shape_error=_square_error("inv"))
-inv_p.jvps = (lambda t, ans, a: neg(matmul(matmul(ans, t), ans)),)
-inv_p.vjps = (lambda g, ans, a: neg(matmul(matmul(_swap_last(ans), g), _swap_last(ans))),)
+inv_p = defprim(
+    "inv", _inv_np, shape_error=_square_error("inv"),
+    jvp=(lambda t, ans, a: neg(matmul(matmul(ans, t), ans)),),
+    vjp=(lambda g, ans, a: neg(matmul(matmul(_swap_last(ans), g), _swap_last(ans))),),
+    sig="inv(A)", doc="inverse of a square matrix", category="linear algebra")
 
 
 def _det_np(a):
@@ -231,12 +226,13 @@ def _det_np(a):
     return np.linalg.det(a)
 
 
-det_p = primitive("det", _det_np, shape_error=_square_error("det"))
 # d det(A) = <cof(A), dA> with the cofactor matrix cof(A) = det(A) inv(A)^T, which
 # also exists (and is computed by SVD) where A is singular: grad(det) is defined
 # everywhere, as in JAX.
-det_p.jvps = (lambda t, ans, a: sum_(mul(cofactor(a), t), axis=(-2, -1)),)
-det_p.vjps = (lambda g, ans, a: mul(g, cofactor(a)),)
+det_p = defprim("det", _det_np, shape_error=_square_error("det"),
+                jvp=(lambda t, ans, a: sum_(mul(cofactor(a), t), axis=(-2, -1)),),
+                vjp=(lambda g, ans, a: mul(g, cofactor(a)),),
+                sig="det(A)", doc="determinant of a square matrix", category="linear algebra")
 
 
 def _cofactor_np(a):
@@ -263,11 +259,11 @@ def _cofactor_vjp(g, ans, a):
                mul(det(a), _swap_last(matmul(matmul(ia, g), ia))))
 
 
-cofactor_p = primitive("cofactor", _cofactor_np, shape_error=_square_error("det"))
-cofactor_p.jvps = (_cofactor_jvp,)
-cofactor_p.vjps = (_cofactor_vjp,)
+cofactor_p = defprim("cofactor", _cofactor_np, shape_error=_square_error("det"),
+                     jvp=(_cofactor_jvp,), vjp=(_cofactor_vjp,))
 
 
+# ============================================================ dispatching operations
 def matmul(a, b):
     if (type(a) is ndarray and type(b) is ndarray and not core.NAN_CHECK
             and a.size * b.size <= LIMITS.max_array_elements):  # else apply_impl checks size
@@ -282,7 +278,7 @@ def matmul(a, b):
     return bind(matmul_p, (a, b))
 
 
-matmul_p.op = matmul
+matmul_p.op = matmul  # the engines call it for a call without parameters
 
 
 def solve(a, b):

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..core.errors import DpDifferentiationError, DpValueError
 from ..core.values import strip
-from .core import F64, _nb, _norm_axis, _shift_axis, bind, ndim, normalize, primitive, shape
+from .core import F64, _nb, _norm_axis, _shift_axis, bind, defprim, ndim, normalize, shape
 from .elementwise import div, mul, safe_div, sub
 from .indexing import getitem
 from .structure import _axis_error, _expand_reduced, broadcast_to, pad_batched, reshape, sum_
@@ -42,15 +42,24 @@ def _empty_reduce(name):
     return err
 
 
-max_p = primitive("max", _max_np, shape_error=_empty_reduce("max"))
-min_p = primitive("min", _min_np, shape_error=_empty_reduce("min"))
-for _p in (max_p, min_p):
-    _p.jvps = (lambda t, ans, x, axis=None:
-               sum_(mul(pad_batched(t, ndim(x), _nb(t, x)), _reduce_mask(x, ans, axis)),
-                    axis=_shift_axis(axis, _nb(t, x), ndim(x))),)
-    _p.vjps = (lambda g, ans, x, axis=None:
-               mul(broadcast_to(_expand_reduced(g, x, axis, False), shape(x)),
-                   _reduce_mask(x, ans, axis)),)
+def _extremum_jvp(t, ans, x, axis=None):
+    return sum_(mul(pad_batched(t, ndim(x), _nb(t, x)), _reduce_mask(x, ans, axis)),
+                axis=_shift_axis(axis, _nb(t, x), ndim(x)))
+
+
+def _extremum_vjp(g, ans, x, axis=None):
+    return mul(broadcast_to(_expand_reduced(g, x, axis, False), shape(x)),
+               _reduce_mask(x, ans, axis))
+
+
+max_p = defprim("max", _max_np, shape_error=_empty_reduce("max"), jvp=(_extremum_jvp,),
+                vjp=(_extremum_vjp,), sig="max(x, *, axis=none)", category="reductions",
+                doc="largest element (along `axis`); tied maxima share the derivative "
+                    "equally; use maximum(a, b) for two values")
+min_p = defprim("min", _min_np, shape_error=_empty_reduce("min"), jvp=(_extremum_jvp,),
+                vjp=(_extremum_vjp,), sig="min(x, *, axis=none)", category="reductions",
+                doc="smallest element (along `axis`); tied minima share the derivative "
+                    "equally; use minimum(a, b) for two values")
 
 
 def _prod_np(x, axis=None):
@@ -82,14 +91,17 @@ def _prod_others_np(x, axis=None):
     return pre * np.flip(suf, axis=axis)
 
 
-prod_p = primitive("prod", _prod_np, shape_error=_axis_error("prod"))
-prod_others_p = primitive("prod_others", _prod_others_np)
-prod_p.jvps = (lambda t, ans, x, axis=None:
-               sum_(mul(pad_batched(t, ndim(x), _nb(t, x)), prod_others(x, axis)),
-                    axis=_shift_axis(axis, _nb(t, x), ndim(x))),)
-prod_p.vjps = (lambda g, ans, x, axis=None:
-               mul(broadcast_to(_expand_reduced(g, x, axis, False), shape(x)),
-                   prod_others(x, axis)),)
+prod_p = defprim(
+    "prod", _prod_np, shape_error=_axis_error("prod"),
+    jvp=(lambda t, ans, x, axis=None:
+         sum_(mul(pad_batched(t, ndim(x), _nb(t, x)), prod_others(x, axis)),
+              axis=_shift_axis(axis, _nb(t, x), ndim(x))),),
+    vjp=(lambda g, ans, x, axis=None:
+         mul(broadcast_to(_expand_reduced(g, x, axis, False), shape(x)), prod_others(x, axis)),),
+    sig="prod(x, axis=none)", doc="product of the elements (along `axis`)",
+    category="reductions")
+
+
 # Second derivatives of prod. d(others_i) = sum_{j != i} t_j prod_{k not in {i, j}} x_k,
 # a symmetric linear map M(x) t, so the VJP is M(x) g. Without zeros in x it is
 # others_i * (sum_j t_j/x_j - t_i/x_i), written with primitives (any order); where x
@@ -114,8 +126,9 @@ def _prod_others_vjp(g, ans, x, axis=None):
     return sub(mul(div(1.0, x), _bsum(mul(g, ans), x, axis)), div(mul(g, ans), x))
 
 
-prod_others_p.jvps = (_prod_others_jvp,)
-prod_others_p.vjps = (_prod_others_vjp,)
+# d prod / d x_i: the product of the other entries
+prod_others_p = defprim("prod_others", _prod_others_np, jvp=(_prod_others_jvp,),
+                        vjp=(_prod_others_vjp,))
 
 
 def _prod_pairs_last(x, t):
@@ -167,9 +180,10 @@ def _prod_pairs_x_rule(*_args, **_kw):
                                  "supported", None, "write the product as a loop")
 
 
-prod_pairs_p = primitive("prod_pairs", _prod_pairs_np)
-prod_pairs_p.jvps = (_prod_pairs_x_rule, lambda dt, ans, x, t, axis=None: prod_pairs(x, dt, axis))
-prod_pairs_p.vjps = (_prod_pairs_x_rule, lambda g, ans, x, t, axis=None: prod_pairs(x, g, axis))
+prod_pairs_p = defprim(
+    "prod_pairs", _prod_pairs_np,
+    jvp=(_prod_pairs_x_rule, lambda dt, ans, x, t, axis=None: prod_pairs(x, dt, axis)),
+    vjp=(_prod_pairs_x_rule, lambda g, ans, x, t, axis=None: prod_pairs(x, g, axis)))
 
 
 def _sum_all_keep(v, nb):
@@ -187,26 +201,20 @@ def _norm_np(x, axis=None):
     return np.sqrt(np.sum(np.square(x), axis=axis))
 
 
-norm_p = primitive("norm", _norm_np, shape_error=_axis_error("norm"))
-norm_p.jvps = (lambda t, ans, x, axis=None:
-               safe_div(sum_(mul(pad_batched(t, ndim(x), _nb(t, x)), x),
-                             axis=_shift_axis(axis, _nb(t, x), ndim(x))), ans),)
-norm_p.vjps = (lambda g, ans, x, axis=None:
-               mul(broadcast_to(_expand_reduced(g, x, axis, False), shape(x)),
-                   safe_div(x, _expand_reduced(ans, x, axis, False))),)
+norm_p = defprim(
+    "norm", _norm_np, shape_error=_axis_error("norm"),
+    jvp=(lambda t, ans, x, axis=None:
+         safe_div(sum_(mul(pad_batched(t, ndim(x), _nb(t, x)), x),
+                       axis=_shift_axis(axis, _nb(t, x), ndim(x))), ans),),
+    vjp=(lambda g, ans, x, axis=None:
+         mul(broadcast_to(_expand_reduced(g, x, axis, False), shape(x)),
+             safe_div(x, _expand_reduced(ans, x, axis, False))),),
+    sig="norm(x, axis=none)", category="reductions",
+    doc="Euclidean norm (along `axis`); gradient 0 at the zero vector")
 
 
 def _cumsum_np(x, axis=None):
     return np.cumsum(x, axis=axis)
-
-
-cumsum_p = primitive("cumsum", _cumsum_np, shape_error=_axis_error("cumsum"))
-cumsum_p.jvps = (lambda t, ans, x, axis=None:
-                 cumsum(t, axis=_shift_axis(axis, _nb(t, x), ndim(x)) if axis is not None
-                        else None) if axis is not None or _nb(t, x) == 0
-                 else reshape(cumsum(reshape(t, (shape(t)[0], -1)), axis=1),
-                              (shape(t)[0],) + shape(ans)),)
-cumsum_p.vjps = (lambda g, ans, x, axis=None: _cumsum_vjp(g, x, axis),)
 
 
 def _cumsum_vjp(g, x, axis):
@@ -221,17 +229,36 @@ def _cumsum_vjp(g, x, axis):
     return getitem(cumsum(getitem(g, idx), axis=a), idx)
 
 
+cumsum_p = defprim(
+    "cumsum", _cumsum_np, shape_error=_axis_error("cumsum"),
+    jvp=(lambda t, ans, x, axis=None:
+         cumsum(t, axis=_shift_axis(axis, _nb(t, x), ndim(x)) if axis is not None else None)
+         if axis is not None or _nb(t, x) == 0
+         else reshape(cumsum(reshape(t, (shape(t)[0], -1)), axis=1),
+                      (shape(t)[0],) + shape(ans)),),
+    vjp=(lambda g, ans, x, axis=None: _cumsum_vjp(g, x, axis),),
+    sig="cumsum(x, axis=none)", doc="cumulative sum (flattened when no axis is given)",
+    category="reductions")
+
+
 # ====================================================== non-differentiable helpers
-argmax_p = primitive("argmax", lambda x, axis=None: np.argmax(x, axis=axis), nondiff=True,
-                     shape_error=_empty_reduce("argmax"))
-argmin_p = primitive("argmin", lambda x, axis=None: np.argmin(x, axis=axis), nondiff=True,
-                     shape_error=_empty_reduce("argmin"))
-any_p = primitive("any", lambda x, axis=None: np.any(x, axis=axis), nondiff=True,
-                  shape_error=_axis_error("any"))
-all_p = primitive("all", lambda x, axis=None: np.all(x, axis=axis), nondiff=True,
-                  shape_error=_axis_error("all"))
+argmax_p = defprim("argmax", lambda x, axis=None: np.argmax(x, axis=axis),
+                   differentiable=False, shape_error=_empty_reduce("argmax"),
+                   sig="argmax(x, axis=none)", category="reductions",
+                   doc="index of the largest element (of the flattened array, or along `axis`)")
+argmin_p = defprim("argmin", lambda x, axis=None: np.argmin(x, axis=axis),
+                   differentiable=False, shape_error=_empty_reduce("argmin"),
+                   sig="argmin(x, axis=none)", category="reductions",
+                   doc="index of the smallest element (of the flattened array, or along `axis`)")
+any_p = defprim("any", lambda x, axis=None: np.any(x, axis=axis), differentiable=False,
+                shape_error=_axis_error("any"), sig="any(x, axis=none)", category="reductions",
+                doc="true if any element is nonzero (along `axis`)")
+all_p = defprim("all", lambda x, axis=None: np.all(x, axis=axis), differentiable=False,
+                shape_error=_axis_error("all"), sig="all(x, axis=none)", category="reductions",
+                doc="true if every element is nonzero (along `axis`)")
 
 
+# ============================================================ dispatching operations
 def prod_others(x, axis=None):
     return bind(prod_others_p, (x,), {"axis": axis})
 

@@ -20,9 +20,9 @@ from .core import (
     _shift_axis,
     bind,
     check_size,
+    defprim,
     ndarray,
     ndim,
-    primitive,
     shape,
 )
 
@@ -54,10 +54,6 @@ def unbroadcast(g, x):
     return g
 
 
-def _sum_np(x, axis=None, keepdims=False):
-    return np.sum(x, axis=axis, keepdims=keepdims)
-
-
 def _axis_error(name):
     def err(args, exc):
         if isinstance(exc, (ValueError, IndexError)) and "axis" in str(exc):
@@ -70,13 +66,16 @@ def _axis_error(name):
     return err
 
 
-sum_p = primitive("sum", _sum_np, shape_error=_axis_error("sum"))
-sum_p.jvps = (lambda t, ans, x, axis=None, keepdims=False:
-              sum_(t, axis=_shift_axis(axis, _nb(t, x), ndim(x)), keepdims=keepdims),)
-sum_p.vjps = (lambda g, ans, x, axis=None, keepdims=False:
-              broadcast_to(_expand_reduced(g, x, axis, keepdims), shape(x)),)
+def ans_shape(ans):
+    return tuple(np.shape(strip(ans)))
 
 
+def _batch_shape(t, x):
+    """The leading batch axes of tangent `t` of primal `x` (() when not batched)."""
+    return tuple(shape(t)[:_nb(t, x)])
+
+
+# ==================================================================== sum
 def _expand_reduced(g, x, axis, keepdims):
     """Reshape a reduction's cotangent so it broadcasts back over the reduced axes."""
     if keepdims or axis is None:
@@ -90,42 +89,32 @@ def _expand_reduced(g, x, axis, keepdims):
     return reshape(g, tuple(s))
 
 
-# ============================================================ structural / linear
-def _reshape_np(x, shape):
-    return np.reshape(x, shape)
+sum_p = defprim(
+    "sum", lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
+    shape_error=_axis_error("sum"),
+    jvp=(lambda t, ans, x, axis=None, keepdims=False:
+         sum_(t, axis=_shift_axis(axis, _nb(t, x), ndim(x)), keepdims=keepdims),),
+    vjp=(lambda g, ans, x, axis=None, keepdims=False:
+         broadcast_to(_expand_reduced(g, x, axis, keepdims), shape(x)),),
+    sig="sum(x, axis=none)", doc="sum of the elements (along `axis`)", category="reductions")
 
 
+# ==================================================================== reshape
 def _reshape_error(args, exc):
     return DpShapeError(f"cannot reshape an array of shape {np.shape(args[0])} "
                         f"({np.size(args[0])} elements) into the requested shape", None,
                         "the number of elements must stay the same")
 
 
-reshape_p = primitive("reshape", _reshape_np, shape_error=_reshape_error)
-reshape_p.jvps = (lambda t, ans, x, shape: reshape(t, _batch_shape(t, x) + ans_shape(ans)),)
-reshape_p.vjps = (lambda g, ans, x, shape: reshape(g, _shape_of(x)),)
+reshape_p = defprim(
+    "reshape", lambda x, shape: np.reshape(x, shape), shape_error=_reshape_error,
+    jvp=(lambda t, ans, x, shape: reshape(t, _batch_shape(t, x) + ans_shape(ans)),),
+    vjp=(lambda g, ans, x, **_: reshape(g, shape(x)),),  # back to x's own shape
+    sig="reshape(x, shape)", category="arrays",
+    doc="x with a new shape of the same size (-1 infers one dimension)")
 
 
-def ans_shape(ans):
-    return tuple(np.shape(strip(ans)))
-
-
-def _shape_of(x):
-    return shape(x)
-
-
-def _batch_shape(t, x):
-    nb = _nb(t, x)
-    return tuple(shape(t)[:nb])
-
-
-def _transpose_np(x, axes=None):
-    return np.transpose(x, axes)
-
-
-transpose_p = primitive("transpose", _transpose_np, shape_error=_axis_error("transpose"))
-
-
+# ==================================================================== transpose
 def _transpose_jvp(t, ans, x, axes=None):
     nb = _nb(t, x)
     if nb == 0:
@@ -144,23 +133,27 @@ def _transpose_vjp(g, ans, x, axes=None):
     return transpose(g, inv)
 
 
-transpose_p.jvps = (_transpose_jvp,)
-transpose_p.vjps = (_transpose_vjp,)
+transpose_p = defprim("transpose", lambda x, axes=None: np.transpose(x, axes),
+                      shape_error=_axis_error("transpose"),
+                      jvp=(_transpose_jvp,), vjp=(_transpose_vjp,),
+                      sig="transpose(x, axes=none)", category="arrays",
+                      doc="x with its axes reversed (or permuted by `axes`)")
 
 
+# ==================================================================== broadcast_to
 def _broadcast_to_np(x, shape):
     check_size(math.prod(shape))
     return np.array(np.broadcast_to(x, shape))
 
 
-broadcast_to_p = primitive("broadcast_to", _broadcast_to_np,
-                           shape_error=_broadcast_error("broadcast"))
-broadcast_to_p.jvps = (lambda t, ans, x, shape:
-                       broadcast_to(pad_batched(t, len(shape), _nb(t, x)),
-                                    _batch_shape(t, x) + tuple(shape)),)
-broadcast_to_p.vjps = (lambda g, ans, x, shape: unbroadcast(g, x),)
+broadcast_to_p = defprim(
+    "broadcast_to", _broadcast_to_np, shape_error=_broadcast_error("broadcast"),
+    jvp=(lambda t, ans, x, shape: broadcast_to(pad_batched(t, len(shape), _nb(t, x)),
+                                               _batch_shape(t, x) + tuple(shape)),),
+    vjp=(lambda g, ans, x, shape: unbroadcast(g, x),))
 
 
+# ============================================================ dispatching operations
 def sum_(x, axis=None, keepdims=False):
     if axis is None and not keepdims:
         if type(x) is float or type(x) is int:
