@@ -3,8 +3,7 @@ random directions, by forward and by reverse mode."""
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..core.backend import xp
 from ..core.errors import DpDifferentiationError
 from ..core.values import kind_of, strip
 from .transforms import jvp_call, value_and_grad_call
@@ -21,15 +20,15 @@ def check_grad_call(f, args: tuple, rtol=1e-5, atol=1e-6, eps=1e-6):
         g_leaves, _ = flatten(grads[k])
         for li, (x, g) in enumerate(zip(leaves, g_leaves)):
             x = to_float(strip(x))
-            g = np.asarray(strip(g), dtype=float)
-            flat = np.atleast_1d(np.asarray(x, dtype=float)).reshape(-1)
+            g = xp.asarray(strip(g), dtype=float)
+            flat = xp.atleast_1d(xp.asarray(x, dtype=float)).reshape(-1)
             for j in range(flat.size):
                 def with_value(delta, j=j, li=li, k=k):
                     new_leaves = list(leaves)
-                    if np.ndim(x) == 0:
+                    if xp.ndim(x) == 0:
                         new_leaves[li] = x + delta
                     else:
-                        arr = np.array(x, dtype=float, order="C")  # reshape(-1) must be a view
+                        arr = xp.array(x, dtype=float, order="C")  # reshape(-1) must be a view
                         arr.reshape(-1)[j] += delta
                         new_leaves[li] = arr
                     new_args = list(args)
@@ -44,17 +43,17 @@ def check_grad_call(f, args: tuple, rtol=1e-5, atol=1e-6, eps=1e-6):
                 h = float(eps * max(1.0, abs(float(flat[j]))))
                 fd = central(h)
                 tangent_leaves = [zeros_like(v) for v in leaves]
-                if np.ndim(x) == 0:
+                if xp.ndim(x) == 0:
                     tangent_leaves[li] = 1.0
                 else:
-                    e = np.zeros(np.shape(x))
+                    e = xp.zeros(xp.shape(x))
                     e.reshape(-1)[j] = 1.0
                     tangent_leaves[li] = e
                 tangents = tuple(unflatten(shp, tangent_leaves) if kk == k
                                  else zeros_tree(args[kk]) for kk in range(len(args)))
                 _, tf = jvp_call(f, tuple(args), tangents)
                 fwd = _plain_scalar(tf)
-                rev = float(np.reshape(g, -1)[j]) if np.ndim(g) else float(g)
+                rev = float(xp.reshape(g, -1)[j]) if xp.ndim(g) else float(g)
                 scale = max(abs(fd), abs(rev), abs(fwd), 1.0)
                 err = max(abs(rev - fwd), abs(rev - fd), abs(fwd - fd))
                 tol = atol + rtol * scale * 10
@@ -72,8 +71,8 @@ def check_grad_call(f, args: tuple, rtol=1e-5, atol=1e-6, eps=1e-6):
                     where = f"argument {k + 1}"
                     if len(leaves) > 1 or shp is not None:
                         where += f", leaf {li + 1}"
-                    if np.ndim(x):
-                        pos = tuple(int(i) for i in np.unravel_index(j, np.shape(x)))
+                    if xp.ndim(x):
+                        pos = tuple(int(i) for i in xp.unravel_index(j, xp.shape(x)))
                         where += f", entry {pos}"
                     worst = (bad, where, rev, fwd, fd)
     if worst is not None and worst[0] > 0:
@@ -87,7 +86,7 @@ def check_grad_call(f, args: tuple, rtol=1e-5, atol=1e-6, eps=1e-6):
 
 def _plain_scalar(v) -> float:
     v = strip(v)
-    if type(v) is np.ndarray:
+    if type(v) is xp.ndarray:
         if v.size != 1:
             raise DpDifferentiationError(
                 f"check_grad needs a function that returns a scalar, got shape {v.shape}", None,

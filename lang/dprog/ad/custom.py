@@ -4,8 +4,7 @@ tangent) for the whole call on the trace it belongs to."""
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..core.backend import xp
 from ..core.errors import DpDifferentiationError, DpTypeError
 from ..core.values import Record
 from ..prims import primitives as P
@@ -161,8 +160,8 @@ def _tangent_tree(a, trace):
         elif is_leaf(x):
             z = zeros_like(x)
             if trace.batch is not None:
-                P.check_size(trace.batch * int(np.prod(P.shape(x))))
-                z = np.zeros((trace.batch,) + P.shape(x))
+                P.check_size(trace.batch * int(xp.prod(P.shape(x))))
+                z = xp.zeros((trace.batch,) + P.shape(x))
             out.append(z)
         else:
             out.append(x)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 
-import numpy as np
-
+from ..core.backend import xp
 from ..core.errors import DpDifferentiationError, DpTypeError
 from ..core.values import kind_of, strip
 from ..prims import primitives as P
@@ -70,7 +69,7 @@ def _value_and_grad(f, args, kwargs, argnums, what):
     value = _scalar_output(out, tape, what)
     if type(out) is RNode and out._trace is tape:
         s = P.shape(out)  # a one-element array output is seeded with ones of its shape
-        ct = tape.backward([(out.idx, np.ones(s) if s else 1.0)])
+        ct = tape.backward([(out.idx, xp.ones(s) if s else 1.0)])
     else:
         ct = None
     grads = []
@@ -87,7 +86,7 @@ def _value_and_grad(f, args, kwargs, argnums, what):
 def _scalar_output(out, tape, what):
     value = out.primal if type(out) is RNode and out._trace is tape else out
     v = strip(value)
-    if type(v) is np.ndarray:
+    if type(v) is xp.ndarray:
         if v.size != 1 or v.ndim > 0:
             if v.size == 1:
                 return P.reshape(value, ())
@@ -141,8 +140,8 @@ def _split_dual_tree(out, trace, batch):
             ps.append(x)
             z = zeros_like(x)
             if batch is not None:
-                P.check_size(batch * int(np.prod(P.shape(x))))
-                z = np.zeros((batch,) + P.shape(x))
+                P.check_size(batch * int(xp.prod(P.shape(x))))
+                z = xp.zeros((batch,) + P.shape(x))
             ts.append(z)
     return unflatten(shp, ps), unflatten(shp, ts)
 
@@ -221,7 +220,7 @@ def _flat_problem(f, x, extra):
     leaves, in_shape = flatten(x, "argument of a Jacobian")
     leaves = [to_float(v) for v in leaves]
     shapes = [P.shape(v) for v in leaves]
-    sizes = [int(np.prod(s)) if s else 1 for s in shapes]
+    sizes = [int(xp.prod(s)) if s else 1 for s in shapes]
     out_info: list = []
 
     def flat_f(v):
@@ -232,7 +231,7 @@ def _flat_problem(f, x, extra):
         out = f(unflatten(in_shape, parts), *extra)
         ol, oshape = flatten(out, "result")
         out_info[:] = [(oshape, [P.shape(o) for o in ol])]
-        return P.concat([P.reshape(o, (int(np.prod(P.shape(o))) if P.shape(o) else 1,))
+        return P.concat([P.reshape(o, (int(xp.prod(P.shape(o))) if P.shape(o) else 1,))
                          for o in ol])
 
     v0 = P.concat([P.reshape(v, (n,)) for v, n in zip(leaves, sizes)])
@@ -252,10 +251,10 @@ def _split_jacobian(jac, rows, cols):
     (rshape, rshapes), (cshape, cshapes) = rows, cols
     out, r = [], 0
     for rs in rshapes:
-        m = int(np.prod(rs)) if rs else 1
+        m = int(xp.prod(rs)) if rs else 1
         blocks, c = [], 0
         for cs in cshapes:
-            n = int(np.prod(cs)) if cs else 1
+            n = int(xp.prod(cs)) if cs else 1
             block = P.getitem(jac, (slice(r, r + m), slice(c, c + n)))
             blocks.append(P.reshape(block, tuple(rs) + tuple(cs)))
             c += n
@@ -270,9 +269,9 @@ def _jacfwd(f, x, extra: tuple = ()):
     if not xs:
         out, t = jvp_call(lambda v: f(v, *extra), (x,), (1.0,))
         return _as_jac(t)
-    n = int(np.prod(xs))
+    n = int(xp.prod(xs))
     P.check_size(n * n, "a Jacobian basis")
-    basis = np.eye(n).reshape((n,) + xs)
+    basis = xp.eye(n).reshape((n,) + xs)
     out, t = jvp_call(lambda v: f(v, *extra), (x,), (basis,), batch=n)
     return _batched_to_jac(out, t, xs)
 
@@ -305,13 +304,13 @@ def _jacrev(f, x, extra: tuple = ()):
     ys = P.shape(out)
     if not ys:
         return pull(1.0)[0]
-    m = int(np.prod(ys))
+    m = int(xp.prod(ys))
     if m == 0:  # an empty result: an empty Jacobian (stack needs one row)
-        return np.zeros(ys + xs)
-    P.check_size(m * max(1, int(np.prod(xs))), "a Jacobian")
+        return xp.zeros(ys + xs)
+    P.check_size(m * max(1, int(xp.prod(xs))), "a Jacobian")
     rows = []
     for i in range(m):
-        e = np.zeros(m)
+        e = xp.zeros(m)
         e[i] = 1.0
         rows.append(pull(e.reshape(ys))[0])
     jac = P.stack(rows, axis=0)
@@ -321,12 +320,12 @@ def _jacrev(f, x, extra: tuple = ()):
 def _jacobian(f, x, extra: tuple = ()):
     """Reverse mode when outputs are fewer than inputs, else forward (one extra evaluation)."""
     xv = _single_array_arg(x, "jacobian")
-    n = int(np.prod(P.shape(xv))) if P.shape(xv) else 1
+    n = int(xp.prod(P.shape(xv))) if P.shape(xv) else 1
     out = f(xv, *extra)
     leaves, shp = flatten(out, "result")
     if shp is not None:
         raise _TreeResult
-    m = int(np.prod(P.shape(out))) if P.shape(out) else 1
+    m = int(xp.prod(P.shape(out))) if P.shape(out) else 1
     if m < n:
         return _jacrev(f, xv, extra)
     return _jacfwd(f, xv, extra)

@@ -4,8 +4,7 @@ put the results back in the same shape."""
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..core.backend import xp
 from ..core.errors import DpTypeError
 from ..core.values import Record, Tracer, kind_of, strip
 
@@ -33,7 +32,7 @@ def flatten(tree, where: str = "argument") -> tuple[list, object]:
 
 def is_leaf(t) -> bool:
     tt = type(t)
-    return tt is float or tt is int or tt is np.ndarray or isinstance(t, Tracer)
+    return tt is float or tt is int or tt is xp.ndarray or isinstance(t, Tracer)
 
 
 def unflatten(shape, leaves):
@@ -65,15 +64,15 @@ def to_float(x):
     """Promote an int (or int-valued array) to float for differentiation."""
     if type(x) is int:
         return float(x)
-    if type(x) is np.ndarray and x.dtype != np.float64:
-        return x.astype(np.float64)
+    if type(x) is xp.ndarray and x.dtype != xp.float64:
+        return x.astype(xp.float64)
     return x
 
 
 def zeros_like(x):
     s = strip(x)
-    if type(s) is np.ndarray:
-        return np.zeros(s.shape)
+    if type(s) is xp.ndarray:
+        return xp.zeros(s.shape)
     return 0.0
 
 

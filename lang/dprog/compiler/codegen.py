@@ -17,10 +17,9 @@ entry while the exception unwinds.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..ad.fastpath import RECORDERS, RECORDING_NAMES, recording_code
 from ..ad.reverse import RNode
+from ..core.backend import xp
 from ..core.errors import (
     DpError,
     DpInternalError,
@@ -58,7 +57,7 @@ from ..runtime.ops import (
 from ..syntax import nodes as N
 from ..syntax.keywords import KEYWORDS
 
-ndarray = np.ndarray
+ndarray = xp.ndarray
 
 
 # ============================================================== resolution (pass 1)
@@ -844,7 +843,7 @@ class Compiler:
     def e_ArrayLit(self, e):
         if all(type(x) is N.Const and type(x.value) in (int, float, bool) for x in e.items):
             try:
-                const = np.array([x.value for x in e.items], dtype=np.float64)
+                const = xp.array([x.value for x in e.items], dtype=xp.float64)
             except OverflowError:  # a huge int literal: reported when it runs
                 const = None
             if const is not None:
@@ -1071,7 +1070,7 @@ class Compiler:
                 try:
                     if type(o) is ndarray and type(i) is int and o.ndim == 1:
                         v = o[i]
-                        return float(v) if o.dtype == np.float64 else bool(v)
+                        return float(v) if o.dtype == xp.float64 else bool(v)
                     return index_value(o, [as_index(i)])
                 except DpError as err:
                     note_frame(err, span, fname)

@@ -8,8 +8,7 @@ prints any value in dprog's own syntax (SPEC §5).
 
 from __future__ import annotations
 
-import numpy as np
-
+from .backend import xp
 from .errors import DpNameError, did_you_mean
 
 
@@ -118,8 +117,8 @@ def kind_of(v) -> str:
         return "none"
     if t is str:
         return "a string"
-    if t is np.ndarray:
-        if v.dtype == np.bool_:
+    if t is xp.ndarray:
+        if v.dtype == xp.bool_:
             return f"a bool array of shape {v.shape}"
         return f"an array of shape {v.shape}"
     if t is tuple:
@@ -141,8 +140,8 @@ def has_nan(v) -> bool:
     t = type(v)
     if t is float:
         return v != v
-    if t is np.ndarray:
-        return v.dtype == np.float64 and bool(np.isnan(v).any())
+    if t is xp.ndarray:
+        return v.dtype == xp.float64 and bool(xp.isnan(v).any())
     return False
 
 
@@ -156,9 +155,9 @@ def _fmt_float(x: float) -> str:
     return repr(x)
 
 
-def _fmt_array(a: np.ndarray) -> str:
-    if a.dtype == np.bool_:
-        return np.array2string(a, separator=" ",
+def _fmt_array(a: xp.ndarray) -> str:
+    if a.dtype == xp.bool_:
+        return xp.array2string(a, separator=" ",
                                formatter={"bool": lambda b: "true" if b else "false"})
     return str(a)
 
@@ -194,7 +193,7 @@ def show(v, quote: bool = False) -> str:
         return "none"
     if t is str:
         return _quote(v) if quote else v
-    if t is np.ndarray:
+    if t is xp.ndarray:
         return _fmt_array(v)
     if t is tuple:
         if len(v) == 1:
@@ -210,7 +209,7 @@ def show(v, quote: bool = False) -> str:
         return f"range({v.start}, {v.stop}, {v.step})"
     if isinstance(v, Function):
         return v.describe()
-    if isinstance(v, np.generic):
+    if isinstance(v, xp.generic):
         return show(v.item(), quote)
     return f"<{t.__name__}>"
 
@@ -228,9 +227,9 @@ def values_equal(a, b) -> bool:
         return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b))
     if ta is Record and tb is Record:
         return a.keys() == b.keys() and all(values_equal(a._f[k], b._f[k]) for k in a.keys())
-    if ta is np.ndarray or tb is np.ndarray:
+    if ta is xp.ndarray or tb is xp.ndarray:
         try:
-            return bool(np.array_equal(a, b))
+            return bool(xp.array_equal(a, b))
         except (TypeError, ValueError):
             return False
     if (ta in (int, float, bool)) and (tb in (int, float, bool)):

@@ -21,8 +21,7 @@ import math
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-import numpy as np
-
+from ..core.backend import xp
 from ..core.errors import (
     DpDifferentiationError,
     DpError,
@@ -116,8 +115,8 @@ def _wrap(r):
 def _not_traceable(what: str) -> DpDifferentiationError:
     return DpDifferentiationError(
         f"{what} cannot take a value that is being differentiated", None,
-        "in Python code that dprog differentiates use operators, NumPy ufuncs (np.sin, np.exp, "
-        "...), np.sum/np.dot/np.reshape/..., or dprog functions from interp[...]; or define "
+        "in Python code that dprog differentiates use operators, NumPy ufuncs (xp.sin, xp.exp, "
+        "...), xp.sum/xp.dot/xp.reshape/..., or dprog functions from interp[...]; or define "
         "the computation as a primitive with its own jvp/vjp rules")
 
 
@@ -147,7 +146,7 @@ class TracedValue:
     def value(self):
         """The plain value underneath (a float or a NumPy array; no derivative)."""
         v = strip(self._v)
-        return v.copy() if type(v) is np.ndarray else v
+        return v.copy() if type(v) is xp.ndarray else v
 
     @property
     def shape(self) -> tuple:
@@ -159,7 +158,7 @@ class TracedValue:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape)) if self.shape else 1
+        return int(xp.prod(self.shape)) if self.shape else 1
 
     @property
     def T(self) -> TracedValue:
@@ -187,7 +186,7 @@ class TracedValue:
     __index__ = __float__
 
     def __array__(self, dtype=None, copy=None):
-        raise _not_traceable("converting to a NumPy array (np.asarray)")
+        raise _not_traceable("converting to a NumPy array (xp.asarray)")
 
     # arithmetic ------------------------------------------------------------------
     def _bin(self, sym, other, reverse=False):
@@ -280,7 +279,7 @@ class TracedValue:
         for i in parts:
             if type(i) is TracedValue:
                 i = strip(i._v)
-            if isinstance(i, np.integer):
+            if isinstance(i, xp.integer):
                 i = int(i)
             if type(i) is not int and type(i) is not slice:
                 raise DpTypeError(f"a traced array is indexed with integers and slices, got "
@@ -321,9 +320,9 @@ def _init_ufuncs() -> None:
         return x
 
     _UFUNCS.clear()
-    # a primitive implemented by a NumPy ufunc stands for that ufunc (np.sin -> sin, ...)
+    # a primitive implemented by a NumPy ufunc stands for that ufunc (xp.sin -> sin, ...)
     for p in P.REGISTRY.values():
-        if isinstance(p.impl, np.ufunc) and p.op is not None:
+        if isinstance(p.impl, xp.ufunc) and p.op is not None:
             _UFUNCS[p.impl.__name__] = p.op
     # the rest: the language's operators, aliases and short compositions
     _UFUNCS.update({
@@ -377,14 +376,14 @@ def _array_functions() -> dict:
     def reshape(x, shape, order="C"):
         if order != "C":
             raise _not_traceable("`numpy.reshape` with order=")
-        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+        shape = (shape,) if isinstance(shape, (int, xp.integer)) else tuple(int(d) for d in shape)
         return _wrap(b["reshape"](_unwrap(x), shape))
 
     def transpose(x, axes=None):
         return _wrap(b["transpose"](_unwrap(x), tuple(axes) if axes is not None else None))
 
     def broadcast_to(x, shape):
-        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+        shape = (shape,) if isinstance(shape, (int, xp.integer)) else tuple(int(d) for d in shape)
         return _wrap(P.broadcast_to(_unwrap(x), shape))
 
     def norm(x, ord=None, axis=None):
@@ -393,18 +392,18 @@ def _array_functions() -> dict:
         return _wrap(b["norm"](_unwrap(x), axis=axis))
 
     _ARRAY_FUNCS = {
-        np.sum: call("sum"), np.mean: call("mean"), np.prod: call("prod"),
-        np.max: call("max"), np.min: call("min"), np.amax: call("max"), np.amin: call("min"),
-        np.cumsum: call("cumsum"), np.dot: call("dot", ()), np.outer: call("outer", ()),
-        np.where: call("where", ()), np.clip: call("clip", ()),
-        np.stack: seq("stack"), np.concatenate: seq("concat"),
-        np.reshape: reshape, np.transpose: transpose, np.broadcast_to: broadcast_to,
-        np.linalg.solve: call("solve", ()), np.linalg.inv: call("inv", ()),
-        np.linalg.det: call("det", ()), np.linalg.norm: norm,
-        np.shape: plain(np.shape), np.ndim: plain(np.ndim), np.size: plain(np.size),
-        np.zeros_like: plain(np.zeros_like), np.ones_like: plain(np.ones_like),
-        np.full_like: plain(np.full_like), np.empty_like: plain(np.zeros_like),
-        np.isfinite: plain(np.isfinite), np.isnan: plain(np.isnan),
+        xp.sum: call("sum"), xp.mean: call("mean"), xp.prod: call("prod"),
+        xp.max: call("max"), xp.min: call("min"), xp.amax: call("max"), xp.amin: call("min"),
+        xp.cumsum: call("cumsum"), xp.dot: call("dot", ()), xp.outer: call("outer", ()),
+        xp.where: call("where", ()), xp.clip: call("clip", ()),
+        xp.stack: seq("stack"), xp.concatenate: seq("concat"),
+        xp.reshape: reshape, xp.transpose: transpose, xp.broadcast_to: broadcast_to,
+        xp.linalg.solve: call("solve", ()), xp.linalg.inv: call("inv", ()),
+        xp.linalg.det: call("det", ()), xp.linalg.norm: norm,
+        xp.shape: plain(xp.shape), xp.ndim: plain(xp.ndim), xp.size: plain(xp.size),
+        xp.zeros_like: plain(xp.zeros_like), xp.ones_like: plain(xp.ones_like),
+        xp.full_like: plain(xp.full_like), xp.empty_like: plain(xp.zeros_like),
+        xp.isfinite: plain(xp.isfinite), xp.isnan: plain(xp.isnan),
     }
     return _ARRAY_FUNCS
 
@@ -433,7 +432,7 @@ def as_dp_error(exc: BaseException) -> DpError:
 def host_guard():
     """For transformations of plain Python functions (no interpreter): no escapes either."""
     try:
-        with np.errstate(all="ignore"):
+        with xp.errstate(all="ignore"):
             yield
     except DpError:
         raise
@@ -444,16 +443,16 @@ def host_guard():
 _NUMBER_KINDS = "iuf"
 
 
-def _array_in(v: np.ndarray) -> object:
+def _array_in(v: xp.ndarray) -> object:
     kind = v.dtype.kind
     try:
         if kind == "b":
-            a = np.array(v, dtype=np.bool_)
+            a = xp.array(v, dtype=xp.bool_)
         elif kind in _NUMBER_KINDS:
-            a = np.array(v, dtype=np.float64)
-        elif kind == "O" and all(isinstance(x, (int, float, np.integer, np.floating))
+            a = xp.array(v, dtype=xp.float64)
+        elif kind == "O" and all(isinstance(x, (int, float, xp.integer, xp.floating))
                                  for x in v.flat):
-            a = np.array(v, dtype=np.float64)
+            a = xp.array(v, dtype=xp.float64)
         else:
             raise TypeError(kind)
     except (TypeError, ValueError, OverflowError):
@@ -470,11 +469,11 @@ def to_dprog(v, interp: Interpreter | None = None):
     t = type(v)
     if t is float or t is int or t is bool or t is str or v is None:
         return v
-    if isinstance(v, np.ndarray):
+    if isinstance(v, xp.ndarray):
         return _array_in(v)
-    if isinstance(v, (np.integer, np.bool_)):
+    if isinstance(v, (xp.integer, xp.bool_)):
         return v.item()
-    if isinstance(v, np.floating):
+    if isinstance(v, xp.floating):
         return float(v)
     if t is TracedValue:
         return v._v
@@ -485,7 +484,7 @@ def to_dprog(v, interp: Interpreter | None = None):
 
             return make_array([to_dprog(x, interp) for x in v])
         try:
-            arr = np.asarray(v)
+            arr = xp.asarray(v)
         except (TypeError, ValueError, OverflowError):
             raise DpTypeError("a list must be a rectangular list of numbers", None,
                               "use a tuple for a group of other values") from None
@@ -514,7 +513,7 @@ def to_python(v, interp: Interpreter | None = None):
     t = type(v)
     if t is float or t is int or t is bool or t is str or v is None:
         return v
-    if t is np.ndarray:
+    if t is xp.ndarray:
         return v.copy()
     if t is tuple:
         return tuple(to_python(x, interp) for x in v)

@@ -20,9 +20,8 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-
 from ..compiler.codegen import Compiler
+from ..core.backend import xp
 from ..core.errors import (
     DpError,
     DpImportError,
@@ -192,7 +191,7 @@ class Interpreter:
             _enter_recursion(rt.max_depth * _PY_FRAMES_PER_CALL + 2000)
             rt.start(self.timeout if timeout is _DEFAULT else timeout)
             try:
-                with np.errstate(all="ignore"):
+                with xp.errstate(all="ignore"):
                     yield
             except DpError:
                 raise

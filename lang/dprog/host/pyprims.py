@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import inspect
 
-import numpy as np
-
 from ..ad.engines import new_tape
 from ..ad.reverse import RNode
+from ..core.backend import xp
 from ..core.errors import DpArgumentError, DpDifferentiationError, DpError, DpTypeError
 from ..core.values import Function, Tracer, kind_of
 from ..prims import primitives as P
@@ -50,7 +49,7 @@ class PrimitiveFunction(Function):
                                       f"{'was' if n == 1 else 'were'} given", None, None)
         for a in args:
             t = type(a)
-            if not (t is float or t is int or t is bool or t is np.ndarray
+            if not (t is float or t is int or t is bool or t is xp.ndarray
                     or isinstance(a, Tracer)):
                 raise DpTypeError(f"`{self.name}` expects numbers or arrays, got {kind_of(a)}",
                                   None, None)
@@ -79,7 +78,7 @@ def _arity(fn) -> tuple[int, int | None] | None:
 
 def _readonly(x):
     """A plain value for host code: arrays as read-only views (dprog values are immutable)."""
-    if type(x) is np.ndarray:
+    if type(x) is xp.ndarray:
         v = x.view()
         v.flags.writeable = False
         return v
@@ -104,20 +103,20 @@ def _host_result(name: str, what: str, r):
         return r
     if t is TracedValue:
         return r._v
-    if isinstance(r, np.ndarray):
+    if isinstance(r, xp.ndarray):
         if r.dtype.kind not in NUMERIC_KINDS:
             raise DpTypeError(f"{who} returned an array of dtype {r.dtype}", None,
                               "return numbers or numeric arrays")
-        a = np.array(r, dtype=np.bool_ if r.dtype.kind == "b" else np.float64)
+        a = xp.array(r, dtype=xp.bool_ if r.dtype.kind == "b" else xp.float64)
         return P.normalize(a)
-    if isinstance(r, (np.integer, np.floating, np.bool_)):
-        return r.item() if not isinstance(r, np.floating) else float(r)
+    if isinstance(r, (xp.integer, xp.floating, xp.bool_)):
+        return r.item() if not isinstance(r, xp.floating) else float(r)
     if isinstance(r, Tracer):
         return r
     if t is list:
 
         v = to_dprog(r)
-        if type(v) is np.ndarray or isinstance(v, Tracer):
+        if type(v) is xp.ndarray or isinstance(v, Tracer):
             return v
     raise DpTypeError(f"{who} must return a number or an array, got {type(r).__name__}",
                       None, None)
@@ -138,13 +137,13 @@ def _fit(name: str, what: str, c, want: tuple):
     if s == want:
         return c
     try:
-        b = np.broadcast_shapes(s, want)
+        b = xp.broadcast_shapes(s, want)
     except ValueError:
         b = None
     if b == want:
         return P.broadcast_to(c, want)
     if b == s:
-        return P.unbroadcast(c, np.zeros(want) if want else 0.0)
+        return P.unbroadcast(c, xp.zeros(want) if want else 0.0)
     raise DpDifferentiationError(f"{_who(name, what)} returned shape {s}, expected {want}",
                                  None, "a tangent has the output's shape; a cotangent has "
                                  "its argument's shape")
@@ -152,7 +151,7 @@ def _fit(name: str, what: str, c, want: tuple):
 
 def _zeros_like(x):
     s = P.shape(x)
-    return np.zeros(s) if s else 0.0
+    return xp.zeros(s) if s else 0.0
 
 
 def make_primitive_function(interp, name: str, py_fn, jvp=None, vjp=None) -> PrimitiveFunction:

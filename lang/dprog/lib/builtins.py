@@ -15,8 +15,6 @@ import tempfile
 import time
 import zipfile
 
-import numpy as np
-
 from ..ad.checking import check_grad_call
 from ..ad.custom import call_checkpoint, call_custom_jvp, call_custom_vjp
 from ..ad.transforms import (
@@ -31,6 +29,7 @@ from ..ad.transforms import (
     vjp_call,
 )
 from ..ad.trees import flatten_any, to_float, unflatten_any
+from ..core.backend import xp
 from ..core.errors import (
     DpArgumentError,
     DpAssertionError,
@@ -110,7 +109,7 @@ def _bind_rt(fn, rt):
 
 # =============================================================== argument helpers
 def _num(x, name, what="x"):
-    if type(x) in (int, float, bool, np.ndarray) or isinstance(x, Tracer):
+    if type(x) in (int, float, bool, xp.ndarray) or isinstance(x, Tracer):
         return x
     if type(x) is tuple:
         arr = _tuple_as_array(x)
@@ -124,7 +123,7 @@ def _num(x, name, what="x"):
 
 def _tuple_as_array(t: tuple):
     """A tuple of numbers (or of equal-shaped arrays, or such tuples) as an array, as
-    NumPy reads `np.sum((1, 2, 3))`; traced entries stay traced. None if it holds
+    NumPy reads `xp.sum((1, 2, 3))`; traced entries stay traced. None if it holds
     anything else."""
     items = []
     for v in t:
@@ -132,13 +131,13 @@ def _tuple_as_array(t: tuple):
             v = _tuple_as_array(v)
             if v is None:
                 return None
-        elif not (type(v) in (int, float, bool, np.ndarray) or isinstance(v, Tracer)):
+        elif not (type(v) in (int, float, bool, xp.ndarray) or isinstance(v, Tracer)):
             return None
         items.append(v)
     if not items:
-        return np.zeros(0)
+        return xp.zeros(0)
     if all(type(v) in (int, float, bool) for v in items):
-        return np.array(items, dtype=np.float64)
+        return xp.array(items, dtype=xp.float64)
     return P.stack(items, axis=0)
 
 
@@ -244,11 +243,11 @@ def _mean(x, axis=None):
     s = P.sum_(x, axis=axis)
     shp = P.shape(x)
     if axis is None:
-        n = int(np.prod(shp)) if shp else 1
+        n = int(xp.prod(shp)) if shp else 1
     else:
         axes = axis if type(axis) is tuple else (axis,)
         try:
-            n = int(np.prod([shp[a] for a in axes]))
+            n = int(xp.prod([shp[a] for a in axes]))
         except IndexError:
             n = 1
     if n == 0:  # NumPy and JAX: nan (0 / 0), without an error
@@ -264,9 +263,9 @@ def _cumsum(x, axis=None):
 
 def logsumexp_(x, axis=None, keepdims=False):
     """log(sum(exp(x))) shifted by the (constant) maximum so it never overflows."""
-    m = np.asarray(P.bind(P.max_p, (strip(x),), {"axis": axis}), dtype=np.float64)
-    m = np.where(np.isfinite(m), m, 0.0)
-    mk = np.expand_dims(m, axis) if axis is not None else m
+    m = xp.asarray(P.bind(P.max_p, (strip(x),), {"axis": axis}), dtype=xp.float64)
+    m = xp.where(xp.isfinite(m), m, 0.0)
+    mk = xp.expand_dims(m, axis) if axis is not None else m
     s = P.sum_(P.exp(P.sub(x, P.normalize(mk))), axis=axis)
     r = P.add(P.log(s), P.normalize(m))
     if keepdims and axis is not None:
@@ -286,12 +285,12 @@ def _logsumexp(x, axis=None):
 # ================================================================== arrays
 @builtin("zeros(d...)", "array of zeros with the given dimensions", "arrays", "no d")
 def _zeros(*dims):
-    return P.normalize(np.zeros(_dims(dims, "zeros")))  # zeros(()) is the number 0.0
+    return P.normalize(xp.zeros(_dims(dims, "zeros")))  # zeros(()) is the number 0.0
 
 
 @builtin("ones(d...)", "array of ones with the given dimensions", "arrays", "no d")
 def _ones(*dims):
-    return P.normalize(np.ones(_dims(dims, "ones")))
+    return P.normalize(xp.ones(_dims(dims, "ones")))
 
 
 @builtin("full(shape, value)", "array of the given shape filled with `value`", "arrays")
@@ -306,7 +305,7 @@ def _eye(n):
     if n < 0:
         raise DpValueError(f"`eye`: n must not be negative, got {n}", None, None)
     P.check_size(n * n)
-    return np.eye(n)
+    return xp.eye(n)
 
 
 @builtin("linspace(start, stop, n=50)", "n evenly spaced numbers from start to stop "
@@ -321,9 +320,9 @@ def _linspace(start, stop, n=50):
             raise DpTypeError(f"`linspace` expects numbers, got {kind_of(v)}", None, None)
     if isinstance(start, Tracer) or isinstance(stop, Tracer):
         # start + (stop - start) * u, u the unit grid: exact derivatives in both ends
-        u = np.linspace(0.0, 1.0, n)
+        u = xp.linspace(0.0, 1.0, n)
         return P.add(P.mul(P.sub(stop, start), u), start) if n else u
-    return np.linspace(float(start), float(stop), n)
+    return xp.linspace(float(start), float(stop), n)
 
 
 @builtin("arange(start, stop=none, step=1)", "float array start, start+step, ... below stop",
@@ -340,7 +339,7 @@ def _arange(start, stop=None, step=1):
     if not all(math.isfinite(v) for v in (start, stop, step)):
         raise DpValueError("`arange` needs finite start, stop and step", None, None)
     P.check_size(max(0, int(math.ceil((stop - start) / step))))
-    return np.arange(start, stop, step, dtype=np.float64)
+    return xp.arange(start, stop, step, dtype=xp.float64)
 
 
 @builtin("range(start, stop=none, step=1)", "integers start, start+step, ... below stop "
@@ -359,12 +358,12 @@ def _range(start, stop=None, step=1):
 @builtin("shape(x)", "the dimensions of x as a tuple (() for a number)", "arrays", "-")
 def _shape(x):
     x = strip(x)
-    if type(x) is np.ndarray:
+    if type(x) is xp.ndarray:
         return tuple(x.shape)
     if type(x) in (int, float, bool):
         return ()
     if type(x) is tuple:
-        return tuple(np.shape(strip(_num(x, "shape"))))
+        return tuple(xp.shape(strip(_num(x, "shape"))))
     raise DpTypeError(f"`shape` expects a number or an array, got {kind_of(x)}", None, None)
 
 
@@ -373,7 +372,7 @@ def _shape(x):
 def _len(x):
     x = strip(x)
     t = type(x)
-    if t is np.ndarray:
+    if t is xp.ndarray:
         if x.ndim == 0:
             raise DpTypeError("`len` of a 0-d array", None, "use size(x)")
         return x.shape[0]
@@ -386,12 +385,12 @@ def _len(x):
 @builtin("size(x)", "number of elements of x (1 for a number)", "arrays", "-")
 def _size(x):
     x = strip(x)
-    if type(x) is np.ndarray:
+    if type(x) is xp.ndarray:
         return int(x.size)
     if type(x) in (int, float, bool):
         return 1
     if type(x) is tuple:
-        return int(np.size(strip(_num(x, "size"))))
+        return int(xp.size(strip(_num(x, "size"))))
     raise DpTypeError(f"`size` expects a number or an array, got {kind_of(x)}", None, None)
 
 
@@ -436,7 +435,7 @@ def _seq(xs, name):
 
 def _is_array(x) -> bool:
     """An array of at least one dimension, traced or not."""
-    return (type(x) is np.ndarray or isinstance(x, Tracer)) and P.ndim(x) > 0
+    return (type(x) is xp.ndarray or isinstance(x, Tracer)) and P.ndim(x) > 0
 
 
 @builtin_of(P.concat_p)
@@ -476,7 +475,7 @@ def _dot(a, b):
 @builtin("outer(a, b)", "outer product of two vectors", "arrays")
 def _outer(a, b):
     a, b = _num(a, "outer", "a"), _num(b, "outer", "b")
-    P.check_size(max(1, int(np.size(strip(a)))) * max(1, int(np.size(strip(b)))))
+    P.check_size(max(1, int(xp.size(strip(a)))) * max(1, int(xp.size(strip(b)))))
     return P.outer_(a, b)
 
 
@@ -520,7 +519,7 @@ def _seed(rt, n):
     n = _int_arg(n, "seed", "n")
     if n < 0:
         raise DpValueError("`seed` needs a non-negative integer", None, None)
-    rt.rng = np.random.default_rng(n)
+    rt.rng = xp.random.default_rng(n)
 
 
 @builtin("rand(d...)", "uniform random numbers in [0, 1) with the given dimensions", "random",
@@ -550,7 +549,7 @@ def _randint(rt, lo, hi, *dims):
     d = _dims(dims, "randint")
     if not d:
         return int(rt.rng.integers(lo, hi))
-    return rt.rng.integers(lo, hi, d).astype(np.float64)
+    return rt.rng.integers(lo, hi, d).astype(xp.float64)
 
 
 # ======================================================================= trees
@@ -616,11 +615,11 @@ def _float(x):
                                None) from None
     if isinstance(x, Tracer):
         s = strip(x)
-        if type(s) is np.ndarray and s.size != 1:
+        if type(s) is xp.ndarray and s.size != 1:
             raise DpTypeError(f"`float` of an array of shape {s.shape}", None,
                               "index one element first")
-        return P.reshape(x, ()) if type(s) is np.ndarray else x
-    if t is np.ndarray:
+        return P.reshape(x, ()) if type(s) is xp.ndarray else x
+    if t is xp.ndarray:
         if x.size != 1:
             raise DpTypeError(f"`float` of an array of shape {x.shape}", None,
                               "index one element first, e.g. float(v[0])")
@@ -650,7 +649,7 @@ def _int(x):
             except ValueError:
                 raise DpValueError(f"cannot convert the string {show(x, True)} to an integer",
                                    None, None) from None
-    if t is np.ndarray and x.size == 1:
+    if t is xp.ndarray and x.size == 1:
         return _int(float(x.reshape(())))
     raise DpTypeError(f"cannot convert {kind_of(x)} to an integer", None, None)
 
@@ -767,8 +766,8 @@ def _read_csv(rt, path, header=None):
             raise DpValueError(f"{path}: line {lineno} has {len(rows[-1])} fields, the first "
                                f"data row has {len(rows[0])}", None, None)
     if not rows:  # only a header: no rows, as many columns as it names
-        return np.zeros((0, len(head[0][1].split(",")) if head else 0))
-    return np.array(rows, dtype=np.float64)
+        return xp.zeros((0, len(head[0][1].split(",")) if head else 0))
+    return xp.array(rows, dtype=xp.float64)
 
 
 @builtin("load(path)", "read a .npy file (an array) or .npz file (a record of arrays)", "files",
@@ -777,14 +776,14 @@ def _load(rt, path):
     _file_access(rt, "load")
     path = _path(path, "load")
     try:
-        data = np.load(path, allow_pickle=False)
+        data = xp.load(path, allow_pickle=False)
     except OSError as exc:
         raise DpImportError(f"cannot load {path!r}: {exc.strerror or exc}", None, None) from None
     except ValueError:
         raise DpImportError(f"cannot load {path!r}: not a .npy or .npz file of numbers", None,
                             "save it with numpy.save / numpy.savez (no Python objects)"
                             ) from None
-    if isinstance(data, np.ndarray):
+    if isinstance(data, xp.ndarray):
         return _numeric_array(data, path)
     with data:
         return Record({k: _numeric_array(data[k], f"{path} ({k})") for k in data.files})
@@ -792,35 +791,35 @@ def _load(rt, path):
 
 def _numeric_array(a, where):
     """An array read from a file as a dprog value: real numbers (or bools) only."""
-    if a.dtype == np.bool_:
+    if a.dtype == xp.bool_:
         return P.normalize(a)
     if a.dtype.kind not in "biuf":
         raise DpImportError(f"cannot load {where!r}: it holds {a.dtype} values, not real numbers",
                             None, "dprog arrays are float64")
-    return P.normalize(a.astype(np.float64))
+    return P.normalize(a.astype(xp.float64))
 
 
-def _saved_array(v, where: str) -> np.ndarray:
+def _saved_array(v, where: str) -> xp.ndarray:
     """A number or array as the float64 array `save` writes (checked before any file is
     touched, so a value that cannot be saved leaves the old file as it was)."""
     v = strip(v)
-    if type(v) not in (np.ndarray, float, int, bool):
+    if type(v) not in (xp.ndarray, float, int, bool):
         raise DpTypeError(f"`save`: {where} is {kind_of(v)}; only numbers and arrays can be "
                           "saved", None, None)
     try:
-        return np.asarray(v, dtype=np.float64)
+        return xp.asarray(v, dtype=xp.float64)
     except OverflowError:
         raise DpValueError(f"`save`: {where} is an integer too large for a float64", None,
                            None) from None
 
 
 def _write_npz(fh, arrays: dict) -> None:
-    """An .npz archive with exactly these member names (np.savez would take some names,
+    """An .npz archive with exactly these member names (xp.savez would take some names,
     such as `file` or `allow_pickle`, as its own keyword arguments)."""
     with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         for name, arr in arrays.items():
             with zf.open(name + ".npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, arr, allow_pickle=False)
+                xp.lib.format.write_array(member, arr, allow_pickle=False)
 
 
 def _replace_atomically(path: str, write) -> None:
@@ -851,9 +850,9 @@ def _save(rt, path, value):
     if type(value) is Record:
         arrays = {k: _saved_array(v, f"field `{k}`") for k, v in value.items()}
         write = lambda fh: _write_npz(fh, arrays)  # noqa: E731
-    elif type(value) in (np.ndarray, float, int, bool):
+    elif type(value) in (xp.ndarray, float, int, bool):
         arr = _saved_array(value, "the value")
-        write = lambda fh: np.save(fh, arr, allow_pickle=False)  # noqa: E731
+        write = lambda fh: xp.save(fh, arr, allow_pickle=False)  # noqa: E731
     else:
         raise DpTypeError(f"`save` writes an array or a record of arrays, got "
                           f"{kind_of(value)}", None, None)
@@ -943,7 +942,7 @@ def _derivative(f):
         x = to_float(_num(args[0], "derivative"))
         rest = args[1:]
         s = P.shape(x)
-        one = np.ones(s) if s else 1.0
+        one = xp.ones(s) if s else 1.0
         return jvp_call(lambda v: f(v, *rest, **kwargs), (x,), (one,))[1]
     return Transformed(f"derivative({_fname(f)})", d)
 

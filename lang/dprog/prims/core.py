@@ -19,8 +19,7 @@ import math
 import threading
 from contextlib import contextmanager
 
-import numpy as np
-
+from ..core.backend import xp
 from ..core.errors import (
     DpError,
     DpIndexError,
@@ -31,10 +30,8 @@ from ..core.errors import (
 )
 from ..core.values import TRACER_TYPES, has_nan, kind_of, strip
 
-F64 = np.float64
-ndarray = np.ndarray
-_PYNUM = (int, float, bool)
-_PYNUM_SET = frozenset(_PYNUM)
+F64 = xp.float64
+ndarray = xp.ndarray
 EMPTY: dict = {}
 
 
@@ -167,7 +164,7 @@ def apply_impl(p: Primitive, args: tuple, params: dict):
             _bad_operand(p, args)
     if p.bools_as_numbers:
         for a in args:
-            if type(a) is bool or (type(a) is ndarray and a.dtype == np.bool_):
+            if type(a) is bool or (type(a) is ndarray and a.dtype == xp.bool_):
                 args = _bools_as_numbers(args)
                 break
     if p.elementwise and len(args) > 1:
@@ -176,7 +173,7 @@ def apply_impl(p: Primitive, args: tuple, params: dict):
         r = p.impl(*args, **params)
     except DpError:
         raise
-    except (ValueError, IndexError, np.linalg.LinAlgError, TypeError) as exc:
+    except (ValueError, IndexError, xp.linalg.LinAlgError, TypeError) as exc:
         if "maximum supported dimension" in str(exc) or "must be within [0, 64]" in str(exc):
             raise DpShapeError("arrays have at most 64 dimensions", None,
                                "NumPy's limit; reshape to fewer axes") from None
@@ -200,7 +197,7 @@ def apply_impl(p: Primitive, args: tuple, params: dict):
     return r
 
 
-_FLOAT_MAX = int(np.finfo(np.float64).max)
+_FLOAT_MAX = int(xp.finfo(xp.float64).max)
 
 
 def _nan_free(r: ndarray) -> bool:
@@ -214,7 +211,7 @@ def _nan_free(r: ndarray) -> bool:
 def _bools_as_numbers(args: tuple) -> tuple:
     """Arithmetic sees `true` as 1 and a boolean array as 0.0/1.0, as in Python/NumPy."""
     return tuple(int(a) if type(a) is bool else
-                 a.astype(F64) if type(a) is ndarray and a.dtype == np.bool_ else a
+                 a.astype(F64) if type(a) is ndarray and a.dtype == xp.bool_ else a
                  for a in args)
 
 
@@ -235,9 +232,9 @@ def _translate(p, args, exc) -> DpError:
         err = p.shape_error(args, exc)
         if err is not None:
             return err
-    shapes = " and ".join(str(np.shape(a)) for a in args if isinstance(a, ndarray | float | int))
+    shapes = " and ".join(str(xp.shape(a)) for a in args if isinstance(a, ndarray | float | int))
     text = str(exc)
-    if isinstance(exc, np.linalg.LinAlgError):
+    if isinstance(exc, xp.linalg.LinAlgError):
         return DpValueError(f"`{p.name}`: {text.lower()}", None,
                             "the matrix is singular or not square")
     if "broadcast" in text or "shape" in text or "dimension" in text or "size" in text:
@@ -266,19 +263,19 @@ def normalize(r):
     if t is ndarray:
         if r.ndim == 0:
             dt = r.dtype
-            if dt == np.bool_:
+            if dt == xp.bool_:
                 return bool(r)
             return float(r)
-        if r.dtype != F64 and r.dtype != np.bool_:
+        if r.dtype != F64 and r.dtype != xp.bool_:
             return r.astype(F64)
         return r
     if t is float or t is int or t is bool:
         return r
-    if t is np.float64 or isinstance(r, np.floating):
+    if t is xp.float64 or isinstance(r, xp.floating):
         return float(r)
-    if t is np.bool_:
+    if t is xp.bool_:
         return bool(r)
-    if isinstance(r, np.integer):
+    if isinstance(r, xp.integer):
         return int(r)
     return r
 
@@ -288,7 +285,7 @@ def _check_broadcast(args) -> None:
     shapes = [a.shape for a in args if type(a) is ndarray]
     if len(shapes) > 1 and any(s != shapes[0] for s in shapes):
         try:
-            out = np.broadcast_shapes(*shapes)
+            out = xp.broadcast_shapes(*shapes)
         except ValueError:
             return  # the implementation reports the shape mismatch
         check_size(math.prod(out))
@@ -362,24 +359,16 @@ def _int_too_large() -> DpLimitError:
                         "use floats for quantities this large, e.g. 2.0 ** n")
 
 
-def _guard_int_pow(a, b):
-    if type(a) is int and type(b) is int and b > 64 and abs(a) > 1:
-        if b * math.log2(abs(a)) > _INT_BITS:
-            raise _int_too_large()
-    return None
-
-
-def _safe_scalar(fn):
-    """Math-module fast path; domain/overflow errors fall back to NumPy (nan/inf)."""
-    def f(x):
-        return fn(x)
-    return f
+def _check_int_pow(a: int, b: int) -> None:
+    """Refuse an int power whose result would pass `_INT_BITS` bits (a limits error)."""
+    if b > 64 and abs(a) > 1 and b * math.log2(abs(a)) > _INT_BITS:
+        raise _int_too_large()
 
 
 # ============================================================ dispatching operations
 # These are what the evaluator, the builtins and the rules above call. Plain
 # Python numbers take a fast path that never touches NumPy.
-_F64 = np.dtype(np.float64)
+_F64 = xp.dtype(xp.float64)
 
 
 def binary_op(p: Primitive, npfn=None, other=None):
@@ -471,7 +460,7 @@ def unary_op(p: Primitive):
 
 def _broadcast_error(p):
     def err(args, exc):
-        shapes = " and ".join(str(np.shape(a)) for a in args)
+        shapes = " and ".join(str(xp.shape(a)) for a in args)
         return DpShapeError(f"shape mismatch in `{p}`: {shapes}", None,
                             "shapes broadcast like NumPy; reshape or transpose one side")
     return err

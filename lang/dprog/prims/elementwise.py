@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 import operator
 
-import numpy as np
-
+from ..core.backend import xp
 from ..core.errors import DpLimitError, DpValueError
 from ..core.values import strip
 from . import core
@@ -23,7 +22,7 @@ from .core import (
     F64,
     LIMITS,
     _broadcast_error,
-    _guard_int_pow,
+    _check_int_pow,
     _int_too_large,
     _nan_free,
     apply_impl,
@@ -87,9 +86,9 @@ def _math1(name, impl, scalar, d, sd, doc, safe=True, key=None, sig=None):
 def _sigmoid_np(x):
     # exp of -|x| only: 1 / (1 + e) for x >= 0, e / (1 + e) below, so that the
     # tiny values of very negative x keep their precision (log(sigmoid(-40)) = -40)
-    x = np.asarray(x, dtype=F64)
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    x = xp.asarray(x, dtype=F64)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _sigmoid_py(x):
@@ -107,56 +106,56 @@ def _step(x):
     return 1.0 if x > 0 else 0.0
 
 
-neg_p = defprim("-", np.negative, key="neg", scalar=lambda x: -x, elementwise=True,
+neg_p = defprim("-", xp.negative, key="neg", scalar=lambda x: -x, elementwise=True,
                 jvp=(lambda t, ans, x: neg(t),), vjp=(lambda g, ans, x: neg(g),),
                 sderiv=lambda ans, x: -1.0)
-abs_p = _math1("abs", np.abs, abs, lambda ans, x: sign(x),
+abs_p = _math1("abs", xp.abs, abs, lambda ans, x: sign(x),
                lambda ans, x: 1.0 if x > 0 else (-1.0 if x < 0 else 0.0),
                "absolute value (derivative 0 at 0)", safe=False)
-sqrt_p = _math1("sqrt", np.sqrt, math.sqrt, lambda ans, x: div(0.5, ans),
+sqrt_p = _math1("sqrt", xp.sqrt, math.sqrt, lambda ans, x: div(0.5, ans),
                 lambda ans, x: 0.5 / ans, "square root (its derivative at 0 is inf)")
-exp_p = _math1("exp", np.exp, math.exp, lambda ans, x: ans, lambda ans, x: ans,
+exp_p = _math1("exp", xp.exp, math.exp, lambda ans, x: ans, lambda ans, x: ans,
                "e to the power x")
-log_p = _math1("log", np.log, math.log, lambda ans, x: div(1.0, x), lambda ans, x: 1.0 / x,
+log_p = _math1("log", xp.log, math.log, lambda ans, x: div(1.0, x), lambda ans, x: 1.0 / x,
                "natural logarithm (-inf at 0, nan below 0)")
-log1p_p = _math1("log1p", np.log1p, math.log1p, lambda ans, x: div(1.0, add(1.0, x)),
+log1p_p = _math1("log1p", xp.log1p, math.log1p, lambda ans, x: div(1.0, add(1.0, x)),
                  lambda ans, x: 1.0 / (1.0 + x), "log(1 + x), accurate for small x")
-expm1_p = _math1("expm1", np.expm1, math.expm1, lambda ans, x: add(ans, 1.0),
+expm1_p = _math1("expm1", xp.expm1, math.expm1, lambda ans, x: add(ans, 1.0),
                  lambda ans, x: ans + 1.0, "exp(x) - 1, accurate for small x")
-sin_p = _math1("sin", np.sin, math.sin, lambda ans, x: cos(x), lambda ans, x: math.cos(x),
+sin_p = _math1("sin", xp.sin, math.sin, lambda ans, x: cos(x), lambda ans, x: math.cos(x),
                "sine (radians)")
-cos_p = _math1("cos", np.cos, math.cos, lambda ans, x: neg(sin(x)),
+cos_p = _math1("cos", xp.cos, math.cos, lambda ans, x: neg(sin(x)),
                lambda ans, x: -math.sin(x), "cosine (radians)")
-tan_p = _math1("tan", np.tan, math.tan, lambda ans, x: add(1.0, mul(ans, ans)),
+tan_p = _math1("tan", xp.tan, math.tan, lambda ans, x: add(1.0, mul(ans, ans)),
                lambda ans, x: 1.0 + ans * ans, "tangent (radians)")
-asin_p = _math1("asin", np.arcsin, math.asin,
+asin_p = _math1("asin", xp.arcsin, math.asin,
                 lambda ans, x: div(1.0, sqrt(sub(1.0, mul(x, x)))), None, "inverse sine")
-acos_p = _math1("acos", np.arccos, math.acos,
+acos_p = _math1("acos", xp.arccos, math.acos,
                 lambda ans, x: div(-1.0, sqrt(sub(1.0, mul(x, x)))), None, "inverse cosine")
-atan_p = _math1("atan", np.arctan, math.atan, lambda ans, x: div(1.0, add(1.0, mul(x, x))),
+atan_p = _math1("atan", xp.arctan, math.atan, lambda ans, x: div(1.0, add(1.0, mul(x, x))),
                 lambda ans, x: 1.0 / (1.0 + x * x), "inverse tangent")
-sinh_p = _math1("sinh", np.sinh, math.sinh, lambda ans, x: cosh(x),
+sinh_p = _math1("sinh", xp.sinh, math.sinh, lambda ans, x: cosh(x),
                 lambda ans, x: math.cosh(x), "hyperbolic sine")
-cosh_p = _math1("cosh", np.cosh, math.cosh, lambda ans, x: sinh(x),
+cosh_p = _math1("cosh", xp.cosh, math.cosh, lambda ans, x: sinh(x),
                 lambda ans, x: math.sinh(x), "hyperbolic cosine")
-tanh_p = _math1("tanh", np.tanh, math.tanh, lambda ans, x: sub(1.0, mul(ans, ans)),
+tanh_p = _math1("tanh", xp.tanh, math.tanh, lambda ans, x: sub(1.0, mul(ans, ans)),
                 lambda ans, x: 1.0 - ans * ans, "hyperbolic tangent")
 sigmoid_p = _math1("sigmoid", _sigmoid_np, _sigmoid_py, lambda ans, x: mul(ans, sub(1.0, ans)),
                    lambda ans, x: ans * (1.0 - ans), "logistic function 1 / (1 + exp(-x))")
-relu_p = _math1("relu", lambda x: np.maximum(x, 0.0),
+relu_p = _math1("relu", lambda x: xp.maximum(x, 0.0),
                 lambda x: x if x > 0 or x != x else 0.0,  # nan stays nan, as in NumPy
                 lambda ans, x: _step(x), lambda ans, x: 1.0 if x > 0 else 0.0,
                 "max(x, 0) elementwise (derivative 0 at 0)", safe=False)
-softplus_p = _math1("softplus", lambda x: np.logaddexp(0.0, x),
+softplus_p = _math1("softplus", lambda x: xp.logaddexp(0.0, x),
                     lambda x: math.log1p(math.exp(-abs(x))) + max(x, 0.0),
                     lambda ans, x: sigmoid(x), None, "log(1 + exp(x)), computed stably")
-sign_p = defprim("sign", np.sign, elementwise=True, differentiable=False, sig="sign(x)",
+sign_p = defprim("sign", xp.sign, elementwise=True, differentiable=False, sig="sign(x)",
                  doc="-1, 0 or 1 by the sign of x", category="math")
-floor_p = defprim("floor", np.floor, elementwise=True, differentiable=False, sig="floor(x)",
+floor_p = defprim("floor", xp.floor, elementwise=True, differentiable=False, sig="floor(x)",
                   doc="largest integer ≤ x (as a float)", category="math")
-ceil_p = defprim("ceil", np.ceil, elementwise=True, differentiable=False, sig="ceil(x)",
+ceil_p = defprim("ceil", xp.ceil, elementwise=True, differentiable=False, sig="ceil(x)",
                  doc="smallest integer ≥ x (as a float)", category="math")
-round_p = defprim("round", lambda x, digits=0: np.round(x, digits), differentiable=False,
+round_p = defprim("round", lambda x, digits=0: xp.round(x, digits), differentiable=False,
                   sig="round(x, digits=0)", category="math",
                   doc="x rounded to `digits` decimals (halves to even, as NumPy)")
 
@@ -165,31 +164,31 @@ round_p = defprim("round", lambda x, digits=0: np.round(x, digits), differentiab
 def _floordiv_np(a, b):
     if type(a) is int and type(b) is int and b == 0:
         raise DpValueError("integer division by zero", None, "divide by a float to get inf")
-    return np.floor_divide(a, b)
+    return xp.floor_divide(a, b)
 
 
 def _mod_np(a, b):
     if type(a) is int and type(b) is int and b == 0:
         raise DpValueError("integer modulo by zero", None, None)
-    return np.mod(a, b)
+    return xp.mod(a, b)
 
 
 def _pow_np(a, b):
     if type(a) is int and type(b) is int:
         if b < 0:
             return float(a) ** b if a != 0 else math.inf
-        _guard_int_pow(a, b)
+        _check_int_pow(a, b)
         return a ** b
     if type(a) is ndarray or type(b) is ndarray:
-        return np.power(np.asarray(a, dtype=F64), b)
-    return np.power(F64(a), b)
+        return xp.power(xp.asarray(a, dtype=F64), b)
+    return xp.power(F64(a), b)
 
 
 def _py_pow(a, b):
     if type(a) is int and type(b) is int:
         if b < 0:
             raise OverflowError
-        _guard_int_pow(a, b)
+        _check_int_pow(a, b)
         return a ** b
     r = a ** b
     if type(r) is complex:
@@ -252,7 +251,7 @@ def _pow_sderiv(ans, x, y):
 def _tie_weights(a, b):
     """d maximum(a, b)/da: 1 where a wins, 1/2 on ties (as JAX), else 0; a constant."""
     a, b = strip(a), strip(b)
-    w = np.where(a > b, 1.0, np.where(a == b, 0.5, 0.0))
+    w = xp.where(a > b, 1.0, xp.where(a == b, 0.5, 0.0))
     return float(w) if w.ndim == 0 else w
 
 
@@ -262,18 +261,18 @@ def _binary(name, impl, scalar=None, key=None, **kw):
                    shape_error=_broadcast_error(name), **kw)
 
 
-add_p = _binary("+", np.add, operator.add, sderiv=lambda ans, a, b: (1.0, 1.0),
+add_p = _binary("+", xp.add, operator.add, sderiv=lambda ans, a, b: (1.0, 1.0),
                 jvp=(lambda t, ans, a, b: _bt(t, ans), lambda t, ans, a, b: _bt(t, ans)),
                 vjp=(lambda g, ans, a, b: unbroadcast(g, a),
                      lambda g, ans, a, b: unbroadcast(g, b)))
-sub_p = _binary("-", np.subtract, operator.sub, sderiv=lambda ans, a, b: (1.0, -1.0),
+sub_p = _binary("-", xp.subtract, operator.sub, sderiv=lambda ans, a, b: (1.0, -1.0),
                 jvp=(lambda t, ans, a, b: _bt(t, ans), lambda t, ans, a, b: _bt(neg(t), ans)),
                 vjp=(lambda g, ans, a, b: unbroadcast(g, a),
                      lambda g, ans, a, b: unbroadcast(neg(g), b)))
-mul_p = _binary("*", np.multiply, _py_mul, pyfn=operator.mul,  # traced: floats, the C multiply
+mul_p = _binary("*", xp.multiply, _py_mul, pyfn=operator.mul,  # traced: floats, the C multiply
                 sderiv=lambda ans, a, b: (b, a),
                 **partials(lambda ans, a, b: b, lambda ans, a, b: a))
-div_p = _binary("/", lambda a, b: np.true_divide(a, b), operator.truediv,
+div_p = _binary("/", lambda a, b: xp.true_divide(a, b), operator.truediv,
                 sderiv=lambda ans, a, b: (1.0 / b, -ans / b),
                 **partials(lambda ans, a, b: div(1.0, b), lambda ans, a, b: neg(div(ans, b))))
 floordiv_p = _binary("//", _floordiv_np, _py_floordiv, differentiable=False)
@@ -282,20 +281,20 @@ _mod_rules = partials(lambda ans, a, b: 1.0, lambda ans, a, b: neg(floor(div(a, 
 mod_p = _binary("%", _mod_np, _py_mod, vjp=_mod_rules["vjp"],
                 jvp=(lambda t, ans, a, b: _bt(t, ans), _mod_rules["jvp"][1]))
 pow_p = _binary("**", _pow_np, _py_pow, sderiv=_pow_sderiv, **partials(_pow_dx, _pow_dy))
-atan2_p = _binary("atan2", np.arctan2, math.atan2, sig="atan2(y, x)", category="math",
+atan2_p = _binary("atan2", xp.arctan2, math.atan2, sig="atan2(y, x)", category="math",
                   doc="angle of the point (x, y), in (-π, π]",
                   **partials(lambda ans, y, x: div(x, add(mul(x, x), mul(y, y))),
                              lambda ans, y, x: neg(div(y, add(mul(x, x), mul(y, y))))))
-maximum_p = _binary("maximum", np.maximum,
-                    lambda a, b: a if a >= b or a != a else b,  # nan wins, as np.maximum
+maximum_p = _binary("maximum", xp.maximum,
+                    lambda a, b: a if a >= b or a != a else b,  # nan wins, as xp.maximum
                     sderiv=lambda ans, a, b: (1.0, 0.0) if a > b else (
                         (0.0, 1.0) if a < b else (0.5, 0.5)),
                     sig="maximum(a, b)", category="math",
                     doc="elementwise maximum (ties split the derivative equally)",
                     **partials(lambda ans, a, b: _tie_weights(a, b),
                                lambda ans, a, b: _tie_weights(b, a), safe=False))
-minimum_p = _binary("minimum", np.minimum,
-                    lambda a, b: a if a <= b or a != a else b,  # nan wins, as np.minimum
+minimum_p = _binary("minimum", xp.minimum,
+                    lambda a, b: a if a <= b or a != a else b,  # nan wins, as xp.minimum
                     sderiv=lambda ans, a, b: (1.0, 0.0) if a < b else (
                         (0.0, 1.0) if a > b else (0.5, 0.5)),
                     sig="minimum(a, b)", category="math",
@@ -304,22 +303,22 @@ minimum_p = _binary("minimum", np.minimum,
                                lambda ans, a, b: _tie_weights(a, b), safe=False))
 
 # comparisons: never differentiable; evaluated on plain values
-lt_p = _binary("<", np.less, differentiable=False)
-le_p = _binary("<=", np.less_equal, differentiable=False)
-gt_p = _binary(">", np.greater, differentiable=False)
-ge_p = _binary(">=", np.greater_equal, differentiable=False)
-eq_p = _binary("==", np.equal, differentiable=False)
-ne_p = _binary("!=", np.not_equal, differentiable=False)
+lt_p = _binary("<", xp.less, differentiable=False)
+le_p = _binary("<=", xp.less_equal, differentiable=False)
+gt_p = _binary(">", xp.greater, differentiable=False)
+ge_p = _binary(">=", xp.greater_equal, differentiable=False)
+eq_p = _binary("==", xp.equal, differentiable=False)
+ne_p = _binary("!=", xp.not_equal, differentiable=False)
 
 
 # safe multiply: 0 * anything = 0, on either side (keeps untaken branches from turning
 # into nan). Either side: in reverse-over-reverse, the cotangent of a zero partial
 # derivative can be infinite (the zero is then the second operand).
 def _safe_mul_np(g, d):
-    r = np.multiply(g, d)
+    r = xp.multiply(g, d)
     if type(r) is ndarray:
         if not _nan_free(r):  # only 0 * inf (or a nan operand) makes nan
-            r = np.where((np.asarray(g) == 0) | (np.asarray(d) == 0), 0.0, r)
+            r = xp.where((xp.asarray(g) == 0) | (xp.asarray(d) == 0), 0.0, r)
         return r
     return 0.0 if g == 0 or d == 0 else r
 
@@ -332,11 +331,11 @@ safe_mul_p = _binary("*", _safe_mul_np, lambda a, b: 0.0 if a == 0 or b == 0 els
 
 
 def _safe_div_np(a, b):
-    b_arr = np.asarray(b)
+    b_arr = xp.asarray(b)
     zero = b_arr == 0
     if zero.any():
-        return np.where(zero, 0.0, np.true_divide(a, np.where(zero, 1.0, b_arr)))
-    return np.true_divide(a, b)
+        return xp.where(zero, 0.0, xp.true_divide(a, xp.where(zero, 1.0, b_arr)))
+    return xp.true_divide(a, b)
 
 
 # a / b, 0 where b == 0 (norm's rules at the zero vector)
@@ -346,7 +345,7 @@ safe_div_p = _binary("/", _safe_div_np, lambda a, b: 0.0 if b == 0 else a / b, k
                      vjp=(lambda g, ans, a, b: unbroadcast(safe_div(g, b), a),
                           lambda g, ans, a, b: unbroadcast(neg(safe_div(mul(g, ans), b)), b)))
 
-where_p = defprim("where", lambda c, a, b: np.where(c, a, b), elementwise=True,
+where_p = defprim("where", lambda c, a, b: xp.where(c, a, b), elementwise=True,
                   shape_error=_broadcast_error("where"),
                   jvp=(None,
                        lambda t, ans, c, a, b: _bt(where(c, t, 0.0), ans),
@@ -385,16 +384,16 @@ def _repeat_values(a, b):
 
 
 # ============================================================ dispatching operations
-add = binary_op(add_p, np.add, _concat_values)
-sub = binary_op(sub_p, np.subtract)
-mul = binary_op(mul_p, np.multiply, _repeat_values)
-div = binary_op(div_p, np.true_divide)
+add = binary_op(add_p, xp.add, _concat_values)
+sub = binary_op(sub_p, xp.subtract)
+mul = binary_op(mul_p, xp.multiply, _repeat_values)
+div = binary_op(div_p, xp.true_divide)
 floordiv = binary_op(floordiv_p)
 mod = binary_op(mod_p)
 pow_ = binary_op(pow_p)
 atan2 = binary_op(atan2_p)
-maximum = binary_op(maximum_p, np.maximum)
-minimum = binary_op(minimum_p, np.minimum)
+maximum = binary_op(maximum_p, xp.maximum)
+minimum = binary_op(minimum_p, xp.minimum)
 _safe_mul_op = binary_op(safe_mul_p)
 safe_div = binary_op(safe_div_p)
 
@@ -410,14 +409,14 @@ def safe_mul(g, d):
         if tg is ndarray:
             if td is float or td is int:
                 if d - d == 0.0 and d != 0:  # finite, nonzero
-                    return np.multiply(g, d)
+                    return xp.multiply(g, d)
             elif td is ndarray:
-                r = np.multiply(g, d)
+                r = xp.multiply(g, d)
                 if r.dtype is _F64 and r.ndim and _nan_free(r):
                     return r
         elif td is ndarray and (tg is float or tg is int):
             if g - g == 0.0 and g != 0:
-                return np.multiply(g, d)
+                return xp.multiply(g, d)
     return _safe_mul_op(g, d)
 
 

@@ -3,8 +3,7 @@ scatter-add that is indexing's transpose, `stack` and `concat`."""
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError, DpValueError
 from ..core.values import strip
 from .core import F64, _nb, _norm_axis, bind, check_size, defprim, ndim, shape
@@ -13,7 +12,7 @@ from .structure import _batch_shape, pad_batched, unbroadcast
 
 def _index_error(args, exc):
     x = args[0]
-    return DpIndexError(f"index out of range for an array of shape {np.shape(x)}", None,
+    return DpIndexError(f"index out of range for an array of shape {xp.shape(x)}", None,
                         "indices run from 0 to n-1 (or -n to -1 from the end)")
 
 
@@ -34,7 +33,7 @@ getitem_p = defprim("index", _getitem_np, shape_error=_index_error,
 
 
 def _index_add_np(g, idx, shape):
-    z = np.zeros(shape)
+    z = xp.zeros(shape)
     z[idx] = g
     return z
 
@@ -49,12 +48,12 @@ index_add_p = defprim(
 
 def _setitem_np(x, v, idx):
     _check_steps(idx)
-    y = np.array(x, dtype=F64)
+    y = xp.array(x, dtype=F64)
     try:
         y[idx] = v
     except ValueError:
-        region = np.shape(y[idx])
-        raise DpShapeError(f"cannot put a value of shape {np.shape(v)} into an indexed region "
+        region = xp.shape(y[idx])
+        raise DpShapeError(f"cannot put a value of shape {xp.shape(v)} into an indexed region "
                            f"of shape {region}", None,
                            "the value must broadcast to the indexed region") from None
     return y
@@ -63,8 +62,8 @@ def _setitem_np(x, v, idx):
 def _setitem_error(args, exc):
     if isinstance(exc, IndexError):
         return _index_error(args, exc)
-    return DpShapeError(f"cannot put a value of shape {np.shape(args[1])} into the "
-                        f"indexed region of an array of shape {np.shape(args[0])}", None,
+    return DpShapeError(f"cannot put a value of shape {xp.shape(args[1])} into the "
+                        f"indexed region of an array of shape {xp.shape(args[0])}", None,
                         "the value must broadcast to the indexed region")
 
 
@@ -75,14 +74,14 @@ def _setitem_jvp_x(t, ans, x, v, idx):
 
 def _setitem_jvp_v(t, ans, x, v, idx):
     nb = _nb(t, v)
-    region_nd = len(np.shape(strip(ans)[idx]))
+    region_nd = len(xp.shape(strip(ans)[idx]))
     bshape = _batch_shape(t, v)  # before padding, which adds axes after the batch axis
     t = pad_batched(t, region_nd, nb) if nb else t
     return setitem(zeros_tangent(bshape + shape(x)), (slice(None),) * nb + idx, t)
 
 
 def zeros_tangent(s):
-    return np.zeros(s) if s else 0.0
+    return xp.zeros(s) if s else 0.0
 
 
 setitem_p = defprim("index update", _setitem_np, shape_error=_setitem_error,
@@ -92,12 +91,12 @@ setitem_p = defprim("index update", _setitem_np, shape_error=_setitem_error,
 
 
 def _stack_np(*xs, axis=0):
-    check_size(sum(np.size(x) for x in xs))
-    return np.stack(xs, axis=axis)
+    check_size(sum(xp.size(x) for x in xs))
+    return xp.stack(xs, axis=axis)
 
 
 def _stack_error(args, exc):
-    shapes = ", ".join(str(np.shape(a)) for a in args)
+    shapes = ", ".join(str(xp.shape(a)) for a in args)
     return DpShapeError(f"array elements must all have the same shape, got {shapes}", None,
                         "arrays are rectangular: every row needs the same length")
 
@@ -134,12 +133,12 @@ stack_p = defprim("stack", _stack_np, shape_error=_stack_error, jvp_joint=_stack
 
 
 def _concat_np(*xs, axis=0):
-    check_size(sum(np.size(x) for x in xs))
-    return np.concatenate(xs, axis=axis)
+    check_size(sum(xp.size(x) for x in xs))
+    return xp.concatenate(xs, axis=axis)
 
 
 def _concat_error(args, exc):
-    shapes = ", ".join(str(np.shape(a)) for a in args)
+    shapes = ", ".join(str(xp.shape(a)) for a in args)
     return DpShapeError(f"cannot concatenate arrays of shapes {shapes}", None,
                         "all dimensions except the concatenation axis must agree")
 

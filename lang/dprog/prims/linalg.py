@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from ..core.backend import xp
 from ..core.errors import DpShapeError, DpValueError
 from . import core
 from .core import (
@@ -29,7 +28,7 @@ from .structure import reshape, sum_, transpose
 
 def _matmul_error(args, exc):
     a, b = args
-    sa, sb = np.shape(a), np.shape(b)
+    sa, sb = xp.shape(a), xp.shape(b)
     if not sa or not sb:
         return DpShapeError(f"`@` needs arrays, got shapes {sa} and {sb}", None,
                             "use `*` to multiply by a number")
@@ -41,16 +40,16 @@ def _matmul_error(args, exc):
 
 
 def _matmul_np(a, b):
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
+    if xp.ndim(a) == 0 or xp.ndim(b) == 0:
         raise ValueError("matmul: scalar operand")
-    sa, sb = np.shape(a), np.shape(b)
+    sa, sb = xp.shape(a), xp.shape(b)
     if len(sa) > 1 and len(sb) > 1:  # refuse an oversized (batched) product up front
         try:
-            batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+            batch = xp.broadcast_shapes(sa[:-2], sb[:-2])
         except ValueError:
             batch = ()
         check_size(math.prod(batch) * sa[-2] * sb[-1])
-    return np.matmul(a, b)
+    return xp.matmul(a, b)
 
 
 def _swap_last(x):
@@ -152,13 +151,13 @@ matmul_p = defprim("@", _matmul_np, shape_error=_matmul_error,
 
 def _square_error(name):
     def err(args, exc):
-        s = np.shape(args[0])
+        s = xp.shape(args[0])
         if len(s) != 2 or s[0] != s[1]:
             return DpShapeError(f"`{name}` needs a square matrix, got shape {s}", None, None)
-        if name == "solve" and len(args) > 1 and np.shape(args[1])[:1] != s[:1]:
-            return DpShapeError(f"shape mismatch in `solve`: {s} and {np.shape(args[1])}", None,
+        if name == "solve" and len(args) > 1 and xp.shape(args[1])[:1] != s[:1]:
+            return DpShapeError(f"shape mismatch in `solve`: {s} and {xp.shape(args[1])}", None,
                                 "b needs as many rows as A")
-        if isinstance(exc, np.linalg.LinAlgError):
+        if isinstance(exc, xp.linalg.LinAlgError):
             return DpValueError(f"`{name}`: the matrix is singular", None,
                                 "a singular matrix has no inverse")
         return None
@@ -166,14 +165,14 @@ def _square_error(name):
 
 
 def _solve_np(a, b):
-    a = np.asarray(a, dtype=F64)
-    b = np.asarray(b, dtype=F64)
+    a = xp.asarray(a, dtype=F64)
+    b = xp.asarray(b, dtype=F64)
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise ValueError("square")
     if b.ndim == 2 and a.ndim == 2 and b.shape[0] == a.shape[0]:
-        return np.linalg.solve(a, b)
+        return xp.linalg.solve(a, b)
     if b.ndim == 1:
-        return np.linalg.solve(a, b)
+        return xp.linalg.solve(a, b)
     raise ValueError("solve shape")
 
 
@@ -206,10 +205,10 @@ solve_p = defprim(
 
 
 def _inv_np(a):
-    a = np.asarray(a, dtype=F64)
+    a = xp.asarray(a, dtype=F64)
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise ValueError("square")
-    return np.linalg.inv(a)
+    return xp.linalg.inv(a)
 
 
 inv_p = defprim(
@@ -220,10 +219,10 @@ inv_p = defprim(
 
 
 def _det_np(a):
-    a = np.asarray(a, dtype=F64)
+    a = xp.asarray(a, dtype=F64)
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise ValueError("square")
-    return np.linalg.det(a)
+    return xp.linalg.det(a)
 
 
 # d det(A) = <cof(A), dA> with the cofactor matrix cof(A) = det(A) inv(A)^T, which
@@ -236,13 +235,13 @@ det_p = defprim("det", _det_np, shape_error=_square_error("det"),
 
 
 def _cofactor_np(a):
-    a = np.asarray(a, dtype=F64)
-    d = np.linalg.det(a)
-    if d != 0 and np.isfinite(d) and np.linalg.cond(a) < 1e10:
-        return d * np.linalg.inv(a).T
+    a = xp.asarray(a, dtype=F64)
+    d = xp.linalg.det(a)
+    if d != 0 and xp.isfinite(d) and xp.linalg.cond(a) < 1e10:
+        return d * xp.linalg.inv(a).T
     # A = U diag(s) V^T  =>  cof(A) = det(U) det(V) U diag(prod of the other s) V^T
-    u, sv, vt = np.linalg.svd(a)
-    return np.linalg.det(u) * np.linalg.det(vt) * (u * _prod_others_np(sv, 0)) @ vt
+    u, sv, vt = xp.linalg.svd(a)
+    return xp.linalg.det(u) * xp.linalg.det(vt) * (u * _prod_others_np(sv, 0)) @ vt
 
 
 def _cofactor_jvp(t, ans, a):
@@ -268,7 +267,7 @@ def matmul(a, b):
     if (type(a) is ndarray and type(b) is ndarray and not core.NAN_CHECK
             and a.size * b.size <= LIMITS.max_array_elements):  # else apply_impl checks size
         try:
-            r = np.matmul(a, b)
+            r = xp.matmul(a, b)
         except ValueError:
             pass  # apply_impl reports the shape mismatch
         else:

@@ -3,8 +3,7 @@ norms, cumulative sums, and the non-differentiable argmax/argmin/any/all."""
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..core.backend import xp
 from ..core.errors import DpDifferentiationError, DpValueError
 from ..core.values import strip
 from .core import F64, _nb, _norm_axis, _shift_axis, bind, defprim, ndim, normalize, shape
@@ -16,20 +15,20 @@ from .structure import _axis_error, _expand_reduced, broadcast_to, pad_batched, 
 def _reduce_mask(x, ans, axis):
     """Indicator of the arg-max/min positions, ties sharing equally (a constant)."""
     xs = strip(x)
-    a = np.asarray(strip(ans))
+    a = xp.asarray(strip(ans))
     if axis is not None:
-        a = np.expand_dims(a, _norm_axis(axis, xs.ndim))
+        a = xp.expand_dims(a, _norm_axis(axis, xs.ndim))
     m = (xs == a).astype(F64)
     cnt = m.sum(axis=axis, keepdims=True)
-    return normalize(m / cnt)  # a 0-d x gives np.float64 here, which `mul` rejects
+    return normalize(m / cnt)  # a 0-d x gives xp.float64 here, which `mul` rejects
 
 
 def _max_np(x, axis=None):
-    return np.max(x, axis=axis)
+    return xp.max(x, axis=axis)
 
 
 def _min_np(x, axis=None):
-    return np.min(x, axis=axis)
+    return xp.min(x, axis=axis)
 
 
 def _empty_reduce(name):
@@ -63,12 +62,12 @@ min_p = defprim("min", _min_np, shape_error=_empty_reduce("min"), jvp=(_extremum
 
 
 def _prod_np(x, axis=None):
-    return np.prod(x, axis=axis)
+    return xp.prod(x, axis=axis)
 
 
 def _prod_others_np(x, axis=None):
     """Product of all other entries along `axis` (exact with zeros: prefix * suffix)."""
-    x = np.asarray(x, dtype=F64)
+    x = xp.asarray(x, dtype=F64)
     if axis is None:
         flat = x.reshape(-1)
         return _prod_others_np(flat, 0).reshape(x.shape)
@@ -76,19 +75,19 @@ def _prod_others_np(x, axis=None):
     if isinstance(axis, tuple):  # prod(x, axis=(0, 2)): move those axes last, as one
         rest = [i for i in range(x.ndim) if i not in axis]
         perm = rest + sorted(axis)
-        xt = np.transpose(x, perm)
+        xt = xp.transpose(x, perm)
         r = _prod_others_np(xt.reshape(xt.shape[:len(rest)] + (-1,)), -1)
-        return np.transpose(r.reshape(xt.shape), np.argsort(perm))
+        return xp.transpose(r.reshape(xt.shape), xp.argsort(perm))
     n = x.shape[axis]
     ones_shape = list(x.shape)
     ones_shape[axis] = 1
-    ones = np.ones(ones_shape)
-    pre = np.cumprod(np.concatenate([ones, np.take(x, range(n - 1), axis=axis)], axis=axis),
+    ones = xp.ones(ones_shape)
+    pre = xp.cumprod(xp.concatenate([ones, xp.take(x, range(n - 1), axis=axis)], axis=axis),
                      axis=axis)
-    rev = np.flip(x, axis=axis)
-    suf = np.cumprod(np.concatenate([ones, np.take(rev, range(n - 1), axis=axis)], axis=axis),
+    rev = xp.flip(x, axis=axis)
+    suf = xp.cumprod(xp.concatenate([ones, xp.take(rev, range(n - 1), axis=axis)], axis=axis),
                      axis=axis)
-    return pre * np.flip(suf, axis=axis)
+    return pre * xp.flip(suf, axis=axis)
 
 
 prod_p = defprim(
@@ -108,7 +107,7 @@ prod_p = defprim(
 # has exact zeros, `prod_pairs` computes M(x) t exactly by counting the zeros.
 def _has_zero(x) -> bool:
     v = strip(x)
-    return bool(np.any(np.asarray(v) == 0))
+    return bool(xp.any(xp.asarray(v) == 0))
 
 
 def _prod_others_jvp(t, ans, x, axis=None):
@@ -134,45 +133,45 @@ prod_others_p = defprim("prod_others", _prod_others_np, jvp=(_prod_others_jvp,),
 def _prod_pairs_last(x, t):
     """M(x) t along the last axis (x broadcasts against t), exact with zeros."""
     zero = x == 0
-    xs = np.where(zero, 1.0, x)
+    xs = xp.where(zero, 1.0, x)
     nz = zero.sum(-1, keepdims=True)
-    p = np.prod(xs, -1, keepdims=True)          # product of the nonzero entries
+    p = xp.prod(xs, -1, keepdims=True)          # product of the nonzero entries
     others = _prod_others_np(xs, -1)            # ... but entry i (no division)
-    r = np.where(zero, 0.0, t / xs)
+    r = xp.where(zero, 0.0, t / xs)
     s = r.sum(-1, keepdims=True)
-    tz = np.where(zero, t, 0.0).sum(-1, keepdims=True)
+    tz = xp.where(zero, t, 0.0).sum(-1, keepdims=True)
     # sum over j != i of t_j / x_j without cancellation: prefix + suffix sums
-    at_nonzero = (np.where(nz == 0, others * _sum_others_last(r), 0.0)
-                  + np.where(nz == 1, tz * others, 0.0))
-    at_zero = np.where(nz == 1, p * s, 0.0) + np.where(nz == 2, (tz - t) * p, 0.0)
-    return np.where(zero, at_zero, at_nonzero)
+    at_nonzero = (xp.where(nz == 0, others * _sum_others_last(r), 0.0)
+                  + xp.where(nz == 1, tz * others, 0.0))
+    at_zero = xp.where(nz == 1, p * s, 0.0) + xp.where(nz == 2, (tz - t) * p, 0.0)
+    return xp.where(zero, at_zero, at_nonzero)
 
 
 def _sum_others_last(r):
     """For each i along the last axis, the sum of the other entries (no subtraction)."""
-    zeros = np.zeros(r.shape[:-1] + (1,))
-    pre = np.cumsum(np.concatenate([zeros, r[..., :-1]], axis=-1), axis=-1)
-    suf = np.flip(np.cumsum(np.concatenate([zeros, np.flip(r, -1)[..., :-1]], axis=-1),
+    zeros = xp.zeros(r.shape[:-1] + (1,))
+    pre = xp.cumsum(xp.concatenate([zeros, r[..., :-1]], axis=-1), axis=-1)
+    suf = xp.flip(xp.cumsum(xp.concatenate([zeros, xp.flip(r, -1)[..., :-1]], axis=-1),
                             axis=-1), -1)
     return pre + suf
 
 
 def _prod_pairs_np(x, t, axis=None):
-    x = np.asarray(x, dtype=F64)
-    t = np.asarray(t, dtype=F64)
+    x = xp.asarray(x, dtype=F64)
+    t = xp.asarray(t, dtype=F64)
     nb = t.ndim - x.ndim  # batch dims of a batched tangent, in front
     axes = tuple(range(x.ndim)) if axis is None else _norm_axis(axis, x.ndim)
     axes = axes if isinstance(axes, tuple) else (axes,)
     rest = [i for i in range(x.ndim) if i not in axes]
     perm = rest + list(axes)
-    xt = np.transpose(x, perm)
-    tt = np.transpose(t, list(range(nb)) + [nb + i for i in perm])
-    n = int(np.prod([x.shape[i] for i in axes])) if axes else 1
+    xt = xp.transpose(x, perm)
+    tt = xp.transpose(t, list(range(nb)) + [nb + i for i in perm])
+    n = int(xp.prod([x.shape[i] for i in axes])) if axes else 1
     out = _prod_pairs_last(xt.reshape(xt.shape[:len(rest)] + (n,)),
                            tt.reshape(tt.shape[:nb + len(rest)] + (n,)))
     out = out.reshape(tt.shape)
-    inverse = list(range(nb)) + [nb + i for i in np.argsort(perm)]
-    return np.transpose(out, inverse)
+    inverse = list(range(nb)) + [nb + i for i in xp.argsort(perm)]
+    return xp.transpose(out, inverse)
 
 
 def _prod_pairs_x_rule(*_args, **_kw):
@@ -198,7 +197,7 @@ def _bsum(v, x, axis):
 
 
 def _norm_np(x, axis=None):
-    return np.sqrt(np.sum(np.square(x), axis=axis))
+    return xp.sqrt(xp.sum(xp.square(x), axis=axis))
 
 
 norm_p = defprim(
@@ -214,7 +213,7 @@ norm_p = defprim(
 
 
 def _cumsum_np(x, axis=None):
-    return np.cumsum(x, axis=axis)
+    return xp.cumsum(x, axis=axis)
 
 
 def _cumsum_vjp(g, x, axis):
@@ -242,18 +241,18 @@ cumsum_p = defprim(
 
 
 # ====================================================== non-differentiable helpers
-argmax_p = defprim("argmax", lambda x, axis=None: np.argmax(x, axis=axis),
+argmax_p = defprim("argmax", lambda x, axis=None: xp.argmax(x, axis=axis),
                    differentiable=False, shape_error=_empty_reduce("argmax"),
                    sig="argmax(x, axis=none)", category="reductions",
                    doc="index of the largest element (of the flattened array, or along `axis`)")
-argmin_p = defprim("argmin", lambda x, axis=None: np.argmin(x, axis=axis),
+argmin_p = defprim("argmin", lambda x, axis=None: xp.argmin(x, axis=axis),
                    differentiable=False, shape_error=_empty_reduce("argmin"),
                    sig="argmin(x, axis=none)", category="reductions",
                    doc="index of the smallest element (of the flattened array, or along `axis`)")
-any_p = defprim("any", lambda x, axis=None: np.any(x, axis=axis), differentiable=False,
+any_p = defprim("any", lambda x, axis=None: xp.any(x, axis=axis), differentiable=False,
                 shape_error=_axis_error("any"), sig="any(x, axis=none)", category="reductions",
                 doc="true if any element is nonzero (along `axis`)")
-all_p = defprim("all", lambda x, axis=None: np.all(x, axis=axis), differentiable=False,
+all_p = defprim("all", lambda x, axis=None: xp.all(x, axis=axis), differentiable=False,
                 shape_error=_axis_error("all"), sig="all(x, axis=none)", category="reductions",
                 doc="true if every element is nonzero (along `axis`)")
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError
 from ..core.values import strip
 from .core import (
@@ -57,7 +56,7 @@ def unbroadcast(g, x):
 def _axis_error(name):
     def err(args, exc):
         if isinstance(exc, (ValueError, IndexError)) and "axis" in str(exc):
-            nd = np.ndim(args[0])
+            nd = xp.ndim(args[0])
             return DpIndexError(f"`{name}`: axis out of range for an array with {nd} "
                                 f"dimension{'s' if nd != 1 else ''}", None,
                                 f"axes run from {-nd} to {nd - 1}" if nd
@@ -67,7 +66,7 @@ def _axis_error(name):
 
 
 def ans_shape(ans):
-    return tuple(np.shape(strip(ans)))
+    return tuple(xp.shape(strip(ans)))
 
 
 def _batch_shape(t, x):
@@ -90,7 +89,7 @@ def _expand_reduced(g, x, axis, keepdims):
 
 
 sum_p = defprim(
-    "sum", lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
+    "sum", lambda x, axis=None, keepdims=False: xp.sum(x, axis=axis, keepdims=keepdims),
     shape_error=_axis_error("sum"),
     jvp=(lambda t, ans, x, axis=None, keepdims=False:
          sum_(t, axis=_shift_axis(axis, _nb(t, x), ndim(x)), keepdims=keepdims),),
@@ -101,13 +100,13 @@ sum_p = defprim(
 
 # ==================================================================== reshape
 def _reshape_error(args, exc):
-    return DpShapeError(f"cannot reshape an array of shape {np.shape(args[0])} "
-                        f"({np.size(args[0])} elements) into the requested shape", None,
+    return DpShapeError(f"cannot reshape an array of shape {xp.shape(args[0])} "
+                        f"({xp.size(args[0])} elements) into the requested shape", None,
                         "the number of elements must stay the same")
 
 
 reshape_p = defprim(
-    "reshape", lambda x, shape: np.reshape(x, shape), shape_error=_reshape_error,
+    "reshape", lambda x, shape: xp.reshape(x, shape), shape_error=_reshape_error,
     jvp=(lambda t, ans, x, shape: reshape(t, _batch_shape(t, x) + ans_shape(ans)),),
     vjp=(lambda g, ans, x, **_: reshape(g, shape(x)),),  # back to x's own shape
     sig="reshape(x, shape)", category="arrays",
@@ -129,11 +128,11 @@ def _transpose_vjp(g, ans, x, axes=None):
     if axes is None:
         return transpose(g, None)
     ax = tuple(_norm_axis(a, nd) for a in axes)
-    inv = tuple(int(i) for i in np.argsort(ax))
+    inv = tuple(int(i) for i in xp.argsort(ax))
     return transpose(g, inv)
 
 
-transpose_p = defprim("transpose", lambda x, axes=None: np.transpose(x, axes),
+transpose_p = defprim("transpose", lambda x, axes=None: xp.transpose(x, axes),
                       shape_error=_axis_error("transpose"),
                       jvp=(_transpose_jvp,), vjp=(_transpose_vjp,),
                       sig="transpose(x, axes=none)", category="arrays",
@@ -143,7 +142,7 @@ transpose_p = defprim("transpose", lambda x, axes=None: np.transpose(x, axes),
 # ==================================================================== broadcast_to
 def _broadcast_to_np(x, shape):
     check_size(math.prod(shape))
-    return np.array(np.broadcast_to(x, shape))
+    return xp.array(xp.broadcast_to(x, shape))
 
 
 broadcast_to_p = defprim(
@@ -171,7 +170,7 @@ def transpose(x, axes=None):
 
 
 def broadcast_to(x, shape):
-    if tuple(np.shape(strip(x))) == tuple(shape):
+    if tuple(xp.shape(strip(x))) == tuple(shape):
         return x
     return bind(broadcast_to_p, (x,), {"shape": tuple(shape)})
 

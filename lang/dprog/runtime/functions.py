@@ -24,12 +24,11 @@ class FunctionInfo:
     """What a compiled function needs at call time (built once per definition)."""
 
     __slots__ = ("name", "nparams", "param_names", "param_index", "param_cells", "nslots",
-                 "free_src", "free_dst", "body", "is_expr", "span", "defaults_exprs", "doc")
+                 "free_dst", "body", "is_expr", "span")
 
     def __init__(self, name, span):
         self.name = name
         self.span = span
-        self.doc = None
 
 
 class Closure(Function):

@@ -9,8 +9,7 @@ into a located dprog error (`convert_exception`).
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..core.backend import xp
 from ..core.errors import (
     DpError,
     DpIndexError,
@@ -24,7 +23,7 @@ from ..core.errors import (
 from ..core.values import Module, Record, Tracer, kind_of, show, strip, values_equal
 from ..prims import primitives as P
 
-ndarray = np.ndarray
+ndarray = xp.ndarray
 
 def convert_exception(exc: BaseException, span, fname) -> DpError:
     """A non-dprog exception raised while evaluating a node, as a dprog error."""
@@ -281,7 +280,7 @@ def iterate(v):
         if v.ndim == 0:
             raise DpTypeError("cannot iterate over a 0-d array", None, None)
         if v.ndim == 1:
-            return v.tolist() if v.dtype != np.bool_ else v.tolist()
+            return v.tolist()  # Python floats (or bools): the fast scalar paths
         return list(v)
     if t is tuple or t is str:
         return v
@@ -306,12 +305,12 @@ def make_array(vals: list):
             if any(isinstance(x, Tracer) for x in vals):
                 return P.stack([_as_float(x) for x in vals], axis=0)
             try:
-                return np.array(vals, dtype=np.float64)
+                return xp.array(vals, dtype=xp.float64)
             except ValueError:
                 return P.stack(vals, axis=0)  # raises a readable shape error
         raise DpTypeError(f"an array literal holds numbers or arrays, got {kind_of(v)}", None,
                           "use a tuple `(a, b)` to group other values")
-    return np.array(vals, dtype=np.float64)
+    return xp.array(vals, dtype=xp.float64)
 
 
 def unpack(v, n: int, what: str, names: str) -> tuple:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
-import numpy as np
-
+from ..core.backend import xp
 from ..core.errors import DpImportError, DpInterrupt, DpLimitError
 
 # How many evaluation steps run between checks of the interrupt flag and the step limit.
@@ -45,7 +44,7 @@ class Runtime:
     def rng(self):
         """The seeded random stream (made on first use: numpy.random is slow to import)."""
         if self._rng is None:
-            self._rng = np.random.default_rng(0)
+            self._rng = xp.random.default_rng(0)
         return self._rng
 
     @rng.setter

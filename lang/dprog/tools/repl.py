@@ -17,10 +17,9 @@ import textwrap
 import time
 from collections.abc import Iterable
 
-import numpy as np
-
 from .. import __version__
 from ..compiler.codegen import Compiler
+from ..core.backend import xp
 from ..core.errors import DpError, DpSyntaxError, did_you_mean
 from ..core.values import UNSET, Function, Module, Record, kind_of, show
 from ..host.interpreter import Interpreter
@@ -358,7 +357,7 @@ class Session:
         """The third column of :vars: a shape, a signature, a short value."""
 
 
-        if isinstance(v, np.ndarray):
+        if isinstance(v, xp.ndarray):
             return f"shape {v.shape}"
         if isinstance(v, Function):
             return self._signature(v)
@@ -410,8 +409,6 @@ class Session:
             if isinstance(v, Closure):
                 lines = [self._signature(v), f"  user function defined at {v.info.span.location()}"
                          if v.info.span is not None else "  user function"]
-                if v.info.doc:
-                    lines.append(f"  {v.info.doc}")
                 return "\n".join(lines)
             if isinstance(v, Builtin) and v.name in BUILTIN_TABLE:
                 return self._builtin_help(BUILTIN_TABLE[v.name])
