@@ -38,7 +38,6 @@ from ..runtime.ops import BINOPS, index_value, make_array, op_neg, truth
 if TYPE_CHECKING:  # for annotations only
     from .interpreter import Interpreter
 
-NUMERIC_KINDS = "biuf"
 
 
 def host_error(what: str, exc: BaseException) -> DpError:
@@ -440,27 +439,13 @@ def host_guard():
         raise as_dp_error(exc) from exc
 
 
-_NUMBER_KINDS = "iuf"
-
-
 def _array_in(v: xp.ndarray) -> object:
-    kind = v.dtype.kind
-    try:
-        if kind == "b":
-            a = xp.array(v, dtype=xp.bool_)
-        elif kind in _NUMBER_KINDS:
-            a = xp.array(v, dtype=xp.float64)
-        elif kind == "O" and all(isinstance(x, (int, float, xp.integer, xp.floating))
-                                 for x in v.flat):
-            a = xp.array(v, dtype=xp.float64)
-        else:
-            raise TypeError(kind)
-    except (TypeError, ValueError, OverflowError):
-        raise DpTypeError(f"cannot pass an array of dtype {v.dtype} to dprog", None,
-                          "arrays must hold bools, integers or floats") from None
-    if a.ndim == 0:
-        return P.normalize(a)
-    a.flags.writeable = False
+    """A host array as a dprog value: a private, read-only copy."""
+    a = P.accept_array(v, lambda dtype: DpTypeError(
+        f"cannot pass an array of dtype {dtype} to dprog", None,
+        "arrays must hold bools, integers or floats"))
+    if type(a) is xp.ndarray:
+        a.flags.writeable = False
     return a
 
 

@@ -18,7 +18,7 @@ from ..core.backend import xp
 from ..core.errors import DpArgumentError, DpDifferentiationError, DpError, DpTypeError
 from ..core.values import Function, Tracer, kind_of
 from ..prims import primitives as P
-from .convert import NUMERIC_KINDS, TracedValue, host_error, to_dprog
+from .convert import TracedValue, host_error, to_dprog
 
 
 class PrimitiveFunction(Function):
@@ -104,11 +104,8 @@ def _host_result(name: str, what: str, r):
     if t is TracedValue:
         return r._v
     if isinstance(r, xp.ndarray):
-        if r.dtype.kind not in NUMERIC_KINDS:
-            raise DpTypeError(f"{who} returned an array of dtype {r.dtype}", None,
-                              "return numbers or numeric arrays")
-        a = xp.array(r, dtype=xp.bool_ if r.dtype.kind == "b" else xp.float64)
-        return P.normalize(a)
+        return P.accept_array(r, lambda dtype: DpTypeError(
+            f"{who} returned an array of dtype {dtype}", None, "return numbers or numeric arrays"))
     if isinstance(r, (xp.integer, xp.floating, xp.bool_)):
         return r.item() if not isinstance(r, xp.floating) else float(r)
     if isinstance(r, Tracer):

@@ -791,12 +791,9 @@ def _load(rt, path):
 
 def _numeric_array(a, where):
     """An array read from a file as a dprog value: real numbers (or bools) only."""
-    if a.dtype == xp.bool_:
-        return P.normalize(a)
-    if a.dtype.kind not in "biuf":
-        raise DpImportError(f"cannot load {where!r}: it holds {a.dtype} values, not real numbers",
-                            None, "dprog arrays are float64")
-    return P.normalize(a.astype(xp.float64))
+    return P.accept_array(a, lambda dtype: DpImportError(
+        f"cannot load {where!r}: it holds {dtype} values, not real numbers", None,
+        "dprog arrays are float64"))
 
 
 def _saved_array(v, where: str) -> xp.ndarray:

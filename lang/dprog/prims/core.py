@@ -280,6 +280,22 @@ def normalize(r):
     return r
 
 
+def accept_array(a, refuse):
+    """An array from outside dprog (a host value, a result of host code, a loaded file)
+    as a dprog value: bools stay bools, other real numbers become float64 (a 0-d array
+    a number). `refuse(dtype)` makes the error for anything else."""
+    kind = a.dtype.kind
+    try:
+        if kind == "b":
+            return normalize(xp.array(a, dtype=xp.bool_))
+        if kind in "iuf" or (kind == "O" and all(
+                isinstance(x, (int, float, xp.integer, xp.floating)) for x in a.flat)):
+            return normalize(xp.array(a, dtype=F64))
+    except (TypeError, ValueError, OverflowError):
+        pass
+    raise refuse(a.dtype)
+
+
 def _check_broadcast(args) -> None:
     """Refuse an elementwise operation whose broadcast result exceeds max_array_elements."""
     shapes = [a.shape for a in args if type(a) is ndarray]

@@ -17,6 +17,7 @@ from .core import (  # noqa: F401
     LIMITS,
     REGISTRY,
     Primitive,
+    accept_array,
     bind,
     check_size,
     defprim,
