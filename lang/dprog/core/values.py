@@ -195,6 +195,11 @@ def show(v, quote: bool = False) -> str:
         return _quote(v) if quote else v
     if t is xp.ndarray:
         return _fmt_array(v)
+    return _show_other(v, t, quote)
+
+
+def _show_other(v, t, quote: bool) -> str:
+    """`show` for containers, modules, ranges and functions."""
     if t is tuple:
         if len(v) == 1:
             return f"({show(v[0], True)},)"
@@ -204,9 +209,8 @@ def show(v, quote: bool = False) -> str:
     if t is Module:
         return f"<module {v.name}>"
     if t is range:
-        if v.step == 1:
-            return f"range({v.start}, {v.stop})"
-        return f"range({v.start}, {v.stop}, {v.step})"
+        step = f", {v.step}" if v.step != 1 else ""
+        return f"range({v.start}, {v.stop}{step})"
     if isinstance(v, Function):
         return v.describe()
     if isinstance(v, xp.generic):

@@ -340,6 +340,41 @@ def _init_ufuncs() -> None:
 _ARRAY_FUNCS: dict | None = None
 
 
+def _numpy_call(b: dict, name: str, keep=("axis",)):
+    """numpy.<name>(...) on traced values: the builtin `name`, keywords in `keep` only."""
+    fn = b[name]
+
+    def run(*args, **kwargs):
+        kw = {k: v for k, v in kwargs.items() if v is not None or k not in keep}
+        for k in kw:
+            if k not in keep:
+                raise _not_traceable(f"`numpy.{name}` with `{k}=`")
+        return _wrap(fn(*(_unwrap(a) for a in args), **{k: _unwrap(v) if k != "axis"
+                                                         else v for k, v in kw.items()}))
+    return run
+
+
+def _numpy_seq(b: dict, name: str):
+    """numpy.stack / numpy.concatenate of a sequence of traced values."""
+    fn = b[name]
+
+    def run(xs, axis=0):
+        return _wrap(fn(tuple(_unwrap(x) for x in xs), axis=axis))
+    return run
+
+
+def _numpy_plain(npfn):
+    """A NumPy function without a derivative (shape, ndim, ...) on the plain value."""
+    def run(x, *args, **kwargs):
+        v = strip(x._v) if type(x) is TracedValue else x
+        return npfn(v, *args, **kwargs)
+    return run
+
+
+def _as_shape(shape) -> tuple:
+    return (shape,) if isinstance(shape, (int, xp.integer)) else tuple(int(d) for d in shape)
+
+
 def _array_functions() -> dict:
     """NumPy functions that TracedValue supports, mapped to dprog builtins (built once)."""
     global _ARRAY_FUNCS
@@ -348,42 +383,23 @@ def _array_functions() -> dict:
     b = make_builtins(None)
 
     def call(name, keep=("axis",)):
-        fn = b[name]
-
-        def run(*args, **kwargs):
-            kw = {k: v for k, v in kwargs.items() if v is not None or k not in keep}
-            for k in kw:
-                if k not in keep:
-                    raise _not_traceable(f"`numpy.{name}` with `{k}=`")
-            return _wrap(fn(*(_unwrap(a) for a in args), **{k: _unwrap(v) if k != "axis"
-                                                             else v for k, v in kw.items()}))
-        return run
+        return _numpy_call(b, name, keep)
 
     def seq(name):
-        fn = b[name]
+        return _numpy_seq(b, name)
 
-        def run(xs, axis=0):
-            return _wrap(fn(tuple(_unwrap(x) for x in xs), axis=axis))
-        return run
-
-    def plain(npfn):
-        def run(x, *args, **kwargs):
-            v = strip(x._v) if type(x) is TracedValue else x
-            return npfn(v, *args, **kwargs)
-        return run
+    plain = _numpy_plain
 
     def reshape(x, shape, order="C"):
         if order != "C":
             raise _not_traceable("`numpy.reshape` with order=")
-        shape = (shape,) if isinstance(shape, (int, xp.integer)) else tuple(int(d) for d in shape)
-        return _wrap(b["reshape"](_unwrap(x), shape))
+        return _wrap(b["reshape"](_unwrap(x), _as_shape(shape)))
 
     def transpose(x, axes=None):
         return _wrap(b["transpose"](_unwrap(x), tuple(axes) if axes is not None else None))
 
     def broadcast_to(x, shape):
-        shape = (shape,) if isinstance(shape, (int, xp.integer)) else tuple(int(d) for d in shape)
-        return _wrap(P.broadcast_to(_unwrap(x), shape))
+        return _wrap(P.broadcast_to(_unwrap(x), _as_shape(shape)))
 
     def norm(x, ord=None, axis=None):
         if ord is not None:
@@ -465,21 +481,9 @@ def to_dprog(v, interp: Interpreter | None = None):
     if isinstance(v, tuple):
         return tuple(to_dprog(x, interp) for x in v)
     if t is list:
-        if any(type(x) is TracedValue for x in v):
-
-            return make_array([to_dprog(x, interp) for x in v])
-        try:
-            arr = xp.asarray(v)
-        except (TypeError, ValueError, OverflowError):
-            raise DpTypeError("a list must be a rectangular list of numbers", None,
-                              "use a tuple for a group of other values") from None
-        return _array_in(arr)
+        return _list_in(v, interp)
     if isinstance(v, dict):
-        for k in v:
-            if type(k) is not str or not k.isidentifier():
-                raise DpTypeError(f"record field names must be identifiers, got {k!r}", None,
-                                  None)
-        return Record({k: to_dprog(x, interp) for k, x in v.items()})
+        return _dict_in(v, interp)
     if isinstance(v, (Record, Function, Module, Tracer)) or t is range:
         return v
     if isinstance(v, PyCallable):
@@ -488,6 +492,25 @@ def to_dprog(v, interp: Interpreter | None = None):
         return wrap_python_callable(v, interp)
     raise DpTypeError(f"cannot pass a Python {t.__name__} to dprog", None,
                       "pass numbers, bools, strings, None, arrays, tuples, dicts or callables")
+
+
+def _list_in(v: list, interp):
+    """A (nested) list of numbers as an array; traced entries make a traced array."""
+    if any(type(x) is TracedValue for x in v):
+        return make_array([to_dprog(x, interp) for x in v])
+    try:
+        arr = xp.asarray(v)
+    except (TypeError, ValueError, OverflowError):
+        raise DpTypeError("a list must be a rectangular list of numbers", None,
+                          "use a tuple for a group of other values") from None
+    return _array_in(arr)
+
+
+def _dict_in(v: dict, interp) -> Record:
+    for k in v:
+        if type(k) is not str or not k.isidentifier():
+            raise DpTypeError(f"record field names must be identifiers, got {k!r}", None, None)
+    return Record({k: to_dprog(x, interp) for k, x in v.items()})
 
 
 def to_python(v, interp: Interpreter | None = None):

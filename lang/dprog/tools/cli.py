@@ -25,75 +25,97 @@ def _usage_error(msg: str) -> int:
     return 2
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    interactive = False
-    check_nans = False
-    code = None
-    path = None
+class Options:
+    """What the command line asks for."""
+
+    __slots__ = ("interactive", "check_nans", "code", "path", "program_args")
+
+    def __init__(self) -> None:
+        self.interactive = False
+        self.check_nans = False
+        self.code: str | None = None
+        self.path: str | None = None
+        self.program_args: list[str] = []
+
+
+def parse_args(args: list[str]) -> Options | int:
+    """The options, or the exit status when there is nothing to run (help, version, a
+    usage error)."""
+    opts = Options()
     while args:
         a = args[0]
         if a in ("-h", "--help"):
             sys.stdout.write(USAGE)
             return 0
         if a in ("-V", "--version"):
-            from .. import __version__
+            from .. import __version__  # (dprog's package face: cheap)
             sys.stdout.write(f"dprog {__version__}\n")
             return 0
-        if a == "--check-nans":
-            check_nans = True
-            args.pop(0)
-            continue
-        if a == "-i":
-            interactive = True
-            args.pop(0)
+        if a in ("--check-nans", "-i"):
+            opts.check_nans |= a == "--check-nans"
+            opts.interactive |= a == "-i"
+            args = args[1:]
             continue
         if a == "-c":
             if len(args) < 2:
                 return _usage_error("-c needs an argument")
-            code = args[1]
-            args = args[2:]
+            opts.code, args = args[1], args[2:]
             break
         if a == "--":
-            args.pop(0)
+            args = args[1:]
             if args:
-                path = args.pop(0)
+                opts.path, args = args[0], args[1:]
             break
         if a.startswith("-") and a != "-":
             return _usage_error(f"unknown option {a}")
-        path = args.pop(0)
+        opts.path, args = a, args[1:]
         break
-    program_args = args
+    opts.program_args = args
+    return opts
 
-    if code is None and path is None:
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(list(sys.argv[1:] if argv is None else argv))
+    if isinstance(opts, int):
+        return opts
+    # the REPL and the interpreter are imported only when used: `dp --help` stays instant
+    if opts.code is None and opts.path is None:
         from .repl import run_repl
-        return run_repl(check_nans=check_nans)
-
+        return run_repl(check_nans=opts.check_nans)
+    path = opts.path
     if path is not None and path != "-" and not os.path.isfile(path):
         why = "is a directory" if os.path.isdir(path) else "no such file"
         return _usage_error(f"cannot open {path}: {why}")
 
-    from ..core.errors import DpError
     from ..host.interpreter import Interpreter
-    from ..runtime.state import OutputClosed
 
     interp = Interpreter(max_depth=1000, max_array_elements=250_000_000, allow_files=True,
-                         check_nans=check_nans)
-    status = 0
+                         check_nans=opts.check_nans)
+    status = _run(interp, opts)
+    if opts.interactive and status != 130:
+        from .repl import run_repl
+        return run_repl(interp=interp, check_nans=opts.check_nans) or status
+    return status
+
+
+def _run(interp, opts: Options) -> int:
+    """Run the program; its exit status (errors are reports on stderr)."""
+    from ..core.errors import DpError
+    from ..runtime.state import OutputClosed
+
     try:
         try:
-            if code is not None:
-                interp.set_argv(program_args)
-                interp.exec(code, name="<string>")
-            elif path == "-":
-                interp.set_argv(program_args)
+            interp.set_argv(opts.program_args)
+            if opts.code is not None:
+                interp.exec(opts.code, name="<string>")
+            elif opts.path == "-":
                 interp.exec(sys.stdin.read(), name="<stdin>")
             else:
-                interp.run_file(path, program_args)
+                interp.run_file(opts.path, opts.program_args)
         except DpError as err:
             sys.stdout.flush()
             sys.stderr.write(err.report() + "\n")
-            status = 1
+            return 1
     except KeyboardInterrupt:
         sys.stdout.flush()
         sys.stderr.write("interrupted\n")
@@ -108,7 +130,4 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()
         except (BrokenPipeError, OSError):
             pass
-    if interactive:
-        from .repl import run_repl
-        return run_repl(interp=interp, check_nans=check_nans) or status
-    return status
+    return 0

@@ -612,12 +612,9 @@ class Session:
         """The prompt_toolkit PromptSession: highlighting, completion, history, continuation."""
         from prompt_toolkit import PromptSession
         from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
-        from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
+        from prompt_toolkit.completion import Completer, Completion, PathCompleter
         from prompt_toolkit.document import Document
-        from prompt_toolkit.enums import DEFAULT_BUFFER
-        from prompt_toolkit.filters import has_focus
         from prompt_toolkit.history import FileHistory, InMemoryHistory
-        from prompt_toolkit.key_binding import KeyBindings
         from prompt_toolkit.styles import Style
 
         session = self
@@ -657,52 +654,7 @@ class Session:
                     pass
 
         completer = DprogCompleter()
-        focused = has_focus(DEFAULT_BUFFER)
-        kb = KeyBindings()
-
-        @kb.add("enter", filter=focused)
-        def _enter(event) -> None:
-            b = event.current_buffer
-            state = b.complete_state
-            if state is not None:
-                if state.current_completion is not None:
-                    b.apply_completion(state.current_completion)
-                    return
-                b.cancel_completion()
-            at_end = not b.document.text_after_cursor.strip()
-            if at_end and not needs_more(b.text):
-                b.validate_and_handle()
-                return
-            b.insert_text("\n" + _indent_after(b.document.text_before_cursor))
-
-        @kb.add("escape", "enter", filter=focused)
-        def _force(event) -> None:
-            event.current_buffer.validate_and_handle()
-
-        @kb.add("tab", filter=focused)
-        def _tab(event) -> None:
-            b = event.current_buffer
-            if b.complete_state is not None:
-                b.complete_next()
-                return
-            if not b.document.current_line_before_cursor.strip():
-                b.insert_text(INDENT)
-                return
-            found = list(completer.get_completions(b.document,
-                                                   CompleteEvent(completion_requested=True)))
-            if len(found) == 1:
-                b.apply_completion(found[0])  # immediate, so typing on is never racy
-            elif found:
-                b.start_completion(insert_common_part=True)
-
-        for closer in ("}", ")", "]"):
-            @kb.add(closer, filter=focused)
-            def _dedent(event) -> None:
-                b = event.current_buffer
-                line = b.document.current_line_before_cursor
-                if line and not line.strip() and b.document.current_line_after_cursor == "":
-                    b.delete_before_cursor(min(len(INDENT), len(line)))
-                b.insert_text(event.data)
+        kb = _key_bindings(completer)
 
         history = InMemoryHistory()
         path = history_file if history_file is not None else history_path()
@@ -729,6 +681,64 @@ class Session:
             input=input,
             output=output,
         )
+
+
+def _key_bindings(completer):
+    """Enter runs complete input (else a new, indented line), Esc-Enter always runs,
+    Tab completes or indents, a closing bracket on an empty line dedents."""
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.enums import DEFAULT_BUFFER
+    from prompt_toolkit.filters import has_focus
+    from prompt_toolkit.key_binding import KeyBindings
+
+    focused = has_focus(DEFAULT_BUFFER)
+    kb = KeyBindings()
+
+    @kb.add("enter", filter=focused)
+    def _enter(event) -> None:
+        b = event.current_buffer
+        state = b.complete_state
+        if state is not None:
+            if state.current_completion is not None:
+                b.apply_completion(state.current_completion)
+                return
+            b.cancel_completion()
+        at_end = not b.document.text_after_cursor.strip()
+        if at_end and not needs_more(b.text):
+            b.validate_and_handle()
+            return
+        b.insert_text("\n" + _indent_after(b.document.text_before_cursor))
+
+    @kb.add("escape", "enter", filter=focused)
+    def _force(event) -> None:
+        event.current_buffer.validate_and_handle()
+
+    @kb.add("tab", filter=focused)
+    def _tab(event) -> None:
+        b = event.current_buffer
+        if b.complete_state is not None:
+            b.complete_next()
+            return
+        if not b.document.current_line_before_cursor.strip():
+            b.insert_text(INDENT)
+            return
+        found = list(completer.get_completions(b.document,
+                                               CompleteEvent(completion_requested=True)))
+        if len(found) == 1:
+            b.apply_completion(found[0])  # immediate, so typing on is never racy
+        elif found:
+            b.start_completion(insert_common_part=True)
+
+    for closer in ("}", ")", "]"):
+        @kb.add(closer, filter=focused)
+        def _dedent(event) -> None:
+            b = event.current_buffer
+            line = b.document.current_line_before_cursor
+            if line and not line.strip() and b.document.current_line_after_cursor == "":
+                b.delete_before_cursor(min(len(INDENT), len(line)))
+            b.insert_text(event.data)
+
+    return kb
 
 
 def _isatty(stream) -> bool:
