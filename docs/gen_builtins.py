@@ -97,7 +97,7 @@ def render(table=None, constant_docs=None, constants=None) -> str:
       "`let` or `fn` of the same name.")
     w("")
     w("The **d** column says how a builtin behaves under differentiation "
-      "(SPEC §5–§6):")
+      "(see the [reference](reference.md#differentiation)):")
     w("")
     w("- **yes** — differentiable in forward and reverse mode, to any order;")
     w("- **no d** — usable inside differentiated code, but its derivative is zero "

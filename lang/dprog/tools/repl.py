@@ -426,7 +426,7 @@ class Session:
             return f"{name} = {show(self.interp.builtins.get(name), quote=True)}\n" \
                    f"  {CONSTANT_DOCS[name]}"
         if name in KEYWORDS:
-            return f"`{name}` is a keyword (see SPEC §3 for the syntax)"
+            return f"`{name}` is a keyword (docs/reference.md has the syntax)"
         if name in META_COMMANDS:
             syn, doc = META_COMMANDS[name]
             return f":{name} {syn}".rstrip() + f"\n  {doc}"
