@@ -194,72 +194,6 @@ class TracedValue:
             a, b = b, a
         return _wrap(_op(sym)(a, b))
 
-    def __add__(self, o):
-        return self._bin("+", o)
-
-    def __radd__(self, o):
-        return self._bin("+", o, True)
-
-    def __sub__(self, o):
-        return self._bin("-", o)
-
-    def __rsub__(self, o):
-        return self._bin("-", o, True)
-
-    def __mul__(self, o):
-        return self._bin("*", o)
-
-    def __rmul__(self, o):
-        return self._bin("*", o, True)
-
-    def __truediv__(self, o):
-        return self._bin("/", o)
-
-    def __rtruediv__(self, o):
-        return self._bin("/", o, True)
-
-    def __floordiv__(self, o):
-        return self._bin("//", o)
-
-    def __rfloordiv__(self, o):
-        return self._bin("//", o, True)
-
-    def __mod__(self, o):
-        return self._bin("%", o)
-
-    def __rmod__(self, o):
-        return self._bin("%", o, True)
-
-    def __pow__(self, o, mod=None):
-        return self._bin("**", o)
-
-    def __rpow__(self, o):
-        return self._bin("**", o, True)
-
-    def __matmul__(self, o):
-        return self._bin("@", o)
-
-    def __rmatmul__(self, o):
-        return self._bin("@", o, True)
-
-    def __lt__(self, o):
-        return self._bin("<", o)
-
-    def __le__(self, o):
-        return self._bin("<=", o)
-
-    def __gt__(self, o):
-        return self._bin(">", o)
-
-    def __ge__(self, o):
-        return self._bin(">=", o)
-
-    def __eq__(self, o):  # type: ignore[override]
-        return self._bin("==", o)
-
-    def __ne__(self, o):  # type: ignore[override]
-        return self._bin("!=", o)
-
     __hash__ = None  # type: ignore[assignment]
 
     def __neg__(self):
@@ -304,6 +238,23 @@ class TracedValue:
         if impl is None:
             raise _not_traceable(f"`numpy.{getattr(func, '__name__', func)}`")
         return impl(*args, **kwargs)
+
+
+def _operator(sym: str, reverse: bool = False):
+    def method(self, other, *_modulo):
+        return self._bin(sym, other, reverse)
+    return method
+
+
+# TracedValue's operators: each the dprog operator of the same symbol (the reflected
+# forms for arithmetic; comparisons see the plain values, as dprog conditions do)
+for _name, _sym in (("add", "+"), ("sub", "-"), ("mul", "*"), ("truediv", "/"),
+                    ("floordiv", "//"), ("mod", "%"), ("pow", "**"), ("matmul", "@")):
+    setattr(TracedValue, f"__{_name}__", _operator(_sym))
+    setattr(TracedValue, f"__r{_name}__", _operator(_sym, reverse=True))
+for _name, _sym in (("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">="), ("eq", "=="),
+                    ("ne", "!=")):
+    setattr(TracedValue, f"__{_name}__", _operator(_sym))
 
 
 def _square(x):

@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..compiler.codegen import Compiler
-from ..core.backend import xp
 from ..core.errors import (
     DpError,
     DpImportError,
@@ -35,7 +34,7 @@ from ..runtime.state import Runtime
 from ..syntax import nodes as N
 from ..syntax.keywords import KEYWORDS
 from ..syntax.parser import parse
-from .convert import as_dp_error, to_dprog, to_python
+from .convert import as_dp_error, host_guard, to_dprog, to_python
 from .pyprims import make_primitive_function
 
 _LOADING = object()
@@ -191,12 +190,8 @@ class Interpreter:
             _enter_recursion(rt.max_depth * _PY_FRAMES_PER_CALL + 2000)
             rt.start(self.timeout if timeout is _DEFAULT else timeout)
             try:
-                with xp.errstate(all="ignore"):
+                with host_guard():
                     yield
-            except DpError:
-                raise
-            except Exception as exc:
-                raise as_dp_error(exc) from exc
             finally:
                 lim.max_array_elements, lim.check_nans, lim.nan_pass = saved
                 if rt.check_nans:

@@ -101,17 +101,18 @@ def _stack_error(args, exc):
                         "arrays are rectangular: every row needs the same length")
 
 
+def _all_tangents(primals, tangents) -> tuple[list, int]:
+    """Every operand's tangent (zeros for constants, batched like the others) and the
+    number of batch axes, for the joint rules of stack and concat."""
+    t, x = next((t, x) for t, x in zip(tangents, primals) if t is not None)
+    nb, bshape = _nb(t, x), _batch_shape(t, x)
+    return [t if t is not None else zeros_tangent(bshape + shape(x))
+            for t, x in zip(tangents, primals)], nb
+
+
 def _stack_jvp(primals, tangents, ans, axis=0):
-    nb = 0
-    for t, x in zip(tangents, primals):
-        if t is not None:
-            nb = _nb(t, x)
-            bshape = _batch_shape(t, x)
-            break
-    ts = [t if t is not None else zeros_tangent(bshape + shape(x))
-          for t, x in zip(tangents, primals)]
-    ax = _norm_axis(axis, ndim(primals[0]) + 1) + nb
-    return stack(ts, axis=ax)
+    ts, nb = _all_tangents(primals, tangents)
+    return stack(ts, axis=_norm_axis(axis, ndim(primals[0]) + 1) + nb)
 
 
 def _stack_vjp(g, ans, primals, needs, axis=0):
@@ -144,13 +145,7 @@ def _concat_error(args, exc):
 
 
 def _concat_jvp(primals, tangents, ans, axis=0):
-    for t, x in zip(tangents, primals):
-        if t is not None:
-            nb = _nb(t, x)
-            bshape = _batch_shape(t, x)
-            break
-    ts = [t if t is not None else zeros_tangent(bshape + shape(x))
-          for t, x in zip(tangents, primals)]
+    ts, nb = _all_tangents(primals, tangents)
     return concat(ts, axis=_norm_axis(axis, ndim(primals[0])) + nb)
 
 

@@ -164,14 +164,18 @@ def _square_error(name):
     return err
 
 
-def _solve_np(a, b):
+def _square_matrix(a):
+    """`a` as a float64 square matrix (ValueError otherwise: `_square_error` words it)."""
     a = xp.asarray(a, dtype=F64)
-    b = xp.asarray(b, dtype=F64)
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise ValueError("square")
-    if b.ndim == 2 and a.ndim == 2 and b.shape[0] == a.shape[0]:
-        return xp.linalg.solve(a, b)
-    if b.ndim == 1:
+    return a
+
+
+def _solve_np(a, b):
+    a = _square_matrix(a)
+    b = xp.asarray(b, dtype=F64)
+    if b.ndim == 1 or (b.ndim == 2 and b.shape[0] == a.shape[0]):
         return xp.linalg.solve(a, b)
     raise ValueError("solve shape")
 
@@ -205,10 +209,7 @@ solve_p = defprim(
 
 
 def _inv_np(a):
-    a = xp.asarray(a, dtype=F64)
-    if a.ndim != 2 or a.shape[0] != a.shape[1]:
-        raise ValueError("square")
-    return xp.linalg.inv(a)
+    return xp.linalg.inv(_square_matrix(a))
 
 
 inv_p = defprim(
@@ -219,10 +220,7 @@ inv_p = defprim(
 
 
 def _det_np(a):
-    a = xp.asarray(a, dtype=F64)
-    if a.ndim != 2 or a.shape[0] != a.shape[1]:
-        raise ValueError("square")
-    return xp.linalg.det(a)
+    return xp.linalg.det(_square_matrix(a))
 
 
 # d det(A) = <cof(A), dA> with the cofactor matrix cof(A) = det(A) inv(A)^T, which
