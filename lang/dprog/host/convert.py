@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from ..core.backend import xp
 from ..core.errors import (
@@ -34,10 +33,6 @@ from ..core.values import Function, Module, Record, Tracer, show, strip
 from ..lib.builtins import make_builtins
 from ..prims import primitives as P
 from ..runtime.ops import BINOPS, index_value, make_array, op_neg, truth
-
-if TYPE_CHECKING:  # for annotations only
-    from .interpreter import Interpreter
-
 
 
 def host_error(what: str, exc: BaseException) -> DpError:
@@ -416,8 +411,9 @@ def _array_in(v: xp.ndarray) -> object:
     return a
 
 
-def to_dprog(v, interp: Interpreter | None = None):
-    """A Python value as a dprog value (SPEC §10); DpTypeError for anything else."""
+def to_dprog(v, interp=None):
+    """A Python value as a dprog value (SPEC §10); DpTypeError for anything else.
+    `interp` is the owning `Interpreter` (callables are wrapped to run under it)."""
     t = type(v)
     if t is float or t is int or t is bool or t is str or v is None:
         return v
@@ -464,7 +460,7 @@ def _dict_in(v: dict, interp) -> Record:
     return Record({k: to_dprog(x, interp) for k, x in v.items()})
 
 
-def to_python(v, interp: Interpreter | None = None):
+def to_python(v, interp=None):
     """A dprog value as a Python value (records -> dicts, functions -> callables).
 
     Arrays are copies: the host may change them without changing dprog's values.
@@ -488,7 +484,7 @@ def to_python(v, interp: Interpreter | None = None):
 class PyCallable:
     """A dprog function handed to Python: a plain callable converting at the boundary."""
 
-    def __init__(self, fn: Function, interp: Interpreter | None):
+    def __init__(self, fn: Function, interp):
         self._dp = fn
         self._interp = interp
         self.__name__ = getattr(fn, "name", "dprog_function")
