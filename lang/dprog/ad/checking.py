@@ -1,5 +1,5 @@
-"""`check_grad`: compare a function's derivatives with central differences, in
-random directions, by forward and by reverse mode."""
+"""`check_grad`: compare a function's reverse-mode gradient, entry by entry, with
+forward mode and with central differences."""
 
 from __future__ import annotations
 

@@ -1,8 +1,11 @@
-"""The builtin functions of SPEC §5-§6, each with its signature and one-line doc.
+"""The builtin functions, each with its signature and one-line doc.
 
 `BUILTIN_TABLE` is the single source for the REPL's `:help`, docs/builtins.md
-and the argument checking done on every call. Numeric builtins are thin: the
-arithmetic lives in primitives.py, the differentiation in ad.py.
+and the argument checking done on every call. A builtin that calls a primitive
+takes its row from the primitive's `defprim` (`builtin_of`; the plain shapes are
+derived at the end of this module); composed builtins and the transformations are
+declared here with `@builtin`. The arithmetic lives in prims/, the
+differentiation in ad/.
 """
 
 from __future__ import annotations

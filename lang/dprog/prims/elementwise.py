@@ -1,7 +1,7 @@
 """Elementwise primitives: arithmetic, comparisons, `where`, and the functions of
 one number (sin, exp, sigmoid, ...), which broadcast like NumPy.
 
-Their rules come from partial derivatives (`defderiv`): the JVP is `t * d`, the
+Their rules come from partial derivatives (`partials`): the JVP is `t * d`, the
 VJP `unbroadcast(g * d)`, with a zero tangent staying zero even where `d` is
 infinite. Scalar partials (`sderiv`) feed the engines' float fast paths.
 """
