@@ -262,6 +262,6 @@ def strip(x):
     return x
 
 
-# The concrete tracer classes (ad/forward.py and ad/reverse.py add theirs): a set lookup on type() is
-# cheaper than isinstance() on the hot path.
+# The concrete tracer classes (ad/forward.py and ad/reverse.py add theirs): a set lookup
+# on type() is cheaper than isinstance() on the hot path.
 TRACER_TYPES: set = set()
