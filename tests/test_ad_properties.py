@@ -157,6 +157,28 @@ UNARY = {
     "relu": (P.relu, -3, 3, _away, lambda x: (np.asarray(x) > 0) * 1.0, lambda x: np.zeros_like(x)),
     "softplus": (P.softplus, -4, 4, None, lambda x: _sig(x),
                  lambda x: _sig(x) * (1 - _sig(x))),
+    "square": (P.square, -3, 3, None, lambda x: 2 * np.asarray(x, dtype=float),
+               lambda x: 2 * np.ones_like(x)),
+    "reciprocal": (P.reciprocal, -3, 3, _sign_away, lambda x: -1 / np.asarray(x) ** 2,
+                   lambda x: 2 / np.asarray(x) ** 3),
+    "log2": (P.log2, 0.1, 4, None, lambda x: 1 / (x * np.log(2)),
+             lambda x: -1 / (x ** 2 * np.log(2))),
+    "log10": (P.log10, 0.1, 4, None, lambda x: 1 / (x * np.log(10)),
+              lambda x: -1 / (x ** 2 * np.log(10))),
+    "exp2": (P.exp2, -2, 2, None, lambda x: np.log(2) * np.exp2(x),
+             lambda x: np.log(2) ** 2 * np.exp2(x)),
+    "asinh": (P.asinh, -3, 3, None, lambda x: 1 / np.sqrt(1 + x * x),
+              lambda x: -x / (1 + x * x) ** 1.5),
+    "acosh": (P.acosh, 1.2, 4, None, lambda x: 1 / np.sqrt(x * x - 1),
+              lambda x: -x / (x * x - 1) ** 1.5),
+    "atanh": (P.atanh, -0.8, 0.8, None, lambda x: 1 / (1 - x * x),
+              lambda x: 2 * x / (1 - x * x) ** 2),
+    "logit": (P.logit, 0.1, 0.9, None, lambda x: 1 / (x * (1 - x)),
+              lambda x: (2 * x - 1) / (x * (1 - x)) ** 2),
+    "deg2rad": (P.deg2rad, -4, 4, None, lambda x: np.pi / 180 * np.ones_like(x),
+                lambda x: np.zeros_like(x)),
+    "rad2deg": (P.rad2deg, -4, 4, None, lambda x: 180 / np.pi * np.ones_like(x),
+                lambda x: np.zeros_like(x)),
 }
 
 
@@ -217,6 +239,9 @@ _binary_spec("maximum", P.maximum, -3, 3, -3, 3, _apart)
 _binary_spec("minimum", P.minimum, -3, 3, -3, 3, _apart)
 _binary_spec("safe_mul", P.safe_mul, -3, 3, -3, 3)
 _binary_spec("safe_div", P.safe_div, -3, 3, -2, 2, lambda a, b: (a, _sign_away(b)))
+_binary_spec("hypot", P.hypot, -3, 3, -3, 3, lambda a, b: (_sign_away(a), b))
+_binary_spec("logaddexp", P.logaddexp, -3, 3, -3, 3)
+_binary_spec("xlogy", P.xlogy, -3, 3, 0.2, 3)
 
 
 @spec("**int")
@@ -621,8 +646,10 @@ def _tree_map():
 # Registry names with derivative rules: each must have a spec above.
 COVERED_PRIMITIVES = [
     "neg", "abs", "sqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos",
-    "atan", "sinh", "cosh", "tanh", "sigmoid", "relu", "softplus",
+    "atan", "sinh", "cosh", "tanh", "sigmoid", "relu", "softplus", "square", "reciprocal",
+    "log2", "log10", "exp2", "asinh", "acosh", "atanh", "logit", "deg2rad", "rad2deg",
     "+", "-", "*", "/", "%", "**", "atan2", "maximum", "minimum", "safe_mul", "safe_div",
+    "hypot", "logaddexp", "xlogy",
     "where", "sum", "max", "min", "prod", "prod_others", "prod_pairs", "norm", "cumsum",
     "reshape", "transpose", "broadcast_to", "index", "index_add", "index update", "stack",
     "concat", "@", "solve", "inv", "det", "cofactor",
@@ -630,7 +657,7 @@ COVERED_PRIMITIVES = [
 # Registry names marked (no d).
 NONDIFF_PRIMITIVES = [
     "sign", "floor", "ceil", "round", "//", "<", "<=", ">", ">=", "==", "!=",
-    "argmax", "argmin", "any", "all",
+    "argmax", "argmin", "any", "all", "isnan", "isinf", "isfinite", "heaviside",
 ]
 # Differentiable builtins (BUILTIN_TABLE diff "yes") that are not a single primitive of
 # the same name; the rest are the primitive of that name (or the one named here).
@@ -922,6 +949,10 @@ NONDIFF_CALLS = {
     "argmin": lambda x: P.bind(P.argmin_p, (x,), {"axis": None}),
     "any": lambda x: P.bind(P.any_p, (x,), {"axis": None}),
     "all": lambda x: P.bind(P.all_p, (x,), {"axis": None}),
+    "isnan": lambda x: P.isnan(x),
+    "isinf": lambda x: P.isinf(x),
+    "isfinite": lambda x: P.isfinite(x),
+    "heaviside": lambda x: P.heaviside(x, 0.5),
 }
 
 

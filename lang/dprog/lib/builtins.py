@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -200,24 +201,9 @@ def _func(f, name, what="f"):
 
 
 # ====================================================================== math
-@builtin_of(P.atan2_p)
-def _atan2(y, x):
-    return P.atan2(_num(y, "atan2", "y"), _num(x, "atan2", "x"))
-
-
 @builtin("pow(x, y)", "x to the power y (same as x ** y)", "math")
 def _pow(x, y):
     return P.pow_(_num(x, "pow", "x"), _num(y, "pow", "y"))
-
-
-@builtin_of(P.maximum_p)
-def _maximum(a, b):
-    return P.maximum(_num(a, "maximum", "a"), _num(b, "maximum", "b"))
-
-
-@builtin_of(P.minimum_p)
-def _minimum(a, b):
-    return P.minimum(_num(a, "minimum", "a"), _num(b, "minimum", "b"))
 
 
 @builtin("clip(x, lo, hi)", "x limited to [lo, hi] elementwise (derivative 1 inside, 0 "
@@ -1092,10 +1078,19 @@ def _reduction_builtin(p: P.Primitive, name: str):
     return reduce
 
 
+def _binary_builtin(p: P.Primitive, name: str, first: str, second: str):
+    op = p.op
+
+    def call(a, b):
+        return op(_num(a, name, first), _num(b, name, second))
+    return call
+
+
 def _derive_primitive_builtins() -> None:
     """Every primitive that declares a builtin and has no hand-written wrapper above
     gets one from the shape of its signature: `f(x)` of an elementwise primitive is
-    its operation (which checks its operand), `f(x, axis=none)` a reduction."""
+    its operation (which checks its operand), `f(a, b)` the operation on two numbers
+    or arrays (tuples of numbers read as arrays), `f(x, axis=none)` a reduction."""
     for p in P.REGISTRY.values():
         if p.sig is None:
             continue
@@ -1104,6 +1099,8 @@ def _derive_primitive_builtins() -> None:
             continue
         if p.elementwise and p.sig == f"{name}(x)":
             builtin_of(p)(p.op)
+        elif p.elementwise and (two := re.fullmatch(rf"{name}\((\w+), (\w+)\)", p.sig)):
+            builtin_of(p)(_binary_builtin(p, name, two[1], two[2]))
         elif p.sig in (f"{name}(x, axis=none)", f"{name}(x, *, axis=none)"):
             builtin_of(p)(_reduction_builtin(p, name))
         else:

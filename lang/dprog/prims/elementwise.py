@@ -148,6 +148,48 @@ relu_p = _math1("relu", lambda x: xp.maximum(x, 0.0),
 softplus_p = _math1("softplus", lambda x: xp.logaddexp(0.0, x),
                     lambda x: math.log1p(math.exp(-abs(x))) + max(x, 0.0),
                     lambda ans, x: sigmoid(x), None, "log(1 + exp(x)), computed stably")
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+_DEG = math.pi / 180.0
+
+
+def _logit_py(x):
+    return math.log(x / (1.0 - x))
+
+
+square_p = _math1("square", xp.square, lambda x: x * x, lambda ans, x: mul(2.0, x),
+                  lambda ans, x: 2.0 * x, "x * x, elementwise", safe=False)
+reciprocal_p = _math1("reciprocal", lambda x: xp.true_divide(1.0, x), lambda x: 1.0 / x,
+                      lambda ans, x: neg(mul(ans, ans)), lambda ans, x: -ans * ans,
+                      "1 / x, elementwise (inf at 0)")
+log2_p = _math1("log2", xp.log2, math.log2, lambda ans, x: div(1.0 / _LN2, x),
+                lambda ans, x: 1.0 / (_LN2 * x), "base-2 logarithm")
+log10_p = _math1("log10", xp.log10, math.log10, lambda ans, x: div(1.0 / _LN10, x),
+                 lambda ans, x: 1.0 / (_LN10 * x), "base-10 logarithm")
+exp2_p = _math1("exp2", xp.exp2, lambda x: 2.0 ** x, lambda ans, x: mul(_LN2, ans),
+                lambda ans, x: _LN2 * ans, "2 to the power x")
+asinh_p = _math1("asinh", xp.arcsinh, math.asinh,
+                 lambda ans, x: div(1.0, sqrt(add(1.0, mul(x, x)))),
+                 lambda ans, x: 1.0 / math.sqrt(1.0 + x * x), "inverse hyperbolic sine")
+acosh_p = _math1("acosh", xp.arccosh, math.acosh,
+                 lambda ans, x: div(1.0, sqrt(sub(mul(x, x), 1.0))), None,
+                 "inverse hyperbolic cosine (x ≥ 1; its derivative at 1 is inf)")
+atanh_p = _math1("atanh", xp.arctanh, math.atanh, lambda ans, x: div(1.0, sub(1.0, mul(x, x))),
+                 lambda ans, x: 1.0 / (1.0 - x * x), "inverse hyperbolic tangent (|x| < 1)")
+logit_p = _math1("logit", lambda x: xp.log(xp.true_divide(x, xp.subtract(1.0, x))), _logit_py,
+                 lambda ans, x: div(1.0, mul(x, sub(1.0, x))),
+                 lambda ans, x: 1.0 / (x * (1.0 - x)),
+                 "log(x / (1 - x)), the inverse of sigmoid (0 < x < 1)")
+deg2rad_p = _math1("deg2rad", xp.deg2rad, math.radians, lambda ans, x: _DEG,
+                   lambda ans, x: _DEG, "degrees to radians", safe=False)
+rad2deg_p = _math1("rad2deg", xp.rad2deg, math.degrees, lambda ans, x: 1.0 / _DEG,
+                   lambda ans, x: 1.0 / _DEG, "radians to degrees", safe=False)
+isnan_p = defprim("isnan", xp.isnan, elementwise=True, differentiable=False, sig="isnan(x)",
+                  doc="true where x is nan", category="math")
+isinf_p = defprim("isinf", xp.isinf, elementwise=True, differentiable=False, sig="isinf(x)",
+                  doc="true where x is inf or -inf", category="math")
+isfinite_p = defprim("isfinite", xp.isfinite, elementwise=True, differentiable=False,
+                     sig="isfinite(x)", doc="true where x is neither nan nor infinite",
+                     category="math")
 sign_p = defprim("sign", xp.sign, elementwise=True, differentiable=False, sig="sign(x)",
                  doc="-1, 0 or 1 by the sign of x", category="math")
 floor_p = defprim("floor", xp.floor, elementwise=True, differentiable=False, sig="floor(x)",
@@ -301,6 +343,30 @@ minimum_p = _binary("minimum", xp.minimum,
                     **partials(lambda ans, a, b: _tie_weights(b, a),
                                lambda ans, a, b: _tie_weights(a, b), safe=False))
 
+hypot_p = _binary("hypot", xp.hypot, math.hypot, sig="hypot(x, y)", category="math",
+                  doc="sqrt(x ** 2 + y ** 2) without overflow (gradient 0 at the origin)",
+                  **partials(lambda ans, x, y: safe_div(x, ans), lambda ans, x, y: safe_div(y, ans),
+                             safe=False))
+logaddexp_p = _binary("logaddexp", xp.logaddexp, None, sig="logaddexp(a, b)", category="math",
+                      doc="log(exp(a) + exp(b)), computed stably",
+                      **partials(lambda ans, a, b: exp(sub(a, ans)),
+                                 lambda ans, a, b: exp(sub(b, ans))))
+
+
+def _xlogy_np(x, y):
+    x, y = xp.asarray(x, dtype=F64), xp.asarray(y, dtype=F64)
+    with xp.errstate(divide="ignore", invalid="ignore"):
+        return xp.where(x == 0, 0.0, x * xp.log(xp.where(x == 0, 1.0, y)))
+
+
+# x * log(y), 0 where x == 0 (also at y == 0), as scipy.special.xlogy
+xlogy_p = _binary("xlogy", _xlogy_np, None, sig="xlogy(x, y)", category="math",
+                  doc="x * log(y), and 0 where x is 0 (also at y = 0), as SciPy's xlogy",
+                  **partials(lambda ans, x, y: log(y), lambda ans, x, y: div(x, y)))
+heaviside_p = _binary("heaviside", xp.heaviside, None, differentiable=False,
+                      sig="heaviside(x, h0)", category="math",
+                      doc="0 where x < 0, 1 where x > 0, h0 where x is 0")
+
 # comparisons: never differentiable; evaluated on plain values
 lt_p = _binary("<", xp.less, differentiable=False)
 le_p = _binary("<=", xp.less_equal, differentiable=False)
@@ -395,6 +461,10 @@ maximum = binary_op(maximum_p, xp.maximum)
 minimum = binary_op(minimum_p, xp.minimum)
 _safe_mul_op = binary_op(safe_mul_p)
 safe_div = binary_op(safe_div_p)
+hypot = binary_op(hypot_p, xp.hypot)
+logaddexp = binary_op(logaddexp_p, xp.logaddexp)
+xlogy = binary_op(xlogy_p)
+heaviside = binary_op(heaviside_p)
 
 
 def safe_mul(g, d):
@@ -441,6 +511,20 @@ softplus = unary_op(softplus_p)
 sign = unary_op(sign_p)
 floor = unary_op(floor_p)
 ceil = unary_op(ceil_p)
+square = unary_op(square_p)
+reciprocal = unary_op(reciprocal_p)
+log2 = unary_op(log2_p)
+log10 = unary_op(log10_p)
+exp2 = unary_op(exp2_p)
+asinh = unary_op(asinh_p)
+acosh = unary_op(acosh_p)
+atanh = unary_op(atanh_p)
+logit = unary_op(logit_p)
+deg2rad = unary_op(deg2rad_p)
+rad2deg = unary_op(rad2deg_p)
+isnan = unary_op(isnan_p)
+isinf = unary_op(isinf_p)
+isfinite = unary_op(isfinite_p)
 
 
 def where(c, a, b):

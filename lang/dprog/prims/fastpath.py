@@ -14,6 +14,10 @@ from . import core
 from .core import _F64, EMPTY, LIMITS, Primitive, apply_impl, bind, ndarray
 
 
+def _no_scalar(a, b):
+    raise OverflowError  # no Python-number version: apply_impl computes it with NumPy
+
+
 def binary_op(p: Primitive, npfn=None, other=None):
     """The dispatching operation for binary primitive p.
 
@@ -21,7 +25,7 @@ def binary_op(p: Primitive, npfn=None, other=None):
     float) with `npfn`: the ufunc directly. Traced values: their trace. All
     else, and every error, goes through `apply_impl`.
     """
-    pyop = p.scalar
+    pyop = p.scalar if p.scalar is not None else _no_scalar
     tracers = TRACER_TYPES if p.differentiable else ()
 
     def op(a, b):
