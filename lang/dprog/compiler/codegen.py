@@ -15,6 +15,8 @@ node's span by zero-cost `try` blocks and each dprog frame adds one stack
 entry while the exception unwinds.
 """
 
+# ruff: noqa: B904 - `raise located(exc, span, fname)` sets the cause itself (runtime.ops)
+
 from __future__ import annotations
 
 from ..ad.fastpath import RECORDERS, RECORDING_NAMES, recording_code
@@ -41,10 +43,10 @@ from ..runtime.functions import BREAK, CONTINUE, MISSING, RETURN, Builtin, Closu
 from ..runtime.ops import (
     BINOPS,
     as_index,
-    convert_exception,
     get_field,
     index_value,
     iterate,
+    located,
     make_array,
     op_neg,
     op_pos,
@@ -292,7 +294,7 @@ class Resolver:
 
 # Binary operator closures are generated from one template: a float fast path
 # (no call at all for two Python floats), constants inlined, and the error
-# annotation every node has. One factory per (operator, constant side) pair.
+# handling every node has (`located`). One factory per (operator, constant side) pair.
 _BINOP_TEMPLATE = """
 def factory(left, right, lconst, rconst, op, span, fname):
     def binop(f):
@@ -303,11 +305,8 @@ def factory(left, right, lconst, rconst, op, span, fname):
         try:
             {traced}
             return op(a, b)
-        except DpError as err:
-            note_frame(err, span, fname)
-            raise
         except Exception as exc:
-            raise convert_exception(exc, span, fname) from exc
+            raise located(exc, span, fname)
     return binop
 """
 _FAST_SYMS = {"+", "-", "*", "/", "<", ">", "<=", ">="}
@@ -336,8 +335,7 @@ def _binop_factory(sym: str, lkind: str, rkind: str, checked: bool = False):
         src = _BINOP_TEMPLATE.format(a=_OPERAND[lkind].format(c="lconst", e="left"),
                                      b=_OPERAND[rkind].format(c="rconst", e="right"),
                                      fast=fast, sym=psym, traced=traced)
-        ns = {"DpError": DpError, "note_frame": note_frame, **RECORDING_NAMES,
-              "convert_exception": convert_exception}
+        ns = {"located": located, **RECORDING_NAMES}
         exec(compile(src, f"<dprog binop {sym}>", "exec"), ns)
         fac = _binop_factories[key] = ns["factory"]
     return fac
@@ -517,18 +515,16 @@ class Compiler:
                     return a + b
                 try:
                     return op(a, b)
-                except DpError as e:
-                    note_frame(e, span, fname)
-                    raise
+                except DpError as err:
+                    raise located(err, span, fname)
         else:
             def combined(f):
                 a = read(f)
                 b = rhs(f)
                 try:
                     return op(a, b)
-                except DpError as e:
-                    note_frame(e, span, fname)
-                    raise
+                except DpError as err:
+                    raise located(err, span, fname)
         return self.assign_to(s.target, combined, s.span)
 
     def assign_to(self, target, value, span):
@@ -590,9 +586,8 @@ class Compiler:
                     else:
                         raise DpTypeError(f"`.{name} = ...` needs a record, got {kind_of(obj)}",
                                           None, None)
-                except DpError as e:
-                    note_frame(e, tspan, fname)
-                    raise
+                except DpError as err:
+                    raise located(err, tspan, fname)
                 outer(f, updated)
             return upd_field
         idx_fn = self.index_builder(target.subscripts)
@@ -601,9 +596,8 @@ class Compiler:
             obj = read_obj(f)
             try:
                 updated = set_index_value(obj, idx_fn(f), new)
-            except DpError as e:
-                note_frame(e, tspan, fname)
-                raise
+            except DpError as err:
+                raise located(err, tspan, fname)
             outer(f, updated)
         return upd_index
 
@@ -669,8 +663,7 @@ class Compiler:
             try:
                 return truth(v)
             except DpError as err:
-                note_frame(err, span, fname)
-                raise
+                raise located(err, span, fname)
         return c
 
     def s_While(self, s, top_level):
@@ -685,12 +678,8 @@ class Compiler:
                 if rt.budget <= 0:
                     refill_at(rt, loop_span, fname)
                 r = body(f)
-                if r is not None:
-                    if r is BREAK:
-                        break
-                    if r is CONTINUE:
-                        continue
-                    return r
+                if r is not None and r is not CONTINUE:  # `continue` ends the body anyway
+                    return None if r is BREAK else r
             return None
         return while_
 
@@ -709,9 +698,8 @@ class Compiler:
             seq = iterable(f)
             try:
                 it = iterate(seq)
-            except DpError as e:
-                note_frame(e, span, fname)
-                raise
+            except DpError as err:
+                raise located(err, span, fname)
             for v in it:
                 rt.budget -= 1
                 if rt.budget <= 0:
@@ -721,12 +709,8 @@ class Compiler:
                 else:
                     st(f, v)
                 r = body(f)
-                if r is not None:
-                    if r is BREAK:
-                        break
-                    if r is CONTINUE:
-                        continue
-                    return r
+                if r is not None and r is not CONTINUE:
+                    return None if r is BREAK else r
             return None
         return for_
 
@@ -760,10 +744,9 @@ class Compiler:
         def import_(f):
             try:
                 mod = rt.interp.import_module(modname, importer, source.name)
-            except DpError as e:
-                e.frame_noted = False  # the module's own frame is noted; add this one
-                note_frame(e, span, fname)
-                raise
+            except DpError as err:
+                err.frame_noted = False  # the module's own frame is noted; add this one
+                raise located(err, span, fname)
             st(f, mod)
         return import_
 
@@ -856,11 +839,8 @@ class Compiler:
             vals = [x(f) for x in items]
             try:
                 return make_array(vals)
-            except DpError as err:
-                note_frame(err, span, fname)
-                raise
             except Exception as exc:
-                raise convert_exception(exc, span, fname) from exc
+                raise located(exc, span, fname)
         return array
 
     def e_RecordLit(self, e):
@@ -929,8 +909,7 @@ class Compiler:
             try:
                 return op(operand(f))
             except DpError as err:
-                note_frame(err, span, fname)
-                raise
+                raise located(err, span, fname)
         return unop
 
     def e_BinOp(self, e):
@@ -977,11 +956,8 @@ class Compiler:
                     raise not_callable(fn)
                 try:
                     return fn(*a, **kw)
-                except DpError as err:
-                    note_frame(err, span, fname)
-                    raise
                 except Exception as exc:
-                    raise convert_exception(exc, span, fname) from exc
+                    raise located(exc, span, fname)
             return call_kw
         if len(args) == 1:
             (a0,) = args
@@ -997,11 +973,8 @@ class Compiler:
                     if not isinstance(fn, Function):
                         raise not_callable(fn)
                     return fn(x)
-                except DpError as err:
-                    note_frame(err, span, fname)
-                    raise
                 except Exception as exc:
-                    raise convert_exception(exc, span, fname) from exc
+                    raise located(exc, span, fname)
             return call1
         if len(args) == 2:
             a0, a1 = args
@@ -1016,11 +989,8 @@ class Compiler:
                     if not isinstance(fn, Function):
                         raise not_callable(fn)
                     return fn(x, y)
-                except DpError as err:
-                    note_frame(err, span, fname)
-                    raise
                 except Exception as exc:
-                    raise convert_exception(exc, span, fname) from exc
+                    raise located(exc, span, fname)
             return call2
 
         def call(f):
@@ -1030,11 +1000,8 @@ class Compiler:
                 raise not_callable(fn)
             try:
                 return fn(*a)
-            except DpError as err:
-                note_frame(err, span, fname)
-                raise
             except Exception as exc:
-                raise convert_exception(exc, span, fname) from exc
+                raise located(exc, span, fname)
         return call
 
     def index_builder(self, subscripts):
@@ -1072,20 +1039,14 @@ class Compiler:
                         v = o[i]
                         return float(v) if o.dtype == xp.float64 else bool(v)
                     return index_value(o, [as_index(i)])
-                except DpError as err:
-                    note_frame(err, span, fname)
-                    raise
-                except IndexError:
+                except IndexError:  # the fast path's (no dprog error is an IndexError)
                     try:
-                        index_value(o, [i])
-                    except DpError as err:
-                        note_frame(err, span, fname)
-                        raise
+                        index_value(o, [i])  # raises dprog's index error
                     except Exception as exc:
-                        raise convert_exception(exc, span, fname) from exc
+                        raise located(exc, span, fname)
                     raise
                 except Exception as exc:
-                    raise convert_exception(exc, span, fname) from exc
+                    raise located(exc, span, fname)
             return index1
         idx = self.index_builder(e.subscripts)
 
@@ -1093,11 +1054,8 @@ class Compiler:
             o = obj(f)
             try:
                 return index_value(o, idx(f))
-            except DpError as err:
-                note_frame(err, span, fname)
-                raise
             except Exception as exc:
-                raise convert_exception(exc, span, fname) from exc
+                raise located(exc, span, fname)
         return index
 
     def e_Field(self, e):
@@ -1114,6 +1072,5 @@ class Compiler:
             try:
                 return get_field(o, name)
             except DpError as err:
-                note_frame(err, span, fname)
-                raise
+                raise located(err, span, fname)
         return field

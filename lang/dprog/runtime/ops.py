@@ -46,13 +46,38 @@ def convert_exception(exc: BaseException, span, fname) -> DpError:
     return err
 
 
+def located(exc: BaseException, span, fname) -> DpError:
+    """`exc`, raised by the code at `span` in the dprog function `fname`, as the error to
+    raise in its place. Every compiled node that can fail runs its work as
+
+        try:
+            ...
+        except Exception as exc:     # or `except DpError`: other exceptions pass on
+            raise located(exc, span, fname)
+
+    (a `try` costs nothing until something fails). A dprog error gets this frame noted
+    (the span if it has none yet, one stack entry per dprog frame) and goes on; any
+    other exception becomes a located dprog error (`convert_exception`) whose
+    `__cause__` is the original, as `raise ... from exc` would set it.
+
+    `span` and `fname` stay variables of the node's closure, named so, rather than
+    being bound into a handler made at compile time: under --check-nans
+    `ad.reverse.dprog_stack` reads them off the Python frames.
+    """
+    if isinstance(exc, DpError):
+        note_frame(exc, span, fname)
+        return exc
+    err = convert_exception(exc, span, fname)
+    err.__cause__ = exc
+    return err
+
+
 def refill_at(rt, span, fname) -> None:
     """rt.refill() for a loop: a step-limit, timeout or interrupt error points at the loop."""
     try:
         rt.refill()
     except DpError as err:
-        note_frame(err, span, fname)
-        raise
+        raise located(err, span, fname)  # noqa: B904 - the same error, located
 
 
 def truth(v) -> bool:
@@ -338,8 +363,7 @@ def unpack_at(v, n: int, what: str, names: str, span, fname) -> tuple:
     try:
         return unpack(v, n, what, names)
     except DpError as err:
-        note_frame(err, span, fname)
-        raise
+        raise located(err, span, fname)  # noqa: B904 - the same error, located
 
 
 def _as_float(x):
