@@ -364,6 +364,15 @@ class _Builder:
     def tspan(self, tok) -> Span:
         return _token_span(self.source, tok)
 
+    def distinct(self, name, seen: set, twice: str) -> str:
+        """The text of a name token, added to `seen`; a syntax error at the token if it
+        is there already (`twice`: the message, `{}` for the name)."""
+        text = str(name)
+        if text in seen:
+            raise DpSyntaxError(twice.format(name), self.tspan(name))
+        seen.add(text)
+        return text
+
     def program(self, tree) -> N.Program:
         stmts = [self.stmt(c) for c in tree.children if c is not None]
         span = self.span(tree) if stmts else Span(self.source, 1, 1, 1, 1)
@@ -471,9 +480,7 @@ class _Builder:
             if p is None:
                 continue
             name, default = p.children
-            if str(name) in seen:
-                raise DpSyntaxError(f"duplicate parameter `{name}`", self.tspan(name))
-            seen.add(str(name))
+            self.distinct(name, seen, "duplicate parameter `{}`")
             d = self.expr(default) if default is not None else None
             if d is None and out and out[-1].default is not None:
                 raise DpSyntaxError(
@@ -535,10 +542,8 @@ class _Builder:
             if f is None:
                 continue
             name, value = f.children
-            if str(name) in seen:
-                raise DpSyntaxError(f"duplicate field `{name}` in record", self.tspan(name))
-            seen.add(str(name))
-            fields.append((str(name), self.expr(value)))
+            fields.append((self.distinct(name, seen, "duplicate field `{}` in record"),
+                           self.expr(value)))
         return N.RecordLit(self.span(t), fields)
 
     def e_lambda_expr(self, t):
@@ -581,10 +586,8 @@ class _Builder:
                 continue
             if getattr(a, "data", None) == "kwarg":
                 name, value = a.children
-                if str(name) in seen:
-                    raise DpSyntaxError(f"keyword argument `{name}` given twice", self.tspan(name))
-                seen.add(str(name))
-                kw.append((str(name), self.expr(value)))
+                kw.append((self.distinct(name, seen, "keyword argument `{}` given twice"),
+                           self.expr(value)))
             else:
                 if kw:
                     raise DpSyntaxError("positional argument after a keyword argument",
