@@ -57,3 +57,11 @@ def test_the_cycle_finder_finds_a_cycle():
             return {"a": {"b"}, "b": {"c"}, "c": {"a"}}[m]
 
     assert _cycles(Fake())
+
+
+def test_ruff_clean():
+    """Lint, import order and the complexity limit (pyproject.toml [tool.ruff])."""
+    ruff = Path(sys.executable).with_name("ruff")
+    proc = subprocess.run([str(ruff), "check", "lang", "tests", "docs", "bench"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -191,29 +191,10 @@ class Resolver:
                 self.block(s.orelse, scope)
             elif s.orelse is not None:
                 self.stmt(s.orelse, scope)
-        elif t is N.While:
-            self.expr(s.cond, scope)
-            self.loop_depth += 1
-            self.block(s.body, scope)
-            self.loop_depth -= 1
-        elif t is N.For:
-            self.expr(s.iterable, scope)
-            inner = BlockScope(scope.func, scope)
-            self.declare(inner, s.var)
-            self.loop_depth += 1
-            self.block(s.body, inner)
-            self.loop_depth -= 1
-        elif t is N.Return:
-            if self.func_depth == 0:
-                raise DpSyntaxError("`return` outside a function", s.span,
-                                    "use `return` inside `fn` bodies only")
-            if s.value is not None:
-                self.expr(s.value, scope)
-        elif t is N.Break or t is N.Continue:
-            if self.loop_depth == 0:
-                word = "break" if t is N.Break else "continue"
-                raise DpSyntaxError(f"`{word}` outside a loop", s.span,
-                                    f"`{word}` works inside `while` and `for` loops")
+        elif t is N.While or t is N.For:
+            self.loop(s, scope)
+        elif t is N.Return or t is N.Break or t is N.Continue:
+            self.jump(s, scope)
         elif t is N.Import:
             if scope.module is None:
                 self.declare(scope, s.target)
@@ -221,6 +202,31 @@ class Resolver:
                 s.target.decl = scope.names[s.target.name]
         else:  # pragma: no cover
             raise DpInternalError(f"unknown statement {t.__name__}", s.span)
+
+    def loop(self, s, scope: BlockScope):
+        if type(s) is N.While:
+            self.expr(s.cond, scope)
+            body_scope = scope
+        else:
+            self.expr(s.iterable, scope)
+            body_scope = BlockScope(scope.func, scope)
+            self.declare(body_scope, s.var)
+        self.loop_depth += 1
+        self.block(s.body, body_scope)
+        self.loop_depth -= 1
+
+    def jump(self, s, scope: BlockScope):
+        """`return`, `break`, `continue`: only where they mean something."""
+        if type(s) is N.Return:
+            if self.func_depth == 0:
+                raise DpSyntaxError("`return` outside a function", s.span,
+                                    "use `return` inside `fn` bodies only")
+            if s.value is not None:
+                self.expr(s.value, scope)
+        elif self.loop_depth == 0:
+            word = "break" if type(s) is N.Break else "continue"
+            raise DpSyntaxError(f"`{word}` outside a loop", s.span,
+                                f"`{word}` works inside `while` and `for` loops")
 
     def function(self, fn: N.Lambda, scope: BlockScope):
         for p in fn.params:
@@ -249,44 +255,40 @@ class Resolver:
             e.decl = d
             if d is None:
                 e.visible = self.visible_names(scope)
-        elif t is N.Const:
-            pass
-        elif t is N.BinOp or t is N.BoolOp:
-            self.expr(e.left, scope)
-            self.expr(e.right, scope)
-        elif t is N.UnOp or t is N.Not:
-            self.expr(e.operand, scope)
-        elif t is N.Call:
-            self.expr(e.func, scope)
-            for a in e.args:
-                self.expr(a, scope)
-            for _, a in e.kwargs:
-                self.expr(a, scope)
-        elif t is N.Index:
-            self.expr(e.obj, scope)
-            for s in e.subscripts:
-                if type(s) is N.Slice:
-                    for part in (s.start, s.stop, s.step):
-                        if part is not None:
-                            self.expr(part, scope)
-                else:
-                    self.expr(s, scope)
-        elif t is N.Field:
-            self.expr(e.obj, scope)
-        elif t is N.TupleLit or t is N.ArrayLit:
-            for x in e.items:
-                self.expr(x, scope)
-        elif t is N.RecordLit:
-            for _, x in e.fields:
-                self.expr(x, scope)
-        elif t is N.IfExpr:
-            self.expr(e.cond, scope)
-            self.expr(e.then, scope)
-            self.expr(e.orelse, scope)
         elif t is N.Lambda:
             self.function(e, scope)
-        else:  # pragma: no cover
-            raise DpInternalError(f"unknown expression {t.__name__}", e.span)
+        else:
+            children = _SUBEXPRESSIONS.get(t)
+            if children is None:  # pragma: no cover
+                raise DpInternalError(f"unknown expression {t.__name__}", e.span)
+            for c in children(e):
+                self.expr(c, scope)
+
+
+def _index_parts(e: N.Index):
+    yield e.obj
+    for s in e.subscripts:
+        if type(s) is N.Slice:
+            yield from (part for part in (s.start, s.stop, s.step) if part is not None)
+        else:
+            yield s
+
+
+# the expressions directly inside each kind of expression, in evaluation order
+_SUBEXPRESSIONS = {
+    N.Const: lambda e: (),
+    N.BinOp: lambda e: (e.left, e.right),
+    N.BoolOp: lambda e: (e.left, e.right),
+    N.UnOp: lambda e: (e.operand,),
+    N.Not: lambda e: (e.operand,),
+    N.Call: lambda e: (e.func, *e.args, *(a for _, a in e.kwargs)),
+    N.Index: _index_parts,
+    N.Field: lambda e: (e.obj,),
+    N.TupleLit: lambda e: e.items,
+    N.ArrayLit: lambda e: e.items,
+    N.RecordLit: lambda e: (x for _, x in e.fields),
+    N.IfExpr: lambda e: (e.cond, e.then, e.orelse),
+}
 
 
 # ============================================================= run-time helpers
@@ -345,6 +347,80 @@ def _binop_factory(sym: str, lkind: str, rkind: str, checked: bool = False):
 
 
 # ============================================================== generation (pass 2)
+# Call closures, one factory per shape. The closures keep `span` and `fname` among
+# their variables: --check-nans reads them off the Python stack (ad.reverse.dprog_stack).
+def _not_callable_error(callee, span, fname):
+    def not_callable(fn):
+        what = f"`{callee}` is {kind_of(fn)}" if callee else f"this is {kind_of(fn)}"
+        if fn is UNSET:
+            err = DpNameError(f"`{callee}` is called before it is defined", None, None)
+        else:
+            err = DpTypeError(f"{what}, not a function", None, "only functions can be called")
+        note_frame(err, span, fname)
+        return err
+    return not_callable
+
+
+def _call_kw(func, args, kwnames, kwvals, not_callable, span, fname):
+    def call_kw(f):
+        fn = func(f)
+        a = [x(f) for x in args]
+        kw = {k: v(f) for k, v in zip(kwnames, kwvals)}
+        if not isinstance(fn, Function):
+            raise not_callable(fn)
+        try:
+            return fn(*a, **kw)
+        except Exception as exc:
+            raise located(exc, span, fname)
+    return call_kw
+
+
+def _call1(func, a0, not_callable, span, fname):
+    def call1(f):
+        fn = func(f)
+        x = a0(f)
+        try:
+            if type(fn) is Builtin and fn.takes1:  # no argument checks needed
+                if type(x) is RNode and fn.record1 is not None:
+                    return fn.record1(x)  # a float on a tape: recorded in one step
+                return fn.fn(x)
+            if not isinstance(fn, Function):
+                raise not_callable(fn)
+            return fn(x)
+        except Exception as exc:
+            raise located(exc, span, fname)
+    return call1
+
+
+def _call2(func, a0, a1, not_callable, span, fname):
+    def call2(f):
+        fn = func(f)
+        x = a0(f)
+        y = a1(f)
+        try:
+            if type(fn) is Builtin and fn.takes2:
+                return fn.fn(x, y)
+            if not isinstance(fn, Function):
+                raise not_callable(fn)
+            return fn(x, y)
+        except Exception as exc:
+            raise located(exc, span, fname)
+    return call2
+
+
+def _call_n(func, args, not_callable, span, fname):
+    def call(f):
+        fn = func(f)
+        a = [x(f) for x in args]
+        if not isinstance(fn, Function):
+            raise not_callable(fn)
+        try:
+            return fn(*a)
+        except Exception as exc:
+            raise located(exc, span, fname)
+    return call
+
+
 class Compiler:
     def __init__(self, rt, module: Module, builtins: dict, interactive: bool = False):
         self.rt = rt
@@ -933,76 +1009,18 @@ class Compiler:
     def e_Call(self, e):
         func = self.expr(e.func)
         args = [self.expr(a) for a in e.args]
-        kwnames = [k for k, _ in e.kwargs]
-        kwvals = [self.expr(v) for _, v in e.kwargs]
         span, fname = e.span, self.fname
-        callee = e.func.name if type(e.func) is N.Name else None
-
-        def not_callable(fn):
-            what = f"`{callee}` is {kind_of(fn)}" if callee else f"this is {kind_of(fn)}"
-            if fn is UNSET:
-                err = DpNameError(f"`{callee}` is called before it is defined", None, None)
-            else:
-                err = DpTypeError(f"{what}, not a function", None, "only functions can be called")
-            note_frame(err, span, fname)
-            return err
-
-        if kwnames:
-            def call_kw(f):
-                fn = func(f)
-                a = [x(f) for x in args]
-                kw = {k: v(f) for k, v in zip(kwnames, kwvals)}
-                if not isinstance(fn, Function):
-                    raise not_callable(fn)
-                try:
-                    return fn(*a, **kw)
-                except Exception as exc:
-                    raise located(exc, span, fname)
-            return call_kw
+        not_callable = _not_callable_error(e.func.name if type(e.func) is N.Name else None,
+                                           span, fname)
+        if e.kwargs:
+            kwnames = [k for k, _ in e.kwargs]
+            kwvals = [self.expr(v) for _, v in e.kwargs]
+            return _call_kw(func, args, kwnames, kwvals, not_callable, span, fname)
         if len(args) == 1:
-            (a0,) = args
-
-            def call1(f):
-                fn = func(f)
-                x = a0(f)
-                try:
-                    if type(fn) is Builtin and fn.takes1:
-                        if type(x) is RNode and fn.record1 is not None:
-                            return fn.record1(x)
-                        return fn.fn(x)
-                    if not isinstance(fn, Function):
-                        raise not_callable(fn)
-                    return fn(x)
-                except Exception as exc:
-                    raise located(exc, span, fname)
-            return call1
+            return _call1(func, args[0], not_callable, span, fname)
         if len(args) == 2:
-            a0, a1 = args
-
-            def call2(f):
-                fn = func(f)
-                x = a0(f)
-                y = a1(f)
-                try:
-                    if type(fn) is Builtin and fn.takes2:
-                        return fn.fn(x, y)
-                    if not isinstance(fn, Function):
-                        raise not_callable(fn)
-                    return fn(x, y)
-                except Exception as exc:
-                    raise located(exc, span, fname)
-            return call2
-
-        def call(f):
-            fn = func(f)
-            a = [x(f) for x in args]
-            if not isinstance(fn, Function):
-                raise not_callable(fn)
-            try:
-                return fn(*a)
-            except Exception as exc:
-                raise located(exc, span, fname)
-        return call
+            return _call2(func, args[0], args[1], not_callable, span, fname)
+        return _call_n(func, args, not_callable, span, fname)
 
     def index_builder(self, subscripts):
         parts = []
