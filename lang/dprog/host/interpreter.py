@@ -14,6 +14,14 @@ interpreter's limits, serialises threads, and turns anything that is not a
 
 from __future__ import annotations
 
+# NumPy first, from a shallow Python stack. Imported at the bottom of the import chain
+# (compiler -> ad -> prims -> core), NumPy's own import code ran across a boundary of
+# CPython 3.11's 16 KB frame-stack chunks and allocated and freed one ~1700 times:
+# +30 ms for every `dp` start (measured with strace; issue 11's bench note).
+from ..core import backend  # noqa: F401
+
+# isort: split
+
 import os
 import sys
 import threading

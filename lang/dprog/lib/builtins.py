@@ -13,11 +13,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import re
 import sys
-import tempfile
 import time
-import zipfile
 
 from ..ad.checking import check_grad_call
 from ..ad.custom import call_checkpoint, call_custom_jvp, call_custom_vjp
@@ -802,17 +799,30 @@ def _saved_array(v, where: str) -> xp.ndarray:
 def _write_npz(fh, arrays: dict) -> None:
     """An .npz archive with exactly these member names (xp.savez would take some names,
     such as `file` or `allow_pickle`, as its own keyword arguments)."""
+    import zipfile  # only when saving: `dp` start-up does not pay for it
+
     with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         for name, arr in arrays.items():
             with zf.open(name + ".npy", "w", force_zip64=True) as member:
                 xp.lib.format.write_array(member, arr, allow_pickle=False)
 
 
+def _new_temporary(folder: str) -> tuple[int, str]:
+    """A new file in `folder` that nothing else uses (created exclusively)."""
+    for _ in range(100):
+        tmp = os.path.join(folder, f".dp-save-{os.getpid()}-{os.urandom(4).hex()}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {folder}")
+
+
 def _replace_atomically(path: str, write) -> None:
     """Write through `write(fh)` to a temporary file beside `path`, then rename it over
     `path`: an error or a kill part-way leaves the previous file intact."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".dp-save-", suffix=".tmp", dir=folder)
+    fd, tmp = _new_temporary(folder)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -1086,6 +1096,12 @@ def _binary_builtin(p: P.Primitive, name: str, first: str, second: str):
     return call
 
 
+def _plain_params(sig: str) -> list[str]:
+    """The parameter names of `sig` when all are plain (no defaults, `*` or `...`)."""
+    params = [q.strip() for q in sig[sig.index("(") + 1: -1].split(",")]
+    return params if all(q.isidentifier() for q in params) else []
+
+
 def _derive_primitive_builtins() -> None:
     """Every primitive that declares a builtin and has no hand-written wrapper above
     gets one from the shape of its signature: `f(x)` of an elementwise primitive is
@@ -1099,8 +1115,8 @@ def _derive_primitive_builtins() -> None:
             continue
         if p.elementwise and p.sig == f"{name}(x)":
             builtin_of(p)(p.op)
-        elif p.elementwise and (two := re.fullmatch(rf"{name}\((\w+), (\w+)\)", p.sig)):
-            builtin_of(p)(_binary_builtin(p, name, two[1], two[2]))
+        elif p.elementwise and len(params := _plain_params(p.sig)) == 2:
+            builtin_of(p)(_binary_builtin(p, name, *params))
         elif p.sig in (f"{name}(x, axis=none)", f"{name}(x, *, axis=none)"):
             builtin_of(p)(_reduction_builtin(p, name))
         else:
