@@ -21,6 +21,7 @@ runs longer; the default keeps the file well under a minute.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 
@@ -919,6 +920,34 @@ def test_fast_paths_equal_the_reference_engines(name, data):
         scale = max(1.0, float(np.max(np.abs(np.nan_to_num(b)), initial=0.0)))
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * scale, equal_nan=True,
                                    err_msg=f"{name}: result {k}, fast path vs reference")
+
+
+_DISPATCHED = sorted(n for n, p in P.REGISTRY.items() if p.elementwise and p.op is not None)
+
+
+@pytest.mark.parametrize("name", _DISPATCHED)
+@PROPS
+@given(data=st.data())
+def test_dispatching_operations_equal_bind(name, data):
+    """prims/fastpath.py: an operation's shortcuts (Python numbers, float arrays) give
+    what `bind` gives (apply_impl with its checks)."""
+    from dprog.prims.core import EMPTY, apply_impl
+
+    p = P.REGISTRY[name]
+    nargs = p.impl.nin if isinstance(p.impl, np.ufunc) else len(
+        [q for q in inspect.signature(p.impl).parameters.values() if q.default is q.empty])
+    shapes = data.draw(_bshapes(nargs), label="shapes")
+    args = tuple(data.draw(_leaf(s, -3, 3)) for s in shapes)
+    with np.errstate(all="ignore"):
+        try:
+            want = apply_impl(p, args, EMPTY)
+        except Exception as exc:  # noqa: BLE001 - the operation must fail the same way
+            with pytest.raises(type(exc)):
+                p.op(*args)
+            return
+        got = p.op(*args)
+    assert type(got) is type(want) and np.shape(got) == np.shape(want), name
+    np.testing.assert_allclose(got, want, rtol=1e-15, atol=0, equal_nan=True, err_msg=name)
 
 
 def test_reference_engines_are_really_used():

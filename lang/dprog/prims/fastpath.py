@@ -87,7 +87,7 @@ def unary_op(p: Primitive):
             if tx is float or tx is int:
                 try:
                     r = fn(x)
-                except (ValueError, OverflowError):
+                except (ArithmeticError, ValueError):  # 1 / 0, log(-1): NumPy decides
                     pass
                 else:
                     if r == r or not core.NAN_CHECK:
