@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import textwrap
 
+import numpy as np
 import pytest
 
 import dprog
@@ -723,3 +724,36 @@ def test_sigmoid_keeps_precision_for_very_negative_inputs():
     assert lines("print(log(sigmoid(-40.0)), grad(fn(x) => log(sigmoid(x)))(-40.0))") \
         == ["-40.0 1.0"]
     assert lines("print(log(sigmoid([-40.0]))[0] == -40.0)") == ["true"]
+
+
+# ============================================================ array attributes
+@pytest.mark.parametrize("expr, want", [
+    ("ones(2, 3).shape", (2, 3)), ("ones(2, 3).ndim", 2), ("ones(2, 3).size", 6),
+    ("ones(2, 3).T.shape", (3, 2)), ("zeros(4).T.shape", (4,)), ("(2.5).shape", ()),
+    ("(2.5).size", 1), ("reshape(arange(24), (2, 3, 4)).T.shape", (4, 3, 2)),
+])
+def test_array_attributes_match_numpy(expr, want):
+    assert dprog.Interpreter().eval(expr) == want
+
+
+def test_array_transpose_attribute_is_differentiable():
+    it = dprog.Interpreter()
+    it.exec("fn f(a) { return sum((a @ a.T) @ a * a.T.T) }")
+    a = np.arange(6.0).reshape(2, 3) / 5
+    g = it.eval("grad(f)")(a)
+    h = 1e-6
+    num = np.zeros_like(a)
+    for i in np.ndindex(a.shape):
+        e = np.zeros_like(a)
+        e[i] = h
+        num[i] = (it.eval("f")(a + e) - it.eval("f")(a - e)) / (2 * h)
+    np.testing.assert_allclose(g, num, rtol=1e-6)
+
+
+def test_array_attributes_are_read_only_and_misspellings_get_a_hint():
+    it = dprog.Interpreter()
+    with pytest.raises(dprog.DpTypeError, match="read-only"):
+        it.exec("let x = ones(2)\nx.shape = (1, 2)")
+    with pytest.raises(dprog.DpTypeError, match="no attribute `.shep`") as info:
+        it.eval("ones(2).shep")
+    assert "shape" in info.value.hint

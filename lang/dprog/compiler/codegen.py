@@ -41,6 +41,7 @@ from ..core.values import (
 )
 from ..runtime.functions import BREAK, CONTINUE, MISSING, RETURN, Builtin, Closure, FunctionInfo
 from ..runtime.ops import (
+    ARRAY_ATTRIBUTES,
     BINOPS,
     as_index,
     get_field,
@@ -659,6 +660,9 @@ class Compiler:
                     elif type(obj) is Module:
                         raise DpTypeError("module members cannot be assigned", None,
                                           "copy the value into a variable")
+                    elif name in ARRAY_ATTRIBUTES:
+                        raise DpTypeError(f"`.{name}` of an array is read-only", None,
+                                          "use reshape(x, shape) or transpose(x) for a new array")
                     else:
                         raise DpTypeError(f"`.{name} = ...` needs a record, got {kind_of(obj)}",
                                           None, None)

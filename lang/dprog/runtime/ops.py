@@ -9,6 +9,8 @@ into a located dprog error (`convert_exception`).
 
 from __future__ import annotations
 
+import math
+
 from ..core.backend import xp
 from ..core.errors import (
     DpError,
@@ -18,6 +20,7 @@ from ..core.errors import (
     DpShapeError,
     DpTypeError,
     DpValueError,
+    did_you_mean,
     note_frame,
 )
 from ..core.values import Module, Record, Tracer, kind_of, show, strip, values_equal
@@ -290,10 +293,26 @@ def set_index_value(obj, idx: list, value):
     raise DpTypeError(f"cannot update an element of {kind_of(obj)}", None, None)
 
 
+# Read-only attributes of arrays (and numbers), as NumPy's: x.shape, x.T, x.ndim, x.size
+ARRAY_ATTRIBUTES = {
+    "shape": P.shape,
+    "ndim": P.ndim,
+    "size": lambda x: math.prod(P.shape(x)),
+    "T": lambda x: P.transpose(x) if P.ndim(x) >= 2 else x,
+}
+
+
 def get_field(obj, name):
     t = type(obj)
     if t is Record or t is Module:
         return obj.get(name)
+    if t is ndarray or t is float or t is int or isinstance(obj, Tracer):
+        attribute = ARRAY_ATTRIBUTES.get(name)
+        if attribute is not None:
+            return attribute(obj)
+        raise DpTypeError(f"{kind_of(obj)} has no attribute `.{name}`", None,
+                          did_you_mean(name, list(ARRAY_ATTRIBUTES))
+                          or "arrays have .shape, .T, .ndim and .size")
     raise DpTypeError(f"`.{name}` needs a record or a module, got {kind_of(obj)}", None, None)
 
 
