@@ -527,6 +527,40 @@ def _mean():
     return strat()
 
 
+def _spread_spec(name):
+    """var / std with ddof and keepdims; values kept apart so std is away from its kink."""
+    @st.composite
+    def strat(draw):
+        s = draw(SHAPE.filter(lambda s: len(s) >= 1 and min(s) >= 2))
+        x = draw(_leaf(s, -3, 3))
+        x = np.asarray(x) + np.arange(np.size(x)).reshape(np.shape(x)) * 0.7  # no ties
+        axis = draw(_axis_for(len(s)))
+        ddof = draw(st.integers(0, 1))
+        keep = draw(st.booleans())
+        return Case(lambda x: _bi(name)(x, axis=axis, ddof=ddof, keepdims=keep), (x,),
+                    axis=axis, ddof=ddof, keepdims=keep)
+    SPECS[name] = strat()
+
+
+_spread_spec("var")
+_spread_spec("std")
+
+
+@spec("keepdims")
+def _keepdims():
+    """Every reduction builtin with keepdims=true (the reduced axes kept as length 1)."""
+    @st.composite
+    def strat(draw):
+        s = draw(SHAPE.filter(lambda s: len(s) >= 1 and 0 not in s))
+        x = _distinct(draw(_leaf(s, 0.5, 3)))  # no tied maxima (a kink)
+        name = draw(st.sampled_from(["sum", "mean", "prod", "max", "min", "norm",
+                                     "logsumexp"]))
+        axis = draw(_axis_for(len(s)))
+        return Case(lambda x: _bi(name)(x, axis=axis, keepdims=True), (x,), name=name,
+                    axis=axis)
+    return strat()
+
+
 @spec("clip")
 def _clip():
     @st.composite
@@ -664,8 +698,8 @@ NONDIFF_PRIMITIVES = [
 # the same name; the rest are the primitive of that name (or the one named here).
 BUILTIN_PRIMITIVE = {"matmul": "@", "pow": "**"}
 COMPOSED_BUILTINS = ["mean", "clip", "logsumexp", "softmax", "outer", "dot", "full", "float",
-                     "pow", "tree_map", "linspace"]
-EXTRA_SPECS = ["**int"]
+                     "pow", "tree_map", "linspace", "var", "std"]
+EXTRA_SPECS = ["**int", "keepdims"]
 
 
 def test_every_differentiable_primitive_has_rules():

@@ -362,7 +362,7 @@ def test_help_overview_lists_commands_and_builtins(session):
 
 def test_help_for_builtins_constants_and_user_functions(session):
     session.handle(":help sum")
-    assert out_of(session).startswith("sum(x, axis=none)\n  sum of the elements")
+    assert out_of(session).startswith("sum(x, axis=none, *, keepdims=false)\n  sum of the elements")
     session.handle('fn model(w, b=0.5, name="m") { return w }')
     session.handle(":help model")
     assert 'model(w, b=0.5, name="m")' in out_of(session)
@@ -463,7 +463,7 @@ def test_dash_i_runs_the_file_then_reads_lines_and_exits_0(tmp_path):
     prog.write_text('let base = 10\nfn add(a) { return a + base }\nprint("loaded")\n')
     r = run_dp("-i", str(prog), input="add(5)\n:help sum\n")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("loaded\n15\nsum(x, axis=none)\n")
+    assert r.stdout.startswith("loaded\n15\nsum(x, axis=none, *, keepdims=false)\n")
     assert r.stderr == ""
 
 

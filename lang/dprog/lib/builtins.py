@@ -216,29 +216,75 @@ def _round(x, digits=0):
 
 
 # ================================================================= reductions
-@builtin_of(P.sum_p)
-def _sum(x, axis=None):
-    x = _num(x, "sum")
-    return P.sum_(x, axis=_axis(axis, "sum", x))
+def _bool_arg(v, name: str, what: str) -> bool:
+    v = strip(v)
+    if type(v) is not bool:
+        raise DpTypeError(f"`{name}`: {what} must be true or false, got {kind_of(v)}", None,
+                          None)
+    return v
 
 
-@builtin("mean(x, axis=none)", "mean of the elements (along `axis`)", "reductions")
-def _mean(x, axis=None):
-    x = _num(x, "mean")
-    axis = _axis(axis, "mean", x)
-    s = P.sum_(x, axis=axis)
+def _keep_dims(r, x, axis):
+    """A reduction's result with the reduced axes kept as length 1 (keepdims=true)."""
+    nd = P.ndim(x)
+    axes = range(nd) if axis is None else [a % nd for a in (axis if type(axis) is tuple
+                                                              else (axis,))]
+    return P.reshape(r, tuple(1 if i in axes else d for i, d in enumerate(P.shape(x))))
+
+
+def _reduced_count(x, axis) -> int:
+    """How many elements each result of a reduction along `axis` summarises."""
     shp = P.shape(x)
     if axis is None:
-        n = int(xp.prod(shp)) if shp else 1
-    else:
-        axes = axis if type(axis) is tuple else (axis,)
-        try:
-            n = int(xp.prod([shp[a] for a in axes]))
-        except IndexError:
-            n = 1
+        return math.prod(shp)
+    axes = axis if type(axis) is tuple else (axis,)
+    try:
+        return math.prod(shp[a] for a in axes)
+    except IndexError:
+        return 1  # the reduction itself reports the bad axis
+
+
+@builtin_of(P.sum_p)
+def _sum(x, axis=None, keepdims=False):
+    x = _num(x, "sum")
+    return P.sum_(x, axis=_axis(axis, "sum", x), keepdims=_bool_arg(keepdims, "sum", "keepdims"))
+
+
+@builtin("mean(x, axis=none, *, keepdims=false)", "mean of the elements (along `axis`)",
+         "reductions")
+def _mean(x, axis=None, keepdims=False):
+    x = _num(x, "mean")
+    axis = _axis(axis, "mean", x)
+    s = P.sum_(x, axis=axis, keepdims=_bool_arg(keepdims, "mean", "keepdims"))
+    n = _reduced_count(x, axis)
     if n == 0:  # NumPy and JAX: nan (0 / 0), without an error
         return P.mul(s, math.nan)
     return P.div(s, float(n))
+
+
+@builtin("var(x, axis=none, *, ddof=0, keepdims=false)", "variance (along `axis`): the mean "
+         "squared deviation, divided by n - ddof instead of n", "reductions")
+def _var(x, axis=None, ddof=0, keepdims=False):
+    return variance(x, axis, ddof, keepdims, "var")
+
+
+@builtin("std(x, axis=none, *, ddof=0, keepdims=false)", "standard deviation (along `axis`): "
+         "sqrt(var(x, axis, ddof)); its gradient is 0 where x is constant", "reductions")
+def _std(x, axis=None, ddof=0, keepdims=False):
+    return P.sqrt(variance(x, axis, ddof, keepdims, "std"))
+
+
+def variance(x, axis, ddof, keepdims, name):
+    x = _num(x, name)
+    axis = _axis(axis, name, x)
+    ddof = _int_arg(ddof, name, "ddof")
+    keepdims = _bool_arg(keepdims, name, "keepdims")
+    n = _reduced_count(x, axis)
+    if n == 0:
+        return P.mul(P.sum_(x, axis=axis, keepdims=keepdims), math.nan)
+    d = P.sub(x, P.div(P.sum_(x, axis=axis, keepdims=True), float(n)))
+    s = P.sum_(P.mul(d, d), axis=axis, keepdims=keepdims)
+    return P.div(s, float(n - ddof))  # n <= ddof: inf or nan, as NumPy
 
 
 @builtin_of(P.cumsum_p)
@@ -259,13 +305,16 @@ def logsumexp_(x, axis=None, keepdims=False):
     return r
 
 
-@builtin("logsumexp(x, axis=none)", "log(sum(exp(x))) computed stably (along `axis`)",
-         "reductions")
-def _logsumexp(x, axis=None):
+@builtin("logsumexp(x, axis=none, *, keepdims=false)", "log(sum(exp(x))) computed stably "
+         "(along `axis`)", "reductions")
+def _logsumexp(x, axis=None, keepdims=False):
     x = _num(x, "logsumexp")
+    keepdims = _bool_arg(keepdims, "logsumexp", "keepdims")
     if axis is None and P.shape(x) and 0 in P.shape(x):
         return -math.inf  # log(sum of nothing), as NumPy and JAX
-    return logsumexp_(x, _axis(axis, "logsumexp", x))
+    axis = _axis(axis, "logsumexp", x)
+    r = logsumexp_(x, axis)
+    return _keep_dims(r, x, axis) if keepdims else r
 
 
 # ================================================================== arrays
@@ -1082,9 +1131,11 @@ __all__ = ["BUILTIN_TABLE", "Builtin", "make_builtins", "CONSTANTS", "DpError"]
 
 # ================================================= builtins derived from primitives
 def _reduction_builtin(p: P.Primitive, name: str):
-    def reduce(x, axis=None):
+    def reduce(x, axis=None, keepdims=False):
         x = _num(x, name)
-        return P.bind(p, (x,), {"axis": _axis(axis, name, x)})
+        axis = _axis(axis, name, x)
+        r = P.bind(p, (x,), {"axis": axis})
+        return _keep_dims(r, x, axis) if _bool_arg(keepdims, name, "keepdims") else r
     return reduce
 
 
@@ -1117,7 +1168,8 @@ def _derive_primitive_builtins() -> None:
             builtin_of(p)(p.op)
         elif p.elementwise and len(params := _plain_params(p.sig)) == 2:
             builtin_of(p)(_binary_builtin(p, name, *params))
-        elif p.sig in (f"{name}(x, axis=none)", f"{name}(x, *, axis=none)"):
+        elif p.sig in (f"{name}(x, axis=none, *, keepdims=false)",
+                       f"{name}(x, *, axis=none, keepdims=false)"):
             builtin_of(p)(_reduction_builtin(p, name))
         else:
             raise AssertionError(f"primitive {p.name!r} needs a hand-written builtin for "

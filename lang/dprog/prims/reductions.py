@@ -52,11 +52,13 @@ def _extremum_vjp(g, ans, x, axis=None):
 
 
 max_p = defprim("max", _max_np, shape_error=_empty_reduce("max"), jvp=(_extremum_jvp,),
-                vjp=(_extremum_vjp,), sig="max(x, *, axis=none)", category="reductions",
+                vjp=(_extremum_vjp,), sig="max(x, *, axis=none, keepdims=false)",
+                category="reductions",
                 doc="largest element (along `axis`); tied maxima share the derivative "
                     "equally; use maximum(a, b) for two values")
 min_p = defprim("min", _min_np, shape_error=_empty_reduce("min"), jvp=(_extremum_jvp,),
-                vjp=(_extremum_vjp,), sig="min(x, *, axis=none)", category="reductions",
+                vjp=(_extremum_vjp,), sig="min(x, *, axis=none, keepdims=false)",
+                category="reductions",
                 doc="smallest element (along `axis`); tied minima share the derivative "
                     "equally; use minimum(a, b) for two values")
 
@@ -97,7 +99,7 @@ prod_p = defprim(
               axis=_shift_axis(axis, _nb(t, x), ndim(x))),),
     vjp=(lambda g, ans, x, axis=None:
          mul(broadcast_to(_expand_reduced(g, x, axis, False), shape(x)), prod_others(x, axis)),),
-    sig="prod(x, axis=none)", doc="product of the elements (along `axis`)",
+    sig="prod(x, axis=none, *, keepdims=false)", doc="product of the elements (along `axis`)",
     category="reductions")
 
 
@@ -208,7 +210,7 @@ norm_p = defprim(
     vjp=(lambda g, ans, x, axis=None:
          mul(broadcast_to(_expand_reduced(g, x, axis, False), shape(x)),
              safe_div(x, _expand_reduced(ans, x, axis, False))),),
-    sig="norm(x, axis=none)", category="reductions",
+    sig="norm(x, axis=none, *, keepdims=false)", category="reductions",
     doc="Euclidean norm (along `axis`); gradient 0 at the zero vector")
 
 
@@ -243,17 +245,19 @@ cumsum_p = defprim(
 # ====================================================== non-differentiable helpers
 argmax_p = defprim("argmax", lambda x, axis=None: xp.argmax(x, axis=axis),
                    differentiable=False, shape_error=_empty_reduce("argmax"),
-                   sig="argmax(x, axis=none)", category="reductions",
+                   sig="argmax(x, axis=none, *, keepdims=false)", category="reductions",
                    doc="index of the largest element (of the flattened array, or along `axis`)")
 argmin_p = defprim("argmin", lambda x, axis=None: xp.argmin(x, axis=axis),
                    differentiable=False, shape_error=_empty_reduce("argmin"),
-                   sig="argmin(x, axis=none)", category="reductions",
+                   sig="argmin(x, axis=none, *, keepdims=false)", category="reductions",
                    doc="index of the smallest element (of the flattened array, or along `axis`)")
 any_p = defprim("any", lambda x, axis=None: xp.any(x, axis=axis), differentiable=False,
-                shape_error=_axis_error("any"), sig="any(x, axis=none)", category="reductions",
+                shape_error=_axis_error("any"), sig="any(x, axis=none, *, keepdims=false)",
+                category="reductions",
                 doc="true if any element is nonzero (along `axis`)")
 all_p = defprim("all", lambda x, axis=None: xp.all(x, axis=axis), differentiable=False,
-                shape_error=_axis_error("all"), sig="all(x, axis=none)", category="reductions",
+                shape_error=_axis_error("all"), sig="all(x, axis=none, *, keepdims=false)",
+                category="reductions",
                 doc="true if every element is nonzero (along `axis`)")
 
 

@@ -95,7 +95,8 @@ sum_p = defprim(
          sum_(t, axis=_shift_axis(axis, _nb(t, x), ndim(x)), keepdims=keepdims),),
     vjp=(lambda g, ans, x, axis=None, keepdims=False:
          broadcast_to(_expand_reduced(g, x, axis, keepdims), shape(x)),),
-    sig="sum(x, axis=none)", doc="sum of the elements (along `axis`)", category="reductions")
+    sig="sum(x, axis=none, *, keepdims=false)", doc="sum of the elements (along `axis`)",
+    category="reductions")
 
 
 # ==================================================================== reshape
