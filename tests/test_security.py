@@ -128,3 +128,22 @@ def test_a_kill_during_save_leaves_the_old_file(tmp_path):
     child.wait()
     got = np.load(target)  # old or new, never a broken file
     assert got.tolist() == [0.0, 1.0, 2.0, 3.0] or got.shape == (20000000,)
+
+
+# ------------------------------------------------- item 11: limits are validated
+@pytest.mark.parametrize("kw", [{"timeout": float("nan")}, {"timeout": 0}, {"timeout": -1.0},
+                                {"max_steps": float("nan")}, {"max_depth": 0},
+                                {"max_array_elements": -5}])
+def test_bad_limits_are_refused_when_given(kw):
+    with pytest.raises(ValueError):
+        dprog.Interpreter(**kw)
+
+
+@pytest.mark.parametrize("timeout", [0, float("nan"), -2])
+def test_a_per_call_timeout_is_validated_too(timeout):
+    it = dprog.Interpreter()
+    for call in (lambda: it.exec("let x = 1", timeout=timeout),
+                 lambda: it.eval("1", timeout=timeout)):
+        with pytest.raises(ValueError, match="timeout"):
+            call()
+    assert it.eval("1 + 1", timeout=5) == 2  # a valid override still works

@@ -119,7 +119,7 @@ def _check_limit(name: str, value, allow_none: bool, number: bool = False) -> No
     if value is None and allow_none:
         return
     ok = (isinstance(value, (int, float)) if number else isinstance(value, int))
-    if not ok or isinstance(value, bool) or value <= 0:
+    if not ok or isinstance(value, bool) or not value > 0:  # (nan is not > 0 either)
         raise ValueError(f"{name} must be a positive {'number' if number else 'integer'}"
                          f"{' or None' if allow_none else ''}, got {value!r}")
 
@@ -177,6 +177,8 @@ class Interpreter:
         Re-entrant: host code called by a running program may call back in; the
         inner call shares the outer call's step budget, depth and deadline.
         """
+        if timeout is not _DEFAULT:  # a per-call override is checked like the constructor's
+            _check_limit("timeout", timeout, False, number=True)
         with self._lock:
             rt = self.rt
             if rt.depth > 0 or self._active:
