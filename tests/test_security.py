@@ -147,3 +147,37 @@ def test_a_per_call_timeout_is_validated_too(timeout):
         with pytest.raises(ValueError, match="timeout"):
             call()
     assert it.eval("1 + 1", timeout=5) == 2  # a valid override still works
+
+
+# ------------------------------------------------- item 10: clean reports, not internal errors
+@pytest.mark.parametrize("src", [
+    "zeros(10**5000)", '"a" * 10**5000', "let v = [1.0]\nv[10**5000]",
+    "let v = [1.0]\nv[-10**5000] = 2.0", "let t = (1, 2)\nt[10**5000]",
+    'load("/dev/null")', 'load("a\\x00b")', 'read_csv("a\\x00b")', 'save("a\\x00b", 1.0)',
+])
+def test_no_internal_error(tmp_path, monkeypatch, src):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(dprog.DpError) as info:
+        dprog.Interpreter(allow_files=True).exec(src)
+    assert not isinstance(info.value, dprog.DpInternalError), info.value.report()
+    assert len(info.value.message) < 300  # no integer printed digit by digit
+
+
+@pytest.mark.parametrize("content", [b"", b"x", b"PK\x03\x04broken", b"\x93NUMPY\x01\x00"])
+def test_damaged_data_files_are_import_errors(tmp_path, content):
+    for name in ("d.npz", "d.npy"):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(dprog.DpImportError, match="cannot load"):
+            dprog.Interpreter(allow_files=True).exec(f'load("{tmp_path / name}")')
+
+
+def test_an_object_array_in_an_npz_is_refused(tmp_path):
+    np.savez(tmp_path / "o.npz", ok=np.ones(2), bad=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(dprog.DpImportError, match="cannot load"):
+        dprog.Interpreter(allow_files=True).exec(f'load("{tmp_path / "o.npz"}")')
+
+
+def test_arange_of_huge_bounds():
+    assert dprog.Interpreter().eval("arange(2**70, 0)").shape == (0,)
+    with pytest.raises(dprog.DpValueError, match="too large"):
+        dprog.Interpreter().eval("arange(10**400)")

@@ -240,3 +240,11 @@ def did_you_mean(name: str, candidates) -> str | None:
     if best:
         return f"did you mean `{best[0]}`?"
     return None
+
+
+def shown_int(n: int) -> str:
+    """An integer for a message: its digits, or its size when it has hundreds of them
+    (Python refuses to print ints over 4300 digits; a message should not try)."""
+    if n.bit_length() < 330:  # up to 100 digits
+        return str(n)
+    return f"about {'-' if n < 0 else ''}10**{int(abs(n).bit_length() * 0.30103)}"

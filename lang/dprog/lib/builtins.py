@@ -371,9 +371,16 @@ def _arange(start, stop=None, step=1):
             raise DpTypeError(f"`arange` expects numbers, got {kind_of(v)}", None, None)
     if step == 0:
         raise DpValueError("`arange`: step must not be zero", None, None)
+    try:  # the result is float64: so are its bounds (NumPy would overflow int64 on 2**70)
+        start, stop, step = float(start), float(stop), float(step)
+    except OverflowError:
+        raise DpValueError("`arange`: a bound is too large for a float64", None, None) from None
     if not all(math.isfinite(v) for v in (start, stop, step)):
         raise DpValueError("`arange` needs finite start, stop and step", None, None)
-    P.check_size(max(0, int(math.ceil((stop - start) / step))))
+    count = max(0, int(math.ceil((stop - start) / step)))
+    P.check_size(count)
+    if count == 0:
+        return xp.zeros(0)
     return xp.arange(start, stop, step, dtype=xp.float64)
 
 
@@ -753,6 +760,8 @@ def _file_access(rt, name):
 def _path(p, name):
     if type(p) is not str:
         raise DpTypeError(f"`{name}` expects a path string, got {kind_of(p)}", None, None)
+    if "\x00" in p:
+        raise DpValueError(f"`{name}`: the path contains a NUL character", None, None)
     return p
 
 
@@ -812,16 +821,22 @@ def _load(rt, path):
     path = _path(path, "load")
     try:
         data = xp.load(path, allow_pickle=False)
+        if isinstance(data, xp.ndarray):
+            return _numeric_array(data, path)
+        with data:  # members are read (and checked) here, inside the same guard
+            return Record({k: _numeric_array(data[k], f"{path} ({k})") for k in data.files})
+    except DpError:
+        raise
     except OSError as exc:
         raise DpImportError(f"cannot load {path!r}: {exc.strerror or exc}", None, None) from None
-    except ValueError:
-        raise DpImportError(f"cannot load {path!r}: not a .npy or .npz file of numbers", None,
-                            "save it with numpy.save / numpy.savez (no Python objects)"
-                            ) from None
-    if isinstance(data, xp.ndarray):
-        return _numeric_array(data, path)
-    with data:
-        return Record({k: _numeric_array(data[k], f"{path} ({k})") for k in data.files})
+    except Exception:  # noqa: BLE001 - any failure to decode a file is the file's fault
+        raise _not_loadable(path) from None
+
+
+def _not_loadable(path: str) -> DpImportError:
+    return DpImportError(f"cannot load {path!r}: not a .npy or .npz file of numbers (empty, "
+                         "truncated, damaged or holding Python objects)", None,
+                         "save it with numpy.save / numpy.savez (no Python objects)")
 
 
 def _numeric_array(a, where):

@@ -27,6 +27,7 @@ from ..core.errors import (
     DpShapeError,
     DpTypeError,
     DpValueError,
+    shown_int,
 )
 from ..core.values import TRACER_TYPES, has_nan, kind_of, strip
 
@@ -309,7 +310,7 @@ def _check_broadcast(args) -> None:
 
 def check_size(n: int, what: str = "array"):
     if n > LIMITS.max_array_elements:
-        raise DpLimitError(f"{what} of {n} elements exceeds the limit of "
+        raise DpLimitError(f"{what} of {shown_int(n)} elements exceeds the limit of "
                            f"{LIMITS.max_array_elements} elements", None,
                            "use a smaller size, or raise max_array_elements")
 

@@ -12,7 +12,7 @@ import math
 import operator
 
 from ..core.backend import xp
-from ..core.errors import DpLimitError, DpValueError
+from ..core.errors import DpLimitError, DpValueError, shown_int
 from ..core.values import strip
 from . import core
 from .core import (
@@ -441,7 +441,7 @@ def _repeat_values(a, b):
     if type(seq) in (str, tuple) and type(n) is int:
         if len(seq) * max(n, 0) > LIMITS.max_array_elements:
             raise DpLimitError(f"a {'string' if type(seq) is str else 'tuple'} of "
-                               f"{len(seq) * n} items exceeds the limit of "
+                               f"{shown_int(len(seq) * n)} items exceeds the limit of "
                                f"{LIMITS.max_array_elements}", None,
                                "strings and tuples share the max_array_elements limit")
         return seq * n

@@ -22,6 +22,7 @@ from ..core.errors import (
     DpValueError,
     did_you_mean,
     note_frame,
+    shown_int,
 )
 from ..core.values import Module, Record, Tracer, kind_of, show, strip, values_equal
 from ..prims import primitives as P
@@ -245,8 +246,8 @@ def index_value(obj, idx: list):
                                f"this array has {len(s)} dimension{'s' if len(s) != 1 else ''}")
         for k, i in enumerate(idx):
             if type(i) is int and not -s[k] <= i < s[k]:
-                raise DpIndexError(f"index {i} is out of range for axis {k} with size {s[k]}",
-                                   None, f"valid indices are 0 to {s[k] - 1} "
+                raise DpIndexError(f"index {shown_int(i)} is out of range for axis {k} with "
+                                   f"size {s[k]}", None, f"valid indices are 0 to {s[k] - 1} "
                                    f"(or -{s[k]} to -1 from the end)")
         return P.getitem(obj, tuple(idx))
     if t is tuple or t is str or t is range:
@@ -254,7 +255,7 @@ def index_value(obj, idx: list):
             raise DpIndexError(f"{kind_of(obj)} takes one index, got {len(idx)}", None, None)
         i = idx[0]
         if type(i) is int and not -len(obj) <= i < len(obj):
-            raise DpIndexError(f"index {i} is out of range for {kind_of(obj)} of length "
+            raise DpIndexError(f"index {shown_int(i)} is out of range for {kind_of(obj)} of length "
                                f"{len(obj)}", None,
                                f"valid indices are 0 to {len(obj) - 1}" if len(obj) else
                                "it is empty")
@@ -274,8 +275,8 @@ def set_index_value(obj, idx: list, value):
                                None)
         for k, i in enumerate(idx):
             if type(i) is int and not -s[k] <= i < s[k]:
-                raise DpIndexError(f"index {i} is out of range for axis {k} with size {s[k]}",
-                                   None, f"valid indices are 0 to {s[k] - 1}")
+                raise DpIndexError(f"index {shown_int(i)} is out of range for axis {k} with "
+                                   f"size {s[k]}", None, f"valid indices are 0 to {s[k] - 1}")
         if not _num_or_array(value):
             raise DpTypeError(f"cannot store {kind_of(value)} in an array", None,
                               "arrays hold numbers")
@@ -285,8 +286,8 @@ def set_index_value(obj, idx: list, value):
             raise DpIndexError("a tuple update takes one integer index", None, None)
         i = idx[0]
         if not -len(obj) <= i < len(obj):
-            raise DpIndexError(f"index {i} is out of range for a tuple of length {len(obj)}",
-                               None, None)
+            raise DpIndexError(f"index {shown_int(i)} is out of range for a tuple of length "
+                               f"{len(obj)}", None, None)
         lst = list(obj)
         lst[i] = value
         return tuple(lst)
