@@ -561,6 +561,66 @@ def _keepdims():
     return strat()
 
 
+def _shape_spec(name, min_nd, params, call, square=False):
+    """A shape/assembly builtin on an array of rank >= min_nd: params(draw, nd) draws its
+    other arguments, call(v, **params) applies it."""
+    @st.composite
+    def strat(draw):
+        s = draw(hnp.array_shapes(min_dims=min_nd, max_dims=max(min_nd, 3), min_side=1,
+                                  max_side=4))
+        if square:
+            s = (s[0], s[0])
+        x = draw(_leaf(s, -3, 3))
+        kw = params(draw, len(s))
+        return Case(lambda v: call(v, **kw), (x,), **kw)
+    SPECS[name] = strat()
+
+
+def _no_params(draw, nd):
+    return {}
+
+
+def _axis_params(*names, extra=0, none=False):
+    def params(draw, nd):
+        n = nd + extra
+        ints = st.integers(-n, n - 1)
+        return {k: draw(st.one_of(st.none(), ints) if none else ints) for k in names}
+    return params
+
+
+def _int_params(name, lo, hi, axis=False):
+    def params(draw, nd):
+        kw = {name: draw(st.integers(lo, hi))}
+        if axis:
+            kw["axis"] = draw(st.one_of(st.none(), st.integers(0, nd - 1)))
+        return kw
+    return params
+
+
+_shape_spec("expand_dims", 1, _axis_params("axis", extra=1),
+            lambda v, axis: _bi("expand_dims")(v, axis))
+_shape_spec("squeeze", 1, _no_params, lambda v: _bi("squeeze")(v))
+_shape_spec("flip", 1, _axis_params("axis", none=True), lambda v, axis: _bi("flip")(v, axis))
+_shape_spec("swapaxes", 1, _axis_params("a", "b"), lambda v, a, b: _bi("swapaxes")(v, a, b))
+_shape_spec("moveaxis", 1, _axis_params("a", "b"), lambda v, a, b: _bi("moveaxis")(v, a, b))
+_shape_spec("broadcast_to", 1, _no_params,
+            lambda v: _bi("broadcast_to")(v, (2,) + np.shape(P.strip(v))))
+_shape_spec("hstack", 1, _no_params, lambda v: _bi("hstack")((v, P.mul(v, 2.0))))
+_shape_spec("vstack", 1, _no_params, lambda v: _bi("vstack")((v, P.mul(v, 2.0))))
+_shape_spec("tril", 2, _int_params("k", -2, 2), lambda v, k: _bi("tril")(v, k))
+_shape_spec("triu", 2, _int_params("k", -2, 2), lambda v, k: _bi("triu")(v, k))
+_shape_spec("diagonal", 2, _int_params("k", -1, 1), lambda v, k: _bi("diagonal")(v, k),
+            square=True)
+_shape_spec("trace", 2, _no_params, lambda v: _bi("trace")(v), square=True)
+_shape_spec("diag", 1, _int_params("k", -1, 1),
+            lambda v, k: _bi("diag")(P.reshape(v, (-1,)), k))
+_shape_spec("roll", 1, _int_params("shift", -5, 5, axis=True),
+            lambda v, shift, axis: _bi("roll")(v, shift, axis))
+_shape_spec("repeat", 1, _int_params("r", 0, 3, axis=True),
+            lambda v, r, axis: _bi("repeat")(v, r, axis))
+_shape_spec("tile", 1, _int_params("r", 1, 3), lambda v, r: _bi("tile")(v, (2, r)))
+
+
 @spec("clip")
 def _clip():
     @st.composite
@@ -698,7 +758,9 @@ NONDIFF_PRIMITIVES = [
 # the same name; the rest are the primitive of that name (or the one named here).
 BUILTIN_PRIMITIVE = {"matmul": "@", "pow": "**"}
 COMPOSED_BUILTINS = ["mean", "clip", "logsumexp", "softmax", "outer", "dot", "full", "float",
-                     "pow", "tree_map", "linspace", "var", "std"]
+                     "pow", "tree_map", "linspace", "var", "std", "expand_dims", "squeeze",
+                     "flip", "swapaxes", "moveaxis", "broadcast_to", "hstack", "vstack",
+                     "tril", "triu", "diagonal", "trace", "diag", "roll", "repeat", "tile"]
 EXTRA_SPECS = ["**int", "keepdims"]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError, DpValueError
 from ..core.values import strip
-from .core import F64, _nb, _norm_axis, bind, check_size, defprim, ndim, shape
+from .core import F64, _nb, _norm_axis, bind, check_size, defprim, ndarray, ndim, shape
 from .structure import _batch_shape, pad_batched, unbroadcast
 
 
@@ -34,7 +34,10 @@ getitem_p = defprim("index", _getitem_np, shape_error=_index_error,
 
 def _index_add_np(g, idx, shape):
     z = xp.zeros(shape)
-    z[idx] = g
+    if any(type(i) is ndarray for i in (idx if type(idx) is tuple else (idx,))):
+        xp.add.at(z, idx, g)  # an index array may repeat an index: its cotangents add up
+    else:
+        z[idx] = g
     return z
 
 
