@@ -331,8 +331,8 @@ def test_interrupt_stops_a_long_computation_and_keeps_the_session(session):
 
     def interrupter():
         # what SIGINT does: KeyboardInterrupt in the main thread. Repeated until the run
-        # ends: CPython drops a signal that lands while a finalizer (__del__) runs, which
-        # happened once in a full CI run (the loop then never ended).
+        # ends: one full CI run hung here with the interrupt lost (CPython drops one that
+        # lands while a finalizer runs, a likely cause); a user would press Ctrl-C again.
         if started.wait(30):
             _thread.interrupt_main()
             while not done.wait(0.5):
