@@ -8,6 +8,7 @@ empty line. Timeouts are generous so a loaded machine does not make it flaky.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 
@@ -23,8 +24,10 @@ def spawn(tmp_path, *args):
     env = dict(os.environ, HOME=str(tmp_path), DP_HISTORY=str(tmp_path / "history"),
                TERM="xterm", NO_COLOR="1", PYTHONIOENCODING="utf-8",
                PROMPT_TOOLKIT_NO_CPR="1")  # nobody answers cursor-position requests here
+    # SIGINT's default restored in the child (a background test run inherits it ignored)
     child = pexpect.spawn(sys.executable, ["-m", "dprog", *args], env=env, cwd=str(tmp_path),
-                          encoding="utf-8", timeout=TIMEOUT, dimensions=(40, 120))
+                          encoding="utf-8", timeout=TIMEOUT, dimensions=(40, 120),
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     child.expect_exact("dp> ")
     return child
 
