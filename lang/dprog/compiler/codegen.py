@@ -1,4 +1,4 @@
-"""AST -> Python closures, once per definition.
+"""AST -> Python closures, once per definition (pass 2; pass 1 is resolve.py).
 
 Two passes over a compilation unit (a file, a module, one REPL input):
 
@@ -19,14 +19,10 @@ entry while the exception unwinds.
 
 from __future__ import annotations
 
-from ..ad.fastpath import RECORDERS, RECORDING_NAMES, recording_code
-from ..ad.reverse import RNode
 from ..core.backend import xp
 from ..core.errors import (
     DpError,
-    DpInternalError,
     DpNameError,
-    DpSyntaxError,
     DpTypeError,
     did_you_mean,
     note_frame,
@@ -34,12 +30,11 @@ from ..core.errors import (
 from ..core.values import (
     UNSET,
     Cell,
-    Function,
     Module,
     Record,
     kind_of,
 )
-from ..runtime.functions import BREAK, CONTINUE, MISSING, RETURN, Builtin, Closure, FunctionInfo
+from ..runtime.functions import BREAK, CONTINUE, MISSING, RETURN, Closure, FunctionInfo
 from ..runtime.ops import (
     ARRAY_ATTRIBUTES,
     BINOPS,
@@ -59,367 +54,22 @@ from ..runtime.ops import (
 )
 from ..syntax import nodes as N
 from ..syntax.keywords import KEYWORDS
+from .closures import binop_factory, call1, call2, call_kw, call_n, not_callable_error
+from .resolve import BlockScope, FuncScope, Resolver
 
 ndarray = xp.ndarray
 
 
 # ============================================================== resolution (pass 1)
-class Decl:
-    __slots__ = ("name", "func", "slot", "captured", "cell", "span")
-
-    def __init__(self, name, func, span, cell=None):
-        self.name = name
-        self.func = func  # FuncScope, or None for module globals
-        self.slot = -1
-        self.captured = False
-        self.cell = cell
-        self.span = span
-
-
-class FuncScope:
-    def __init__(self, parent: FuncScope | None, name: str):
-        self.parent = parent
-        self.name = name
-        self.nslots = 1  # slot 0 holds the return value
-        self.free: dict[Decl, int] = {}
-
-    def new_slot(self) -> int:
-        s = self.nslots
-        self.nslots += 1
-        return s
-
-
-class BlockScope:
-    def __init__(self, func: FuncScope, parent: BlockScope | None, module: Module | None = None):
-        self.func = func
-        self.parent = parent
-        self.names: dict[str, Decl] = {}
-        self.module = module  # set for the module's top-level block: names are globals
-
-
-class Resolver:
-    def __init__(self, module: Module, builtins: dict):
-        self.module = module
-        self.builtins = builtins
-        self.loop_depth = 0
-        self.func_depth = 0
-
-    # declarations ----------------------------------------------------------
-    def declare(self, scope: BlockScope, name_node: N.Name) -> Decl:
-        name = name_node.name
-        if scope.module is not None:
-            cell = scope.module.globals.get(name)
-            if cell is None:
-                cell = scope.module.globals[name] = Cell(UNSET)
-            d = scope.names.get(name)
-            if d is None:
-                d = Decl(name, None, name_node.span, cell)
-                scope.names[name] = d
-        else:
-            d = Decl(name, scope.func, name_node.span)
-            d.slot = scope.func.new_slot()
-            scope.names[name] = d
-        name_node.decl = d
-        return d
-
-    def lookup(self, scope: BlockScope, func: FuncScope, name: str):
-        s = scope
-        while s is not None:
-            d = s.names.get(name)
-            if d is not None:
-                if d.func is not None and d.func is not func:
-                    d.captured = True
-                    f = func
-                    while f is not d.func:
-                        if d not in f.free:
-                            f.free[d] = f.new_slot()
-                        f = f.parent
-                return d
-            s = s.parent
-        return None
-
-    def visible_names(self, scope: BlockScope) -> list[str]:
-        out = []
-        s = scope
-        while s is not None:
-            out.extend(s.names)
-            s = s.parent
-        out.extend(k for k, c in self.module.globals.items() if c.v is not UNSET)
-        out.extend(self.builtins)
-        return out
-
-    # walking ---------------------------------------------------------------
-    def block(self, b: N.Block, scope: BlockScope, new_scope=True):
-        if new_scope:
-            scope = BlockScope(scope.func, scope)
-        self.hoist(b.stmts, scope)
-        for s in b.stmts:
-            self.stmt(s, scope)
-
-    def hoist(self, stmts, scope):
-        for s in stmts:
-            if isinstance(s, N.FnDef):
-                self.declare(scope, s.target)
-            elif scope.module is not None:
-                if isinstance(s, N.Let):
-                    for n in s.names:
-                        self.declare(scope, n)
-                elif isinstance(s, N.Import):
-                    self.declare(scope, s.target)
-
-    def stmt(self, s, scope: BlockScope):
-        t = type(s)
-        if t is N.ExprStmt:
-            self.expr(s.expr, scope)
-        elif t is N.Let:
-            self.expr(s.value, scope)
-            for n in s.names:
-                if scope.module is not None:
-                    n.decl = scope.names[n.name]
-                else:
-                    self.declare(scope, n)
-        elif t is N.Assign or t is N.AugAssign:
-            self.expr(s.value, scope)
-            self.expr(s.target, scope)
-        elif t is N.FnDef:
-            if s.target.decl is None:
-                self.declare(scope, s.target)
-            self.function(s.func, scope)
-        elif t is N.If:
-            self.expr(s.cond, scope)
-            self.block(s.then, scope)
-            if isinstance(s.orelse, N.Block):
-                self.block(s.orelse, scope)
-            elif s.orelse is not None:
-                self.stmt(s.orelse, scope)
-        elif t is N.While or t is N.For:
-            self.loop(s, scope)
-        elif t is N.Return or t is N.Break or t is N.Continue:
-            self.jump(s, scope)
-        elif t is N.Import:
-            if scope.module is None:
-                self.declare(scope, s.target)
-            else:
-                s.target.decl = scope.names[s.target.name]
-        else:  # pragma: no cover
-            raise DpInternalError(f"unknown statement {t.__name__}", s.span)
-
-    def loop(self, s, scope: BlockScope):
-        if type(s) is N.While:
-            self.expr(s.cond, scope)
-            body_scope = scope
-        else:
-            self.expr(s.iterable, scope)
-            body_scope = BlockScope(scope.func, scope)
-            self.declare(body_scope, s.var)
-        self.loop_depth += 1
-        self.block(s.body, body_scope)
-        self.loop_depth -= 1
-
-    def jump(self, s, scope: BlockScope):
-        """`return`, `break`, `continue`: only where they mean something."""
-        if type(s) is N.Return:
-            if self.func_depth == 0:
-                raise DpSyntaxError("`return` outside a function", s.span,
-                                    "use `return` inside `fn` bodies only")
-            if s.value is not None:
-                self.expr(s.value, scope)
-        elif self.loop_depth == 0:
-            word = "break" if type(s) is N.Break else "continue"
-            raise DpSyntaxError(f"`{word}` outside a loop", s.span,
-                                f"`{word}` works inside `while` and `for` loops")
-
-    def function(self, fn: N.Lambda, scope: BlockScope):
-        for p in fn.params:
-            if p.default is not None:
-                self.expr(p.default, scope)
-        func = FuncScope(scope.func, fn.name)
-        inner = BlockScope(func, scope)
-        for p in fn.params:
-            nm = N.Name(p.span, p.name)
-            p.decl = self.declare(inner, nm)
-        saved = self.loop_depth
-        self.loop_depth = 0
-        self.func_depth += 1
-        if isinstance(fn.body, N.Block):
-            self.block(fn.body, inner)
-        else:
-            self.expr(fn.body, inner)
-        self.func_depth -= 1
-        self.loop_depth = saved
-        fn.info = func
-
-    def expr(self, e, scope: BlockScope):
-        t = type(e)
-        if t is N.Name:
-            d = self.lookup(scope, scope.func, e.name)
-            e.decl = d
-            if d is None:
-                e.visible = self.visible_names(scope)
-        elif t is N.Lambda:
-            self.function(e, scope)
-        else:
-            children = _SUBEXPRESSIONS.get(t)
-            if children is None:  # pragma: no cover
-                raise DpInternalError(f"unknown expression {t.__name__}", e.span)
-            for c in children(e):
-                self.expr(c, scope)
-
-
-def _index_parts(e: N.Index):
-    yield e.obj
-    for s in e.subscripts:
-        if type(s) is N.Slice:
-            yield from (part for part in (s.start, s.stop, s.step) if part is not None)
-        else:
-            yield s
-
-
-# the expressions directly inside each kind of expression, in evaluation order
-_SUBEXPRESSIONS = {
-    N.Const: lambda e: (),
-    N.BinOp: lambda e: (e.left, e.right),
-    N.BoolOp: lambda e: (e.left, e.right),
-    N.UnOp: lambda e: (e.operand,),
-    N.Not: lambda e: (e.operand,),
-    N.Call: lambda e: (e.func, *e.args, *(a for _, a in e.kwargs)),
-    N.Index: _index_parts,
-    N.Field: lambda e: (e.obj,),
-    N.TupleLit: lambda e: e.items,
-    N.ArrayLit: lambda e: e.items,
-    N.RecordLit: lambda e: (x for _, x in e.fields),
-    N.IfExpr: lambda e: (e.cond, e.then, e.orelse),
-}
 
 
 # ============================================================= run-time helpers
-
-
-# Binary operator closures are generated from one template: a float fast path
-# (no call at all for two Python floats), constants inlined, and the error
-# handling every node has (`located`). One factory per (operator, constant side) pair.
-_BINOP_TEMPLATE = """
-def factory(left, right, lconst, rconst, op, span, fname):
-    def binop(f):
-        a = {a}
-        b = {b}
-        if {fast}:
-            return a {sym} b
-        try:
-            {traced}
-            return op(a, b)
-        except Exception as exc:
-            raise located(exc, span, fname)
-    return binop
-"""
-_FAST_SYMS = {"+", "-", "*", "/", "<", ">", "<=", ">="}
-_binop_factories: dict = {}
-
-
-_OPERAND = {"const": "{c}", "slot": "f[{c}]", "expr": "{e}(f)"}
-
-
-def _binop_factory(sym: str, lkind: str, rkind: str, checked: bool = False):
-    """lkind/rkind: "const" (value inlined), "slot" (a plain local, read inline) or "expr"."""
-    key = (sym, lkind, rkind, checked)
-    fac = _binop_factories.get(key)
-    if fac is None:
-        if sym in _FAST_SYMS and not checked:
-            fast = "type(a) is float and type(b) is float"
-            if sym == "/":
-                fast += " and b != 0.0"
-            psym = sym
-        else:
-            fast, psym = "False", "+"
-        # a float operation on a reverse-mode value is recorded right here (the
-        # recorder's code inlined: one call fewer per operation on the hot path)
-        traced = ("if type(a) is RNode or type(b) is RNode:\n"
-                  + recording_code(sym, 16) if sym in RECORDERS and not checked else "pass")
-        src = _BINOP_TEMPLATE.format(a=_OPERAND[lkind].format(c="lconst", e="left"),
-                                     b=_OPERAND[rkind].format(c="rconst", e="right"),
-                                     fast=fast, sym=psym, traced=traced)
-        ns = {"located": located, **RECORDING_NAMES}
-        exec(compile(src, f"<dprog binop {sym}>", "exec"), ns)
-        fac = _binop_factories[key] = ns["factory"]
-    return fac
 
 
 # ================================================================ functions
 
 
 # ============================================================== generation (pass 2)
-# Call closures, one factory per shape. The closures keep `span` and `fname` among
-# their variables: --check-nans reads them off the Python stack (ad.reverse.dprog_stack).
-def _not_callable_error(callee, span, fname):
-    def not_callable(fn):
-        what = f"`{callee}` is {kind_of(fn)}" if callee else f"this is {kind_of(fn)}"
-        if fn is UNSET:
-            err = DpNameError(f"`{callee}` is called before it is defined", None, None)
-        else:
-            err = DpTypeError(f"{what}, not a function", None, "only functions can be called")
-        note_frame(err, span, fname)
-        return err
-    return not_callable
-
-
-def _call_kw(func, args, kwnames, kwvals, not_callable, span, fname):
-    def call_kw(f):
-        fn = func(f)
-        a = [x(f) for x in args]
-        kw = {k: v(f) for k, v in zip(kwnames, kwvals)}
-        if not isinstance(fn, Function):
-            raise not_callable(fn)
-        try:
-            return fn(*a, **kw)
-        except Exception as exc:
-            raise located(exc, span, fname)
-    return call_kw
-
-
-def _call1(func, a0, not_callable, span, fname):
-    def call1(f):
-        fn = func(f)
-        x = a0(f)
-        try:
-            if type(fn) is Builtin and fn.takes1:  # no argument checks needed
-                if type(x) is RNode and fn.record1 is not None:
-                    return fn.record1(x)  # a float on a tape: recorded in one step
-                return fn.fn(x)
-            if not isinstance(fn, Function):
-                raise not_callable(fn)
-            return fn(x)
-        except Exception as exc:
-            raise located(exc, span, fname)
-    return call1
-
-
-def _call2(func, a0, a1, not_callable, span, fname):
-    def call2(f):
-        fn = func(f)
-        x = a0(f)
-        y = a1(f)
-        try:
-            if type(fn) is Builtin and fn.takes2:
-                return fn.fn(x, y)
-            if not isinstance(fn, Function):
-                raise not_callable(fn)
-            return fn(x, y)
-        except Exception as exc:
-            raise located(exc, span, fname)
-    return call2
-
-
-def _call_n(func, args, not_callable, span, fname):
-    def call(f):
-        fn = func(f)
-        a = [x(f) for x in args]
-        if not isinstance(fn, Function):
-            raise not_callable(fn)
-        try:
-            return fn(*a)
-        except Exception as exc:
-            raise located(exc, span, fname)
-    return call
 
 
 class Compiler:
@@ -998,7 +648,7 @@ class Compiler:
         op = BINOPS[e.op]
         lkind, lconst = self.operand_kind(e.left)
         rkind, rconst = self.operand_kind(e.right)
-        factory = _binop_factory(e.op, lkind, rkind, self.rt.check_nans)
+        factory = binop_factory(e.op, lkind, rkind, self.rt.check_nans)
         return factory(left, right, lconst, rconst, op, e.span, self.fname)
 
     def operand_kind(self, e):
@@ -1014,17 +664,17 @@ class Compiler:
         func = self.expr(e.func)
         args = [self.expr(a) for a in e.args]
         span, fname = e.span, self.fname
-        not_callable = _not_callable_error(e.func.name if type(e.func) is N.Name else None,
+        not_callable = not_callable_error(e.func.name if type(e.func) is N.Name else None,
                                            span, fname)
         if e.kwargs:
             kwnames = [k for k, _ in e.kwargs]
             kwvals = [self.expr(v) for _, v in e.kwargs]
-            return _call_kw(func, args, kwnames, kwvals, not_callable, span, fname)
+            return call_kw(func, args, kwnames, kwvals, not_callable, span, fname)
         if len(args) == 1:
-            return _call1(func, args[0], not_callable, span, fname)
+            return call1(func, args[0], not_callable, span, fname)
         if len(args) == 2:
-            return _call2(func, args[0], args[1], not_callable, span, fname)
-        return _call_n(func, args, not_callable, span, fname)
+            return call2(func, args[0], args[1], not_callable, span, fname)
+        return call_n(func, args, not_callable, span, fname)
 
     def index_builder(self, subscripts):
         parts = []
