@@ -34,6 +34,7 @@ from hypothesis.extra import numpy as hnp
 from dprog.ad.engines import reference_engines
 from dprog.ad.transforms import jacfwd_call, jacrev_call, jvp_call, value_and_grad_call, vjp_call
 from dprog.lib import builtins as B
+from dprog.lib.transforms import Transformed
 from dprog.prims import primitives as P
 
 EXAMPLES = int(os.environ.get("DPROG_PROPERTY_EXAMPLES", "25"))
@@ -730,7 +731,7 @@ def _tree_map():
         b = draw(_leaf(sb, -2, 2))
 
         def f(a, b):
-            t = _bi("tree_map")(B.Transformed("f", lambda u, v: P.mul(P.sin(u), v)),
+            t = _bi("tree_map")(Transformed("f", lambda u, v: P.mul(P.sin(u), v)),
                                 (a, b), (b, a))
             return P.add(t[0], t[1])
         return Case(f, (a, b))

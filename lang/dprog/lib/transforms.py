@@ -1,0 +1,249 @@
+"""The transformations as builtins: grad, value_and_grad, derivative, jvp, vjp, the
+Jacobians, hessian, hvp, stop_gradient, custom_vjp, custom_jvp, checkpoint, check_grad."""
+
+from __future__ import annotations
+
+from ..ad.checking import check_grad_call
+from ..ad.custom import call_checkpoint, call_custom_jvp, call_custom_vjp
+from ..ad.transforms import (
+    check_argnums,
+    hessian_call,
+    hvp_call,
+    jacfwd_call,
+    jacobian_call,
+    jacrev_call,
+    jvp_call,
+    value_and_grad_call,
+    vjp_call,
+)
+from ..ad.trees import flatten_any, to_float, unflatten_any
+from ..core.backend import xp
+from ..core.errors import (
+    DpArgumentError,
+    DpTypeError,
+)
+from ..core.values import Function, strip
+from ..prims import primitives as P
+from .table import _func, _num, builtin
+
+
+# ============================================================ differentiation
+class Transformed(Function):
+    """A function made by a transformation (grad(f), jacfwd(f), ...)."""
+
+    __slots__ = ("name", "fn")
+
+    def __init__(self, name, fn):
+        self.name = name
+        self.fn = fn
+
+    def describe(self) -> str:
+        return f"<fn {self.name}>"
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
+
+def _fname(f):
+    return getattr(f, "name", "f")
+
+
+def _first_arg(what, f, call, argnums=0):
+    """A Jacobian-style function of f's arguments: differentiate with respect to
+    argument `argnums` (an int, or a tuple of ints for a tuple of Jacobians, as in
+    JAX); the other arguments and keyword arguments are passed through."""
+    argnums = strip(argnums)
+
+    def jac(*args, **kwargs):
+        if not args:
+            raise DpArgumentError(f"`{what}({_fname(f)})` needs the point to differentiate at",
+                                  None, f"e.g. {what}(f)(x)")
+        nums, single = check_argnums(argnums, len(args), what)
+        if single and nums[0] == 0 and not kwargs:
+            return call(f, args[0], args[1:])
+
+        def g(x):
+            full = list(args)
+            for k, v in zip(nums, (x,) if single else x):
+                full[k] = v
+            return f(*full, **kwargs)
+        x = args[nums[0]] if single else tuple(args[k] for k in nums)
+        return call(g, x, ())
+    return jac
+
+
+@builtin("grad(f, argnums=0)", "function giving the gradient of scalar-valued f with respect "
+         "to argument argnums (an int, or a tuple of ints for a tuple of gradients); trees give "
+         "trees", "differentiation", "transform")
+def _grad(f, argnums=0):
+    _func(f, "grad")
+    argnums = strip(argnums)
+
+    def g(*args, **kwargs):
+        return value_and_grad_call(f, args, kwargs, argnums, "grad")[1]
+    return Transformed(f"grad({_fname(f)})", g)
+
+
+@builtin("value_and_grad(f, argnums=0)", "function giving (f(x...), grad f(x...))",
+         "differentiation", "transform")
+def _value_and_grad(f, argnums=0):
+    _func(f, "value_and_grad")
+    argnums = strip(argnums)
+
+    def g(*args, **kwargs):
+        return value_and_grad_call(f, args, kwargs, argnums, "value_and_grad")
+    return Transformed(f"value_and_grad({_fname(f)})", g)
+
+
+@builtin("derivative(f)", "f' by forward mode, for f from numbers to numbers (elementwise on "
+         "arrays)", "differentiation", "transform")
+def _derivative(f):
+    _func(f, "derivative")
+
+    def d(*args, **kwargs):
+        if not args:
+            raise DpArgumentError(f"`derivative({_fname(f)})` needs the point to "
+                                  "differentiate at", None, "e.g. derivative(f)(x)")
+        x = to_float(_num(args[0], "derivative"))
+        rest = args[1:]
+        s = P.shape(x)
+        one = xp.ones(s) if s else 1.0
+        return jvp_call(lambda v: f(v, *rest, **kwargs), (x,), (one,))[1]
+    return Transformed(f"derivative({_fname(f)})", d)
+
+
+@builtin("jvp(f, primals, tangents)", "(f(primals...), J·tangents) by forward mode",
+         "differentiation", "transform")
+def _jvp(f, primals, tangents):
+    _func(f, "jvp")
+    if type(primals) is not tuple or type(tangents) is not tuple:
+        raise DpTypeError("`jvp` takes the primals and the tangents as tuples", None,
+                          "e.g. jvp(f, (x,), (t,))")
+    if len(primals) != len(tangents):
+        raise DpArgumentError(f"`jvp` got {len(primals)} primals but {len(tangents)} tangents",
+                              None, None)
+    return jvp_call(f, primals, tangents)
+
+
+@builtin("vjp(f, x...)", "(f(x...), pullback); pullback(ct) gives a tuple of cotangents",
+         "differentiation", "transform")
+def _vjp(f, *xs):
+    _func(f, "vjp")
+    y, pull = vjp_call(f, xs)
+
+    def pullback(*cts, **kwargs):
+        if len(cts) != 1 or kwargs:
+            raise DpArgumentError(
+                f"a pullback takes 1 argument (the cotangent of the output) but "
+                f"{len(cts) + len(kwargs)} were given", None,
+                "pass one cotangent shaped like f's output; it returns a tuple")
+        return pull(cts[0])
+    return (y, Transformed(f"pullback({_fname(f)})", pullback))
+
+
+@builtin("jacfwd(f, argnums=0)", "function giving the Jacobian of f by forward mode (one "
+         "batched pass)",
+         "differentiation", "transform")
+def _jacfwd(f, argnums=0):
+    _func(f, "jacfwd")
+    return Transformed(f"jacfwd({_fname(f)})", _first_arg("jacfwd", f, jacfwd_call, argnums))
+
+
+@builtin("jacrev(f, argnums=0)", "function giving the Jacobian of f by reverse mode (one pass "
+         "per output)",
+         "differentiation", "transform")
+def _jacrev(f, argnums=0):
+    _func(f, "jacrev")
+    return Transformed(f"jacrev({_fname(f)})", _first_arg("jacrev", f, jacrev_call, argnums))
+
+
+@builtin("jacobian(f, argnums=0)", "function giving the Jacobian of f, by the cheaper mode",
+         "differentiation", "transform")
+def _jacobian(f, argnums=0):
+    _func(f, "jacobian")
+    return Transformed(f"jacobian({_fname(f)})",
+                       _first_arg("jacobian", f, jacobian_call, argnums))
+
+
+@builtin("hessian(f, argnums=0)", "function giving the Hessian of scalar f (jacfwd of jacrev)",
+         "differentiation", "transform")
+def _hessian(f, argnums=0):
+    _func(f, "hessian")
+    return Transformed(f"hessian({_fname(f)})", _first_arg("hessian", f, hessian_call, argnums))
+
+
+@builtin("hvp(f, x, v)", "Hessian-vector product of scalar f at x, without forming the Hessian",
+         "differentiation", "transform")
+def _hvp(f, x, v):
+    _func(f, "hvp")
+    return hvp_call(f, x, v)
+
+
+@builtin("stop_gradient(x)", "x itself, with zero derivative (for trees too)", "differentiation",
+         "no d")
+def _stop_gradient(x):
+    leaves, shp = flatten_any(x)
+    return unflatten_any(shp, [strip(v) for v in leaves])
+
+
+class _Custom(Function):
+    __slots__ = ("name", "call")
+
+    def __init__(self, name, call):
+        self.name = name
+        self.call = call
+
+    def describe(self) -> str:
+        return f"<fn {self.name}>"
+
+    def __call__(self, *args, **kwargs):
+        return self.call(args, kwargs)
+
+
+def _positional_only(name, call):
+    def c(args, kwargs):
+        if kwargs:
+            raise DpArgumentError(f"`{name}` takes positional arguments only", None, None)
+        return call(args)
+    return c
+
+
+@builtin("custom_vjp(f, fwd, bwd)", "f with a reverse rule: fwd(x...) -> (y, res), "
+         "bwd(res, g) -> tuple of cotangents", "differentiation", "transform")
+def _custom_vjp(f, fwd, bwd):
+    _func(f, "custom_vjp")
+    _func(fwd, "custom_vjp", "fwd")
+    _func(bwd, "custom_vjp", "bwd")
+    name = f"custom_vjp({_fname(f)})"
+    return _Custom(name, _positional_only(
+        name, lambda args: call_custom_vjp(f, fwd, bwd, args)))
+
+
+@builtin("custom_jvp(f, rule)", "f with a forward rule: rule((x...), (t...)) -> (y, t_out); "
+         "reverse mode uses it too", "differentiation", "transform")
+def _custom_jvp(f, rule):
+    _func(f, "custom_jvp")
+    _func(rule, "custom_jvp", "rule")
+    name = f"custom_jvp({_fname(f)})"
+    return _Custom(name, _positional_only(name, lambda args: call_custom_jvp(f, rule, args)))
+
+
+@builtin("checkpoint(f)", "f whose intermediates are recomputed in the backward pass instead "
+         "of stored", "differentiation", "transform")
+def _checkpoint(f):
+    _func(f, "checkpoint")
+    return _Custom(f"checkpoint({_fname(f)})", lambda args, kwargs: call_checkpoint(
+        (lambda *a: f(*a, **kwargs)) if kwargs else f, args))
+
+
+@builtin("check_grad(f, x...)", "compare forward, reverse and central-difference derivatives; "
+         "true, or an error naming the worst entry", "differentiation", "transform")
+def _check_grad(f, *xs):
+    _func(f, "check_grad")
+    if not xs:
+        raise DpArgumentError("`check_grad` needs at least one point to check at", None,
+                              "e.g. check_grad(f, 1.0)")
+    return check_grad_call(f, xs)
+
+
+
