@@ -863,18 +863,24 @@ def _tdot(xs, ys):
     return total
 
 
-def check_case(case: Case, rng):
+def _problem(case: Case, rng):
+    """The differentiated arguments (a random non-empty subset, so rules also meet
+    constant operands) and the function of them alone."""
     args = case.args
     sel = [i for i in case.diff if rng.random() < 0.7] or [case.diff[rng.integers(len(case.diff))]]
-    xs = tuple(args[i] for i in sel)
-    n = len(xs)
-    allnums = tuple(range(n))
 
     def f(*vs):
         full = list(args)
         for i, v in zip(sel, vs):
             full[i] = v
         return case.fn(*full)
+    return tuple(args[i] for i in sel), f
+
+
+def check_case(case: Case, rng):
+    xs, f = _problem(case, rng)
+    n = len(xs)
+    allnums = tuple(range(n))
 
     y = f(*xs)
     y_s = _np(y)
@@ -967,16 +973,8 @@ def test_rules_agree(name, data):
 # ============================================== fast paths against the reference engines
 def _derivatives(case: Case, rng) -> list:
     """A case's value and derivatives to second order (as check_case takes them)."""
-    args = case.args
-    sel = [i for i in case.diff if rng.random() < 0.7] or [case.diff[rng.integers(len(case.diff))]]
-    xs = tuple(args[i] for i in sel)
+    xs, f = _problem(case, rng)
     allnums = tuple(range(len(xs)))
-
-    def f(*vs):
-        full = list(args)
-        for i, v in zip(sel, vs):
-            full[i] = v
-        return case.fn(*full)
 
     y = f(*xs)
     ts = tuple(_rand_like(rng, x) for x in xs)
