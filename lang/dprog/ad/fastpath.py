@@ -35,93 +35,48 @@ class FastForwardTrace(ForwardTrace):
     __slots__ = ()
 
     def process(self, p, args, params):
-        sd = p.sderiv
-        if sd is not None and self.batch is None and not core.NAN_CHECK:
-            # Python-float fast path: value and tangent without NumPy (falls back
-            # to the array rules on any exception or non-float operand)
+        if not params:  # the float fast paths are in process1 / process2
             if len(args) == 2:
-                a, b = args
-                if type(a) is Dual and a._trace is self:
-                    pa = a.primal
-                    ta = a.tangent
-                else:
-                    pa = a
-                    ta = None
-                if type(b) is Dual and b._trace is self:
-                    pb = b.primal
-                    tb = b.tangent
-                else:
-                    pb = b
-                    tb = None
-                tpa = type(pa)
-                tpb = type(pb)
-                if (tpa is float or tpa is int) and (tpb is float or tpb is int):
-                    try:
-                        out = p.pyfn(pa, pb)
-                        da, db = sd(out, pa, pb)
-                        if ta is None:
-                            t = tb * db
-                        elif tb is None:
-                            t = ta * da
-                        else:
-                            t = ta * da + tb * db
-                    except (ArithmeticError, ValueError, TypeError):
-                        pass
-                    else:
-                        if type(t) is float:
-                            r = _new(Dual)
-                            r._trace = self
-                            r.primal = out
-                            r.tangent = t
-                            return r
-            elif len(args) == 1:
-                a = args[0]
-                pa = a.primal
-                tpa = type(pa)
-                if tpa is float or tpa is int:
-                    try:
-                        out = p.pyfn(pa)
-                        t = a.tangent * sd(out, pa)
-                    except (ArithmeticError, ValueError, TypeError):
-                        pass
-                    else:
-                        if type(t) is float:
-                            r = _new(Dual)
-                            r._trace = self
-                            r.primal = out
-                            r.tangent = t
-                            return r
-        if len(args) == 2 and self.batch is None and not params and not core.NAN_CHECK \
-                and p.jvp_joint is None:
-            # the common binary case without lists or keyword plumbing
-            a, b = args
-            if type(a) is Dual and a._trace is self:
-                pa = a.primal
-                ta = a.tangent
-            else:
-                pa = a
-                ta = None
-            if type(b) is Dual and b._trace is self:
-                pb = b.primal
-                tb = b.tangent
-            else:
-                pb = b
-                tb = None
-            out = p.op(pa, pb) if p.op is not None else P.bind(p, (pa, pb))
-            rules = p.jvps
-            t_out = None
-            if ta is not None and rules[0] is not None:
-                t_out = rules[0](ta, out, pa, pb)
-            if tb is not None and rules[1] is not None:
-                c = rules[1](tb, out, pa, pb)
-                t_out = c if t_out is None else P.add(t_out, c)
-            if t_out is None:
-                return out
-            r = _new(Dual)
-            r._trace = self
-            r.primal = out
-            r.tangent = t_out
-            return r
+                return self.process2(p, args[0], args[1])
+            if len(args) == 1:  # (then it is this trace's Dual)
+                return self.process1(p, args[0])
+        return self._general(p, args, params)
+
+    def _binary(self, p, a, b):
+        """A binary primitive without parameters, off the float path: no lists or
+        keyword plumbing."""
+        if self.batch is not None or core.NAN_CHECK or p.jvp_joint is not None:
+            return self._general(p, (a, b), EMPTY)
+        if type(a) is Dual and a._trace is self:
+            pa = a.primal
+            ta = a.tangent
+        else:
+            pa = a
+            ta = None
+        if type(b) is Dual and b._trace is self:
+            pb = b.primal
+            tb = b.tangent
+        else:
+            pb = b
+            tb = None
+        out = p.op(pa, pb) if p.op is not None else P.bind(p, (pa, pb))
+        rules = p.jvps
+        t_out = None
+        if ta is not None and rules[0] is not None:
+            t_out = rules[0](ta, out, pa, pb)
+        if tb is not None and rules[1] is not None:
+            c = rules[1](tb, out, pa, pb)
+            t_out = c if t_out is None else P.add(t_out, c)
+        if t_out is None:
+            return out
+        r = _new(Dual)
+        r._trace = self
+        r.primal = out
+        r.tangent = t_out
+        return r
+
+    def _general(self, p, args, params):
+        """Any primitive: lists of primals and tangents, parameters, batches, nan checks."""
         primals = []
         tangents = []
         any_t = False
@@ -180,7 +135,7 @@ class FastForwardTrace(ForwardTrace):
                         r.primal = out
                         r.tangent = t
                         return r
-        return self.process(p, (a,), EMPTY)
+        return self._general(p, (a,), EMPTY)
 
     def process2(self, p, a, b):
         """`process` for a binary primitive without parameters (the hot case)."""
@@ -219,7 +174,7 @@ class FastForwardTrace(ForwardTrace):
                         r.primal = out
                         r.tangent = t
                         return r
-        return self.process(p, (a, b), EMPTY)
+        return self._binary(p, a, b)
 
 
 class FastTape(Tape):
