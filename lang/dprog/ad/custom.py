@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from ..core.backend import xp
 from ..core.errors import DpDifferentiationError, DpTypeError
-from ..core.values import Record
+from ..core.values import TRACER_TYPES, Record
 from ..prims import primitives as P
+from .batching import BatchTracer, NeedsPerExample
 from .engines import new_tape
 from .forward import Dual, ForwardTrace
 from .reverse import RNode, Tape
@@ -26,10 +27,23 @@ from .trees import (
 )
 
 
+def _batching_on_top(trace, leaves) -> bool:
+    """True when a vmap is the top trace. With differentiation under it, the custom
+    rule must still apply: that vmap runs once per example (NeedsPerExample)."""
+    if trace is None or not trace.batching:
+        return False
+    for x in leaves:
+        while type(x) is BatchTracer:
+            x = x.val
+        if type(x) in TRACER_TYPES:
+            raise NeedsPerExample(trace, "a custom rule under vmap inside a differentiation")
+    return True
+
+
 def call_custom_vjp(f, fwd, bwd, args: tuple):
     leaves, shp = flatten_any(args)
     trace = top_trace(leaves)
-    if not isinstance(trace, Tape):
+    if _batching_on_top(trace, leaves) or not isinstance(trace, Tape):
         # no reverse tracing at the top: run f itself (forward mode traces through f)
         return f(*args)
     primals = unflatten_any(shp, [unwrap_level(x, trace) for x in leaves])
@@ -103,7 +117,7 @@ def _check_single_output(y, what):
 def call_custom_jvp(f, rule, args: tuple):
     leaves, shp = flatten_any(args)
     trace = top_trace(leaves)
-    if trace is None:
+    if trace is None or _batching_on_top(trace, leaves):
         return f(*args)
     if isinstance(trace, ForwardTrace):
         primals = tuple(unwrap_tree(a, trace) for a in args)
@@ -171,7 +185,7 @@ def _tangent_tree(a, trace):
 def call_checkpoint(f, args: tuple):
     leaves, shp = flatten_any(args)
     trace = top_trace(leaves)
-    if not isinstance(trace, Tape):
+    if _batching_on_top(trace, leaves) or not isinstance(trace, Tape):
         return f(*args)
     primals = unflatten_any(shp, [unwrap_level(x, trace) for x in leaves])
     y = f(*primals)  # not recorded on this tape: only the output node is

@@ -35,6 +35,7 @@ class ForwardTrace:
     """One forward-mode differentiation (`jvp`, `jacfwd`, `derivative`, ...)."""
 
     __slots__ = ("level", "batch")
+    batching = False  # a differentiation, not a vmap (prims.core.bind)
 
     def __init__(self, batch: int | None = None):
         self.level = new_level()

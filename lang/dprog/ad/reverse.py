@@ -59,6 +59,7 @@ class Tape:
     """
 
     __slots__ = ("level", "nodes", "params", "where")
+    batching = False  # a differentiation, not a vmap (prims.core.bind)
 
     def __init__(self):
         self.level = new_level()

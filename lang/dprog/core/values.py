@@ -252,12 +252,31 @@ class Tracer:
     __slots__ = ("_trace", "primal")
 
     def __repr__(self) -> str:  # debugging aid only; dprog never shows tracers
-        return f"<{type(self).__name__} level={self._trace.level} {strip(self)!r}>"
+        return f"<{type(self).__name__} level={self._trace.level}>"
+
+    def shape(self) -> tuple:
+        """The shape of the value this tracer stands for (one example's, under vmap)."""
+        x = self.primal
+        if type(x) in TRACER_TYPES:
+            return x.shape()
+        return x.shape if type(x) is xp.ndarray else ()
 
 
 def strip(x):
-    """The plain value under every level of tracing."""
+    """The plain value under every level of tracing.
+
+    A batching tracer (vmap) has no plain value of one example: reading it asks
+    its `vmap` to run the function once per example (see ad/batching.py).
+    """
     while type(x) in TRACER_TYPES:
+        x = x.primal
+    return x
+
+
+def strip_derivatives(x):
+    """x without its differentiation tracers, down to a batching tracer if there is one
+    (non-differentiable operations still batch)."""
+    while type(x) in TRACER_TYPES and type(x) not in BATCH_TYPES:
         x = x.primal
     return x
 
@@ -265,3 +284,5 @@ def strip(x):
 # The concrete tracer classes (ad/forward.py and ad/reverse.py add theirs): a set lookup
 # on type() is cheaper than isinstance() on the hot path.
 TRACER_TYPES: set = set()
+# The batching tracers among them (ad/batching.py adds its class).
+BATCH_TYPES: set = set()

@@ -3,6 +3,9 @@ Jacobians, hessian, hvp, stop_gradient, custom_vjp, custom_jvp, checkpoint, chec
 
 from __future__ import annotations
 
+import sys
+
+from ..ad.batching import vmap_call
 from ..ad.checking import check_grad_call
 from ..ad.custom import call_checkpoint, call_custom_jvp, call_custom_vjp
 from ..ad.transforms import (
@@ -22,7 +25,7 @@ from ..core.errors import (
     DpArgumentError,
     DpTypeError,
 )
-from ..core.values import Function, strip
+from ..core.values import Function, Record, kind_of, strip, strip_derivatives
 from ..prims import primitives as P
 from .table import _func, _num, builtin
 
@@ -183,7 +186,62 @@ def _hvp(f, x, v):
          "no d")
 def _stop_gradient(x):
     leaves, shp = flatten_any(x)
-    return unflatten_any(shp, [strip(v) for v in leaves])
+    return unflatten_any(shp, [strip_derivatives(v) for v in leaves])
+
+
+# ==================================================================== batching
+@builtin("vmap(f, in_axes=0, out_axes=0)", "function mapping f over a batch: the axis in_axes "
+         "of each argument (an int, none for an unmapped argument, or a tuple/record of them "
+         "per argument) is the batch; results are stacked on out_axes. Control flow that "
+         "depends on the example runs f once per example", "differentiation", "transform",
+         needs_rt=True)
+def _vmap(rt, f, in_axes=0, out_axes=0):
+    _func(f, "vmap")
+    in_axes = _axes_spec(in_axes, "in_axes")
+    out_axes = _axes_spec(out_axes, "out_axes")
+    name = f"vmap({_fname(f)})"
+
+    def v(*args, **kwargs):
+        if not args:
+            raise DpArgumentError(f"`{name}` needs the arguments to map over", None,
+                                  f"e.g. {name}(xs)")
+        g = (lambda *a: f(*a, **kwargs)) if kwargs else f
+        explain = [] if rt.vmap_fallbacks is not None else None
+        try:
+            return vmap_call(g, args, in_axes, out_axes, explain, rt)
+        finally:
+            if explain:
+                _report_fallbacks(rt, name, explain)
+    return Transformed(name, v)
+
+
+def _axes_spec(spec, what):
+    """in_axes/out_axes as ints, None, tuples and records (whole floats become ints)."""
+    t = type(spec)
+    if spec is None or t is int:
+        return spec
+    if t is float and spec.is_integer():
+        return int(spec)
+    if t is tuple:
+        return tuple(_axes_spec(s, what) for s in spec)
+    if t is Record:
+        return Record({k: _axes_spec(spec.get(k), what) for k in spec.keys()})
+    raise DpTypeError(f"`vmap`: {what} must be an int, none, or a tuple/record of them, "
+                      f"got {kind_of(spec)}", None, f"e.g. {what}=0 or {what}=(none, 0)")
+
+
+def _report_fallbacks(rt, name, explain):
+    """--explain-vmap: say where the batched run gave way to one run per example."""
+    err = rt.stderr if rt.stderr is not None else sys.stderr
+    for reason, where in explain:
+        at = ""
+        if where is not None:
+            span, fname = where
+            at = f" at {span.source.name}:{span.line}:{span.column}"
+            if fname:
+                at += f" (in {fname})"
+        err.write(f"{name}: ran once per example{at}: {reason}\n")
+    rt.vmap_fallbacks.extend(explain)
 
 
 class _Custom(Function):

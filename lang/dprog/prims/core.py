@@ -29,7 +29,7 @@ from ..core.errors import (
     DpValueError,
     shown_int,
 )
-from ..core.values import TRACER_TYPES, has_nan, kind_of, strip
+from ..core.values import BATCH_TYPES, TRACER_TYPES, has_nan, kind_of, strip_derivatives
 
 F64 = xp.float64
 ndarray = xp.ndarray
@@ -112,7 +112,9 @@ def defprim(name: str, impl, *, key: str | None = None, scalar=None, elementwise
                                  (None: that argument is not differentiable)
     jvp_joint / vjp_joint        instead, one rule for all arguments (n-ary primitives)
     sderiv(ans, *args)           the partial derivatives on floats (a float, or a tuple)
-    batch                        the batching rule (reserved for `vmap`)
+    batch                        the batching rule for `vmap` (prims/batching.py): a
+                                 function or a rule's name; elementwise primitives
+                                 default to "elementwise"
     differentiable=False         (no d): derivatives through it are zero
     shape_error(args, exc)       a dprog error for NumPy's complaint, or None
     sig, doc, category           the builtin that calls it ("sin(x)", its one-line doc,
@@ -128,6 +130,8 @@ def defprim(name: str, impl, *, key: str | None = None, scalar=None, elementwise
     p.pyfn = pyfn if pyfn is not None else scalar
     p.differentiable, p.jvps, p.vjps, p.jvp_joint, p.vjp_joint = \
         differentiable, jvp, vjp, jvp_joint, vjp_joint
+    if batch is None and elementwise:
+        batch = "elementwise"
     p.sderiv, p.batch, p.shape_error, p.op = sderiv, batch, shape_error, None
     p.sig, p.doc, p.category = sig, doc, category
     # arithmetic treats booleans as numbers (true + true == 2); comparisons,
@@ -154,9 +158,14 @@ def bind(p: Primitive, args: tuple, params: dict = EMPTY):
                 top = tr
     if top is None:
         return apply_impl(p, args, params)
-    if not p.differentiable:
-        return apply_impl(p, tuple(strip(a) for a in args), params)
-    return top.process(p, args, params)
+    if p.differentiable or top.batching:
+        return top.process(p, args, params)
+    # (no d): drop the derivative tracers; a batching tracer under them still batches
+    args = tuple(strip_derivatives(a) for a in args)
+    for a in args:
+        if type(a) in BATCH_TYPES:
+            return bind(p, args, params)
+    return apply_impl(p, args, params)
 
 
 def apply_impl(p: Primitive, args: tuple, params: dict):
@@ -320,11 +329,8 @@ def shape(x) -> tuple:
     t = type(x)
     if t is ndarray:
         return x.shape
-    if t is float or t is int:
-        return ()
-    x = strip(x)
-    if type(x) is ndarray:
-        return x.shape
+    if t in TRACER_TYPES:
+        return x.shape()
     return ()
 
 
@@ -332,11 +338,8 @@ def ndim(x) -> int:
     t = type(x)
     if t is ndarray:
         return x.ndim
-    if t is float or t is int:
-        return 0
-    x = strip(x)
-    if type(x) is ndarray:
-        return x.ndim
+    if t in TRACER_TYPES:
+        return len(x.shape())
     return 0
 
 

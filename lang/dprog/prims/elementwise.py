@@ -197,6 +197,7 @@ floor_p = defprim("floor", xp.floor, elementwise=True, differentiable=False, sig
 ceil_p = defprim("ceil", xp.ceil, elementwise=True, differentiable=False, sig="ceil(x)",
                  doc="smallest integer ≥ x (as a float)", category="math")
 round_p = defprim("round", lambda x, digits=0: xp.round(x, digits), differentiable=False,
+                   batch="same axes",
                   sig="round(x, digits=0)", category="math",
                   doc="x rounded to `digits` decimals (halves to even, as NumPy)")
 

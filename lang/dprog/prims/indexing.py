@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError, DpValueError
-from ..core.values import strip
+from .batching import all_at_front
 from .core import F64, _nb, _norm_axis, bind, check_size, defprim, ndarray, ndim, shape
-from .structure import _batch_shape, pad_batched, unbroadcast
+from .structure import (
+    _batch_shape,
+    broadcast_to,
+    move_to_front,
+    pad_batched,
+    reshape,
+    unbroadcast,
+)
 
 
 def _index_error(args, exc):
@@ -27,7 +34,65 @@ def _check_steps(idx):
             raise DpValueError("slice step cannot be zero", None, "use a step like 1 or -1")
 
 
-getitem_p = defprim("index", _getitem_np, shape_error=_index_error,
+def _basic(idx) -> bool:
+    """Only ints, slices, none and `...`: indexing that keeps a leading batch axis in front."""
+    return all(i is None or i is Ellipsis or type(i) in (int, slice) for i in idx)
+
+
+def _region_ndim(s, idx) -> int:
+    """The rank of x[idx] for an x of shape s (a zero-stride view: nothing is copied)."""
+    return xp.broadcast_to(0.0, s)[idx].ndim
+
+
+def _getitem_batch(p, args, dims, params):
+    idx = params["idx"]
+    if not _basic(idx):
+        return None  # index arrays: once per example
+    x = move_to_front(args[0], dims[0])
+    return getitem(x, (slice(None),) + idx), 0
+
+
+def _index_add_batch(p, args, dims, params):
+    idx, s = params["idx"], params["shape"]
+    if not _basic(idx):
+        return None
+    g = move_to_front(args[0], dims[0])
+    gs = shape(g)
+    nd = _region_ndim(s, idx)
+    if len(gs) - 1 < nd:
+        g = reshape(g, gs[:1] + (1,) * (nd - len(gs) + 1) + gs[1:])
+    return index_add(g, (slice(None),) + idx, gs[:1] + s), 0
+
+
+def _setitem_batch(p, args, dims, params):
+    idx = params["idx"]
+    if not _basic(idx):
+        return None
+    (x, v), (dx, dv) = args, dims
+    size = shape(x)[dx] if dx is not None else shape(v)[dv]
+    x = move_to_front(x, dx) if dx is not None else broadcast_to(x, (size,) + shape(x))
+    if dv is not None:
+        v = move_to_front(v, dv)
+        vs = shape(v)
+        nd = _region_ndim(shape(x)[1:], idx)
+        if len(vs) - 1 < nd:
+            v = reshape(v, vs[:1] + (1,) * (nd - len(vs) + 1) + vs[1:])
+    return setitem(x, (slice(None),) + idx, v), 0
+
+
+def _stack_batch(p, args, dims, params):
+    xs = all_at_front(args, dims)
+    nd = ndim(xs[0]) - 1
+    return stack(xs, axis=_norm_axis(params.get("axis", 0), nd + 1) + 1), 0
+
+
+def _concat_batch(p, args, dims, params):
+    xs = all_at_front(args, dims)
+    nd = ndim(xs[0]) - 1
+    return concat(xs, axis=_norm_axis(params.get("axis", 0), nd) + 1), 0
+
+
+getitem_p = defprim("index", _getitem_np, shape_error=_index_error, batch=_getitem_batch,
                     jvp=(lambda t, ans, x, idx: getitem(t, (slice(None),) * _nb(t, x) + idx),),
                     vjp=(lambda g, ans, x, idx: index_add(g, idx, shape(x)),))
 
@@ -43,7 +108,7 @@ def _index_add_np(g, idx, shape):
 
 # the transpose of indexing: a cotangent scattered (added) into zeros of x's shape
 index_add_p = defprim(
-    "index_add", _index_add_np,
+    "index_add", _index_add_np, batch=_index_add_batch,
     jvp=(lambda t, ans, g, idx, shape:
          index_add(t, (slice(None),) * _nb(t, g) + idx, _batch_shape(t, g) + shape),),
     vjp=(lambda c, ans, g, idx, shape: getitem(c, idx),))
@@ -77,7 +142,7 @@ def _setitem_jvp_x(t, ans, x, v, idx):
 
 def _setitem_jvp_v(t, ans, x, v, idx):
     nb = _nb(t, v)
-    region_nd = len(xp.shape(strip(ans)[idx]))
+    region_nd = _region_ndim(shape(ans), idx)
     bshape = _batch_shape(t, v)  # before padding, which adds axes after the batch axis
     t = pad_batched(t, region_nd, nb) if nb else t
     return setitem(zeros_tangent(bshape + shape(x)), (slice(None),) * nb + idx, t)
@@ -88,6 +153,7 @@ def zeros_tangent(s):
 
 
 setitem_p = defprim("index update", _setitem_np, shape_error=_setitem_error,
+                    batch=_setitem_batch,
                     jvp=(_setitem_jvp_x, _setitem_jvp_v),
                     vjp=(lambda g, ans, x, v, idx: setitem(g, idx, 0.0),
                          lambda g, ans, x, v, idx: unbroadcast(getitem(g, idx), v)))
@@ -132,6 +198,7 @@ def _stack_vjp(g, ans, primals, needs, axis=0):
 
 
 stack_p = defprim("stack", _stack_np, shape_error=_stack_error, jvp_joint=_stack_jvp,
+                  batch=_stack_batch,
                   vjp_joint=_stack_vjp, sig="stack(xs, axis=0)", category="arrays",
                   doc="join a tuple of equal-shaped arrays along a new axis")
 
@@ -169,6 +236,7 @@ def _concat_vjp(g, ans, primals, needs, axis=0):
 
 
 concat_p = defprim("concat", _concat_np, shape_error=_concat_error, jvp_joint=_concat_jvp,
+                   batch=_concat_batch,
                    vjp_joint=_concat_vjp, sig="concat(xs, axis=0)", category="arrays",
                    doc="join a tuple of arrays along an existing axis")
 

@@ -8,6 +8,7 @@ import math
 from ..core.backend import xp
 from ..core.errors import DpShapeError, DpValueError
 from . import core
+from .batching import PER_EXAMPLE
 from .core import (
     _F64,
     F64,
@@ -23,7 +24,7 @@ from .core import (
 )
 from .elementwise import mul, neg, sub
 from .reductions import _prod_others_np
-from .structure import reshape, sum_, transpose
+from .structure import move_to_front, reshape, sum_, transpose
 
 
 def _matmul_error(args, exc):
@@ -144,7 +145,36 @@ def outer_(a, b):
     return mul(a1, b1)
 
 
-matmul_p = defprim("@", _matmul_np, shape_error=_matmul_error,
+def _matmul_batch(p, args, dims, params):
+    """Vectors are made matrices first, so that NumPy's stack broadcasting sees the
+    batch axis in front of both operands (unit axes pad the lower-ranked one)."""
+    (a, b), (da, db) = args, dims
+    na, nbd = ndim(a) - (da is not None), ndim(b) - (db is not None)
+    if da is not None:
+        a = move_to_front(a, da)
+    if db is not None:
+        b = move_to_front(b, db)
+    if na == 1:
+        a = reshape(a, shape(a)[:-1] + (1,) + shape(a)[-1:])
+    if nbd == 1:
+        b = reshape(b, shape(b) + (1,))
+    rank = max(na, nbd, 2)
+    if da is not None and max(na, 2) < rank:
+        a = reshape(a, shape(a)[:1] + (1,) * (rank - max(na, 2)) + shape(a)[1:])
+    if db is not None and max(nbd, 2) < rank:
+        b = reshape(b, shape(b)[:1] + (1,) * (rank - max(nbd, 2)) + shape(b)[1:])
+    r = matmul(a, b)
+    s = shape(r)
+    if na == 1 and nbd == 1:
+        s = s[:-2]
+    elif na == 1:
+        s = s[:-2] + s[-1:]
+    elif nbd == 1:
+        s = s[:-1]
+    return reshape(r, s), 0
+
+
+matmul_p = defprim("@", _matmul_np, shape_error=_matmul_error, batch=_matmul_batch,
                    jvp=(_matmul_jvp_a, _matmul_jvp_b), vjp=(_matmul_vjp_a, _matmul_vjp_b),
                    sig="matmul(a, b)", doc="matrix product (same as a @ b)", category="arrays")
 
@@ -200,6 +230,7 @@ def _solve_t(a, g):
 
 solve_p = defprim(
     "solve", _solve_np, shape_error=_square_error("solve"),
+    batch=PER_EXAMPLE,  # 2-D only: once per example
     jvp=(lambda t, ans, a, b: neg(_solve_batched(a, matmul(t, ans), _nb(t, a))),
          lambda t, ans, a, b: _solve_batched(a, t, _nb(t, b))),
     vjp=(lambda g, ans, a, b: neg(outer_(_solve_t(a, g), ans)) if ndim(ans) == 1
@@ -214,6 +245,7 @@ def _inv_np(a):
 
 inv_p = defprim(
     "inv", _inv_np, shape_error=_square_error("inv"),
+    batch=PER_EXAMPLE,  # 2-D only: once per example
     jvp=(lambda t, ans, a: neg(matmul(matmul(ans, t), ans)),),
     vjp=(lambda g, ans, a: neg(matmul(matmul(_swap_last(ans), g), _swap_last(ans))),),
     sig="inv(A)", doc="inverse of a square matrix", category="linear algebra")
@@ -227,6 +259,7 @@ def _det_np(a):
 # also exists (and is computed by SVD) where A is singular: grad(det) is defined
 # everywhere, as in JAX.
 det_p = defprim("det", _det_np, shape_error=_square_error("det"),
+    batch=PER_EXAMPLE,  # 2-D only: once per example
                 jvp=(lambda t, ans, a: sum_(mul(cofactor(a), t), axis=(-2, -1)),),
                 vjp=(lambda g, ans, a: mul(g, cofactor(a)),),
                 sig="det(A)", doc="determinant of a square matrix", category="linear algebra")
@@ -257,6 +290,7 @@ def _cofactor_vjp(g, ans, a):
 
 
 cofactor_p = defprim("cofactor", _cofactor_np, shape_error=_square_error("det"),
+    batch=PER_EXAMPLE,  # 2-D only: once per example
                      jvp=(_cofactor_jvp,), vjp=(_cofactor_vjp,))
 
 

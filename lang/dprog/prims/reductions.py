@@ -52,11 +52,13 @@ def _extremum_vjp(g, ans, x, axis=None):
 
 
 max_p = defprim("max", _max_np, shape_error=_empty_reduce("max"), jvp=(_extremum_jvp,),
+                batch="along axis",
                 vjp=(_extremum_vjp,), sig="max(x, *, axis=none, keepdims=false)",
                 category="reductions",
                 doc="largest element (along `axis`); tied maxima share the derivative "
                     "equally; use maximum(a, b) for two values")
 min_p = defprim("min", _min_np, shape_error=_empty_reduce("min"), jvp=(_extremum_jvp,),
+                batch="along axis",
                 vjp=(_extremum_vjp,), sig="min(x, *, axis=none, keepdims=false)",
                 category="reductions",
                 doc="smallest element (along `axis`); tied minima share the derivative "
@@ -93,7 +95,7 @@ def _prod_others_np(x, axis=None):
 
 
 prod_p = defprim(
-    "prod", _prod_np, shape_error=_axis_error("prod"),
+    "prod", _prod_np, shape_error=_axis_error("prod"), batch="along axis",
     jvp=(lambda t, ans, x, axis=None:
          sum_(mul(pad_batched(t, ndim(x), _nb(t, x)), prod_others(x, axis)),
               axis=_shift_axis(axis, _nb(t, x), ndim(x))),),
@@ -129,6 +131,7 @@ def _prod_others_vjp(g, ans, x, axis=None):
 
 # d prod / d x_i: the product of the other entries
 prod_others_p = defprim("prod_others", _prod_others_np, jvp=(_prod_others_jvp,),
+                        batch="along axis",
                         vjp=(_prod_others_vjp,))
 
 
@@ -182,7 +185,7 @@ def _prod_pairs_x_rule(*_args, **_kw):
 
 
 prod_pairs_p = defprim(
-    "prod_pairs", _prod_pairs_np,
+    "prod_pairs", _prod_pairs_np, batch="along axis",
     jvp=(_prod_pairs_x_rule, lambda dt, ans, x, t, axis=None: prod_pairs(x, dt, axis)),
     vjp=(_prod_pairs_x_rule, lambda g, ans, x, t, axis=None: prod_pairs(x, g, axis)))
 
@@ -203,7 +206,7 @@ def _norm_np(x, axis=None):
 
 
 norm_p = defprim(
-    "norm", _norm_np, shape_error=_axis_error("norm"),
+    "norm", _norm_np, shape_error=_axis_error("norm"), batch="along axis",
     jvp=(lambda t, ans, x, axis=None:
          safe_div(sum_(mul(pad_batched(t, ndim(x), _nb(t, x)), x),
                        axis=_shift_axis(axis, _nb(t, x), ndim(x))), ans),),
@@ -231,7 +234,7 @@ def _cumsum_vjp(g, x, axis):
 
 
 cumsum_p = defprim(
-    "cumsum", _cumsum_np, shape_error=_axis_error("cumsum"),
+    "cumsum", _cumsum_np, shape_error=_axis_error("cumsum"), batch="flat axis",
     jvp=(lambda t, ans, x, axis=None:
          cumsum(t, axis=_shift_axis(axis, _nb(t, x), ndim(x)) if axis is not None else None)
          if axis is not None or _nb(t, x) == 0
@@ -243,19 +246,21 @@ cumsum_p = defprim(
 
 
 # ====================================================== non-differentiable helpers
-argmax_p = defprim("argmax", lambda x, axis=None: xp.argmax(x, axis=axis),
+argmax_p = defprim("argmax", lambda x, axis=None: xp.argmax(x, axis=axis), batch="flat axis",
                    differentiable=False, shape_error=_empty_reduce("argmax"),
                    sig="argmax(x, axis=none, *, keepdims=false)", category="reductions",
                    doc="index of the largest element (of the flattened array, or along `axis`)")
-argmin_p = defprim("argmin", lambda x, axis=None: xp.argmin(x, axis=axis),
+argmin_p = defprim("argmin", lambda x, axis=None: xp.argmin(x, axis=axis), batch="flat axis",
                    differentiable=False, shape_error=_empty_reduce("argmin"),
                    sig="argmin(x, axis=none, *, keepdims=false)", category="reductions",
                    doc="index of the smallest element (of the flattened array, or along `axis`)")
 any_p = defprim("any", lambda x, axis=None: xp.any(x, axis=axis), differentiable=False,
+                batch="along axis",
                 shape_error=_axis_error("any"), sig="any(x, axis=none, *, keepdims=false)",
                 category="reductions",
                 doc="true if any element is nonzero (along `axis`)")
 all_p = defprim("all", lambda x, axis=None: xp.all(x, axis=axis), differentiable=False,
+                batch="along axis",
                 shape_error=_axis_error("all"), sig="all(x, axis=none, *, keepdims=false)",
                 category="reductions",
                 doc="true if every element is nonzero (along `axis`)")

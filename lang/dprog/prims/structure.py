@@ -11,7 +11,7 @@ import math
 
 from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError
-from ..core.values import strip
+from ..core.values import strip_derivatives
 from .core import (
     _broadcast_error,
     _nb,
@@ -24,6 +24,45 @@ from .core import (
     ndim,
     shape,
 )
+
+_shape = shape  # (for functions with a parameter called `shape`)
+
+
+def move_to_front(x, d: int):
+    """x with its axis d moved to the front (vmap's batch axis)."""
+    if d == 0:
+        return x
+    n = ndim(x)
+    return transpose(x, (d,) + tuple(i for i in range(n) if i != d))
+
+
+def move_from_front(x, d: int):
+    """x with its front axis moved to position d."""
+    if d == 0:
+        return x
+    rest = list(range(1, ndim(x)))
+    return transpose(x, tuple(rest[:d]) + (0,) + tuple(rest[d:]))
+
+
+def _reshape_batch(p, args, dims, params):
+    x = move_to_front(args[0], dims[0])
+    return reshape(x, shape(x)[:1] + params["shape"]), 0
+
+
+def _transpose_batch(p, args, dims, params):
+    x = move_to_front(args[0], dims[0])
+    nd = ndim(x) - 1
+    axes = params.get("axes")
+    axes = tuple(reversed(range(nd))) if axes is None else _norm_axis(tuple(axes), nd)
+    return transpose(x, (0,) + tuple(a + 1 for a in axes)), 0
+
+
+def _broadcast_batch(p, args, dims, params):
+    x = move_to_front(args[0], dims[0])
+    s, target = shape(x), params["shape"]
+    if len(s) - 1 < len(target):
+        x = reshape(x, s[:1] + (1,) * (len(target) - len(s) + 1) + s[1:])
+    return broadcast_to(x, s[:1] + target), 0
 
 
 def pad_batched(t, out_nd: int, nb: int = 1):
@@ -40,7 +79,7 @@ def unbroadcast(g, x):
     xs = shape(x)
     gs = shape(g)
     if gs == xs:
-        if type(strip(x)) is not ndarray and type(strip(g)) is ndarray:
+        if type(strip_derivatives(x)) is not ndarray and type(strip_derivatives(g)) is ndarray:
             return sum_(g)
         return g
     extra = len(gs) - len(xs)
@@ -66,7 +105,7 @@ def _axis_error(name):
 
 
 def ans_shape(ans):
-    return tuple(xp.shape(strip(ans)))
+    return tuple(shape(ans))
 
 
 def _batch_shape(t, x):
@@ -90,7 +129,7 @@ def _expand_reduced(g, x, axis, keepdims):
 
 sum_p = defprim(
     "sum", lambda x, axis=None, keepdims=False: xp.sum(x, axis=axis, keepdims=keepdims),
-    shape_error=_axis_error("sum"),
+    shape_error=_axis_error("sum"), batch="along axis",
     jvp=(lambda t, ans, x, axis=None, keepdims=False:
          sum_(t, axis=_shift_axis(axis, _nb(t, x), ndim(x)), keepdims=keepdims),),
     vjp=(lambda g, ans, x, axis=None, keepdims=False:
@@ -108,6 +147,7 @@ def _reshape_error(args, exc):
 
 reshape_p = defprim(
     "reshape", lambda x, shape: xp.reshape(x, shape), shape_error=_reshape_error,
+    batch=_reshape_batch,
     jvp=(lambda t, ans, x, shape: reshape(t, _batch_shape(t, x) + ans_shape(ans)),),
     vjp=(lambda g, ans, x, **_: reshape(g, shape(x)),),  # back to x's own shape
     sig="reshape(x, shape)", category="arrays",
@@ -135,7 +175,7 @@ def _transpose_vjp(g, ans, x, axes=None):
 
 transpose_p = defprim("transpose", lambda x, axes=None: xp.transpose(x, axes),
                       shape_error=_axis_error("transpose"),
-                      jvp=(_transpose_jvp,), vjp=(_transpose_vjp,),
+                      jvp=(_transpose_jvp,), vjp=(_transpose_vjp,), batch=_transpose_batch,
                       sig="transpose(x, axes=none)", category="arrays",
                       doc="x with its axes reversed (or permuted by `axes`)")
 
@@ -148,6 +188,7 @@ def _broadcast_to_np(x, shape):
 
 broadcast_to_p = defprim(
     "broadcast_to", _broadcast_to_np, shape_error=_broadcast_error("broadcast"),
+    batch=_broadcast_batch,
     jvp=(lambda t, ans, x, shape: broadcast_to(pad_batched(t, len(shape), _nb(t, x)),
                                                _batch_shape(t, x) + tuple(shape)),),
     vjp=(lambda g, ans, x, shape: unbroadcast(g, x),))
@@ -170,9 +211,9 @@ def transpose(x, axes=None):
     return bind(transpose_p, (x,), {"axes": axes})
 
 
-def broadcast_to(x, shape):
-    if tuple(xp.shape(strip(x))) == tuple(shape):
+def broadcast_to(x, to):
+    if _shape(x) == tuple(to):
         return x
-    return bind(broadcast_to_p, (x,), {"shape": tuple(shape)})
+    return bind(broadcast_to_p, (x,), {"shape": tuple(to)})
 
 

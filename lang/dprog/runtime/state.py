@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import contextmanager
 
+from ..ad.batching import NeedsPerExample
 from ..core.backend import xp
 from ..core.errors import DpImportError, DpInterrupt, DpLimitError
 
@@ -39,17 +41,42 @@ class Runtime:
         self.interrupt_requested = False
         self._rng = None
         self.interp = None  # the owning Interpreter (modules, argv)
+        # the vmaps whose batched attempt is running, innermost last (side_effect)
+        self.batch_traces: list = []
+        # --explain-vmap: where vmap fell back to one run per example, else None
+        self.vmap_fallbacks: list | None = None
 
     @property
     def rng(self):
         """The seeded random stream (made on first use: numpy.random is slow to import)."""
+        if self.batch_traces:
+            self.side_effect("a random draw")
         if self._rng is None:
             self._rng = xp.random.default_rng(0)
         return self._rng
 
     @rng.setter
     def rng(self, value) -> None:
+        if self.batch_traces:
+            self.side_effect("seeding the random stream")
         self._rng = value
+
+    # ------------------------------------------------------------------ vmap
+    @contextmanager
+    def batching(self, trace):
+        """While a vmap's batched attempt runs: see `side_effect`."""
+        self.batch_traces.append(trace)
+        try:
+            yield
+        finally:
+            self.batch_traces.pop()
+
+    def side_effect(self, what: str) -> None:
+        """Called before output, a random draw or a file write. Inside a batched vmap
+        attempt it asks for the per-example run instead, so that the output and the
+        random stream are exactly those of a loop over the examples."""
+        if self.batch_traces:
+            raise NeedsPerExample(self.batch_traces[-1], f"{what} inside vmap")
 
     # ------------------------------------------------------------------ steps
     def start(self, timeout: float | None = None) -> None:
@@ -93,6 +120,8 @@ class Runtime:
                             None, "is a recursive function missing its base case?")
 
     def write(self, text: str) -> None:
+        if self.batch_traces:
+            self.side_effect("printing")
         out = self.stdout if self.stdout is not None else sys.stdout
         try:
             out.write(text)
