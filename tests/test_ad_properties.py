@@ -605,7 +605,7 @@ _shape_spec("flip", 1, _axis_params("axis", none=True), lambda v, axis: _bi("fli
 _shape_spec("swapaxes", 1, _axis_params("a", "b"), lambda v, a, b: _bi("swapaxes")(v, a, b))
 _shape_spec("moveaxis", 1, _axis_params("a", "b"), lambda v, a, b: _bi("moveaxis")(v, a, b))
 _shape_spec("broadcast_to", 1, _no_params,
-            lambda v: _bi("broadcast_to")(v, (2,) + np.shape(P.strip(v))))
+            lambda v: _bi("broadcast_to")(v, (2,) + P.shape(v)))
 _shape_spec("hstack", 1, _no_params, lambda v: _bi("hstack")((v, P.mul(v, 2.0))))
 _shape_spec("vstack", 1, _no_params, lambda v: _bi("vstack")((v, P.mul(v, 2.0))))
 _shape_spec("tril", 2, _int_params("k", -2, 2), lambda v, k: _bi("tril")(v, k))

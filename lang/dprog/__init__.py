@@ -36,7 +36,7 @@ __all__ = [
     "DpImportError", "DpLimitError", "DpAssertionError", "DpHostError", "DpInterrupt",
     "DpInternalError",
     "grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian", "jacfwd", "jacrev", "hvp",
-    "derivative",
+    "derivative", "vmap",
 ]
 
 
@@ -46,7 +46,7 @@ def __getattr__(name):
         from .host.interpreter import Interpreter
         return Interpreter
     if name in ("grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian", "jacfwd",
-                "jacrev", "hvp", "derivative"):
+                "jacrev", "hvp", "derivative", "vmap"):
         from .host import api
         return getattr(api, name)
     raise AttributeError(f"module 'dprog' has no attribute {name!r}")

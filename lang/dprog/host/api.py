@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ..core.values import Function
 from ..lib.builtins import make_builtins
+from ..lib.transforms import vmap_builtin
 from .convert import PyCallable, PyFunction, TracedValue, host_guard, to_dprog, to_python
 
 _BUILTINS: dict | None = None
@@ -89,6 +90,16 @@ def hessian(f):
     return _transform("hessian", f)
 
 
+def vmap(f, in_axes=0, out_axes=0):
+    """f mapped over a batch (the axis `in_axes` of each argument); see the `vmap`
+    builtin. in_axes/out_axes: an int, None, or a tuple/dict tree of them."""
+    fn, interp = _as_function(f, "vmap")
+    with _guard(interp):
+        made = vmap_builtin(interp.rt if interp is not None else None, fn,
+                            to_dprog(in_axes, interp), to_dprog(out_axes, interp))
+    return PyCallable(made, interp)
+
+
 def _tuple_of(x) -> tuple:
     """Primals/tangents as a tuple of arguments (a lone value is one argument)."""
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
@@ -130,4 +141,5 @@ __all__ = [
     "jvp",
     "value_and_grad",
     "vjp",
+    "vmap",
 ]

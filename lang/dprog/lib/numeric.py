@@ -11,7 +11,7 @@ from ..core.errors import (
     DpTypeError,
     DpValueError,
 )
-from ..core.values import Record, Tracer, kind_of, strip
+from ..core.values import Record, Tracer, kind_of, strip, strip_derivatives
 from ..prims import primitives as P
 from .table import (
     _axis,
@@ -98,14 +98,31 @@ def _cumsum(x, axis=None):
 
 def logsumexp_(x, axis=None, keepdims=False):
     """log(sum(exp(x))) shifted by the (constant) maximum so it never overflows."""
-    m = xp.asarray(P.bind(P.max_p, (strip(x),), {"axis": axis}), dtype=xp.float64)
-    m = xp.where(xp.isfinite(m), m, 0.0)
-    mk = xp.expand_dims(m, axis) if axis is not None else m
-    s = P.sum_(P.exp(P.sub(x, P.normalize(mk))), axis=axis)
-    r = P.add(P.log(s), P.normalize(m))
+    m = P.bind(P.max_p, (strip_derivatives(x),), {"axis": axis})  # (a batch under vmap)
+    m = P.where(P.isfinite(m), m, 0.0)
+    mk = m
+    if axis is not None:
+        kept = list(P.shape(x))
+        for a in _axes_tuple(axis, len(kept)):
+            kept[a] = 1
+        mk = P.reshape(m, tuple(kept))
+    s = P.sum_(P.exp(P.sub(x, mk)), axis=axis)
+    r = P.add(P.log(s), m)
     if keepdims and axis is not None:
-        r = P.reshape(r, mk.shape)
+        r = P.reshape(r, P.shape(mk))
     return r
+
+
+def _is_number(v) -> bool:
+    """A number, or a traced value standing for one (vmap's batch included)."""
+    if isinstance(v, Tracer):
+        return P.shape(v) == ()
+    return type(v) in (int, float, bool)
+
+
+def _axes_tuple(axis, nd: int) -> tuple:
+    axes = axis if type(axis) is tuple else (axis,)
+    return tuple(a % nd if nd else a for a in axes)
 
 
 @builtin("logsumexp(x, axis=none, *, keepdims=false)", "log(sum(exp(x))) computed stably "
@@ -154,7 +171,7 @@ def _linspace(start, stop, n=50):
         raise DpValueError(f"`linspace`: n must not be negative, got {n}", None, None)
     P.check_size(n)
     for v in (start, stop):
-        if type(strip(v)) not in (int, float, bool):
+        if not _is_number(v):
             raise DpTypeError(f"`linspace` expects numbers, got {kind_of(v)}", None, None)
     if isinstance(start, Tracer) or isinstance(stop, Tracer):
         # start + (stop - start) * u, u the unit grid: exact derivatives in both ends
@@ -202,7 +219,8 @@ def _range(start, stop=None, step=1):
 
 @builtin("shape(x)", "the dimensions of x as a tuple (() for a number)", "arrays", "-")
 def _shape(x):
-    x = strip(x)
+    if isinstance(x, Tracer):
+        return P.shape(x)
     if type(x) is xp.ndarray:
         return tuple(x.shape)
     if type(x) in (int, float, bool):
@@ -215,12 +233,13 @@ def _shape(x):
 @builtin("len(x)", "length of an array's first axis, a tuple, a string, a range or a record",
          "arrays", "-")
 def _len(x):
-    x = strip(x)
     t = type(x)
-    if t is xp.ndarray:
-        if x.ndim == 0:
-            raise DpTypeError("`len` of a 0-d array", None, "use size(x)")
-        return x.shape[0]
+    if t is xp.ndarray or isinstance(x, Tracer):
+        s = P.shape(x)
+        if not s:
+            raise DpTypeError("`len` of a number" if isinstance(x, Tracer) else
+                              "`len` of a 0-d array", None, "use size(x)")
+        return s[0]
     if t in (tuple, str, range, Record):
         return len(x)
     raise DpTypeError(f"`len` expects an array, tuple, string or record, got {kind_of(x)}",
@@ -229,7 +248,8 @@ def _len(x):
 
 @builtin("size(x)", "number of elements of x (1 for a number)", "arrays", "-")
 def _size(x):
-    x = strip(x)
+    if isinstance(x, Tracer):
+        return math.prod(P.shape(x))
     if type(x) is xp.ndarray:
         return int(x.size)
     if type(x) in (int, float, bool):

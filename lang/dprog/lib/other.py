@@ -125,11 +125,11 @@ def _float(x):
             raise DpValueError(f"cannot convert the string {show(x, True)} to a float", None,
                                None) from None
     if isinstance(x, Tracer):
-        s = strip(x)
-        if type(s) is xp.ndarray and s.size != 1:
-            raise DpTypeError(f"`float` of an array of shape {s.shape}", None,
+        s = P.shape(x)
+        if math.prod(s) != 1:
+            raise DpTypeError(f"`float` of an array of shape {s}", None,
                               "index one element first")
-        return P.reshape(x, ()) if type(s) is xp.ndarray else x
+        return P.reshape(x, ()) if s else x
     if t is xp.ndarray:
         if x.size != 1:
             raise DpTypeError(f"`float` of an array of shape {x.shape}", None,

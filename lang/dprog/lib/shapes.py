@@ -238,7 +238,7 @@ def _dot(a, b):
 @builtin("outer(a, b)", "outer product of two vectors", "arrays")
 def _outer(a, b):
     a, b = _num(a, "outer", "a"), _num(b, "outer", "b")
-    P.check_size(max(1, int(xp.size(strip(a)))) * max(1, int(xp.size(strip(b)))))
+    P.check_size(max(1, math.prod(P.shape(a))) * max(1, math.prod(P.shape(b))))
     return P.outer_(a, b)
 
 

@@ -195,7 +195,7 @@ def _stop_gradient(x):
          "per argument) is the batch; results are stacked on out_axes. Control flow that "
          "depends on the example runs f once per example", "differentiation", "transform",
          needs_rt=True)
-def _vmap(rt, f, in_axes=0, out_axes=0):
+def vmap_builtin(rt, f, in_axes=0, out_axes=0):
     _func(f, "vmap")
     in_axes = _axes_spec(in_axes, "in_axes")
     out_axes = _axes_spec(out_axes, "out_axes")
@@ -206,7 +206,7 @@ def _vmap(rt, f, in_axes=0, out_axes=0):
             raise DpArgumentError(f"`{name}` needs the arguments to map over", None,
                                   f"e.g. {name}(xs)")
         g = (lambda *a: f(*a, **kwargs)) if kwargs else f
-        explain = [] if rt.vmap_fallbacks is not None else None
+        explain = [] if rt is not None and rt.vmap_fallbacks is not None else None
         try:
             return vmap_call(g, args, in_axes, out_axes, explain, rt)
         finally:

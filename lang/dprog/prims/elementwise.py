@@ -13,7 +13,7 @@ import operator
 
 from ..core.backend import xp
 from ..core.errors import DpLimitError, DpValueError, shown_int
-from ..core.values import strip
+from ..core.values import strip, strip_derivatives
 from . import core
 from .core import (
     _F64,
@@ -529,5 +529,5 @@ isfinite = unary_op(isfinite_p)
 
 
 def where(c, a, b):
-    return bind(where_p, (strip(c), a, b))
+    return bind(where_p, (strip_derivatives(c), a, b))
 

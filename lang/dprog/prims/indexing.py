@@ -10,6 +10,7 @@ from .core import F64, _nb, _norm_axis, bind, check_size, defprim, ndarray, ndim
 from .structure import (
     _batch_shape,
     broadcast_to,
+    move_from_front,
     move_to_front,
     pad_batched,
     reshape,
@@ -39,29 +40,48 @@ def _basic(idx) -> bool:
     return all(i is None or i is Ellipsis or type(i) in (int, slice) for i in idx)
 
 
+def _batched_index(idx):
+    """(index with a leading batch slice, axis of the batch in the result), or None.
+
+    Index arrays (integer, not traced) keep NumPy's rule: when they are separated by
+    a slice, their dimensions go first, and the batch axis follows them."""
+    if _basic(idx):
+        return (slice(None),) + idx, 0
+    arrays = [k for k, i in enumerate(idx) if type(i) is ndarray]
+    if any(not (i is None or i is Ellipsis or type(i) in (int, slice) or
+                (type(i) is ndarray and i.dtype.kind in "iu")) for i in idx):
+        return None  # boolean masks, traced indices: once per example
+    advanced = [k for k, i in enumerate(idx) if type(i) is ndarray or type(i) is int]
+    together = advanced == list(range(advanced[0], advanced[-1] + 1))
+    if together:
+        return (slice(None),) + idx, 0
+    return (slice(None),) + idx, xp.broadcast_shapes(*(idx[k].shape for k in arrays)).__len__()
+
+
 def _region_ndim(s, idx) -> int:
     """The rank of x[idx] for an x of shape s (a zero-stride view: nothing is copied)."""
     return xp.broadcast_to(0.0, s)[idx].ndim
 
 
 def _getitem_batch(p, args, dims, params):
-    idx = params["idx"]
-    if not _basic(idx):
-        return None  # index arrays: once per example
+    plan = _batched_index(params["idx"])
+    if plan is None:
+        return None
     x = move_to_front(args[0], dims[0])
-    return getitem(x, (slice(None),) + idx), 0
+    return getitem(x, plan[0]), plan[1]
 
 
 def _index_add_batch(p, args, dims, params):
     idx, s = params["idx"], params["shape"]
-    if not _basic(idx):
+    plan = _batched_index(idx)
+    if plan is None:
         return None
     g = move_to_front(args[0], dims[0])
     gs = shape(g)
     nd = _region_ndim(s, idx)
     if len(gs) - 1 < nd:
         g = reshape(g, gs[:1] + (1,) * (nd - len(gs) + 1) + gs[1:])
-    return index_add(g, (slice(None),) + idx, gs[:1] + s), 0
+    return index_add(move_from_front(g, plan[1]), plan[0], gs[:1] + s), 0
 
 
 def _setitem_batch(p, args, dims, params):

@@ -13,6 +13,7 @@ USAGE = """usage: dp [options] [FILE.dp | -c CODE | -] [ARGS...]
   dp -i FILE.dp          run FILE, then start the REPL with its names
   dp -                   read the program from standard input
   dp --check-nans ...    stop at the first nan a primitive makes from non-nan inputs
+  dp --explain-vmap ...  report where vmap ran a function once per example
   dp --version           print the version
   dp --help              show this help
 
@@ -28,11 +29,12 @@ def _usage_error(msg: str) -> int:
 class Options:
     """What the command line asks for."""
 
-    __slots__ = ("interactive", "check_nans", "code", "path", "program_args")
+    __slots__ = ("interactive", "check_nans", "explain_vmap", "code", "path", "program_args")
 
     def __init__(self) -> None:
         self.interactive = False
         self.check_nans = False
+        self.explain_vmap = False
         self.code: str | None = None
         self.path: str | None = None
         self.program_args: list[str] = []
@@ -51,8 +53,9 @@ def parse_args(args: list[str]) -> Options | int:
             from .. import __version__  # (dprog's package face: cheap)
             sys.stdout.write(f"dprog {__version__}\n")
             return 0
-        if a in ("--check-nans", "-i"):
+        if a in ("--check-nans", "-i", "--explain-vmap"):
             opts.check_nans |= a == "--check-nans"
+            opts.explain_vmap |= a == "--explain-vmap"
             opts.interactive |= a == "-i"
             args = args[1:]
             continue
@@ -91,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
 
     interp = Interpreter(max_depth=1000, max_array_elements=250_000_000, allow_files=True,
                          check_nans=opts.check_nans)
+    if opts.explain_vmap:
+        interp.rt.vmap_fallbacks = []
     status = _run(interp, opts)
     if opts.interactive and status != 130:
         from .repl import run_repl

@@ -1,0 +1,285 @@
+"""Batching (`vmap`, issue 14): every primitive's batching rule against a loop over the
+examples, in compositions with both differentiation modes, and the language-level
+behaviour (in_axes/out_axes trees, nesting, the per-example fallback on control flow,
+printing and random draws, errors)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from test_ad_properties import (
+    NONDIFF_CALLS,
+    NONDIFF_PRIMITIVES,
+    PROPS,
+    SHAPE,
+    SPECS,
+    Case,
+    _leaf,
+    _np,
+    _problem,
+    _rand_like,
+    _tree,
+)
+
+import dprog
+from dprog.ad.batching import vmap_call
+from dprog.ad.transforms import jvp_call, value_and_grad_call
+from dprog.prims import primitives as P
+
+BATCH = 3
+FACTORS = (1.0, 1.01, 0.995)  # examples: the drawn point, scaled (domains are kept)
+
+# Primitives whose batching runs once per example by declaration (2-D linear algebra),
+# and composed builtins that use them.
+PER_EXAMPLE_OK = {"solve", "inv", "det", "cofactor"}
+
+
+def _examples(xs, batched):
+    return [[P.mul(x, f) if b else x for x, b in zip(xs, batched)] for f in FACTORS]
+
+
+def _stack_axis(vals, axis):
+    return np.stack([_np(v) for v in vals], axis=axis)
+
+
+def _close(got, want, what, scale=1.0):
+    got_t, want_t = _tree(got), _tree(want)
+    assert len(got_t) == len(want_t), what
+    for g, w in zip(got_t, want_t):
+        g, w = _np(g), _np(w)
+        assert g.shape == w.shape, f"{what}: shape {g.shape} != {w.shape}"
+        sc = max(scale, float(np.max(np.abs(w), initial=0.0)), 1.0)
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9 * sc, err_msg=what)
+
+
+def _loop(f, examples):
+    outs = [f(*ex) for ex in examples]
+    return [np.stack([_np(o[k]) for o in (list(map(_tree, outs)))]) for k in
+            range(len(_tree(outs[0])))]
+
+
+def check_batching(case: Case, rng, name: str):
+    xs, f = _problem(case, rng)
+    batched = [bool(rng.random() < 0.7) for _ in xs]
+    if not any(batched):
+        batched[int(rng.integers(len(xs)))] = True
+    axes = tuple(int(rng.integers(0, P.ndim(x) + 1)) if b else None
+                 for x, b in zip(xs, batched))
+    examples = _examples(xs, batched)
+    args = tuple(_stack_axis([ex[j] for ex in examples], axes[j]) if batched[j] else xs[j]
+                 for j in range(len(xs)))
+    explain: list = []
+
+    # values
+    got = vmap_call(f, args, axes, 0, explain)
+    _close(got, _loop(f, examples), "vmap(f) vs a loop")
+    if name not in PER_EXAMPLE_OK:
+        assert explain == [], f"{name}: vmap fell back to one run per example: {explain}"
+
+    # reverse mode outside: grad of sum(c * vmap(f)(args)) = the per-example gradients
+    y = f(*examples[0])
+    cs = [_rand_like(rng, y) for _ in range(BATCH)]
+    c_stack = np.stack([np.asarray(c) for c in cs])
+    nums = tuple(j for j in range(len(xs)) if batched[j])
+
+    def outer_loss(*vs):
+        return P.sum_(P.mul(c_stack, vmap_call(f, vs, axes, 0)))
+
+    g_out = value_and_grad_call(outer_loss, args, {}, nums, "grad")[1]
+    for j, g in zip(nums, g_out):
+        per = [value_and_grad_call(lambda *vs: P.sum_(P.mul(c, f(*vs))), ex, {}, j)[1]
+               for c, ex in zip(cs, examples)]
+        want = _stack_axis(per, axes[j])
+        _close(g, want, "grad(sum(vmap(f))) vs per-example gradients")
+
+    # reverse mode inside: vmap(grad) with a per-example cotangent = per-example grads
+    def inner(c, *vs):
+        return value_and_grad_call(lambda *ws: P.sum_(P.mul(c, f(*ws))), vs, {},
+                                   tuple(range(len(vs))), "grad")[1]
+
+    got = vmap_call(inner, (c_stack,) + args, (0,) + axes, 0)
+    want = _loop(inner, [(c,) + tuple(ex) for c, ex in zip(cs, examples)])
+    _close(got, want, "vmap(grad(f)) vs a loop")
+
+    # forward mode inside and outside
+    ts = tuple(_rand_like(rng, x) for x in xs)
+    got = vmap_call(lambda *vs: jvp_call(f, vs, ts)[1], args, axes, 0)
+    want = _loop(lambda *vs: jvp_call(f, vs, ts)[1], examples)
+    _close(got, want, "vmap(jvp(f)) vs a loop")
+    t_args = tuple(_stack_axis([t] * BATCH, axes[j]) if batched[j] else t
+                   for j, t in enumerate(ts))
+    got = jvp_call(lambda *vs: vmap_call(f, vs, axes, 0), args, t_args)[1]
+    _close(got, want, "jvp(vmap(f)) vs a loop")
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+@PROPS
+@given(data=st.data())
+def test_batching_rules_agree_with_a_loop(name, data):
+    case = data.draw(SPECS[name], label="case")
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    with np.errstate(all="ignore"):
+        check_batching(case, np.random.default_rng(seed), name)
+
+
+@pytest.mark.parametrize("name", NONDIFF_PRIMITIVES)
+@PROPS
+@given(x=SHAPE.flatmap(lambda s: _leaf(s, -3, 3)), axis_seed=st.integers(0, 10))
+def test_nondiff_primitives_batch(name, x, axis_seed):
+    op = NONDIFF_CALLS[name]
+    axis = axis_seed % (np.ndim(x) + 1)
+    xs = [x * f for f in FACTORS]
+    stacked = np.stack([np.asarray(v, dtype=float) for v in xs], axis=axis)
+    explain: list = []
+    got = vmap_call(op, (stacked,), (axis,), 0, explain)
+    want = np.stack([np.asarray(P.strip(op(v))) for v in xs])
+    np.testing.assert_array_equal(np.asarray(P.strip(got)), want)
+    assert explain == []
+
+
+def test_every_primitive_declares_a_batching_rule():
+    missing = [name for name, p in P.REGISTRY.items() if p.batch is None]
+    assert missing == [], f"primitives without a batching rule (defprim batch=): {missing}"
+
+
+# ============================================================== the language
+def run(src: str, **kw) -> str:
+    lines: list[str] = []
+
+    class Out:
+        def write(self, s):
+            lines.append(s)
+
+        def flush(self):
+            pass
+    interp = dprog.Interpreter(stdout=Out(), **kw)
+    interp.exec(src)
+    return "".join(lines)
+
+
+def ev(src: str, expr: str):
+    interp = dprog.Interpreter()
+    interp.exec(src)
+    return interp.eval(expr)
+
+
+XS = "let xs = reshape(arange(12) / 10, (4, 3))\n"
+
+
+def test_in_axes_and_out_axes_forms():
+    src = XS + "fn f(x, w) { return sum(x * w) }\n"
+    np.testing.assert_allclose(ev(src, "vmap(f, in_axes=(0, none))(xs, ones(3))"),
+                               np.arange(12).reshape(4, 3).sum(1) / 10)
+    np.testing.assert_allclose(ev(src, "vmap(f, in_axes=(1, none))(xs, ones(4))"),
+                               np.arange(12).reshape(4, 3).sum(0) / 10)
+    np.testing.assert_allclose(ev(src, "vmap(fn(x) => x * 2, out_axes=1)(xs)"),
+                               (np.arange(12).reshape(4, 3) / 10 * 2).T)
+    # a record argument with a record of axes; a tuple result with a tuple of out_axes
+    r = ev(src, "vmap(fn(p) => (p.a + p.b, p.b), in_axes=({a: 0, b: none},), "
+                "out_axes=(0, none))({a: xs, b: 1.0})")
+    np.testing.assert_allclose(r[0], np.arange(12).reshape(4, 3) / 10 + 1)
+    assert r[1] == 1.0
+    # negative axes
+    np.testing.assert_allclose(ev(src, "vmap(sum, in_axes=-1)(xs)"),
+                               np.arange(12).reshape(4, 3).sum(0) / 10)
+
+
+def test_nested_vmap_and_compositions():
+    src = XS + "fn f(x) { return sum(sin(x) * x) }\n"
+    xs = np.arange(12).reshape(4, 3) / 10
+    np.testing.assert_allclose(ev(src, "vmap(vmap(fn(a) => a * a))(xs)"), xs * xs)
+    np.testing.assert_allclose(ev(src, "vmap(grad(f))(xs)"), np.sin(xs) + xs * np.cos(xs))
+    np.testing.assert_allclose(ev(src, "grad(fn(x) => sum(vmap(f)(x)))(xs)"),
+                               np.sin(xs) + xs * np.cos(xs))
+    hess = ev(src, "vmap(hessian(f))(xs)")
+    want = np.stack([np.diag(2 * np.cos(x) - x * np.sin(x)) for x in xs])
+    np.testing.assert_allclose(hess, want, atol=1e-12)
+    np.testing.assert_allclose(ev(src, "vmap(jacfwd(fn(x) => sin(x)))(xs)"),
+                               np.stack([np.diag(np.cos(x)) for x in xs]))
+    np.testing.assert_allclose(ev(src, "jacrev(vmap(fn(x) => x * x))(xs[0])"),
+                               np.diag(2 * xs[0]))
+    np.testing.assert_allclose(ev(src, "vmap(fn(x) => hvp(f, x, ones(3)))(xs)"),
+                               2 * np.cos(xs) - xs * np.sin(xs))
+    np.testing.assert_allclose(ev(src, "vmap(fn(x) => jvp(f, (x,), (ones(3),))[1])(xs)"),
+                               (np.sin(xs) + xs * np.cos(xs)).sum(1))
+
+
+def test_custom_rules_and_checkpoint_under_vmap():
+    src = XS + """
+fn f(x) { return x * x }
+fn fwd(x) { return (x * x, x) }
+fn bwd(x, g) { return (3 * g,) }
+let cf = custom_vjp(f, fwd, bwd)
+let cp = checkpoint(fn(x) => sin(x) * x)
+"""
+    xs = np.arange(12).reshape(4, 3) / 10
+    np.testing.assert_allclose(ev(src, "vmap(grad(fn(x) => sum(cf(x))))(xs)"), 3 * np.ones((4, 3)))
+    np.testing.assert_allclose(ev(src, "grad(fn(x) => sum(vmap(cf)(x)))(xs)"), 3 * np.ones((4, 3)))
+    np.testing.assert_allclose(ev(src, "vmap(cf)(xs)"), xs * xs)
+    np.testing.assert_allclose(ev(src, "grad(fn(x) => sum(vmap(cp)(x)))(xs)"),
+                               np.sin(xs) + xs * np.cos(xs))
+
+
+def test_control_flow_runs_once_per_example():
+    src = XS + """
+fn g(x) { if x[0] > 0.4 { return x[1] * 2 } else { return x[2] } }
+fn steps(x) { let n = 0; let v = x; while v < 10 { v = v * 2; n = n + 1 }; return n }
+fn fact(n) { if n <= 1 { return 1.0 } else { return n * fact(n - 1) } }
+"""
+    xs = np.arange(12).reshape(4, 3) / 10
+    want = [x[1] * 2 if x[0] > 0.4 else x[2] for x in xs]
+    np.testing.assert_allclose(ev(src, "vmap(g)(xs)"), want)
+    np.testing.assert_allclose(ev(src, "vmap(steps)([0.5, 3.0, 20.0])"), [5, 2, 0])
+    np.testing.assert_allclose(ev(src, "vmap(fact)([1.0, 3.0, 5.0])"), [1, 6, 120])
+    # derivatives through the fallback: d/dx of the taken branch
+    np.testing.assert_allclose(ev(src, "vmap(grad(g))(xs)"),
+                               [[0, 2, 0] if x[0] > 0.4 else [0, 0, 1] for x in xs])
+    np.testing.assert_allclose(ev(src, "grad(fn(x) => sum(vmap(g)(x)))(xs)"),
+                               [[0, 2, 0] if x[0] > 0.4 else [0, 0, 1] for x in xs])
+
+
+def test_printing_and_random_draws_are_those_of_a_loop():
+    loop = run("seed(3)\nfor x in [1.0, 2.0] { print(x); print(x + randn()) }")
+    vm = run("seed(3)\nlet r = vmap(fn(x) { print(x); return x + randn() })([1.0, 2.0])\n"
+             "print(r[0])\nprint(r[1])")
+    printed = loop.split()
+    assert vm.split() == [printed[0], printed[2], printed[1], printed[3]]
+
+
+def test_vmap_errors():
+    with pytest.raises(dprog.DpError, match="different sizes"):
+        ev(XS, "vmap(fn(a, b) => a + b)(xs, ones(5))")
+    with pytest.raises(dprog.DpError, match="in_axes has 1 entries"):
+        ev(XS, "vmap(fn(a, b) => a + b, in_axes=(0,))(xs, xs)")
+    with pytest.raises(dprog.DpError, match="at least one mapped argument"):
+        ev(XS, "vmap(fn(a) => a, in_axes=none)(xs)")
+    with pytest.raises(dprog.DpError, match="in_axes 2"):
+        ev(XS, "vmap(fn(a) => a, in_axes=2)(xs)")
+    with pytest.raises(dprog.DpError, match="different shapes"):
+        ev(XS + "fn h(a) { if a[0] > 0.2 { return [1.0, 2.0] }\n return [1.0] }", "vmap(h)(xs)")
+    with pytest.raises(dprog.DpError, match="cannot map over a string"):
+        ev(XS, 'vmap(fn(a) => a)("abc")')
+
+
+def test_explain_vmap_reports_the_fallback(tmp_path):
+    p = tmp_path / "prog.dp"
+    p.write_text("fn g(x) {\n  if x > 1 { return x }\n  return -x\n}\n"
+                 "print(vmap(g)([0.0, 2.0]))\n")
+    r = subprocess.run([sys.executable, "-m", "dprog", "--explain-vmap", str(p)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "[-0.  2.]" in r.stdout or "[0. 2.]" in r.stdout or "[-0. 2.]" in r.stdout
+    assert "vmap(g): ran once per example at" in r.stderr
+    assert "prog.dp:2:" in r.stderr
+
+
+def test_python_api_vmap():
+    f = dprog.Interpreter()
+    f.exec("fn f(x) { return sum(x * x) }")
+    got = dprog.vmap(f["f"])(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_allclose(got, [5.0, 50.0])
