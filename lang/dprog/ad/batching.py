@@ -80,14 +80,8 @@ class BatchTrace:
         self.explain = explain  # a list collecting fallback reports, or None
 
     def process(self, p, args, params):
-        vals, dims = [], []
-        for a in args:
-            if type(a) is BatchTracer and a._trace is self:
-                vals.append(a.val)
-                dims.append(a.bdim)
-            else:
-                vals.append(a)
-                dims.append(None)
+        vals = [a.val if type(a) is BatchTracer and a._trace is self else a for a in args]
+        dims = [a.bdim if type(a) is BatchTracer and a._trace is self else None for a in args]
         rule = p.batch
         if type(rule) is str:
             rule = NAMED.get(rule)

@@ -4,12 +4,14 @@ built from one or two traces (`engines.new_tape`, `engines.new_forward_trace`)."
 from __future__ import annotations
 
 import gc
+import math
 from contextlib import contextmanager
 
 from ..core.backend import xp
 from ..core.errors import DpDifferentiationError, DpTypeError
-from ..core.values import kind_of, strip
+from ..core.values import BATCH_TYPES, kind_of, strip_derivatives
 from ..prims import primitives as P
+from .batching import vmap_call
 from .engines import new_forward_trace, new_tape
 from .forward import Dual
 from .reverse import RNode
@@ -85,14 +87,15 @@ def _value_and_grad(f, args, kwargs, argnums, what):
 
 def _scalar_output(out, tape, what):
     value = out.primal if type(out) is RNode and out._trace is tape else out
-    v = strip(value)
-    if type(v) is xp.ndarray:
-        if v.size != 1 or v.ndim > 0:
-            if v.size == 1:
+    v = strip_derivatives(value)  # (a vmap's batch stands for one example's value)
+    if type(v) is xp.ndarray or type(v) in BATCH_TYPES:
+        s = P.shape(v)
+        if s:
+            if math.prod(s) == 1:
                 return P.reshape(value, ())
             raise DpDifferentiationError(
                 f"`{what}` needs a function that returns a scalar, but it returned an array "
-                f"of shape {v.shape}", None,
+                f"of shape {s}", None,
                 "use `jacobian(f)` for the full Jacobian, or `vjp(f, x)` for a "
                 "vector-Jacobian product")
     elif type(v) not in (float, int):
@@ -140,7 +143,7 @@ def _split_dual_tree(out, trace, batch):
             ps.append(x)
             z = zeros_like(x)
             if batch is not None:
-                P.check_size(batch * int(xp.prod(P.shape(x))))
+                P.check_size(batch * math.prod(P.shape(x)))
                 z = xp.zeros((batch,) + P.shape(x))
             ts.append(z)
     return unflatten(shp, ps), unflatten(shp, ts)
@@ -220,7 +223,7 @@ def _flat_problem(f, x, extra):
     leaves, in_shape = flatten(x, "argument of a Jacobian")
     leaves = [to_float(v) for v in leaves]
     shapes = [P.shape(v) for v in leaves]
-    sizes = [int(xp.prod(s)) if s else 1 for s in shapes]
+    sizes = [math.prod(s) if s else 1 for s in shapes]
     out_info: list = []
 
     def flat_f(v):
@@ -231,7 +234,7 @@ def _flat_problem(f, x, extra):
         out = f(unflatten(in_shape, parts), *extra)
         ol, oshape = flatten(out, "result")
         out_info[:] = [(oshape, [P.shape(o) for o in ol])]
-        return P.concat([P.reshape(o, (int(xp.prod(P.shape(o))) if P.shape(o) else 1,))
+        return P.concat([P.reshape(o, (math.prod(P.shape(o)) if P.shape(o) else 1,))
                          for o in ol])
 
     v0 = P.concat([P.reshape(v, (n,)) for v, n in zip(leaves, sizes)])
@@ -251,10 +254,10 @@ def _split_jacobian(jac, rows, cols):
     (rshape, rshapes), (cshape, cshapes) = rows, cols
     out, r = [], 0
     for rs in rshapes:
-        m = int(xp.prod(rs)) if rs else 1
+        m = math.prod(rs) if rs else 1
         blocks, c = [], 0
         for cs in cshapes:
-            n = int(xp.prod(cs)) if cs else 1
+            n = math.prod(cs) if cs else 1
             block = P.getitem(jac, (slice(r, r + m), slice(c, c + n)))
             blocks.append(P.reshape(block, tuple(rs) + tuple(cs)))
             c += n
@@ -269,7 +272,7 @@ def _jacfwd(f, x, extra: tuple = ()):
     if not xs:
         out, t = jvp_call(lambda v: f(v, *extra), (x,), (1.0,))
         return _as_jac(t)
-    n = int(xp.prod(xs))
+    n = math.prod(xs)
     P.check_size(n * n, "a Jacobian basis")
     basis = xp.eye(n).reshape((n,) + xs)
     out, t = jvp_call(lambda v: f(v, *extra), (x,), (basis,), batch=n)
@@ -304,28 +307,25 @@ def _jacrev(f, x, extra: tuple = ()):
     ys = P.shape(out)
     if not ys:
         return pull(1.0)[0]
-    m = int(xp.prod(ys))
+    m = math.prod(ys)
     if m == 0:  # an empty result: an empty Jacobian (stack needs one row)
         return xp.zeros(ys + xs)
-    P.check_size(m * max(1, int(xp.prod(xs))), "a Jacobian")
-    rows = []
-    for i in range(m):
-        e = xp.zeros(m)
-        e[i] = 1.0
-        rows.append(pull(e.reshape(ys))[0])
-    jac = P.stack(rows, axis=0)
+    P.check_size(m * max(1, math.prod(xs)), "a Jacobian")
+    # one backward pass for all rows: the pullback vmapped over the basis of cotangents
+    basis = xp.eye(m).reshape((m,) + ys)
+    jac = vmap_call(lambda e: pull(e)[0], (basis,), 0, 0)
     return P.reshape(jac, ys + xs)
 
 
 def _jacobian(f, x, extra: tuple = ()):
     """Reverse mode when outputs are fewer than inputs, else forward (one extra evaluation)."""
     xv = _single_array_arg(x, "jacobian")
-    n = int(xp.prod(P.shape(xv))) if P.shape(xv) else 1
+    n = math.prod(P.shape(xv)) if P.shape(xv) else 1
     out = f(xv, *extra)
     leaves, shp = flatten(out, "result")
     if shp is not None:
         raise _TreeResult
-    m = int(xp.prod(P.shape(out))) if P.shape(out) else 1
+    m = math.prod(P.shape(out)) if P.shape(out) else 1
     if m < n:
         return _jacrev(f, xv, extra)
     return _jacfwd(f, xv, extra)

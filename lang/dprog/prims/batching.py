@@ -48,7 +48,10 @@ def all_at_front(args, dims) -> list:
 def elementwise(p, args, dims, params):
     """NumPy broadcasting aligns trailing axes: a batched argument gets its batch axis
     in front and unit axes after it up to the result's rank."""
-    out_nd = max(ndim(a) - (d is not None) for a, d in zip(args, dims))
+    ranks = [ndim(a) - (d is not None) for a, d in zip(args, dims)]
+    out_nd = max(ranks)
+    if all(d is None or (d == 0 and r == out_nd) for d, r in zip(dims, ranks)):
+        return bind(p, tuple(args), params), 0  # already aligned (the common case)
     new = []
     for a, d in zip(args, dims):
         if d is not None:
