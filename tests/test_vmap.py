@@ -283,3 +283,33 @@ def test_python_api_vmap():
     f.exec("fn f(x) { return sum(x * x) }")
     got = dprog.vmap(f["f"])(np.arange(6.0).reshape(2, 3))
     np.testing.assert_allclose(got, [5.0, 50.0])
+
+
+def test_has_aux_everywhere_it_is_offered():
+    src = 'fn f(x) { return (sum(x * x), {n: x * 2, s: "hi"}) }\n' \
+          'fn v(x) { return (x * x, sum(x)) }\nlet x = [1.0, 2.0]\n'
+    g, aux = ev(src, "grad(f, has_aux=true)(x)")
+    np.testing.assert_allclose(g, [2, 4])
+    np.testing.assert_allclose(aux["n"], [2, 4])
+    assert aux["s"] == "hi"
+    (val, aux), g = ev(src, "value_and_grad(f, has_aux=true)(x)")
+    assert val == 5.0 and aux["s"] == "hi"
+    np.testing.assert_allclose(g, [2, 4])
+    y, ct, aux = ev(src, "(fn(r) => (r[0], r[1]([1.0, 1.0]), r[2]))(vjp(v, x, has_aux=true))")
+    np.testing.assert_allclose(y, [1, 4])
+    np.testing.assert_allclose(ct[0], [2, 4])
+    assert aux == 3.0
+    for jac in ("jacfwd", "jacrev"):
+        j, aux = ev(src, f"{jac}(v, has_aux=true)(x)")
+        np.testing.assert_allclose(j, np.diag([2.0, 4.0]))
+        assert aux == 3.0
+    # aux comes back undifferentiated by its own transformation but stays differentiable
+    # by an enclosing one
+    np.testing.assert_allclose(ev(src, "grad(fn(z) => grad(f, has_aux=true)(z)[1].n[0])(x)"),
+                               [2, 0])
+    # with vmap: per-example gradients and aux
+    g, aux = ev(src, "vmap(grad(f, has_aux=true))(reshape(arange(4.0), (2, 2)))")
+    np.testing.assert_allclose(g, [[0, 2], [4, 6]])
+    np.testing.assert_allclose(aux["n"], [[0, 2], [4, 6]])
+    with pytest.raises(dprog.DpError, match="needs a function returning a tuple"):
+        ev(src, "grad(fn(z) => sum(z), has_aux=true)(x)")

@@ -22,7 +22,15 @@ from contextlib import nullcontext
 
 from ..core.backend import xp
 from ..core.errors import DpShapeError, DpTypeError, DpValueError
-from ..core.values import BATCH_TYPES, TRACER_TYPES, Record, Tracer, kind_of, strip_derivatives
+from ..core.values import (
+    BATCH_TYPES,
+    TRACER_TYPES,
+    Record,
+    Tracer,
+    kind_of,
+    strip_derivatives,
+    values_equal,
+)
 from ..prims import primitives as P
 from ..prims.batching import NAMED, move_from_front, move_to_front
 from ..prims.core import EMPTY
@@ -286,7 +294,9 @@ def _unbatch(out, trace, out_axes):
             res.append(v)
             continue
         if not mine:
-            _check_leaf(v)
+            if not _is_numeric(v):
+                res.append(v)  # a string, a function...: the same for every example
+                continue
             v = P.broadcast_to(v, (trace.size,) + P.shape(v))
         else:
             v = move_to_front(v.val, v.bdim)
@@ -301,12 +311,6 @@ def _out_axis(ax: int, nd: int) -> int:
     return ax % nd
 
 
-def _check_leaf(v):
-    if not _is_numeric(v):
-        raise DpTypeError(f"`vmap`: the function returned {kind_of(v)}", None,
-                          "vmap's results are numbers, arrays, or tuples/records of them")
-
-
 def _stack_trees(outs, out_axes):
     first_leaves, shp = flatten_any(outs[0]) if outs else ([], None)
     axes = _out_axes_per_leaf(outs[0], out_axes) if outs else []
@@ -318,11 +322,15 @@ def _stack_trees(outs, out_axes):
                                "for different examples", None,
                                "return the same tuple/record structure for every example")
         for col, v in zip(columns, leaves):
-            _check_leaf(v)
             col.append(v)
     res = []
     for col, ax in zip(columns, axes):
-        if ax is None:
+        if ax is None or not _is_numeric(col[0]):
+            if any(not values_equal(c, col[0]) for c in col[1:]):
+                raise DpValueError("`vmap`: a result that is not a number differs between "
+                                   "examples (or out_axes is none for a result that does)",
+                                   None, "results that differ by example must be numbers or "
+                                   "arrays, to be stacked")
             res.append(col[0])
             continue
         try:

@@ -8,6 +8,7 @@ import sys
 from ..ad.batching import vmap_call
 from ..ad.checking import check_grad_call
 from ..ad.custom import call_checkpoint, call_custom_jvp, call_custom_vjp
+from ..ad.levels import new_level
 from ..ad.transforms import (
     check_argnums,
     hessian_call,
@@ -25,9 +26,9 @@ from ..core.errors import (
     DpArgumentError,
     DpTypeError,
 )
-from ..core.values import Function, Record, kind_of, strip, strip_derivatives
+from ..core.values import Function, Record, Tracer, kind_of, strip, strip_derivatives
 from ..prims import primitives as P
-from .table import _func, _num, builtin
+from .table import _bool_arg, _func, _num, builtin
 
 
 # ============================================================ differentiation
@@ -75,25 +76,67 @@ def _first_arg(what, f, call, argnums=0):
     return jac
 
 
-@builtin("grad(f, argnums=0)", "function giving the gradient of scalar-valued f with respect "
-         "to argument argnums (an int, or a tuple of ints for a tuple of gradients); trees give "
-         "trees", "differentiation", "transform")
-def _grad(f, argnums=0):
+def _aux_flag(has_aux, what) -> bool:
+    return _bool_arg(has_aux, what, "has_aux")
+
+
+def _with_aux(f, what):
+    """f that returns (output, aux): a function of the output alone, the box that receives
+    aux, and the level above which aux's tracers belong to this transformation."""
+    box: list = []
+
+    def main(*args, **kwargs):
+        r = f(*args, **kwargs)
+        if type(r) is not tuple or len(r) != 2:
+            raise DpTypeError(f"`{what}` with has_aux=true needs a function returning a tuple "
+                              f"(output, aux), got {kind_of(r)}", None,
+                              "e.g. `return (loss, {accuracy: acc})`")
+        box.append(r[1])
+        return r[0]
+    return Transformed(_fname(f), main), box, new_level()
+
+
+def _aux(box, level):
+    """The aux value, undifferentiated: without the tracers of the transformation."""
+    leaves, shp = flatten_any(box[-1])
+    out = []
+    for x in leaves:
+        while isinstance(x, Tracer) and x._trace.level > level:
+            x = x.primal
+        out.append(x)
+    return unflatten_any(shp, out)
+
+
+@builtin("grad(f, argnums=0, has_aux=false)", "function giving the gradient of scalar-valued f "
+         "with respect to argument argnums (an int, or a tuple of ints for a tuple of "
+         "gradients); trees give trees. has_aux: f returns (output, aux) and the result is "
+         "(gradient, aux)", "differentiation", "transform")
+def _grad(f, argnums=0, has_aux=False):
     _func(f, "grad")
     argnums = strip(argnums)
+    aux = _aux_flag(has_aux, "grad")
 
     def g(*args, **kwargs):
+        if aux:
+            main, box, level = _with_aux(f, "grad")
+            grads = value_and_grad_call(main, args, kwargs, argnums, "grad")[1]
+            return (grads, _aux(box, level))
         return value_and_grad_call(f, args, kwargs, argnums, "grad")[1]
     return Transformed(f"grad({_fname(f)})", g)
 
 
-@builtin("value_and_grad(f, argnums=0)", "function giving (f(x...), grad f(x...))",
-         "differentiation", "transform")
-def _value_and_grad(f, argnums=0):
+@builtin("value_and_grad(f, argnums=0, has_aux=false)", "function giving (f(x...), grad "
+         "f(x...)); with has_aux, ((output, aux), gradient)", "differentiation", "transform")
+def _value_and_grad(f, argnums=0, has_aux=False):
     _func(f, "value_and_grad")
     argnums = strip(argnums)
+    aux = _aux_flag(has_aux, "value_and_grad")
 
     def g(*args, **kwargs):
+        if aux:
+            main, box, level = _with_aux(f, "value_and_grad")
+            v, grads = value_and_grad_call(main, args, kwargs, argnums, "value_and_grad")
+            return ((v, _aux(box, level)), grads)
         return value_and_grad_call(f, args, kwargs, argnums, "value_and_grad")
     return Transformed(f"value_and_grad({_fname(f)})", g)
 
@@ -128,10 +171,15 @@ def _jvp(f, primals, tangents):
     return jvp_call(f, primals, tangents)
 
 
-@builtin("vjp(f, x...)", "(f(x...), pullback); pullback(ct) gives a tuple of cotangents",
-         "differentiation", "transform")
-def _vjp(f, *xs):
+@builtin("vjp(f, x..., has_aux=false)", "(f(x...), pullback); pullback(ct) gives a tuple of "
+         "cotangents; with has_aux, f returns (output, aux) and vjp gives (output, pullback, "
+         "aux)", "differentiation", "transform")
+def _vjp(f, *xs, has_aux=False):
     _func(f, "vjp")
+    if _aux_flag(has_aux, "vjp"):
+        main, box, level = _with_aux(f, "vjp")
+        y, pull = _vjp(main, *xs)
+        return (y, pull, _aux(box, level))
     y, pull = vjp_call(f, xs)
 
     def pullback(*cts, **kwargs):
@@ -144,20 +192,32 @@ def _vjp(f, *xs):
     return (y, Transformed(f"pullback({_fname(f)})", pullback))
 
 
-@builtin("jacfwd(f, argnums=0)", "function giving the Jacobian of f by forward mode (one "
-         "batched pass)",
+@builtin("jacfwd(f, argnums=0, has_aux=false)", "function giving the Jacobian of f by forward "
+         "mode (one batched pass); with has_aux, (Jacobian, aux)",
          "differentiation", "transform")
-def _jacfwd(f, argnums=0):
+def _jacfwd(f, argnums=0, has_aux=False):
     _func(f, "jacfwd")
-    return Transformed(f"jacfwd({_fname(f)})", _first_arg("jacfwd", f, jacfwd_call, argnums))
+    return _jacobian_aux("jacfwd", f, jacfwd_call, argnums, has_aux)
 
 
-@builtin("jacrev(f, argnums=0)", "function giving the Jacobian of f by reverse mode (one pass "
-         "per output)",
+@builtin("jacrev(f, argnums=0, has_aux=false)", "function giving the Jacobian of f by reverse "
+         "mode (one backward pass, batched over the outputs); with has_aux, (Jacobian, aux)",
          "differentiation", "transform")
-def _jacrev(f, argnums=0):
+def _jacrev(f, argnums=0, has_aux=False):
     _func(f, "jacrev")
-    return Transformed(f"jacrev({_fname(f)})", _first_arg("jacrev", f, jacrev_call, argnums))
+    return _jacobian_aux("jacrev", f, jacrev_call, argnums, has_aux)
+
+
+def _jacobian_aux(what, f, call, argnums, has_aux):
+    name = f"{what}({_fname(f)})"
+    if not _aux_flag(has_aux, what):
+        return Transformed(name, _first_arg(what, f, call, argnums))
+
+    def jac(*args, **kwargs):
+        main, box, level = _with_aux(f, what)
+        j = _first_arg(what, main, call, argnums)(*args, **kwargs)
+        return (j, _aux(box, level))
+    return Transformed(name, jac)
 
 
 @builtin("jacobian(f, argnums=0)", "function giving the Jacobian of f, by the cheaper mode",

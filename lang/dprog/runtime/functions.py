@@ -199,6 +199,7 @@ def _parse_sig(sig: str):
             continue
         if part.endswith("..."):
             maxn = None
+            kw_mode = True  # parameters after `x...` are named only, as in Python
             continue
         name = part.split("=")[0].strip()
         if kw_mode:
