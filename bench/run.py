@@ -85,7 +85,7 @@ sys.path.insert(0, str(HERE))
 import limits as L
 import peers as PE
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "MEM")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "MEM", "VMAP")
 NOISY = 1.5     # a median above NOISY x the fastest sample is flagged in the row's note
 
 
@@ -572,6 +572,66 @@ def run_w4(cfg: Config) -> None:
     fill_rows(res, (row.workload,))
 
 
+# ======================================================================= VMAP
+def _np_per_example_grads(w, X, y):
+    """Hand-vectorised NumPy: the gradient of each example's logistic loss, (p - y) x."""
+    p = 1.0 / (1.0 + np.exp(-(X @ w)))
+    return (p - y)[:, None] * X
+
+
+def run_vmap(cfg: Config) -> None:
+    """Issue 14: per-example gradients by vmap(grad) against hand-vectorised NumPy, and
+    jacrev (one vmapped backward pass) against one backward pass per row."""
+    sizes = [(2000, 3), (256, 784)] if cfg.timed else [(20, 3), (8, 16)]
+    for N, D in sizes:
+        rng = np.random.default_rng(N)
+        X = rng.standard_normal((N, D))
+        y = (rng.standard_normal(N) > 0) * 1.0
+        w = rng.standard_normal(D) * 0.1
+        name = f"VMAP per-example grads N={N} D={D}"
+        print(f"\n== {name}")
+        row = Row(name, "dprog", limit="hand-vectorised NumPy", target=3.0, tol=1e-12,
+                  extra={"ref_case": "limit:numpy", "case": "dprog"})
+        ROWS.append(row)
+        cases = [Case("limit:numpy", lambda: _np_per_example_grads(w, X, y), "limit")]
+        it = try_case([row], lambda: load_program(
+            "vmap_per_example.dp", {"X": X, "y": y, "w": w, "A": np.eye(2)},
+            "fn bench_pe() { return per_example_grads(w, X, y) }"))
+        if it is not None:
+            f = it["bench_pe"]
+            r = try_case([row], f)
+            if r is not None:
+                row.check = L.relerr(r, _np_per_example_grads(w, X, y))
+                cases.append(Case("dprog", f, "dprog", "vmap(grad(loss), in_axes=(none, 0, 0))"))
+        res = measure(cases, cfg)
+        detail_table(name, cases, res, ["limit:numpy"], {"dprog": row.check})
+        fill_rows(res, (name,))
+    n = 100 if cfg.timed else 8
+    A = np.sin(np.arange(n * n)).reshape(n, n)
+    x0 = np.full(n, 0.1)
+    name = f"VMAP jacrev {n}->{n}"
+    print(f"\n== {name}")
+    row = Row(name, "dprog", limit="one backward pass per row (dprog)", target=0.1, tol=1e-12,
+              extra={"ref_case": "limit:rows", "case": "dprog"})
+    ROWS.append(row)
+    it = try_case([row], lambda: load_program(
+        "vmap_per_example.dp", {"A": A, "x0": x0, "X": np.zeros((1, 1)), "y": np.zeros(1),
+                                "w": np.zeros(1)},
+        "fn bench_jr() { return jacrev(jac_f)(x0) }\nfn bench_rows() { return jac_rows(x0) }"))
+    if it is None:
+        return
+    fj, fr = it["bench_jr"], it["bench_rows"]
+    r, ref = try_case([row], fj), try_case([row], fr)
+    if r is None or ref is None:
+        return
+    row.check = L.relerr(r, ref)
+    cases = [Case("limit:rows", fr, "limit", "a loop of pullback(e_i)"),
+             Case("dprog", fj, "dprog", "jacrev(f): the pullback vmapped over the basis")]
+    res = measure(cases, cfg)
+    detail_table(name, cases, res, ["limit:rows"], {"dprog": row.check})
+    fill_rows(res, (name,))
+
+
 # ======================================================================= W5
 def venv_bin(name: str) -> str:
     for cand in (ROOT / ".venv" / "bin" / name, Path(sys.executable).parent / name):
@@ -849,7 +909,7 @@ def main(argv=None) -> int:
     g.add_argument("--smoke", action="store_true",
                    help="tiny sizes, one round, no timing targets (seconds)")
     ap.add_argument("--only", default="",
-                    help="comma-separated subset of W1,W2,W3,W4,W5,MEM (default: all)")
+                    help="comma-separated subset of W1,W2,W3,W4,W5,MEM,VMAP (default: all)")
     ap.add_argument("--no-peers", action="store_true", help="skip autograd/torch/jax rows")
     ap.add_argument("--profile", nargs="?", const="W1,W3", default=None, metavar="W1,W3",
                     help="instead of timing, cProfile one dprog call of W1 / W2 / W3 / W3V / W4")
@@ -897,7 +957,7 @@ def main(argv=None) -> int:
     sys.stdout.flush()
     t_start = time.perf_counter()
     runners = {"W1": run_w1, "W2": run_w2, "W3": run_w3, "W4": run_w4, "W5": run_w5,
-               "MEM": run_mem}
+               "MEM": run_mem, "VMAP": run_vmap}
     with np.errstate(all="ignore"):
         for w in WORKLOADS:
             if w in selected:
