@@ -122,6 +122,13 @@ def check_pendulum_control(out):
     assert line(out, "swung up:") == "true"
 
 
+def check_dp_sgd(out):
+    assert line(out, "per-example gradients agree with a loop:") == "true"
+    assert line(out, "largest clipped gradient norm:").endswith("<= C: true")
+    assert number(out, "training accuracy:") >= 0.9
+    assert number(out, "mean loss:") < 0.3
+
+
 def check_implicit_fixed_point(out):
     assert number(out, "dz/da implicit:", 2) < 1e-9  # the difference to the formula
     assert number(out, "implicit vs unrolled gradient, norm of the difference:") < 1e-8
