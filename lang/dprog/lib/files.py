@@ -1,17 +1,20 @@
-"""The data-file builtins: read_csv, load, save (only with file access: `dp` allows
-it, an embedded interpreter only with allow_files=True)."""
+"""The data-file builtins: read_csv, read_text, load, save (only with file access: `dp`
+allows it, an embedded interpreter only with allow_files=True). Reading goes through
+reading.py, which keeps every read within the limits."""
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 
 from ..core.backend import xp
 from ..core.errors import DpError, DpImportError, DpTypeError, DpValueError
 from ..core.values import Record, kind_of, strip
 from ..prims import primitives as P
-from .table import builtin
+from . import npz_trees
+from .csv_reader import parse_csv
+from .reading import DamagedFile, file_kind, npz_members, read_bounded, read_npy_stream
+from .table import _bool_arg, builtin
 
 
 def _file_access(rt, name):
@@ -28,71 +31,71 @@ def _path(p, name):
     return p
 
 
-def _csv_field(text: str) -> float:
-    """One CSV field as a number; an empty field is a missing value (nan), as in NumPy."""
-    text = text.strip()
-    return math.nan if text == "" else float(text)
-
-
-def _is_numeric_row(line: str) -> bool:
+def _text(data: bytes, path: str, name: str) -> str:
     try:
-        [_csv_field(c) for c in line.split(",")]
-    except ValueError:
-        return False
-    return True
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DpImportError(f"cannot read {path!r}: it is not UTF-8 text", None,
+                            f"`{name}` reads text files") from None
 
 
-@builtin("read_csv(path, header=none)", "a numeric CSV file as a 2-D array; `header`: true "
-         "skips the first row, false keeps it, none (default) skips it only when it is not "
-         "numeric; empty fields are nan", "files", "-", needs_rt=True)
-def _read_csv(rt, path, header=None):
+@builtin("read_csv(path, header=none, strings=false)", "a CSV file of numbers as a 2-D "
+         "array; `header`: true skips the first row, false keeps it, none (default) skips "
+         "it only when it is not numeric; empty fields are nan. With strings=true: a record "
+         "{data, text, data_columns, text_columns}: the numeric columns as one array, the "
+         "text columns as tuples of strings (see encode_labels), and their names",
+         "files", "-", needs_rt=True)
+def _read_csv(rt, path, header=None, strings=False):
     _file_access(rt, "read_csv")
     path = _path(path, "read_csv")
     if header is not None and type(header) is not bool:
         raise DpTypeError(f"`read_csv`: header must be true, false or none, got "
                           f"{kind_of(header)}", None, None)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            numbered = [(k + 1, ln) for k, ln in enumerate(fh.read().splitlines()) if ln.strip()]
-    except OSError as exc:
-        raise DpImportError(f"cannot read {path!r}: {exc.strerror}", None, None) from None
-    except UnicodeDecodeError:
-        raise DpImportError(f"cannot read {path!r}: it is not UTF-8 text", None,
-                            "read_csv reads comma-separated numbers in a text file") from None
-    if header is None:  # automatic: a first row that is all numbers is data, never dropped
-        header = bool(numbered) and not _is_numeric_row(numbered[0][1])
-    head, data = (numbered[:1], numbered[1:]) if header else ([], numbered)
-    rows = []
-    for lineno, ln in data:
-        try:
-            rows.append([_csv_field(c) for c in ln.split(",")])
-        except ValueError:
-            raise DpValueError(f"{path}: line {lineno} is not numeric: {ln[:60]!r}",
-                               None, "read_csv reads numbers only") from None
-        if len(rows[-1]) != len(rows[0]):
-            raise DpValueError(f"{path}: line {lineno} has {len(rows[-1])} fields, the first "
-                               f"data row has {len(rows[0])}", None, None)
-    if not rows:  # only a header: no rows, as many columns as it names
-        return xp.zeros((0, len(head[0][1].split(",")) if head else 0))
-    return xp.array(rows, dtype=xp.float64)
+    strings = _bool_arg(strings, "read_csv", "strings")
+    text = _text(read_bounded(path, "read_csv", rt.max_array_elements), path, "read_csv")
+    got = parse_csv(text, path, header, strings)
+    if not strings:
+        return got
+    data, columns, data_names, text_names = got
+    return Record({"data": data, "text": columns, "data_columns": data_names,
+                   "text_columns": text_names})
 
 
-@builtin("load(path)", "read a .npy file (an array) or .npz file (a record of arrays)", "files",
-         "-", needs_rt=True)
+@builtin("read_text(path)", "the contents of a UTF-8 text file as a string", "files", "-",
+         needs_rt=True)
+def _read_text(rt, path):
+    _file_access(rt, "read_text")
+    path = _path(path, "read_text")
+    text = _text(read_bounded(path, "read_text", rt.max_array_elements), path, "read_text")
+    if len(text) > rt.max_array_elements:  # strings share the element limit
+        P.check_size(len(text), f"the text of {path!r}")
+    return text
+
+
+@builtin("load(path)", "read a .npy file (an array) or an .npz file (the tree `save` wrote, "
+         "or a record of the arrays numpy.savez wrote)", "files", "-", needs_rt=True)
 def _load(rt, path):
     _file_access(rt, "load")
     path = _path(path, "load")
+    fd, kind = file_kind(path, "load")
+    limit = rt.max_array_elements
     try:
-        data = xp.load(path, allow_pickle=False)
-        if isinstance(data, xp.ndarray):
-            return _numeric_array(data, path)
-        with data:  # members are read (and checked) here, inside the same guard
-            return Record({k: _numeric_array(data[k], f"{path} ({k})") for k in data.files})
+        with os.fdopen(fd, "rb") as fh:
+            if kind == "npy":
+                return _numeric_array(read_npy_stream(fh, path, limit), path)
+            if kind != "npz":
+                raise DamagedFile(path)
+            members, comment = npz_members(fh, path, limit)
+            skeleton = npz_trees.skeleton_of(comment)
+            if skeleton is None:  # written by numpy.savez: a flat record of arrays
+                return Record({k: _numeric_array(a, f"{path} ({k})") for k, a in members})
+            accept = lambda a: _numeric_array(a, path)  # noqa: E731
+            return npz_trees.rebuild(skeleton, dict(members), accept)
     except DpError:
         raise
     except OSError as exc:
         raise DpImportError(f"cannot load {path!r}: {exc.strerror or exc}", None, None) from None
-    except Exception:  # noqa: BLE001 - any failure to decode a file is the file's fault
+    except (DamagedFile, npz_trees.BadSkeleton, ValueError):
         raise _not_loadable(path) from None
 
 
@@ -123,12 +126,13 @@ def _saved_array(v, where: str) -> xp.ndarray:
                            None) from None
 
 
-def _write_npz(fh, arrays: dict) -> None:
+def _write_npz(fh, arrays: dict, comment: bytes) -> None:
     """An .npz archive with exactly these member names (xp.savez would take some names,
-    such as `file` or `allow_pickle`, as its own keyword arguments)."""
+    such as `file` or `allow_pickle`, as its own keyword arguments) and this comment."""
     import zipfile  # only when saving: `dp` start-up does not pay for it
 
     with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        zf.comment = comment
         for name, arr in arrays.items():
             with zf.open(name + ".npy", "w", force_zip64=True) as member:
                 xp.lib.format.write_array(member, arr, allow_pickle=False)
@@ -162,26 +166,24 @@ def _replace_atomically(path: str, write) -> None:
         raise
 
 
-@builtin("save(path, value)", "write an array to .npy or a record of arrays to .npz", "files",
-         "-", needs_rt=True)
+@builtin("save(path, value)", "write an array or number to a .npy file, or any tree of "
+         "arrays, numbers and strings (records and tuples, nested) to an .npz file; `load` "
+         "gives it back identically", "files", "-", needs_rt=True)
 def _save(rt, path, value):
     _file_access(rt, "save")
     path = _path(path, "save")
-    if "\x00" in path:
-        raise DpValueError("`save`: the path contains a NUL character", None, None)
     value = strip(value)
-    if type(value) is Record:
-        arrays = {k: _saved_array(v, f"field `{k}`") for k, v in value.items()}
-        write = lambda fh: _write_npz(fh, arrays)  # noqa: E731
+    if path.lower().endswith(".npz"):
+        arrays, comment = npz_trees.flatten(value)
+        write = lambda fh: _write_npz(fh, arrays, comment)  # noqa: E731
     elif type(value) in (xp.ndarray, float, int, bool):
         arr = _saved_array(value, "the value")
         write = lambda fh: xp.save(fh, arr, allow_pickle=False)  # noqa: E731
     else:
-        raise DpTypeError(f"`save` writes an array or a record of arrays, got "
-                          f"{kind_of(value)}", None, None)
+        raise DpTypeError(f"`save` writes an array or a number to a .npy file, got "
+                          f"{kind_of(value)}", None,
+                          "save records and tuples to a path ending in .npz")
     try:
         _replace_atomically(path, write)
     except OSError as exc:
         raise DpImportError(f"cannot write {path!r}: {exc.strerror or exc}", None, None) from None
-
-

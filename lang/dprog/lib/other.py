@@ -94,6 +94,32 @@ def _tree_map(f, t, *more):
     return go("", t, *more)
 
 
+# ====================================================================== labels
+@builtin("encode_labels(xs)", "integer codes for labels: (codes, classes) where classes are "
+         "the distinct values of xs sorted and codes[i] is the position of xs[i] in them, "
+         "as numpy.unique(xs, return_inverse=True); xs is a tuple of strings, or numbers",
+         "other", "-")
+def _encode_labels(xs):
+    xs = strip(xs)
+    if type(xs) is tuple and xs and all(type(x) is str for x in xs):
+        classes = sorted(set(xs))  # code-point order, as NumPy sorts strings
+        position = {c: i for i, c in enumerate(classes)}
+        return xp.array([position[x] for x in xs], dtype=xp.float64), tuple(classes)
+    if type(xs) is tuple:
+        if not all(type(strip(x)) in (int, float, bool) for x in xs):
+            raise DpTypeError("`encode_labels` expects a tuple of all strings or all numbers",
+                              None, "read text columns with read_csv(path, strings=true)")
+        xs = xp.array([strip(x) for x in xs], dtype=xp.float64)
+    if type(xs) is not xp.ndarray:
+        raise DpTypeError(f"`encode_labels` expects a tuple or a 1-D array, got {kind_of(xs)}",
+                          None, None)
+    if xs.ndim != 1:
+        raise DpTypeError(f"`encode_labels` expects a 1-D array, got shape {xs.shape}", None,
+                          "flatten it first: reshape(x, -1)")
+    classes, codes = xp.unique(xs.astype(xp.float64), return_inverse=True)
+    return codes.astype(xp.float64).reshape(-1), classes
+
+
 # ======================================================================= other
 @builtin("print(...)", "print the values separated by one space, then a new line; strings "
          "bare, everything else in dprog syntax",
