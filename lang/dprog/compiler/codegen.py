@@ -39,6 +39,7 @@ from ..runtime.ops import (
     ARRAY_ATTRIBUTES,
     BINOPS,
     as_index,
+    format_field,
     get_field,
     index_value,
     iterate,
@@ -487,6 +488,23 @@ class Compiler:
     def e_Const(self, e):
         v = e.value
         return lambda f: v
+
+    def e_FString(self, e):
+        first, rest = e.texts[0], e.texts[1:]
+        fields = [(self.expr(x), spec, x.span, text) for x, spec, text in
+                  zip(e.exprs, e.specs, rest)]
+        fname = self.fname
+
+        def fstring(f):
+            out = [first]
+            for value, spec, span, text in fields:
+                try:
+                    out.append(format_field(value(f), spec))
+                except DpError as err:
+                    raise located(err, span, fname) from None
+                out.append(text)
+            return "".join(out)
+        return fstring
 
     def e_Name(self, e):
         decl = e.decl

@@ -15,7 +15,7 @@ from ..core.errors import (
 )
 from ..core.values import Record, Tracer, kind_of, show, strip
 from ..prims import primitives as P
-from ..runtime.ops import iterate, truth
+from ..runtime.ops import format_field, iterate, truth
 from .table import _dims, _func, _int_arg, builtin
 
 
@@ -126,6 +126,22 @@ def _encode_labels(xs):
          "other", "-", needs_rt=True)
 def _print(rt, *args):
     rt.write(" ".join(show(a) for a in args) + "\n")
+
+
+@builtin("format(x, spec=\"\")", "x as text formatted by spec, Python's format "
+         "mini-language (\".4f\", \">8\", \"+.2e\", \"05d\", \".1%\"); arrays, tuples "
+         "and records element by element; as f\"{x:spec}\"", "other", "-")
+def _format(x, spec=""):
+    if type(spec) is not str:
+        raise DpTypeError(f"`format`: spec must be a string, got {kind_of(spec)}", None,
+                          'e.g. format(x, ".4f")')
+    return format_field(x, spec)
+
+
+@builtin("time()", "seconds on a monotonic clock, for timing parts of a program: "
+         "t1 - t0 of two readings is the time between them", "other", "-")
+def _time():
+    return time.monotonic()
 
 
 @builtin("str(x)", "x as text, in dprog syntax", "other", "-")
