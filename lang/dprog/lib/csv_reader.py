@@ -8,7 +8,6 @@ that is all numbers is never taken for a header.
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 
@@ -33,6 +32,8 @@ def _is_number(text: str) -> bool:
 
 def _rows(text: str, path: str) -> list[tuple[int, list[str]]]:
     """The non-blank rows of `text` with their (first) line numbers."""
+    import csv  # only when reading a CSV file: `dp` start-up does not pay for it
+
     reader = csv.reader(io.StringIO(text, newline=""))
     rows, line = [], 1
     try:

@@ -13,7 +13,6 @@ as a flat record of arrays.
 
 from __future__ import annotations
 
-import json
 import zlib
 
 from ..core.backend import xp
@@ -53,6 +52,8 @@ def _leaf(v, where: str) -> tuple[str, xp.ndarray]:
 def flatten(value) -> tuple[dict[str, xp.ndarray], bytes]:
     """The members (name -> array) and the archive comment that store `value`,
     checked completely before any file is touched."""
+    import json  # only when saving or loading a tree: `dp` start-up does not pay for it
+
     members: dict[str, xp.ndarray] = {}
 
     def go(v, path: list[str], depth: int):
@@ -91,6 +92,8 @@ def skeleton_of(comment: bytes):
     """The tree skeleton in an archive comment, or None if the archive has none."""
     if not comment.startswith(_MAGIC):
         return None
+    import json  # only when loading a tree: `dp` start-up does not pay for it
+
     try:
         return json.loads(zlib.decompressobj().decompress(comment[len(_MAGIC):], 1 << 22))
     except (ValueError, zlib.error, RecursionError) as exc:

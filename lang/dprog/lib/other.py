@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -211,6 +212,11 @@ def _assert(cond, message="assertion failed"):
 
 
 class _Progress:
+    """`progress(xs)`: iterates like xs; on a terminal it draws a tqdm bar on standard
+    error. While the bar is shown, `print` takes it off the line and tqdm draws it again
+    below the printed text. The bar appears only after half a second (a short loop shows
+    none), so the rate it shows is measured over a meaningful time."""
+
     def __init__(self, rt, xs, label):
         self.items = xs
         self.iterable = iterate(xs)
@@ -226,30 +232,24 @@ class _Progress:
         if not tty:
             yield from self.iterable
             return
+        from tqdm import tqdm  # imported when a bar is first shown: start-up does not pay
+
         try:
             total = len(self.items)
         except TypeError:
             total = None
-        t0 = time.monotonic()
-        last = 0.0
-        i = 0
-        for i, x in enumerate(self.iterable, 1):
-            now = time.monotonic()
-            if now - last > 0.1 or i == total:
-                last = now
-                rate = i / max(now - t0, 1e-9)
-                if total:
-                    left = (total - i) / rate if rate > 0 else 0
-                    width = 24
-                    fill = int(width * i / total)
-                    bar = "#" * fill + "-" * (width - fill)
-                    err.write(f"\r{self.label} [{bar}] {i}/{total} {rate:.1f}/s {left:.0f}s left")
-                else:
-                    err.write(f"\r{self.label} {i} {rate:.1f}/s")
-                err.flush()
-            yield x
-        err.write("\n")
-        err.flush()
+        bar = tqdm(total=total, desc=self.label or None, file=err, delay=0.5,
+                   mininterval=0.1, leave=None, dynamic_ncols=True)
+        rt, outer = self.rt, self.rt.write_guard
+        rt.write_guard = lambda: (contextlib.nullcontext() if bar.format_dict["elapsed"] < 0.5
+                                  else tqdm.external_write_mode(file=err))  # bar not shown yet
+        try:
+            for x in self.iterable:
+                yield x
+                bar.update(1)  # counted when the loop body is done with x
+        finally:
+            rt.write_guard = outer
+            bar.close()
 
 
 @builtin("progress(xs, label=\"\")", "iterate like xs, drawing a progress bar on a terminal's "

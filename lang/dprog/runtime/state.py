@@ -39,6 +39,9 @@ class Runtime:
         self.interrupt_requested = False
         self._rng = None
         self.interp = None  # the owning Interpreter (modules, argv)
+        # While a progress bar is shown: a context manager that takes the bar off the
+        # terminal around a write and draws it again below (lib/other.py sets it).
+        self.write_guard = None
 
     @property
     def rng(self):
@@ -95,6 +98,11 @@ class Runtime:
     def write(self, text: str) -> None:
         out = self.stdout if self.stdout is not None else sys.stdout
         try:
+            if self.write_guard is not None:
+                with self.write_guard():
+                    out.write(text)
+                    out.flush()  # before the bar is drawn again below the text
+                return
             out.write(text)
         except BrokenPipeError:
             raise OutputClosed() from None
