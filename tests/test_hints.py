@@ -38,3 +38,9 @@ def test_the_repl_shows_the_hint(tmp_path, monkeypatch):
     session.handle("help(sum)")
     session.handle("w = 3")
     assert ":help sum" in err.getvalue() and "let w = 3" in err.getvalue()
+
+
+def test_a_broken_fstring_field_is_not_an_incomplete_repl_input():
+    with pytest.raises(dprog.DpSyntaxError) as info:
+        dprog.Interpreter().exec('print(f"{1 +}")')
+    assert info.value.incomplete is False

@@ -557,8 +557,12 @@ class _Builder:
         """The expression `text` of an f-string field, parsed in place: its spans (and
         syntax errors) point into the f-string."""
         line, col = tok.line or 1, (tok.column or 1) + offset
-        prog = parse("\n" * (line - 1) + " " * (col - 1) + text, self.source.name,
-                     self.source)
+        try:
+            prog = parse("\n" * (line - 1) + " " * (col - 1) + text, self.source.name,
+                         self.source)
+        except DpSyntaxError as err:
+            err.incomplete = False  # the f-string is closed: more lines cannot complete it
+            raise
         stmts = prog.body.stmts
         if len(stmts) != 1 or type(stmts[0]) is not N.ExprStmt:
             raise DpSyntaxError("syntax error: an f-string field holds one expression",
