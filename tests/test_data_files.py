@@ -218,3 +218,15 @@ def test_a_forged_tree_description_is_a_clean_error(it, tmp_path):
         zf.comment = b"dprog-tree 1\nnot zlib"
     with pytest.raises(dprog.DpImportError, match="cannot load"):
         it.eval('load("f.npz")')
+
+
+@pytest.mark.parametrize("arr", [np.arange(6.0).reshape(2, 3), np.asfortranarray(np.eye(3) * 2),
+                                 np.arange(4, dtype=">f8"), np.arange(5, dtype=np.int32),
+                                 np.array([True, False]), np.zeros((0, 3))])
+def test_numpy_files_load_with_their_values(it, tmp_path, arr):
+    np.save(tmp_path / "a.npy", arr)
+    np.savez_compressed(tmp_path / "z.npz", a=arr)
+    for src in ('load("a.npy")', 'load("z.npz").a'):
+        got = it.eval(src)
+        assert got.shape == arr.shape and got.tolist() == arr.tolist()
+        assert got.dtype == (bool if arr.dtype == bool else np.float64)

@@ -80,6 +80,14 @@ def _auto_header(rows, strings: bool) -> bool:
 
 
 def _numbers(data, columns: list[int], path: str) -> xp.ndarray:
+    """The numeric columns as a 2-D array: one NumPy conversion when every field is a
+    number (NumPy parses as Python's float does), else field by field (empty -> nan)."""
+    whole = not data or len(columns) == len(data[0][1])
+    rows = [f for _, f in data] if whole else [[f[j] for j in columns] for _, f in data]
+    try:
+        return xp.array(rows, dtype=xp.float64).reshape(len(data), len(columns))
+    except ValueError:
+        pass  # an empty field or text: field by field below, naming the line
     out = xp.empty((len(data), len(columns)))
     for i, (line, fields) in enumerate(data):
         try:

@@ -106,7 +106,10 @@ def _not_loadable(path: str) -> DpImportError:
 
 
 def _numeric_array(a, where):
-    """An array read from a file as a dprog value: real numbers (or bools) only."""
+    """An array read from a file as a dprog value: real numbers (or bools) only. A
+    float64 array is the fresh one reading.py filled: kept as it is, not copied."""
+    if a.dtype == xp.float64 and a.ndim > 0 and a.dtype.isnative:
+        return a
     return P.accept_array(a, lambda dtype: DpImportError(
         f"cannot load {where!r}: it holds {dtype} values, not real numbers", None,
         "dprog arrays are float64"))

@@ -106,22 +106,25 @@ def _read_npy_header(fh, where: str, max_elements: int):
     return shape, fortran, dtype
 
 
-def _read_exactly(fh, nbytes: int, where: str) -> bytes:
-    chunks, left = [], nbytes
-    while left > 0:
-        chunk = fh.read(min(left, 1 << 24))
-        if not chunk:
+def _read_into(fh, arr: xp.ndarray, where: str) -> None:
+    """Fill `arr` from `fh` in 1 MB reads (zipfile's readinto of a whole large member
+    is several times slower); a short file is damaged."""
+    view = memoryview(arr.reshape(-1).view(xp.uint8))
+    done = 0
+    while done < len(view):
+        data = fh.read(min(len(view) - done, 1 << 20))
+        if not data:
             raise DamagedFile(f"{where}: truncated")
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+        view[done:done + len(data)] = data
+        done += len(data)
 
 
 def read_npy_stream(fh, where: str, max_elements: int) -> xp.ndarray:
     """One array from the .npy stream `fh`, its header checked before its data is read."""
     shape, fortran, dtype = _read_npy_header(fh, where, max_elements)
-    data = _read_exactly(fh, math.prod(shape) * dtype.itemsize, where)
-    arr = xp.frombuffer(data, dtype=dtype)
+    arr = xp.empty(math.prod(shape), dtype=dtype)
+    if arr.size:
+        _read_into(fh, arr, where)
     return arr.reshape(shape, order="F" if fortran else "C")
 
 
