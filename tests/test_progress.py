@@ -72,3 +72,18 @@ def test_tqdm_is_not_imported_at_start_up():
                            "print('tqdm' in sys.modules)"],
                           capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "False"
+
+
+def test_no_thread_is_left_running(tmp_path):
+    script = ("import sys, threading, dprog\n"
+              "class Tty:\n"
+              "    def write(self, s): pass\n"
+              "    def flush(self): pass\n"
+              "    def isatty(self): return True\n"
+              "it = dprog.Interpreter(stderr=Tty())\n"
+              "it.exec('let t0 = time()\\nfor i in progress(range(20)) '\n"
+              "        '{ while time() - t0 < 0.03 * i { } }')\n"
+              "print('tqdm' in sys.modules, threading.active_count())")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.stdout.split() == ["True", "1"], proc.stderr

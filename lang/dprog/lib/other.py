@@ -234,12 +234,15 @@ class _Progress:
             return
         from tqdm import tqdm  # imported when a bar is first shown: start-up does not pay
 
+        class Bar(tqdm):
+            monitor_interval = 0  # no monitor thread left running in the host's process
+
         try:
             total = len(self.items)
         except TypeError:
             total = None
-        bar = tqdm(total=total, desc=self.label or None, file=err, delay=0.5,
-                   mininterval=0.1, leave=None, dynamic_ncols=True)
+        bar = Bar(total=total, desc=self.label or None, file=err, delay=0.5,
+                  mininterval=0.1, leave=None, dynamic_ncols=True)
         rt, outer = self.rt, self.rt.write_guard
         rt.write_guard = lambda: (contextlib.nullcontext() if bar.format_dict["elapsed"] < 0.5
                                   else tqdm.external_write_mode(file=err))  # bar not shown yet
