@@ -112,3 +112,18 @@ def test_time_is_monotonic_seconds(it):
     it.exec("let t0 = time()\nlet s = 0\nfor i in range(10000) { s += i }\nlet dt = time() - t0")
     dt = it["dt"]
     assert isinstance(dt, float) and 0 <= dt < 60 and not math.isnan(dt)
+
+
+@pytest.mark.parametrize("src", ['f"{format(x, ".2f")}"', 'f"{"yes" if true else "no"}"',
+                                 'f"{x"'])
+def test_a_quote_inside_a_field_names_the_cause(it, src):
+    it.exec("let x = 1.5")
+    with pytest.raises(dprog.DpSyntaxError) as info:
+        it.eval(src)
+    assert "first `\"`" in info.value.hint
+
+
+def test_an_ordinary_syntax_error_after_an_fstring_keeps_its_hint(it):
+    with pytest.raises(dprog.DpSyntaxError) as info:
+        it.eval('f"{1}" 2')
+    assert "first `\"`" not in (info.value.hint or "")

@@ -52,7 +52,9 @@ def _field_end(raw: str, i: int) -> tuple[int, int | None]:
         elif c == "}":
             return i, colon
         i += 1
-    raise FStringError("f-string field `{` is never closed", i, "close it with `}`")
+    raise FStringError("f-string field `{` is never closed", i,
+                       'close it with `}`; an f-string ends at its first `"`, so a field '
+                       "holds no quoted string: `let s = ...` first, then `{s}`")
 
 
 def split(raw: str) -> tuple[list[str], list[Field]]:

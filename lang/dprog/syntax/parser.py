@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast as _pyast
 import os
+import re
 from pathlib import Path
 
 from ..core.errors import DpError, DpSyntaxError, Source, Span
@@ -252,6 +253,9 @@ def parse(text: str, name: str = "<input>", source: Source | None = None) -> N.P
         hint = f"expected {words}"
         if tok.type == "CMPOP":
             hint = "comparisons do not chain: write `a < b and b < c`"
+        elif _cut_fstring(source.line(tok.line), tok.column):
+            hint = ('an f-string ends at its first `"`, so a field holds no quoted string: '
+                    "`let s = ...` first, then `{s}`")
         elif opened and opened[-1][0] in "([":  # blocks span lines; brackets seldom do
             line, col = _offset_position(text, opened[-1][1])
             if line < tok.line:
@@ -284,6 +288,20 @@ def parse(text: str, name: str = "<input>", source: Source | None = None) -> N.P
 
 
 _CLOSERS = {"(": "RPAR", "[": "RSQB", "{": "RBRACE"}
+_FSTRING_BEFORE = re.compile(r'f"(?:\\.|[^"\\\n])*"\s*$')
+
+
+def _cut_fstring(line: str, column: int | None) -> bool:
+    """Whether the text before `column` ends with an f-string whose field is still open
+    (a quote inside a field ended the f-string early: `f"{g("a")}"`)."""
+    m = _FSTRING_BEFORE.search(line[: (column or 1) - 1])
+    if m is None:
+        return False
+    try:
+        fstrings.split(m.group().rstrip())
+    except fstrings.FStringError as e:
+        return "never closed" in e.message
+    return False
 
 
 def _closers_in_context(expected: set, text: str, tok) -> set:
