@@ -150,3 +150,12 @@ def test_a_foreign_member_is_an_import_error(tmp_path):
         zf.writestr("notes.txt", "hello")
     with pytest.raises(dprog.DpImportError, match="cannot load"):
         dprog.Interpreter(allow_files=True).exec(f'load("{path}")')
+
+
+def test_many_members_at_the_limit_are_refused_together(tmp_path):
+    """20 members of 1000 zeros each pass one by one, not together (a bomb of many)."""
+    np.savez_compressed(tmp_path / "wide.npz", **{f"a{i}": np.zeros(1000) for i in range(20)})
+    kind, msg = run_capped('load("wide.npz")', tmp_path, max_array_elements=1000)
+    assert kind == "DpLimitError" and "members'" in msg, msg
+    np.savez_compressed(tmp_path / "ok.npz", **{f"a{i}": np.zeros(1000) for i in range(16)})
+    assert run_capped('load("ok.npz")', tmp_path, max_array_elements=1000)[0] == "ok"

@@ -25,6 +25,10 @@ from ..core.errors import DpImportError, DpLimitError
 BYTES_PER_ELEMENT = 32
 _SLACK = 1 << 16  # a small file is always readable, whatever the limit
 _MAX_NPY_HEADER = 1 << 16  # NumPy writes headers of a few hundred bytes
+# An archive's members together may declare this many times the bytes of the largest
+# array the limit allows (a model's parameters are many arrays; a bomb of many large
+# members is refused before any is extracted).
+ARCHIVE_FACTOR = 16
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -141,7 +145,8 @@ def npz_members(fh, path: str, max_elements: int) -> tuple[Iterator[tuple[str, x
                                                             bytes]:
     """The archive comment and the (name, array) members of the .npz file `fh`. The
     directory is checked before anything is extracted: at most `max_elements` members,
-    names ending in .npy, declared sizes that fit the element limit. Each member's
+    names ending in .npy, declared sizes that fit the element limit, each and (times
+    ARCHIVE_FACTOR) together. Each member's
     header is checked before its data is decompressed, and a member never yields more
     bytes than its declared size (zipfile stops there and checks the CRC)."""
     import zipfile  # only when loading an archive: `dp` start-up does not pay for it
@@ -154,6 +159,10 @@ def npz_members(fh, path: str, max_elements: int) -> tuple[Iterator[tuple[str, x
     if len(infos) > max_elements:
         raise _limit_error(path, f"its {len(infos)} members", max_elements)
     bound = max_elements * 16 + _MAX_NPY_HEADER  # complex128 is the widest number
+    total = sum(info.file_size for info in infos)
+    if total > ARCHIVE_FACTOR * max_elements * 8 + len(infos) * 1024:  # + usual headers
+        raise _limit_error(path, f"its members' {total} bytes (more than {ARCHIVE_FACTOR} "
+                           "arrays of float64 at the limit)", max_elements)
     for info in infos:
         if not info.filename.endswith(".npy"):
             raise DamagedFile(f"{path}: member {info.filename!r} is not a .npy array")
