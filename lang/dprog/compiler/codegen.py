@@ -39,6 +39,7 @@ from ..runtime.ops import (
     ARRAY_ATTRIBUTES,
     BINOPS,
     as_index,
+    format_field,
     get_field,
     index_value,
     iterate,
@@ -226,7 +227,7 @@ class Compiler:
 
     def s_Assign(self, s, top_level):
         value = self.expr(s.value)
-        return self.assign_to(s.target, value, s.span)
+        return self.assign_to(s.target, value, s.span, _source_text(s.value.span))
 
     def s_AugAssign(self, s, top_level):
         read = self.expr(s.target)
@@ -254,7 +255,7 @@ class Compiler:
                     raise located(err, span, fname)
         return self.assign_to(s.target, combined, s.span)
 
-    def assign_to(self, target, value, span):
+    def assign_to(self, target, value, span, value_text: str = "..."):
         if type(target) is N.TupleLit:  # a, b = e: unpack, then store each in turn
             updates = [self.updater(t, span) for t in target.items]
             n, fname = len(updates), self.fname
@@ -267,7 +268,7 @@ class Compiler:
         if type(target) is N.Name:
             decl = target.decl
             if decl is None:
-                return self.assign_late_global(target, value)
+                return self.assign_late_global(target, value, value_text=value_text)
             if decl.func is self.func and not decl.captured:
                 slot = decl.slot  # the common case, without a store call
 
@@ -331,7 +332,7 @@ class Compiler:
             outer(f, updated)
         return upd_index
 
-    def assign_late_global(self, target, value, raw=False):
+    def assign_late_global(self, target, value, raw=False, value_text="..."):
         module = self.module
         name = target.name
         span, fname = target.span, self.fname
@@ -343,7 +344,7 @@ class Compiler:
                 err = DpNameError(f"cannot assign to `{name}`: it is not declared", None,
                                   (did_you_mean(name, visible) or "") +
                                   (" " if did_you_mean(name, visible) else "") +
-                                  f"declare it first with `let {name} = ...`")
+                                  f"declare it first with `let {name} = {value_text}`")
                 note_frame(err, span, fname)
                 raise err
             cell.v = v
@@ -488,6 +489,23 @@ class Compiler:
         v = e.value
         return lambda f: v
 
+    def e_FString(self, e):
+        first, rest = e.texts[0], e.texts[1:]
+        fields = [(self.expr(x), spec, x.span, text) for x, spec, text in
+                  zip(e.exprs, e.specs, rest)]
+        fname = self.fname
+
+        def fstring(f):
+            out = [first]
+            for value, spec, span, text in fields:
+                try:
+                    out.append(format_field(value(f), spec))
+                except DpError as err:
+                    raise located(err, span, fname) from None
+                out.append(text)
+            return "".join(out)
+        return fstring
+
     def e_Name(self, e):
         decl = e.decl
         name = e.name
@@ -511,7 +529,7 @@ class Compiler:
             return lambda f: f[slot].v
         return lambda f: f[slot]
 
-    def late_global(self, e):
+    def late_global(self, e, hint: str | None = None):
         name = e.name
         module = self.module
         span, fname = e.span, self.fname
@@ -537,9 +555,9 @@ class Compiler:
             kws = {k for k in KEYWORDS if k.lower() == name.lower()}
             cands = set(visible) | kws | {k for k, c in module.globals.items()
                                                     if c.v is not UNSET}
-            hint = did_you_mean(name, cands)
             err = DpNameError(f"undefined name `{name}`", None,
-                              hint or f"declare it with `let {name} = ...` before using it")
+                              hint or did_you_mean(name, cands) or
+                              f"declare it with `let {name} = ...` before using it")
             note_frame(err, span, fname)
             raise err
         return read_late
@@ -661,7 +679,13 @@ class Compiler:
         return "expr", None
 
     def e_Call(self, e):
-        func = self.expr(e.func)
+        if type(e.func) is N.Name and e.func.name == "help" and e.func.decl is None:
+            # help(x) as in Python: there is no such function, the REPL has `:help x`
+            what = _source_text(e.args[0].span) if len(e.args) == 1 else "NAME"
+            func = self.late_global(e.func, f"in the REPL, type `:help {what}` "
+                                            "(docs/builtins.md lists every builtin)")
+        else:
+            func = self.expr(e.func)
         args = [self.expr(a) for a in e.args]
         span, fname = e.span, self.fname
         not_callable = not_callable_error(e.func.name if type(e.func) is N.Name else None,
@@ -746,3 +770,11 @@ class Compiler:
             except DpError as err:
                 raise located(err, span, fname)
         return field
+
+
+def _source_text(span, longest: int = 40) -> str:
+    """The source text at a one-line span (for hints that name what to type), or "..."."""
+    if span is None or span.line != span.end_line:
+        return "..."
+    text = span.source.line(span.line)[span.column - 1: span.end_column - 1].strip()
+    return text if 0 < len(text) <= longest else "..."

@@ -224,6 +224,7 @@ def _index_parts(e: N.Index):
 # the expressions directly inside each kind of expression, in evaluation order
 _SUBEXPRESSIONS = {
     N.Const: lambda e: (),
+    N.FString: lambda e: e.exprs,
     N.BinOp: lambda e: (e.left, e.right),
     N.BoolOp: lambda e: (e.left, e.right),
     N.UnOp: lambda e: (e.operand,),

@@ -1,25 +1,22 @@
-"""Random numbers, trees, printing and conversions, assertions, `progress`, and the
-data-file builtins (read_csv, load, save; only with file access)."""
+"""Random numbers, trees, printing and conversions, assertions and `progress`
+(the data-file builtins are in files.py)."""
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
 import sys
 import time
 
 from ..core.backend import xp
 from ..core.errors import (
     DpAssertionError,
-    DpError,
-    DpImportError,
     DpTypeError,
     DpValueError,
 )
 from ..core.values import Record, Tracer, kind_of, show, strip
 from ..prims import primitives as P
-from ..runtime.ops import iterate, truth
+from ..runtime.ops import format_field, iterate, truth
 from .table import _dims, _func, _int_arg, builtin
 
 
@@ -98,12 +95,54 @@ def _tree_map(f, t, *more):
     return go("", t, *more)
 
 
+# ====================================================================== labels
+@builtin("encode_labels(xs)", "integer codes for labels: (codes, classes) where classes are "
+         "the distinct values of xs sorted and codes[i] is the position of xs[i] in them, "
+         "as numpy.unique(xs, return_inverse=True); xs is a tuple of strings, or numbers",
+         "other", "-")
+def _encode_labels(xs):
+    xs = strip(xs)
+    if type(xs) is tuple and xs and all(type(x) is str for x in xs):
+        classes = sorted(set(xs))  # code-point order, as NumPy sorts strings
+        position = {c: i for i, c in enumerate(classes)}
+        return xp.array([position[x] for x in xs], dtype=xp.float64), tuple(classes)
+    if type(xs) is tuple:
+        if not all(type(strip(x)) in (int, float, bool) for x in xs):
+            raise DpTypeError("`encode_labels` expects a tuple of all strings or all numbers",
+                              None, "read text columns with read_csv(path, strings=true)")
+        xs = xp.array([strip(x) for x in xs], dtype=xp.float64)
+    if type(xs) is not xp.ndarray:
+        raise DpTypeError(f"`encode_labels` expects a tuple or a 1-D array, got {kind_of(xs)}",
+                          None, None)
+    if xs.ndim != 1:
+        raise DpTypeError(f"`encode_labels` expects a 1-D array, got shape {xs.shape}", None,
+                          "flatten it first: reshape(x, -1)")
+    classes, codes = xp.unique(xs.astype(xp.float64), return_inverse=True)
+    return codes.astype(xp.float64).reshape(-1), classes
+
+
 # ======================================================================= other
 @builtin("print(...)", "print the values separated by one space, then a new line; strings "
          "bare, everything else in dprog syntax",
          "other", "-", needs_rt=True)
 def _print(rt, *args):
     rt.write(" ".join(show(a) for a in args) + "\n")
+
+
+@builtin("format(x, spec=\"\")", "x as text formatted by spec, Python's format "
+         "mini-language (\".4f\", \">8\", \"+.2e\", \"05d\", \".1%\"); arrays, tuples "
+         "and records element by element; as f\"{x:spec}\"", "other", "-")
+def _format(x, spec=""):
+    if type(spec) is not str:
+        raise DpTypeError(f"`format`: spec must be a string, got {kind_of(spec)}", None,
+                          'e.g. format(x, ".4f")')
+    return format_field(x, spec)
+
+
+@builtin("time()", "seconds on a monotonic clock, for timing parts of a program: "
+         "t1 - t0 of two readings is the time between them", "other", "-")
+def _time():
+    return time.monotonic()
 
 
 @builtin("str(x)", "x as text, in dprog syntax", "other", "-")
@@ -173,6 +212,11 @@ def _assert(cond, message="assertion failed"):
 
 
 class _Progress:
+    """`progress(xs)`: iterates like xs; on a terminal it draws a tqdm bar on standard
+    error. While the bar is shown, `print` takes it off the line and tqdm draws it again
+    below the printed text. The bar appears only after half a second (a short loop shows
+    none), so the rate it shows is measured over a meaningful time."""
+
     def __init__(self, rt, xs, label):
         self.items = xs
         self.iterable = iterate(xs)
@@ -188,206 +232,30 @@ class _Progress:
         if not tty:
             yield from self.iterable
             return
+        from tqdm import tqdm  # imported when a bar is first shown: start-up does not pay
+
+        class Bar(tqdm):
+            monitor_interval = 0  # no monitor thread left running in the host's process
+
         try:
             total = len(self.items)
         except TypeError:
             total = None
-        t0 = time.monotonic()
-        last = 0.0
-        i = 0
-        for i, x in enumerate(self.iterable, 1):
-            now = time.monotonic()
-            if now - last > 0.1 or i == total:
-                last = now
-                rate = i / max(now - t0, 1e-9)
-                if total:
-                    left = (total - i) / rate if rate > 0 else 0
-                    width = 24
-                    fill = int(width * i / total)
-                    bar = "#" * fill + "-" * (width - fill)
-                    err.write(f"\r{self.label} [{bar}] {i}/{total} {rate:.1f}/s {left:.0f}s left")
-                else:
-                    err.write(f"\r{self.label} {i} {rate:.1f}/s")
-                err.flush()
-            yield x
-        err.write("\n")
-        err.flush()
+        bar = Bar(total=total, desc=self.label or None, file=err, delay=0.5,
+                  mininterval=0.1, leave=None, dynamic_ncols=True)
+        rt, outer = self.rt, self.rt.write_guard
+        rt.write_guard = lambda: (contextlib.nullcontext() if bar.format_dict["elapsed"] < 0.5
+                                  else tqdm.external_write_mode(file=err))  # bar not shown yet
+        try:
+            for x in self.iterable:
+                yield x
+                bar.update(1)  # counted when the loop body is done with x
+        finally:
+            rt.write_guard = outer
+            bar.close()
 
 
 @builtin("progress(xs, label=\"\")", "iterate like xs, drawing a progress bar on a terminal's "
          "standard error", "other", "-", needs_rt=True)
 def _progress(rt, xs, label=""):
     return _Progress(rt, xs, label if type(label) is str else show(label))
-
-
-def _file_access(rt, name):
-    if not rt.allow_files:
-        raise DpImportError(f"`{name}` is not allowed here: this interpreter has no file access",
-                            None, "create the interpreter with allow_files=True")
-
-
-def _path(p, name):
-    if type(p) is not str:
-        raise DpTypeError(f"`{name}` expects a path string, got {kind_of(p)}", None, None)
-    if "\x00" in p:
-        raise DpValueError(f"`{name}`: the path contains a NUL character", None, None)
-    return p
-
-
-def _csv_field(text: str) -> float:
-    """One CSV field as a number; an empty field is a missing value (nan), as in NumPy."""
-    text = text.strip()
-    return math.nan if text == "" else float(text)
-
-
-def _is_numeric_row(line: str) -> bool:
-    try:
-        [_csv_field(c) for c in line.split(",")]
-    except ValueError:
-        return False
-    return True
-
-
-@builtin("read_csv(path, header=none)", "a numeric CSV file as a 2-D array; `header`: true "
-         "skips the first row, false keeps it, none (default) skips it only when it is not "
-         "numeric; empty fields are nan", "files", "-", needs_rt=True)
-def _read_csv(rt, path, header=None):
-    _file_access(rt, "read_csv")
-    path = _path(path, "read_csv")
-    if header is not None and type(header) is not bool:
-        raise DpTypeError(f"`read_csv`: header must be true, false or none, got "
-                          f"{kind_of(header)}", None, None)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            numbered = [(k + 1, ln) for k, ln in enumerate(fh.read().splitlines()) if ln.strip()]
-    except OSError as exc:
-        raise DpImportError(f"cannot read {path!r}: {exc.strerror}", None, None) from None
-    except UnicodeDecodeError:
-        raise DpImportError(f"cannot read {path!r}: it is not UTF-8 text", None,
-                            "read_csv reads comma-separated numbers in a text file") from None
-    if header is None:  # automatic: a first row that is all numbers is data, never dropped
-        header = bool(numbered) and not _is_numeric_row(numbered[0][1])
-    head, data = (numbered[:1], numbered[1:]) if header else ([], numbered)
-    rows = []
-    for lineno, ln in data:
-        try:
-            rows.append([_csv_field(c) for c in ln.split(",")])
-        except ValueError:
-            raise DpValueError(f"{path}: line {lineno} is not numeric: {ln[:60]!r}",
-                               None, "read_csv reads numbers only") from None
-        if len(rows[-1]) != len(rows[0]):
-            raise DpValueError(f"{path}: line {lineno} has {len(rows[-1])} fields, the first "
-                               f"data row has {len(rows[0])}", None, None)
-    if not rows:  # only a header: no rows, as many columns as it names
-        return xp.zeros((0, len(head[0][1].split(",")) if head else 0))
-    return xp.array(rows, dtype=xp.float64)
-
-
-@builtin("load(path)", "read a .npy file (an array) or .npz file (a record of arrays)", "files",
-         "-", needs_rt=True)
-def _load(rt, path):
-    _file_access(rt, "load")
-    path = _path(path, "load")
-    try:
-        data = xp.load(path, allow_pickle=False)
-        if isinstance(data, xp.ndarray):
-            return _numeric_array(data, path)
-        with data:  # members are read (and checked) here, inside the same guard
-            return Record({k: _numeric_array(data[k], f"{path} ({k})") for k in data.files})
-    except DpError:
-        raise
-    except OSError as exc:
-        raise DpImportError(f"cannot load {path!r}: {exc.strerror or exc}", None, None) from None
-    except Exception:  # noqa: BLE001 - any failure to decode a file is the file's fault
-        raise _not_loadable(path) from None
-
-
-def _not_loadable(path: str) -> DpImportError:
-    return DpImportError(f"cannot load {path!r}: not a .npy or .npz file of numbers (empty, "
-                         "truncated, damaged or holding Python objects)", None,
-                         "save it with numpy.save / numpy.savez (no Python objects)")
-
-
-def _numeric_array(a, where):
-    """An array read from a file as a dprog value: real numbers (or bools) only."""
-    return P.accept_array(a, lambda dtype: DpImportError(
-        f"cannot load {where!r}: it holds {dtype} values, not real numbers", None,
-        "dprog arrays are float64"))
-
-
-def _saved_array(v, where: str) -> xp.ndarray:
-    """A number or array as the float64 array `save` writes (checked before any file is
-    touched, so a value that cannot be saved leaves the old file as it was)."""
-    v = strip(v)
-    if type(v) not in (xp.ndarray, float, int, bool):
-        raise DpTypeError(f"`save`: {where} is {kind_of(v)}; only numbers and arrays can be "
-                          "saved", None, None)
-    try:
-        return xp.asarray(v, dtype=xp.float64)
-    except OverflowError:
-        raise DpValueError(f"`save`: {where} is an integer too large for a float64", None,
-                           None) from None
-
-
-def _write_npz(fh, arrays: dict) -> None:
-    """An .npz archive with exactly these member names (xp.savez would take some names,
-    such as `file` or `allow_pickle`, as its own keyword arguments)."""
-    import zipfile  # only when saving: `dp` start-up does not pay for it
-
-    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for name, arr in arrays.items():
-            with zf.open(name + ".npy", "w", force_zip64=True) as member:
-                xp.lib.format.write_array(member, arr, allow_pickle=False)
-
-
-def _new_temporary(folder: str) -> tuple[int, str]:
-    """A new file in `folder` that nothing else uses (created exclusively)."""
-    for _ in range(100):
-        tmp = os.path.join(folder, f".dp-save-{os.getpid()}-{os.urandom(4).hex()}.tmp")
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name in {folder}")
-
-
-def _replace_atomically(path: str, write) -> None:
-    """Write through `write(fh)` to a temporary file beside `path`, then rename it over
-    `path`: an error or a kill part-way leaves the previous file intact."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = _new_temporary(folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-@builtin("save(path, value)", "write an array to .npy or a record of arrays to .npz", "files",
-         "-", needs_rt=True)
-def _save(rt, path, value):
-    _file_access(rt, "save")
-    path = _path(path, "save")
-    if "\x00" in path:
-        raise DpValueError("`save`: the path contains a NUL character", None, None)
-    value = strip(value)
-    if type(value) is Record:
-        arrays = {k: _saved_array(v, f"field `{k}`") for k, v in value.items()}
-        write = lambda fh: _write_npz(fh, arrays)  # noqa: E731
-    elif type(value) in (xp.ndarray, float, int, bool):
-        arr = _saved_array(value, "the value")
-        write = lambda fh: xp.save(fh, arr, allow_pickle=False)  # noqa: E731
-    else:
-        raise DpTypeError(f"`save` writes an array or a record of arrays, got "
-                          f"{kind_of(value)}", None, None)
-    try:
-        _replace_atomically(path, write)
-    except OSError as exc:
-        raise DpImportError(f"cannot write {path!r}: {exc.strerror or exc}", None, None) from None
-
-

@@ -24,6 +24,7 @@ from ..core.errors import (
     note_frame,
     shown_int,
 )
+from ..core.formatting import format_value
 from ..core.values import Module, Record, Tracer, kind_of, show, strip, values_equal
 from ..prims import primitives as P
 
@@ -193,9 +194,41 @@ def op_ne(a, b):
     return not r
 
 
+def op_in(a, b):
+    """`a in b`: an equal item of a tuple, a substring of a string, a field name of a
+    record, or a number equal to an element of an array (NumPy's `(b == a).any()`)."""
+    a, b = strip(a), strip(b)
+    tb = type(b)
+    if tb is tuple:
+        return any(values_equal(a, x) for x in b)
+    if tb is str or tb is Record:
+        if type(a) is not str:
+            what = "a substring" if tb is str else "a field name"
+            raise DpTypeError(f"`in` {kind_of(b)} looks for {what}, got {kind_of(a)} on the "
+                              "left", None, "convert with str(...)" if tb is str else
+                              'write the field name as a string: "w" in params')
+        return a in b if tb is str else a in b.keys()
+    if tb is ndarray:
+        if type(a) in (int, float, bool):
+            return bool((b == a).any())
+        raise DpTypeError(f"`in` an array looks for one number, got {kind_of(a)}", None,
+                          "compare elementwise instead: any(a == b)")
+    raise DpTypeError(f"`in` needs a tuple, string, record or array on the right, got "
+                      f"{kind_of(b)}", None, None)
+
+
+def op_not_in(a, b):
+    return not op_in(a, b)
+
+
+def format_field(value, spec: str | None) -> str:
+    """One f-string field (or `format(value, spec)`) as text, within the element limit."""
+    return format_value(value, spec, P.LIMITS.max_array_elements)
+
+
 BINOPS = {"+": op_add, "-": op_sub, "*": op_mul, "/": op_div, "//": op_floordiv, "%": op_mod,
           "**": op_pow, "@": op_matmul, "<": op_lt, "<=": op_le, ">": op_gt, ">=": op_ge,
-          "==": op_eq, "!=": op_ne}
+          "==": op_eq, "!=": op_ne, "in": op_in, "not in": op_not_in}
 
 
 def op_neg(a):

@@ -45,6 +45,9 @@ class Runtime:
         self.batch_traces: list = []
         # --explain-vmap: where vmap fell back to one run per example, else None
         self.vmap_fallbacks: list | None = None
+        # While a progress bar is shown: a context manager that takes the bar off the
+        # terminal around a write and draws it again below (lib/other.py sets it).
+        self.write_guard = None
 
     @property
     def rng(self):
@@ -124,6 +127,11 @@ class Runtime:
             self.side_effect("printing")
         out = self.stdout if self.stdout is not None else sys.stdout
         try:
+            if self.write_guard is not None:
+                with self.write_guard():
+                    out.write(text)
+                    out.flush()  # before the bar is drawn again below the text
+                return
             out.write(text)
         except BrokenPipeError:
             raise OutputClosed() from None

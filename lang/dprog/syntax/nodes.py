@@ -41,6 +41,7 @@ def _node(name: str, fields: str, defaults: dict | None = None, extra: tuple = (
 
 
 Const = _node("Const", "value")
+FString = _node("FString", "texts exprs specs")  # texts: one more than exprs; specs: str|None
 Name = _node("Name", "name decl", {"decl": None}, extra=("visible",))
 TupleLit = _node("TupleLit", "items")
 ArrayLit = _node("ArrayLit", "items")

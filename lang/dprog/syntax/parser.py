@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import ast as _pyast
 import os
+import re
 from pathlib import Path
 
-from ..core.errors import DpSyntaxError, Source, Span
+from ..core.errors import DpError, DpSyntaxError, Source, Span
+from ..core.formatting import check_spec
+from . import fstrings
 from . import nodes as N
 from .lalr import ParseError, Parser, Token, UnexpectedCharacters, UnexpectedToken
 
@@ -25,13 +28,15 @@ _GRAMMAR = Path(__file__).with_name("grammar.lark")
 _parser = None
 
 # Tokens after which `{` opens a block rather than a record: they end an expression.
-_EXPR_END = {"NAME", "NUMBER", "STRING", "RPAR", "RSQB", "RBRACE", "TRUE", "FALSE", "NONE", "ELSE"}
+_EXPR_END = {"NAME", "NUMBER", "STRING", "FSTRING", "RPAR", "RSQB", "RBRACE", "TRUE", "FALSE",
+             "NONE", "ELSE"}
 
 # Human words for terminals in "expected ..." messages.
 _WORDS = {
     "NAME": "a name",
     "NUMBER": "a number",
     "STRING": "a string",
+    "FSTRING": "an f-string",
     "_NL": "a new line",
     "$END": "the end of the input",
     "LBRACE": "`{`",
@@ -197,8 +202,8 @@ def _expected_words(expected) -> str:
     return _join_words(_order_words(_describe_terminal(e) for e in expected if e != "LREC"))
 
 
-_EXPR_STARTERS = {"NAME", "NUMBER", "STRING", "LPAR", "LSQB", "LREC", "TRUE", "FALSE", "NONE", "FN",
-                  "ADDOP", "NOT"}
+_EXPR_STARTERS = {"NAME", "NUMBER", "STRING", "FSTRING", "LPAR", "LSQB", "LREC", "TRUE", "FALSE",
+                  "NONE", "FN", "ADDOP", "NOT"}
 
 
 def _token_text(tok) -> str:
@@ -209,11 +214,12 @@ def _token_text(tok) -> str:
     return f"`{tok.value}`"
 
 
-def parse(text: str, name: str = "<input>") -> N.Program:
-    """Parse a whole program. Raises DpSyntaxError with a span and an 'expected' hint."""
+def parse(text: str, name: str = "<input>", source: Source | None = None) -> N.Program:
+    """Parse a whole program. Raises DpSyntaxError with a span and an 'expected' hint.
+    `source`: the program `text` is part of (an f-string field, padded to its place)."""
     if text.startswith("\ufeff"):
         text = text[1:]  # a UTF-8 byte-order mark, as editors on Windows write
-    source = Source(name, text)
+    source = source or Source(name, text)
     parser = _get_parser()
     try:
         tree = parser.parse(text)
@@ -247,6 +253,9 @@ def parse(text: str, name: str = "<input>") -> N.Program:
         hint = f"expected {words}"
         if tok.type == "CMPOP":
             hint = "comparisons do not chain: write `a < b and b < c`"
+        elif _cut_fstring(source.line(tok.line), tok.column):
+            hint = ('an f-string ends at its first `"`, so a field holds no quoted string: '
+                    "`let s = ...` first, then `{s}`")
         elif opened and opened[-1][0] in "([":  # blocks span lines; brackets seldom do
             line, col = _offset_position(text, opened[-1][1])
             if line < tok.line:
@@ -279,6 +288,20 @@ def parse(text: str, name: str = "<input>") -> N.Program:
 
 
 _CLOSERS = {"(": "RPAR", "[": "RSQB", "{": "RBRACE"}
+_FSTRING_BEFORE = re.compile(r'f"(?:\\.|[^"\\\n])*"\s*$')
+
+
+def _cut_fstring(line: str, column: int | None) -> bool:
+    """Whether the text before `column` ends with an f-string whose field is still open
+    (a quote inside a field ended the f-string early: `f"{g("a")}"`)."""
+    m = _FSTRING_BEFORE.search(line[: (column or 1) - 1])
+    if m is None:
+        return False
+    try:
+        fstrings.split(m.group().rstrip())
+    except fstrings.FStringError as e:
+        return "never closed" in e.message
+    return False
 
 
 def _closers_in_context(expected: set, text: str, tok) -> set:
@@ -516,6 +539,55 @@ class _Builder:
                                 'strings support \\n \\t \\" and \\\\') from None
         return N.Const(self.tspan(tok), value)
 
+    def e_fstring(self, t):
+        tok = t.children[0]
+        raw = str(tok)
+        try:
+            texts, fields = fstrings.split(raw)
+        except fstrings.FStringError as e:
+            raise DpSyntaxError(f"syntax error: {e.message}", self.at(tok, e.offset, 1),
+                                e.hint) from None
+        pieces = []
+        for piece in texts:
+            try:
+                pieces.append(_pyast.literal_eval('"' + piece + '"'))
+            except (ValueError, SyntaxError):
+                raise DpSyntaxError("invalid escape in string", self.tspan(tok),
+                                    'strings support \\n \\t \\" and \\\\') from None
+        exprs = []
+        for f in fields:
+            exprs.append(self.fragment(f.expr, tok, f.offset))
+            if f.spec:
+                try:
+                    check_spec(f.spec)
+                except DpError as e:
+                    raise DpSyntaxError(f"syntax error: {e.message}",
+                                        self.at(tok, f.spec_offset, len(f.spec)),
+                                        e.hint) from None
+        return N.FString(self.tspan(tok), pieces, exprs, [f.spec for f in fields])
+
+    def at(self, tok, offset: int, width: int) -> Span:
+        """The span of `width` characters at `offset` in the one-line token `tok`."""
+        col = (tok.column or 1) + offset
+        return Span(self.source, tok.line or 1, col, tok.line or 1, col + max(width, 1))
+
+    def fragment(self, text: str, tok, offset: int):
+        """The expression `text` of an f-string field, parsed in place: its spans (and
+        syntax errors) point into the f-string."""
+        line, col = tok.line or 1, (tok.column or 1) + offset
+        try:
+            prog = parse("\n" * (line - 1) + " " * (col - 1) + text, self.source.name,
+                         self.source)
+        except DpSyntaxError as err:
+            err.incomplete = False  # the f-string is closed: more lines cannot complete it
+            raise
+        stmts = prog.body.stmts
+        if len(stmts) != 1 or type(stmts[0]) is not N.ExprStmt:
+            raise DpSyntaxError("syntax error: an f-string field holds one expression",
+                                self.at(tok, offset, len(text)),
+                                "assign first (`let s = ...`), then use `{s}`")
+        return stmts[0].expr
+
     def e_name(self, t):
         tok = t.children[0]
         return N.Name(self.tspan(tok), str(tok))
@@ -572,6 +644,14 @@ class _Builder:
     def e_binop(self, t):
         a, op, b = t.children
         return N.BinOp(self.span(t), str(op), self.expr(a), self.expr(b))
+
+    def e_in_op(self, t):
+        a, b = t.children
+        return N.BinOp(self.span(t), "in", self.expr(a), self.expr(b))
+
+    def e_not_in_op(self, t):
+        a, b = t.children
+        return N.BinOp(self.span(t), "not in", self.expr(a), self.expr(b))
 
     def e_unop(self, t):
         op, a = t.children

@@ -400,8 +400,9 @@ class Session:
     def help_for(self, name: str) -> str | None:
         """The `:help NAME` text: a user value, a builtin, a constant, a keyword or a command."""
         name = name.strip()
-        if name.startswith(":") and name[1:] in META_COMMANDS:
-            name = name[1:]
+        if name.startswith(":") and name[1:] in META_COMMANDS:  # `:help :time`, not time()
+            syn, doc = META_COMMANDS[name[1:]]
+            return f"{name} {syn}".rstrip() + f"\n  {doc}"
         found, v = self._lookup(name.split("."))
         user = found and not (("." not in name) and name in self.interp.builtins
                               and v is self.interp.builtins.get(name))
