@@ -39,6 +39,7 @@ class Runtime:
         self.interrupt_requested = False
         self._rng = None
         self.interp = None  # the owning Interpreter (modules, argv)
+        self.plots = None  # lib/plots.py's figures, made when a program first plots
 
     @property
     def rng(self):

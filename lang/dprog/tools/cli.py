@@ -95,7 +95,22 @@ def main(argv: list[str] | None = None) -> int:
     if opts.interactive and status != 130:
         from .repl import run_repl
         return run_repl(interp=interp, check_nans=opts.check_nans) or status
+    if status == 0:
+        _note_unsaved_figures(interp)
     return status
+
+
+def _note_unsaved_figures(interp) -> None:
+    """A program that drew figures and neither saved nor showed them hears where they
+    went (nowhere), rather than finding no file: dprog writes no file it was not asked to."""
+    from ..lib.plots import unfinished_figures
+
+    n = unfinished_figures(interp.rt)
+    if n:
+        what = "a figure" if n == 1 else f"{n} figures"
+        sys.stderr.write(f"note: the program drew {what} but never saved or showed "
+                         f"{'it' if n == 1 else 'them'}, so nothing was written; end it with "
+                         'savefig("figure.png") to write a file, or show()\n')
 
 
 def _run(interp, opts: Options) -> int:
