@@ -402,8 +402,13 @@ def _savefig(rt, path, dpi=100):
          "in windows when there is a display, else saved as PNG files whose paths are printed",
          "plots", "-", needs_rt=True)
 def _show(rt):
+    show_figures(rt)
+
+
+def show_figures(rt) -> None:
+    """Display every open figure (saved ones too, as pyplot does), then close them."""
     st = state_of(rt)
-    figs = list(st.figures)  # as pyplot: every open figure, saved ones too
+    figs = list(st.figures)
     if not figs:
         return
     if st.show_hook is not None:

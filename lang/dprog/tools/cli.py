@@ -11,6 +11,7 @@ USAGE = """usage: dp [options] [FILE.dp | -c CODE | -] [ARGS...]
   dp                     start the REPL
   dp -c "CODE" [ARGS]    run CODE
   dp -i FILE.dp          run FILE, then start the REPL with its names
+  dp kernel install      register the Jupyter kernel (--user, --sys-prefix, --prefix DIR)
   dp -                   read the program from standard input
   dp --check-nans ...    stop at the first nan a primitive makes from non-nan inputs
   dp --version           print the version
@@ -75,7 +76,11 @@ def parse_args(args: list[str]) -> Options | int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    opts = parse_args(list(sys.argv[1:] if argv is None else argv))
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["kernel"]:  # `dp kernel install`: the Jupyter kernel (a program file
+        from .kernelspec import kernel_command  # named `kernel` runs as `dp ./kernel`)
+        return kernel_command(args[1:])
+    opts = parse_args(args)
     if isinstance(opts, int):
         return opts
     # the REPL and the interpreter are imported only when used: `dp --help` stays instant
