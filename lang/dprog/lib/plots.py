@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
 
@@ -426,6 +425,8 @@ def show_figures(rt) -> None:
 
 def _save_temporary(fig) -> str:
     """Save to a new file in the temporary directory (never an existing one)."""
+    import tempfile  # only here: `dp` start-up does not pay for it (~10 ms)
+
     fd, path = tempfile.mkstemp(prefix="dp-figure-", suffix=".png")
     with os.fdopen(fd, "wb") as fh:
         fig.savefig(fh, format="png")
