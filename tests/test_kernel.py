@@ -98,6 +98,16 @@ def test_an_error_is_the_cli_report(kernel):
     assert reply["status"] == "ok" and msgs[-1][2]["data"]["text/plain"] == "[1. 2.]"
 
 
+def test_meta_commands_work_but_quit_does_not_end_the_kernel(kernel):
+    _, kc = kernel
+    run(kc, "let listed_here = 5")
+    msgs, reply = run(kc, ":vars")
+    assert reply["status"] == "ok" and "listed_here" in stdout_of(msgs)
+    msgs, reply = run(kc, ":quit")
+    assert reply["status"] == "error" and "Kernel menu" in reply["traceback"][0]
+    assert run(kc, "1 + 1")[1]["status"] == "ok"
+
+
 def test_interrupt_stops_a_long_loop_and_keeps_the_state(kernel):
     km, kc = kernel
     run(kc, "let kept = 7\nlet i = 0")

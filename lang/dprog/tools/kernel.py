@@ -31,10 +31,11 @@ from ipykernel.kernelapp import IPKernelApp
 from ipykernel.kernelbase import Kernel
 
 from .. import __version__
+from ..core.errors import DpError
 from ..core.values import show
 from ..host.interpreter import Interpreter
 from ..lib.plots import show_figures, state_of
-from .repl import Session, needs_more
+from .repl import Session, _Quit, needs_more
 
 LANGUAGE_INFO = {
     "name": "dprog",
@@ -107,6 +108,7 @@ class DprogKernel(Kernel):
     language_version = __version__
     language_info = LANGUAGE_INFO
     banner = f"dprog {__version__}: every program is differentiable. `:help` for help."
+    _silent = False  # the running cell asked for no output
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -129,7 +131,11 @@ class DprogKernel(Kernel):
         self._silent = silent
         try:
             dp.handle(code)
-        except Exception as exc:  # noqa: BLE001 - `:quit`, a closed stream: keep the kernel
+        except _Quit:
+            dp.error = DpError("`:quit` does not end a notebook's kernel", None,
+                               "use the notebook's Kernel menu to restart or shut it down"
+                               ).report()
+        except Exception as exc:  # noqa: BLE001 - a closed stream: keep the kernel
             dp.error = f"error: {exc or type(exc).__name__}"
         finally:
             try:
@@ -168,8 +174,6 @@ class DprogKernel(Kernel):
             "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"),
                      "text/plain": f"<figure {width}x{height}>"},
             "metadata": {"image/png": {"width": width, "height": height}}})
-
-    _silent = False
 
     # ------------------------------------------------------------------ editing help
     async def do_complete(self, code, cursor_pos):
