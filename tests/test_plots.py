@@ -201,3 +201,35 @@ def test_programs_that_do_not_plot_do_not_import_matplotlib():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out == "1\nFalse\n"
+
+
+def test_has_display(monkeypatch):
+    from dprog.lib.plots import has_display
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.delenv("MPLBACKEND")
+    assert has_display()
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    assert not has_display()
+    monkeypatch.delenv("MPLBACKEND")
+    monkeypatch.delenv("DISPLAY")
+    assert not has_display()
+
+
+def test_a_display_that_cannot_be_opened_falls_back_to_files(monkeypatch):
+    """DISPLAY names no X server: no window can open, so show() saves PNGs."""
+    if sys.platform != "linux":
+        pytest.skip("X displays are a Linux matter")
+    monkeypatch.delenv("MPLBACKEND")
+    monkeypatch.setenv("DISPLAY", ":97")
+    code = ("import dprog, io\nout = io.StringIO()\n"
+            "dprog.Interpreter(stdout=out, allow_files=True).exec('plot((1, 2))\\nshow()')\n"
+            "print(out.getvalue().strip())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    path = proc.stdout.strip()[len("figure saved to "):]
+    assert proc.stdout.startswith("figure saved to ") and os.path.isfile(path)
+    os.unlink(path)

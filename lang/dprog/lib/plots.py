@@ -113,18 +113,27 @@ def _new_figure(st: FigureState, width: float = 6.4, height: float = 4.8) -> _Fi
     mpl = _matplotlib()
     if st.windows is None:
         st.windows = st.show_hook is None and has_display()
-    if st.windows:
-        from matplotlib import pyplot as plt  # a window manager for show()
-        if plt.get_backend().lower() in ("agg", "pdf", "svg", "ps", "cairo", "template"):
-            st.windows = False  # no GUI toolkit installed after all
-        else:
-            fig = _Figure(plt.figure(figsize=(width, height), layout="constrained"))
-    if not st.windows:
+    fig = _window_figure(st, width, height) if st.windows else None
+    if fig is None:
         fig = _Figure(mpl.figure.Figure(figsize=(width, height), layout="constrained"))
     if len(st.figures) >= _MAX_OPEN:  # a loop saving many figures: forget saved ones
         st.figures = [f for f in st.figures if f.dirty]
     st.figures.append(fig)
     return fig
+
+
+def _window_figure(st: FigureState, width: float, height: float) -> _Figure | None:
+    """A pyplot figure, which show() opens in a window; None (and no windows from now
+    on) when no GUI toolkit is installed or the display cannot be opened."""
+    from matplotlib import pyplot as plt  # a window manager for show()
+
+    try:
+        if plt.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo", "template"):
+            return _Figure(plt.figure(figsize=(width, height), layout="constrained"))
+    except Exception:  # noqa: BLE001 - e.g. Tk's TclError: no display after all
+        pass
+    st.windows = False
+    return None
 
 
 def _axes(rt):
