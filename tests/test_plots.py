@@ -112,6 +112,8 @@ def test_traced_values_plot_their_values(tmp_path):
 @pytest.mark.parametrize("src, words", [
     ("plot((1, 2, 3), (1, 2))", "x has 3 points but y has 2"),
     ('plot((1, 2), style="q")', "not a valid format string"),
+    ('plot((1, 2), color="notacolor")', "`plot`: 'notacolor' is not a valid value for color\n"),
+    ('imshow(ones((2, 2)), cmap="nope")', "'nope' is not a valid value for cmap"),
     ("plot(\"abc\")", "expects a number or an array"),
     ('plot((1, 2), label=3)', "label must be a string"),
     ("plot(randn(2, 2), label=(\"a\",))", "1 labels for 2 series"),

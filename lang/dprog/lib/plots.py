@@ -152,7 +152,19 @@ def _drawing(name: str):
     try:
         yield
     except (ValueError, TypeError, KeyError) as exc:
-        raise DpValueError(f"`{name}`: {exc}", None, f"see :help {name}") from None
+        text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise DpValueError(f"`{name}`: {_short(text)}", None, f"see :help {name}") from None
+
+
+def _short(message: str) -> str:
+    """The gist of a matplotlib message: its first line, without a long list of what
+    would have been accepted."""
+    line = message.strip().split("\n")[0]
+    if len(line) > 120:
+        cut = min((i for i in (line.find(": ", 20), line.find("; ", 20)) if i > 0),
+                  default=120)
+        line = line[:cut]
+    return line
 
 
 # ======================================================================= arguments
