@@ -46,7 +46,6 @@ LANGUAGE_INFO = {
     "codemirror_mode": "python",  # the closest mode notebook front ends ship
 }
 
-_REPORT_HEAD = re.compile(r"error: (?:([a-z ]+) error: )?(.*)")
 
 
 class _Stream:
@@ -75,7 +74,8 @@ class KernelSession(Session):
     def __init__(self, kernel: DprogKernel) -> None:
         self.kernel = kernel
         self.pending: list = []  # the last echoed value, not yet shown
-        self.error: str | None = None
+        self.error: str | None = None  # the report
+        self.ename = "error"  # the error's class, as the notebook's `ename`
         interp = Interpreter(allow_files=True, max_depth=1000, max_array_elements=250_000_000,
                              stdout=_Stream("stdout", self.flush_echo),
                              stderr=_Stream("stderr", self.flush_echo))
@@ -96,6 +96,11 @@ class KernelSession(Session):
 
     def write_error(self, text: str) -> None:
         self.flush_echo()
+        exc = sys.exc_info()[1]  # (Session reports errors from inside its `except`)
+        if self.error is None and isinstance(exc, DpError):
+            self.ename = type(exc).__name__
+        elif self.error is None and isinstance(exc, KeyboardInterrupt):
+            self.ename = "KeyboardInterrupt"
         self.error = text if self.error is None else f"{self.error}\n{text}"
 
 
@@ -127,7 +132,7 @@ class DprogKernel(Kernel):
     async def do_execute(self, code, silent, store_history=True, user_expressions=None,
                          allow_stdin=False, *, cell_meta=None, cell_id=None):
         dp = self.dp
-        dp.pending, dp.error = [], None
+        dp.pending, dp.error, dp.ename = [], None, "error"
         self._silent = silent
         try:
             dp.handle(code)
@@ -142,10 +147,9 @@ class DprogKernel(Kernel):
                 show_figures(dp.interp.rt)  # what the cell drew, inline
             except Exception as exc:  # noqa: BLE001 - a figure matplotlib cannot draw
                 dp.error = dp.error or f"error: cannot draw the figure: {exc}"
-        sys.stdout.flush()
-        sys.stderr.flush()
+        _flush_streams()
         if dp.error is not None:
-            return self._error_reply(dp.error)
+            return self._error_reply(dp.ename, dp.error)
         if dp.pending and not silent:
             self.send_response(self.iopub_socket, "execute_result", {
                 "execution_count": self.execution_count,
@@ -154,10 +158,10 @@ class DprogKernel(Kernel):
         return {"status": "ok", "execution_count": self.execution_count, "payload": [],
                 "user_expressions": {}}
 
-    def _error_reply(self, report: str) -> dict:
-        m = _REPORT_HEAD.match(report.splitlines()[0] if report else "")
-        content = {"ename": (m.group(1) or "error") if m else "error",
-                   "evalue": m.group(2) if m else report, "traceback": [report]}
+    def _error_reply(self, ename: str, report: str) -> dict:
+        first = report.splitlines()[0] if report else ""
+        content = {"ename": ename, "evalue": first.removeprefix("error: "),
+                   "traceback": [report]}
         if not self._silent:
             self.send_response(self.iopub_socket, "error", content)
         return {"status": "error", "execution_count": self.execution_count, **content}
@@ -170,6 +174,7 @@ class DprogKernel(Kernel):
         self.dp.flush_echo()
         if self._silent:
             return
+        _flush_streams()  # what was printed before the figure goes out before it
         self.send_response(self.iopub_socket, "display_data", {
             "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"),
                      "text/plain": f"<figure {width}x{height}>"},
@@ -197,6 +202,14 @@ class DprogKernel(Kernel):
         if needs_more(code):
             return {"status": "incomplete", "indent": "  "}
         return {"status": "complete"}
+
+
+def _flush_streams() -> None:
+    """Send the output ipykernel's streams still hold (they send every 0.2 s), so that
+    messages sent directly afterwards (figures, the result) keep the program's order."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
 
 
 def name_at(code: str, cursor: int) -> str | None:
