@@ -27,7 +27,7 @@ except ImportError:  # run from a checkout without the package installed
 
 # Categories in reading order; any category not listed here follows, in table order.
 CATEGORY_ORDER = ["math", "reductions", "arrays", "linear algebra", "random", "trees",
-                  "differentiation", "other", "files"]
+                  "differentiation", "other", "files", "plots"]
 
 CATEGORY_INTRO = {
     "math": "Elementwise functions of numbers and arrays; they broadcast like NumPy.",
@@ -46,6 +46,8 @@ CATEGORY_INTRO = {
              "`dprog.Interpreter()` refuses them unless it was made with "
              "`allow_files=True`. Relative paths resolve against the current working "
              "directory.",
+    "plots": "Figures drawn with matplotlib (installed with `pip install 'dprog[plots]'`), "
+             "in the manner of pyplot; see [plots.md](plots.md).",
 }
 
 DIFF_WORDS = {

@@ -10,6 +10,7 @@ test verifies. Runs in the default test run; takes about 5-20 s.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -87,7 +88,8 @@ def test_wheel_ships_the_stdlib(wheel):
     assert not any(n.startswith(("stdlib/", "lang/", "tests/")) for n in names), sorted(names)
 
 
-def test_wheel_installed_in_a_fresh_venv(wheel, tmp_path):
+def _fresh_venv(wheel, tmp_path) -> Path:
+    """The Python of a new venv with the wheel installed (dependencies borrowed)."""
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=tmp_path)
     py = venv / "bin" / "python"
@@ -100,7 +102,12 @@ def test_wheel_installed_in_a_fresh_venv(wheel, tmp_path):
     (site / "borrowed_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     _run([sys.executable, "-m", "pip", "--python", py, "install", "--no-deps", "--no-index",
           wheel], cwd=tmp_path)
+    return py
 
+
+def test_wheel_installed_in_a_fresh_venv(wheel, tmp_path):
+    py = _fresh_venv(wheel, tmp_path)
+    venv = tmp_path / "venv"
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     code = "import dprog, dprog.host.interpreter as i; print(dprog.__file__); print(i.stdlib_dir())"
@@ -138,3 +145,44 @@ def test_local_module_shadows_the_stdlib(tmp_path):
     (tmp_path / "main.dp").write_text("import optim\nprint(optim.name)\n")
     proc = _run([sys.executable, "-m", "dprog", "main.dp"], cwd=tmp_path)
     assert proc.stdout.strip() == "local"
+
+
+def test_wheel_kernel_lexer_and_plots(wheel, tmp_path):
+    """The notebook side works from the wheel: `dp kernel install`, the kernel it
+    registers (a cell that plots), the Pygments entry point, savefig."""
+    pytest.importorskip("ipykernel")
+    pytest.importorskip("matplotlib")
+    jupyter_client = pytest.importorskip("jupyter_client")
+    py = _fresh_venv(wheel, tmp_path)
+    venv = (tmp_path / "venv").resolve()
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    dp = py.parent / "dp"
+    _run([dp, "-c", 'plot((1, 3, 2), label="a")\nlegend()\nsavefig("a.png")'], cwd=outside)
+    assert (outside / "a.png").read_bytes().startswith(b"\x89PNG")
+    code = ("import sys; from pygments.lexers import get_lexer_by_name\n"
+            "lx = get_lexer_by_name('dprog')\n"
+            "print(sys.modules[type(lx).__module__].__file__)\n"
+            "print(sum(1 for t, v in lx.get_tokens('fn f(x) { return sum(x) }')))")
+    where, count = _run([py, "-c", code], cwd=outside).stdout.split()
+    assert Path(where).resolve().is_relative_to(venv) and int(count) > 10
+
+    _run([dp, "kernel", "install", "--prefix", tmp_path / "jup"], cwd=outside)
+    spec = tmp_path / "jup" / "share" / "jupyter" / "kernels" / "dprog" / "kernel.json"
+    assert Path(json.loads(spec.read_text())["argv"][0]).parent.resolve() == py.parent.resolve()
+    ksm = jupyter_client.kernelspec.KernelSpecManager(
+        kernel_dirs=[str(spec.parent.parent)])
+    km = jupyter_client.KernelManager(kernel_name="dprog", kernel_spec_manager=ksm)
+    km.start_kernel(cwd=str(outside), env=dict(_env(), MPLBACKEND="Agg"))
+    kc = km.client()
+    try:
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        kinds = []
+        reply = kc.execute_interactive("plot((1, 2))\nprint(1 + 1)", timeout=60,
+                                       output_hook=lambda m: kinds.append(m["msg_type"]))
+        assert reply["content"]["status"] == "ok"
+        assert "display_data" in kinds and "stream" in kinds, kinds
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

@@ -336,7 +336,8 @@ class Compiler:
         module = self.module
         name = target.name
         span, fname = target.span, self.fname
-        visible = getattr(target, "visible", [])
+        # a builtin cannot be assigned to, so it is no suggestion for a misspelt variable
+        visible = [n for n in getattr(target, "visible", []) if n not in self.builtins]
 
         def store(f, v):
             cell = module.globals.get(name)

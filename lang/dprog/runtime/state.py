@@ -48,6 +48,7 @@ class Runtime:
         # While a progress bar is shown: a context manager that takes the bar off the
         # terminal around a write and draws it again below (lib/other.py sets it).
         self.write_guard = None
+        self.plots = None  # lib/plots.py's figures, made when a program first plots
 
     @property
     def rng(self):

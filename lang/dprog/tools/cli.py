@@ -11,6 +11,7 @@ USAGE = """usage: dp [options] [FILE.dp | -c CODE | -] [ARGS...]
   dp                     start the REPL
   dp -c "CODE" [ARGS]    run CODE
   dp -i FILE.dp          run FILE, then start the REPL with its names
+  dp kernel install      register the Jupyter kernel (--user, --sys-prefix, --prefix DIR)
   dp -                   read the program from standard input
   dp --check-nans ...    stop at the first nan a primitive makes from non-nan inputs
   dp --explain-vmap ...  report where vmap ran a function once per example
@@ -78,7 +79,11 @@ def parse_args(args: list[str]) -> Options | int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    opts = parse_args(list(sys.argv[1:] if argv is None else argv))
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["kernel"]:  # `dp kernel install`: the Jupyter kernel (a program file
+        from .kernelspec import kernel_command  # named `kernel` runs as `dp ./kernel`)
+        return kernel_command(args[1:])
+    opts = parse_args(args)
     if isinstance(opts, int):
         return opts
     # the REPL and the interpreter are imported only when used: `dp --help` stays instant
@@ -100,7 +105,22 @@ def main(argv: list[str] | None = None) -> int:
     if opts.interactive and status != 130:
         from .repl import run_repl
         return run_repl(interp=interp, check_nans=opts.check_nans) or status
+    if status == 0:
+        _note_unsaved_figures(interp)
     return status
+
+
+def _note_unsaved_figures(interp) -> None:
+    """A program that drew figures and neither saved nor showed them hears where they
+    went (nowhere), rather than finding no file: dprog writes no file it was not asked to."""
+    from ..lib.plots import unfinished_figures
+
+    n = unfinished_figures(interp.rt)
+    if n:
+        what = "a figure" if n == 1 else f"{n} figures"
+        sys.stderr.write(f"note: the program drew {what} but never saved or showed "
+                         f"{'it' if n == 1 else 'them'}, so nothing was written; end it with "
+                         'savefig("figure.png") to write a file, or show()\n')
 
 
 def _run(interp, opts: Options) -> int:
