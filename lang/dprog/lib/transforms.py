@@ -3,6 +3,8 @@ Jacobians, hessian, hvp, stop_gradient, custom_vjp, custom_jvp, checkpoint, chec
 
 from __future__ import annotations
 
+import pickle
+
 from ..ad.checking import check_grad_call
 from ..ad.custom import call_checkpoint, call_custom_jvp, call_custom_vjp
 from ..ad.transforms import (
@@ -29,16 +31,28 @@ from .table import _func, _num, builtin
 
 # ============================================================ differentiation
 class Transformed(Function):
-    """A function made by a transformation (grad(f), jacfwd(f), ...)."""
+    """A function made by a transformation (grad(f), jacfwd(f), ...).
 
-    __slots__ = ("name", "fn")
+    `remake` is (builtin, args) that makes it again: how it pickles (its `fn` is a
+    Python closure); None for one that cannot travel (a pullback holds a tape).
+    """
 
-    def __init__(self, name, fn):
+    __slots__ = ("name", "fn", "remake")
+
+    def __init__(self, name, fn, remake=None):
         self.name = name
         self.fn = fn
+        self.remake = remake
 
     def describe(self) -> str:
         return f"<fn {self.name}>"
+
+    def __reduce__(self):
+        if self.remake is None:
+            raise pickle.PicklingError(
+                f"`{self.name}` cannot be pickled: it holds a recording of one evaluation; "
+                "pickle the function it came from and call vjp again on the other side")
+        return self.remake
 
     def __call__(self, *args, **kwargs):
         return self.fn(*args, **kwargs)
@@ -81,7 +95,7 @@ def _grad(f, argnums=0):
 
     def g(*args, **kwargs):
         return value_and_grad_call(f, args, kwargs, argnums, "grad")[1]
-    return Transformed(f"grad({_fname(f)})", g)
+    return Transformed(f"grad({_fname(f)})", g, (_grad, (f, argnums)))
 
 
 @builtin("value_and_grad(f, argnums=0)", "function giving (f(x...), grad f(x...))",
@@ -92,7 +106,7 @@ def _value_and_grad(f, argnums=0):
 
     def g(*args, **kwargs):
         return value_and_grad_call(f, args, kwargs, argnums, "value_and_grad")
-    return Transformed(f"value_and_grad({_fname(f)})", g)
+    return Transformed(f"value_and_grad({_fname(f)})", g, (_value_and_grad, (f, argnums)))
 
 
 @builtin("derivative(f)", "f' by forward mode, for f from numbers to numbers (elementwise on "
@@ -109,7 +123,7 @@ def _derivative(f):
         s = P.shape(x)
         one = xp.ones(s) if s else 1.0
         return jvp_call(lambda v: f(v, *rest, **kwargs), (x,), (one,))[1]
-    return Transformed(f"derivative({_fname(f)})", d)
+    return Transformed(f"derivative({_fname(f)})", d, (_derivative, (f,)))
 
 
 @builtin("jvp(f, primals, tangents)", "(f(primals...), J·tangents) by forward mode",
@@ -146,7 +160,8 @@ def _vjp(f, *xs):
          "differentiation", "transform")
 def _jacfwd(f, argnums=0):
     _func(f, "jacfwd")
-    return Transformed(f"jacfwd({_fname(f)})", _first_arg("jacfwd", f, jacfwd_call, argnums))
+    return Transformed(f"jacfwd({_fname(f)})", _first_arg("jacfwd", f, jacfwd_call, argnums),
+                       (_jacfwd, (f, argnums)))
 
 
 @builtin("jacrev(f, argnums=0)", "function giving the Jacobian of f by reverse mode (one pass "
@@ -154,7 +169,8 @@ def _jacfwd(f, argnums=0):
          "differentiation", "transform")
 def _jacrev(f, argnums=0):
     _func(f, "jacrev")
-    return Transformed(f"jacrev({_fname(f)})", _first_arg("jacrev", f, jacrev_call, argnums))
+    return Transformed(f"jacrev({_fname(f)})", _first_arg("jacrev", f, jacrev_call, argnums),
+                       (_jacrev, (f, argnums)))
 
 
 @builtin("jacobian(f, argnums=0)", "function giving the Jacobian of f, by the cheaper mode",
@@ -162,14 +178,15 @@ def _jacrev(f, argnums=0):
 def _jacobian(f, argnums=0):
     _func(f, "jacobian")
     return Transformed(f"jacobian({_fname(f)})",
-                       _first_arg("jacobian", f, jacobian_call, argnums))
+                       _first_arg("jacobian", f, jacobian_call, argnums), (_jacobian, (f, argnums)))
 
 
 @builtin("hessian(f, argnums=0)", "function giving the Hessian of scalar f (jacfwd of jacrev)",
          "differentiation", "transform")
 def _hessian(f, argnums=0):
     _func(f, "hessian")
-    return Transformed(f"hessian({_fname(f)})", _first_arg("hessian", f, hessian_call, argnums))
+    return Transformed(f"hessian({_fname(f)})", _first_arg("hessian", f, hessian_call, argnums),
+                       (_hessian, (f, argnums)))
 
 
 @builtin("hvp(f, x, v)", "Hessian-vector product of scalar f at x, without forming the Hessian",
@@ -187,14 +204,20 @@ def _stop_gradient(x):
 
 
 class _Custom(Function):
-    __slots__ = ("name", "call")
+    """custom_vjp(f, ...), custom_jvp(f, ...), checkpoint(f); pickles as `remake`."""
 
-    def __init__(self, name, call):
+    __slots__ = ("name", "call", "remake")
+
+    def __init__(self, name, call, remake):
         self.name = name
         self.call = call
+        self.remake = remake
 
     def describe(self) -> str:
         return f"<fn {self.name}>"
+
+    def __reduce__(self):
+        return self.remake
 
     def __call__(self, *args, **kwargs):
         return self.call(args, kwargs)
@@ -216,7 +239,7 @@ def _custom_vjp(f, fwd, bwd):
     _func(bwd, "custom_vjp", "bwd")
     name = f"custom_vjp({_fname(f)})"
     return _Custom(name, _positional_only(
-        name, lambda args: call_custom_vjp(f, fwd, bwd, args)))
+        name, lambda args: call_custom_vjp(f, fwd, bwd, args)), (_custom_vjp, (f, fwd, bwd)))
 
 
 @builtin("custom_jvp(f, rule)", "f with a forward rule: rule((x...), (t...)) -> (y, t_out); "
@@ -225,7 +248,8 @@ def _custom_jvp(f, rule):
     _func(f, "custom_jvp")
     _func(rule, "custom_jvp", "rule")
     name = f"custom_jvp({_fname(f)})"
-    return _Custom(name, _positional_only(name, lambda args: call_custom_jvp(f, rule, args)))
+    return _Custom(name, _positional_only(name, lambda args: call_custom_jvp(f, rule, args)),
+                   (_custom_jvp, (f, rule)))
 
 
 @builtin("checkpoint(f)", "f whose intermediates are recomputed in the backward pass instead "
@@ -233,7 +257,7 @@ def _custom_jvp(f, rule):
 def _checkpoint(f):
     _func(f, "checkpoint")
     return _Custom(f"checkpoint({_fname(f)})", lambda args, kwargs: call_checkpoint(
-        (lambda *a: f(*a, **kwargs)) if kwargs else f, args))
+        (lambda *a: f(*a, **kwargs)) if kwargs else f, args), (_checkpoint, (f,)))
 
 
 @builtin("check_grad(f, x...)", "compare forward, reverse and central-difference derivatives; "

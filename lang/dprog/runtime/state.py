@@ -40,6 +40,20 @@ class Runtime:
         self._rng = None
         self.interp = None  # the owning Interpreter (modules, argv)
 
+    def __getstate__(self) -> dict:
+        """Pickled with its interpreter: limits, flags and the random stream travel;
+        the output streams and the state of a running call do not."""
+        state = dict(self.__dict__)
+        for k in ("stdout", "stderr", "echo"):
+            state.pop(k, None)
+        state["depth"] = 0
+        state["interrupt_requested"] = False
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.stdout = self.stderr = None
+
     @property
     def rng(self):
         """The seeded random stream (made on first use: numpy.random is slow to import)."""
