@@ -115,17 +115,18 @@ def run_element(payload: bytes, blob: bytes, i: int, base: int, threads: int):
     interp, f = _load(payload)
     rt = interp.rt
     out = io.StringIO()
-    rt.stdout = rt.stderr = out
-    try:
-        x = pickle.loads(blob)
-        rt.rng = element_rng(base, i)
-        with blas_limit(threads), interp._running():
-            value = f(x)
-        return True, value, out.getvalue()
-    except DpError as err:
-        return False, err, out.getvalue()
-    finally:
-        rt.stdout = rt.stderr = None
+    with interp._lock:  # a worker with several threads runs one element at a time
+        rt.stdout = rt.stderr = out
+        try:
+            x = pickle.loads(blob)
+            rt.rng = element_rng(base, i)
+            with blas_limit(threads), interp._running():
+                value = f(x)
+            return True, value, out.getvalue()
+        except DpError as err:
+            return False, err, out.getvalue()
+        finally:
+            rt.stdout = rt.stderr = None
 
 
 def local_client(workers: int):
