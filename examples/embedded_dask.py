@@ -54,7 +54,7 @@ def main(argv: list[str]) -> None:
     if argv:
         client = Client(argv[0])
     else:
-        client = Client(LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None))
+        client = Client(LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0"))
     with client:
         shots = run(client)
     best = max(shots, key=lambda s: s["range"])

@@ -143,6 +143,9 @@ class Interpreter:
                  allow_files: bool = False, check_nans: bool = False, stdout=None, stderr=None,
                  threads: int | None = None, executor=None):
         check_threads(threads)
+        if executor is not None and not callable(getattr(executor, "submit", None)):
+            raise TypeError("executor must be a Dask client or a concurrent.futures executor "
+                            f"(something with .submit), got {type(executor).__name__}")
         _check_limit("max_steps", max_steps, True)
         _check_limit("max_depth", max_depth, False)
         _check_limit("max_array_elements", max_array_elements, False)

@@ -136,17 +136,17 @@ def local_client(workers: int):
     except ImportError:
         raise _no_dask() from None
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+                           dashboard_address=":0")
     return Client(cluster)
 
 
-def connect_client(address: str):
-    """A Dask client of the scheduler at `address`."""
+def connect_client(address: str, timeout: float = 10.0):
+    """A Dask client of the scheduler at `address` (OSError if it cannot be reached)."""
     try:
         from dask.distributed import Client  # lazily: an optional extra
     except ImportError:
         raise _no_dask() from None
-    return Client(address)
+    return Client(address, timeout=timeout)
 
 
 def _no_dask() -> DpHostError:

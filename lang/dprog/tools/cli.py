@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         return opts
     _limit_blas(opts)
     # the REPL and the interpreter are imported only when used: `dp --help` stays instant
-    if opts.code is None and opts.path is None:
+    spread = opts.workers is not None or opts.scheduler is not None
+    if opts.code is None and opts.path is None and not spread:
         from .repl import run_repl
         return run_repl(check_nans=opts.check_nans)
     path = opts.path
@@ -143,8 +144,10 @@ def main(argv: list[str] | None = None) -> int:
                          check_nans=opts.check_nans)
     try:
         status = _start_workers(interp, opts)
-        if status is None:
+        if status is None and (opts.code is not None or opts.path is not None):
             status = _run(interp, opts)
+        elif status is None:  # the REPL, with workers
+            opts.interactive, status = True, 0
         if opts.interactive and status != 130:
             from .repl import run_repl
             return run_repl(interp=interp, check_nans=opts.check_nans) or status
