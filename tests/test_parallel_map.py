@@ -154,3 +154,24 @@ def test_a_python_function_that_cannot_travel_is_a_clear_error(monkeypatch):
         with pytest.raises(dprog.DpTypeError, match="cannot send") as info:
             it.exec("parallel_map(fn(x) => cube(x), (1.0, 2.0))")
         assert "picklable" in info.value.hint
+
+
+def test_with_an_executor_differentiation_still_runs_here_and_is_exact():
+    src = """
+let xs = [0.5, 1.0, 1.5]
+fn total(w) { return sum(parallel_map(fn(x) => sin(w * x), xs)) }
+let g = grad(total)(2.0)
+let h = hessian(fn(v) => sum(parallel_map(fn(x) => x * v[0] ** 3, (1.0, 2.0))))([1.5])
+"""
+    with ThreadPoolExecutor(1) as ex:
+        it, _ = _run(src, executor=ex)
+    xs = np.array([0.5, 1.0, 1.5])
+    assert it["g"] == pytest.approx(np.sum(xs * np.cos(2.0 * xs)), rel=1e-15)
+    assert it["h"][0, 0] == pytest.approx(3.0 * 6.0 * 1.5, rel=1e-15)
+
+
+def test_a_worker_runs_nested_parallel_maps_itself():
+    with ThreadPoolExecutor(2) as ex:
+        it, out = _run("let r = parallel_map(fn(n) => parallel_map(fn(k) => k * n, (1, 2)), "
+                       "(10, 20))", executor=ex)
+    assert it["r"] == ((10, 20), (20, 40))

@@ -14,18 +14,17 @@ and `connect_client`, which the `dp` command calls for --workers / --scheduler.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
 from collections import OrderedDict
 
 from ..core.errors import DpError, DpHostError, DpTypeError
 from ..core.values import TracedPickleError
-from ..lib.parallel import element_rng, mark_element
+from ..lib.parallel import element_seed, mark_element
 from .threads import blas_limit
 
 _WORKER_THREADS = 1  # BLAS threads per worker unless the interpreter says otherwise
-_LOADED: OrderedDict = OrderedDict()  # payload digest -> (interpreter, f), in a worker
+_LOADED: OrderedDict = OrderedDict()  # payload -> (interpreter, f), in a worker
 _KEEP_LOADED = 4
 
 
@@ -99,14 +98,15 @@ def _collect(rt, outcomes: list, n: int) -> list:
 
 
 def _load(payload: bytes):
-    key = hashlib.sha256(payload).digest()
-    got = _LOADED.get(key)
+    """The unpickled (interpreter, f) of a payload, once per worker process: elements
+    of one parallel_map share it, so the program is compiled once per worker."""
+    got = _LOADED.get(payload)  # (bytes hash their content, once)
     if got is None:
-        got = _LOADED[key] = pickle.loads(payload)
+        got = _LOADED[payload] = pickle.loads(payload)
         while len(_LOADED) > _KEEP_LOADED:
             _LOADED.popitem(last=False)
     else:
-        _LOADED.move_to_end(key)
+        _LOADED.move_to_end(payload)
     return got
 
 
@@ -119,7 +119,7 @@ def run_element(payload: bytes, blob: bytes, i: int, base: int, threads: int):
         rt.stdout = rt.stderr = out
         try:
             x = pickle.loads(blob)
-            rt.rng = element_rng(base, i)
+            rt.seed_lazily(element_seed(base, i))
             with blas_limit(threads), interp._running():
                 value = f(x)
             return True, value, out.getvalue()

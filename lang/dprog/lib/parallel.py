@@ -21,9 +21,9 @@ from .table import _func, builtin
 _SEED_BOUND = 1 << 63
 
 
-def element_rng(base: int, i: int):
-    """The random stream of element i of a parallel_map whose caller drew `base`."""
-    return xp.random.default_rng([base, i])
+def element_seed(base: int, i: int) -> list:
+    """The seed of element i's random stream in a parallel_map whose caller drew `base`."""
+    return [base, i]
 
 
 def mark_element(err: DpError, i: int, n: int, others: int = 0) -> DpError:
@@ -46,17 +46,17 @@ def _elements(xs) -> tuple[list, bool]:
 
 
 def _run_here(rt, f, elems: list, base: int) -> list:
-    saved = rt._rng
+    saved = rt._rng, rt._seed
     out = []
     try:
         for i, x in enumerate(elems):
-            rt.rng = element_rng(base, i)
+            rt.seed_lazily(element_seed(base, i))
             try:
                 out.append(f(x))
             except DpError as err:
                 raise mark_element(err, i, len(elems)) from None
     finally:
-        rt.rng = saved
+        rt._rng, rt._seed = saved
     return out
 
 

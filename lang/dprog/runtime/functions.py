@@ -88,7 +88,8 @@ class Closure(Function):
         return f"<fn {self.name}({', '.join(self.info.param_names)})>"
 
     def __reduce__(self):
-        origin = self.info.origin
+        info = self.info
+        origin = (info.unit, info.index) if type(info) is PendingInfo else info.origin
         if origin is None:
             raise pickle.PicklingError(
                 f"the dprog function `{self.name}` cannot be pickled: it was made by code "

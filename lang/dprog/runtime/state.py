@@ -38,6 +38,7 @@ class Runtime:
         self.deadline: float | None = None
         self.interrupt_requested = False
         self._rng = None
+        self._seed = 0  # where the random stream starts when it is first used
         self.interp = None  # the owning Interpreter (modules, argv)
 
     def __getstate__(self) -> dict:
@@ -58,12 +59,19 @@ class Runtime:
     def rng(self):
         """The seeded random stream (made on first use: numpy.random is slow to import)."""
         if self._rng is None:
-            self._rng = xp.random.default_rng(0)
+            self._rng = xp.random.default_rng(self._seed)
         return self._rng
 
     @rng.setter
     def rng(self, value) -> None:
         self._rng = value
+
+    def seed_lazily(self, seed) -> None:
+        """Restart the random stream from `seed` (anything default_rng takes) when it is
+        next used: parallel_map gives each element a stream, most never draw from it,
+        and making a Generator costs tens of microseconds."""
+        self._rng = None
+        self._seed = seed
 
     # ------------------------------------------------------------------ steps
     def start(self, timeout: float | None = None) -> None:
