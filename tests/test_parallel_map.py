@@ -175,3 +175,21 @@ def test_a_worker_runs_nested_parallel_maps_itself():
         it, out = _run("let r = parallel_map(fn(n) => parallel_map(fn(k) => k * n, (1, 2)), "
                        "(10, 20))", executor=ex)
     assert it["r"] == ((10, 20), (20, 40))
+
+
+def test_without_dask_workers_are_a_clear_error(monkeypatch):
+    import builtins
+
+    from dprog.host.parallel import connect_client, local_client
+    real_import = builtins.__import__
+
+    def no_dask(name, *a, **k):
+        if name.startswith("dask"):
+            raise ImportError("not installed (test)")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_dask)
+    for start in (lambda: local_client(2), lambda: connect_client("tcp://127.0.0.1:1")):
+        with pytest.raises(dprog.DpHostError, match="needs Dask") as info:
+            start()
+        assert info.value.hint == "pip install 'dprog[dask]'"
