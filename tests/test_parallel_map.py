@@ -193,3 +193,11 @@ def test_without_dask_workers_are_a_clear_error(monkeypatch):
         with pytest.raises(dprog.DpHostError, match="needs Dask") as info:
             start()
         assert info.value.hint == "pip install 'dprog[dask]'"
+
+
+def test_a_result_that_cannot_travel_back_is_the_elements_error():
+    with ThreadPoolExecutor(1) as ex:
+        it = dprog.Interpreter(executor=ex)
+        with pytest.raises(dprog.DpTypeError, match=r"cannot be sent back.*element 0 of 1") as e:
+            it.exec("parallel_map(fn(x) => vjp(fn(v) => v * v, x)[1], (2.0,))")
+        assert "pullback" in e.value.hint

@@ -71,8 +71,8 @@ def _submit_all(ex, payload: bytes, blobs: list, base: int, threads: int) -> lis
             except Exception as exc:  # the executor's failure, not the program's
                 outcomes.append((False, DpHostError(
                     f"the worker running element {i} failed: {type(exc).__name__}: {exc}",
-                    None, "the executor reported this; a worker may have run out of memory "
-                    "or died"), ""))
+                    None, "the executor reported this (a worker may have died or run out of "
+                    "memory)"), ""))
     except BaseException:
         for fut in futures:
             fut.cancel()
@@ -87,7 +87,7 @@ def _collect(rt, outcomes: list, n: int) -> list:
         if text:
             rt.write(text)
         if ok:
-            results.append(value)
+            results.append(pickle.loads(value))
         else:
             failed.append((i, value))
     if failed:
@@ -111,7 +111,9 @@ def _load(payload: bytes):
 
 
 def run_element(payload: bytes, blob: bytes, i: int, base: int, threads: int):
-    """On a worker: (True, f(x), printed text) or (False, the DpError, printed text)."""
+    """On a worker: (True, f(x) pickled, printed text) or (False, the DpError, printed
+    text). The result is pickled here, so a result that cannot travel back is a dprog
+    error of its element rather than a failure of the executor."""
     interp, f = _load(payload)
     rt = interp.rt
     out = io.StringIO()
@@ -122,11 +124,20 @@ def run_element(payload: bytes, blob: bytes, i: int, base: int, threads: int):
             rt.seed_lazily(element_seed(base, i))
             with blas_limit(threads), interp._running():
                 value = f(x)
-            return True, value, out.getvalue()
+            return True, _result_bytes(value), out.getvalue()
         except DpError as err:
             return False, err, out.getvalue()
         finally:
             rt.stdout = rt.stderr = None
+
+
+def _result_bytes(value) -> bytes:
+    try:
+        return _dumps(value)
+    except Exception as exc:
+        raise DpTypeError(f"the result cannot be sent back from the worker: {exc}", None,
+                          "return numbers, arrays, strings, tuples, records or functions; "
+                          "a pullback from vjp cannot leave the process that made it") from None
 
 
 def local_client(workers: int):
