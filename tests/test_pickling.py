@@ -214,3 +214,17 @@ def test_unpickled_in_a_fresh_process_gives_the_same_values_and_gradients():
             a.eval("counter(1.0)"), a.eval("counter(1.0)"), True)
     _same(got, want)
     np.testing.assert_allclose(got[2], 3.0 * np.cos(x), rtol=1e-15)
+
+
+def test_functions_from_files_and_their_modules_travel_without_the_files(tmp_path):
+    (tmp_path / "helpers.dp").write_text("let scale = 4.0\nfn scaled(x) { return scale * x }\n")
+    main = tmp_path / "main.dp"
+    main.write_text("import helpers\nfn use(x) { return helpers.scaled(x) + 1.0 }\n")
+    a = dprog.Interpreter(allow_files=True)
+    a.run_file(main)
+    blob = pickle.dumps(a["use"])
+    main.unlink()
+    (tmp_path / "helpers.dp").unlink()
+    use = pickle.loads(blob)
+    assert use(2.0) == 9.0
+    assert repr(use) == repr(a["use"])
