@@ -201,3 +201,15 @@ def test_a_result_that_cannot_travel_back_is_the_elements_error():
         with pytest.raises(dprog.DpTypeError, match=r"cannot be sent back.*element 0 of 1") as e:
             it.exec("parallel_map(fn(x) => vjp(fn(v) => v * v, x)[1], (2.0,))")
         assert "pullback" in e.value.hint
+
+
+def test_the_callers_time_limit_bounds_the_wait_for_workers():
+    import time
+
+    with ThreadPoolExecutor(1) as ex:
+        it = dprog.Interpreter(executor=ex, timeout=0.5)
+        it.define("nap", lambda x: time.sleep(3.0) or x)
+        t0 = time.monotonic()
+        with pytest.raises(dprog.DpLimitError, match="time limit exceeded while waiting"):
+            it.exec("parallel_map(fn(x) => nap(x), (1.0,))")
+        assert time.monotonic() - t0 < 2.5

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import io
 import pickle
+import time
 from collections import OrderedDict
 
-from ..core.errors import DpError, DpHostError, DpTypeError
+from ..core.errors import DpError, DpHostError, DpInterrupt, DpLimitError, DpTypeError
 from ..core.values import TracedPickleError
 from ..lib.parallel import element_seed, mark_element
 from .threads import blas_limit
@@ -26,6 +27,7 @@ from .threads import blas_limit
 _WORKER_THREADS = 1  # BLAS threads per worker unless the interpreter says otherwise
 _LOADED: OrderedDict = OrderedDict()  # payload -> (interpreter, f), in a worker
 _KEEP_LOADED = 4
+_POLL = 0.25  # seconds between checks of the time limit and interrupts while waiting
 
 
 def _dumps(obj) -> bytes:
@@ -53,11 +55,30 @@ def run_on_executor(interp, f, elems: list, base: int) -> list | None:
             "Python functions reached from f (given to define() or as globals) must be "
             "picklable: define them at module level, or install cloudpickle") from None
     threads = interp.threads if interp.threads is not None else _WORKER_THREADS
-    outcomes = _submit_all(interp.executor, payload, blobs, base, threads)
-    return _collect(interp.rt, outcomes, len(elems))
+    rt = interp.rt
+    outcomes = _submit_all(interp.executor, rt, payload, blobs, base, threads)
+    return _collect(rt, outcomes, len(elems))
 
 
-def _submit_all(ex, payload: bytes, blobs: list, base: int, threads: int) -> list:
+def _wait(fut, rt):
+    """fut's outcome; meanwhile the caller's time limit and interrupt requests hold."""
+    while True:
+        wait = _POLL
+        if rt.deadline is not None:
+            wait = min(wait, max(rt.deadline - time.monotonic(), 0.0))
+        try:
+            return fut.result(timeout=wait)
+        except TimeoutError:
+            pass
+        if rt.interrupt_requested:
+            rt.interrupt_requested = False
+            raise DpInterrupt("interrupted", None, None)
+        if rt.deadline is not None and time.monotonic() >= rt.deadline:
+            raise DpLimitError("time limit exceeded while waiting for parallel_map's workers",
+                               None, "the program ran longer than the host's timeout")
+
+
+def _submit_all(ex, rt, payload: bytes, blobs: list, base: int, threads: int) -> list:
     """Submit every element, then wait for all of them (in order)."""
     if hasattr(ex, "scatter"):  # a Dask client: send the payload to the workers once
         payload = ex.scatter(payload, broadcast=False)
@@ -67,7 +88,9 @@ def _submit_all(ex, payload: bytes, blobs: list, base: int, threads: int) -> lis
     try:
         for i, fut in enumerate(futures):
             try:
-                outcomes.append(fut.result())
+                outcomes.append(_wait(fut, rt))
+            except DpError:
+                raise
             except Exception as exc:  # the executor's failure, not the program's
                 outcomes.append((False, DpHostError(
                     f"the worker running element {i} failed: {type(exc).__name__}: {exc}",
