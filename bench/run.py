@@ -84,8 +84,9 @@ sys.path.insert(0, str(HERE))
 
 import limits as L
 import peers as PE
+import scaling as SC
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "MEM", "VMAP")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "MEM", "W6", "W7", "VMAP")
 NOISY = 1.5     # a median above NOISY x the fastest sample is flagged in the row's note
 
 
@@ -909,7 +910,7 @@ def main(argv=None) -> int:
     g.add_argument("--smoke", action="store_true",
                    help="tiny sizes, one round, no timing targets (seconds)")
     ap.add_argument("--only", default="",
-                    help="comma-separated subset of W1,W2,W3,W4,W5,MEM,VMAP (default: all)")
+                    help="comma-separated subset of W1,W2,W3,W4,W5,MEM,W6,W7,VMAP (default: all)")
     ap.add_argument("--no-peers", action="store_true", help="skip autograd/torch/jax rows")
     ap.add_argument("--profile", nargs="?", const="W1,W3", default=None, metavar="W1,W3",
                     help="instead of timing, cProfile one dprog call of W1 / W2 / W3 / W3V / W4")
@@ -957,7 +958,9 @@ def main(argv=None) -> int:
     sys.stdout.flush()
     t_start = time.perf_counter()
     runners = {"W1": run_w1, "W2": run_w2, "W3": run_w3, "W4": run_w4, "W5": run_w5,
-               "MEM": run_mem, "VMAP": run_vmap}
+               "MEM": run_mem, "W6": lambda cfg: SC.run_w6(cfg, Row, ROWS),
+               "W7": lambda cfg: SC.run_w7(cfg, Row, ROWS, venv_bin("dp")),
+               "VMAP": run_vmap}
     with np.errstate(all="ignore"):
         for w in WORKLOADS:
             if w in selected:

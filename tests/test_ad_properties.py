@@ -36,6 +36,8 @@ from dprog.ad.transforms import jacfwd_call, jacrev_call, jvp_call, value_and_gr
 from dprog.lib import builtins as B
 from dprog.lib.transforms import Transformed
 from dprog.prims import primitives as P
+from dprog.runtime.functions import Builtin
+from dprog.runtime.state import Runtime
 
 EXAMPLES = int(os.environ.get("DPROG_PROPERTY_EXAMPLES", "25"))
 PROPS = settings(max_examples=EXAMPLES, deadline=None, database=None,
@@ -620,6 +622,9 @@ _shape_spec("roll", 1, _int_params("shift", -5, 5, axis=True),
 _shape_spec("repeat", 1, _int_params("r", 0, 3, axis=True),
             lambda v, r, axis: _bi("repeat")(v, r, axis))
 _shape_spec("tile", 1, _int_params("r", 1, 3), lambda v, r: _bi("tile")(v, (2, r)))
+# parallel_map with no executor (a bare Runtime): the elements run here, differentiably
+_shape_spec("parallel_map", 1, _no_params, lambda v: _bi("parallel_map")(
+    Runtime(), Builtin("f", lambda row: P.mul(P.sin(row), row), "f(row)"), v))
 
 
 @spec("clip")
@@ -761,7 +766,8 @@ BUILTIN_PRIMITIVE = {"matmul": "@", "pow": "**"}
 COMPOSED_BUILTINS = ["mean", "clip", "logsumexp", "softmax", "outer", "dot", "full", "float",
                      "pow", "tree_map", "linspace", "var", "std", "expand_dims", "squeeze",
                      "flip", "swapaxes", "moveaxis", "broadcast_to", "hstack", "vstack",
-                     "tril", "triu", "diagonal", "trace", "diag", "roll", "repeat", "tile"]
+                     "tril", "triu", "diagonal", "trace", "diag", "roll", "repeat", "tile",
+                     "parallel_map"]
 EXTRA_SPECS = ["**int", "keepdims"]
 
 

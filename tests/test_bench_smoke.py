@@ -21,6 +21,8 @@ ROWS = [
     "| W4 Hessian | dprog |",
     "| W5 start-up | dp -c \"print(1)\" |",
     "| W1 memory | dprog |",
+    "| W6 sweep x8 | --workers 2 |",
+    "| W7 BLAS threads | dp (default: 1 thread) |",
 ]
 
 

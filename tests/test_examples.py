@@ -137,6 +137,14 @@ def check_implicit_fixed_point(out):
     assert number(out, "relative training error:") < 0.05
 
 
+def check_sweep(out):
+    assert line(out, "runs:") == "8"
+    assert [ln.strip() for ln in out.splitlines()[:8]] == [
+        f"finished: lr {lr} width {w}" for w in (8, 16) for lr in (0.01, 0.03, 0.1, 0.2)]
+    assert line(out, "best:").startswith("lr 0.1 width 16")
+    assert number(out, "best:", 2) < number(out, "baseline loss (predict 0):") / 50
+
+
 CHECKS = {name[len("check_"):]: fn for name, fn in list(globals().items())
           if name.startswith("check_")}
 PROGRAMS = sorted(p.stem for p in EXAMPLES.glob("*.dp"))

@@ -74,11 +74,16 @@ ndarray = xp.ndarray
 
 
 class Compiler:
-    def __init__(self, rt, module: Module, builtins: dict, interactive: bool = False):
+    def __init__(self, rt, module: Module, builtins: dict, interactive: bool = False,
+                 unit=None):
         self.rt = rt
         self.module = module
         self.builtins = builtins
         self.interactive = interactive
+        # the units.Unit being compiled (None for throwaway code such as the REPL's
+        # `:time`): each function's FunctionInfo records (unit, its index in `infos`)
+        self.unit = unit
+        self.infos: list[FunctionInfo] = []
 
     def compile_program(self, prog: N.Program):
         """Resolve and generate a whole unit; returns a thunk that runs it."""
@@ -535,7 +540,8 @@ class Compiler:
         module = self.module
         span, fname = e.span, self.fname
         builtins = self.builtins
-        if name in builtins and name not in module.globals:
+        shadowed = self.unit.shadowed if self.unit is not None else module.globals
+        if name in builtins and name not in shadowed:
             v = builtins[name]
             return lambda f: v
         visible = getattr(e, "visible", [])
@@ -600,6 +606,8 @@ class Compiler:
     def e_Lambda(self, e):
         func: FuncScope = e.info
         info = FunctionInfo(e.name, e.span)
+        info.origin = (self.unit, len(self.infos)) if self.unit is not None else None
+        self.infos.append(info)
         info.nparams = len(e.params)
         info.param_names = [p.name for p in e.params]
         info.param_index = {p.name: i for i, p in enumerate(e.params)}

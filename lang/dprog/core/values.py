@@ -8,6 +8,8 @@ prints any value in dprog's own syntax (SPEC §5).
 
 from __future__ import annotations
 
+import pickle
+
 from .backend import xp
 from .errors import DpNameError, did_you_mean
 
@@ -26,6 +28,9 @@ class _Unset:
 
     def __repr__(self) -> str:
         return "<unset>"
+
+    def __reduce__(self):
+        return "UNSET"  # unpickles as the one UNSET
 
 
 UNSET = _Unset()
@@ -260,6 +265,14 @@ class Tracer:
         if type(x) in TRACER_TYPES:
             return x.shape()
         return x.shape if type(x) is xp.ndarray else ()
+
+    def __reduce__(self):
+        raise TracedPickleError("a value that is being differentiated cannot be pickled "
+                                "(its derivative record stays in this process)")
+
+
+class TracedPickleError(pickle.PicklingError):
+    """Pickling reached a traced value (parallel_map then runs in the caller's process)."""
 
 
 def strip(x):

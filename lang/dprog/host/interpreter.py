@@ -28,12 +28,11 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..compiler.codegen import Compiler
+from ..compiler.units import EVAL_HOLDER, Unit, eval_program
 from ..core.errors import (
     DpError,
     DpImportError,
     DpLimitError,
-    DpSyntaxError,
 )
 from ..core.values import UNSET, Cell, Module
 from ..lib.builtins import make_builtins
@@ -43,11 +42,13 @@ from ..syntax import nodes as N
 from ..syntax.keywords import KEYWORDS
 from ..syntax.parser import parse
 from .convert import as_dp_error, host_guard, to_dprog, to_python
+from .parallel import run_on_executor
 from .pyprims import make_primitive_function
+from .threads import blas_limit, check_threads
 
 _LOADING = object()
 _KEYWORDS = frozenset(KEYWORDS)
-_EVAL_HOLDER = "__eval_result__"
+_EVAL_HOLDER = EVAL_HOLDER
 _DEFAULT = object()  # "use the interpreter's timeout"
 
 # Python frames used per dprog call (closure -> block -> statement -> expression ...),
@@ -131,12 +132,20 @@ class Interpreter:
     max_array_elements=50_000_000 (400 MB of float64 per array), timeout=None
     (seconds per exec/eval/call; None = none), allow_files=False,
     check_nans=False. Programs cannot reach files, the OS or Python objects
-    other than those the host passes in.
+    other than those the host passes in. threads=N runs every call with at most
+    N BLAS threads (None: leave BLAS alone); executor (a Dask client or a
+    concurrent.futures executor) spreads parallel_map (docs/scaling.md).
+    Interpreters pickle, with their limits, globals and modules.
     """
 
     def __init__(self, *, max_steps: int | None = None, max_depth: int = 1000,
                  max_array_elements: int = 50_000_000, timeout: float | None = None,
-                 allow_files: bool = False, check_nans: bool = False, stdout=None, stderr=None):
+                 allow_files: bool = False, check_nans: bool = False, stdout=None, stderr=None,
+                 threads: int | None = None, executor=None):
+        check_threads(threads)
+        if executor is not None and not callable(getattr(executor, "submit", None)):
+            raise TypeError("executor must be a Dask client or a concurrent.futures executor "
+                            f"(something with .submit), got {type(executor).__name__}")
         _check_limit("max_steps", max_steps, True)
         _check_limit("max_depth", max_depth, False)
         _check_limit("max_array_elements", max_array_elements, False)
@@ -155,6 +164,34 @@ class Interpreter:
         self._active = False
         self.set_argv(())
         self.echo_hook = None
+        self.threads = threads
+        self.executor = executor
+
+    def __getstate__(self) -> dict:
+        """What travels: limits, flags, globals, modules and the random stream (in
+        `rt`); not the output streams, the executor, nor a call in progress."""
+        state = dict(self.__dict__)
+        for k in ("_lock", "builtins", "echo_hook", "executor", "_active", "_import_stack"):
+            state.pop(k, None)
+        state["modules"] = {k: m for k, m in self.modules.items() if m is not _LOADING}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+        self._active = False
+        self._import_stack = []
+        self.echo_hook = None
+        self.executor = None
+        self.rt.interp = self
+        self.rt.echo = self._echo
+        self.builtins = make_builtins(self.rt)
+
+    def run_parallel(self, f, elems: list, base: int) -> list | None:
+        """parallel_map's elements on this interpreter's executor (None: run them here)."""
+        if self.executor is None:
+            return None
+        return run_on_executor(self, f, elems, base)
 
     def __repr__(self) -> str:
         return f"<dprog.Interpreter with {len(self.names())} names>"
@@ -200,7 +237,7 @@ class Interpreter:
             _enter_recursion(rt.max_depth * _PY_FRAMES_PER_CALL + 2000)
             rt.start(self.timeout if timeout is _DEFAULT else timeout)
             try:
-                with host_guard():
+                with host_guard(), blas_limit(self.threads):
                     yield
             finally:
                 lim.max_array_elements, lim.check_nans, lim.nan_pass = saved
@@ -211,11 +248,11 @@ class Interpreter:
                 _exit_recursion()
 
     def _compile(self, text: str, name: str, module: Module, interactive: bool = False,
-                 prog: N.Program | None = None):
+                 prog: N.Program | None = None, is_eval: bool = False):
         try:
             if prog is None:
                 prog = parse(text, name)
-            return Compiler(self.rt, module, self.builtins, interactive).compile_program(prog)
+            return Unit(text, name, module, self, interactive, is_eval).compile(prog)
         except RecursionError:
             raise DpLimitError("the program is nested too deeply to compile", None,
                                "split deeply nested expressions into several statements"
@@ -258,17 +295,10 @@ class Interpreter:
         self._bind_globals(globals)
         with self._running(_DEFAULT if timeout is None else timeout):
             try:
-                prog = parse(expr, name)
+                prog = eval_program(expr, name)
             except RecursionError:
                 raise DpLimitError("the expression is nested too deeply", None, None) from None
-            stmts = prog.body.stmts
-            if len(stmts) != 1 or type(stmts[0]) is not N.ExprStmt:
-                span = stmts[0].span if stmts else None
-                raise DpSyntaxError("eval takes exactly one expression", span,
-                                    "use exec() to run statements, then eval() to read values")
-            e = stmts[0].expr
-            prog.body.stmts = [N.Let(stmts[0].span, [N.Name(e.span, _EVAL_HOLDER)], e)]
-            code = self._compile(expr, name, self.main, prog=prog)
+            code = self._compile(expr, name, self.main, prog=prog, is_eval=True)
             try:
                 code()
                 value = self.main.globals[_EVAL_HOLDER].v

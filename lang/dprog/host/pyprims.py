@@ -24,15 +24,19 @@ from .convert import TracedValue, host_error, to_dprog
 class PrimitiveFunction(Function):
     """A `define`d primitive, called from dprog (positional numbers and arrays only)."""
 
-    __slots__ = ("arity", "name", "prim")
+    __slots__ = ("arity", "name", "prim", "remake")
 
-    def __init__(self, name, prim, arity):
+    def __init__(self, name, prim, arity, remake=None):
         self.name = name
         self.prim = prim
         self.arity = arity  # (min, max or None), or None when unknown
+        self.remake = remake  # how it pickles: made again from its Python callables
 
     def describe(self) -> str:
         return f"<primitive {self.name}>"
+
+    def __reduce__(self):
+        return self.remake
 
     def __call__(self, *args, **kwargs):
         if kwargs:
@@ -163,7 +167,8 @@ def make_primitive_function(interp, name: str, py_fn, jvp=None, vjp=None) -> Pri
 
     prim = P.defprim(name, impl, jvp_joint=_jvp_joint(name, jvp, vjp),
                      vjp_joint=_vjp_joint(name, jvp, vjp), register=False)
-    return PrimitiveFunction(name, prim, _arity(py_fn))
+    return PrimitiveFunction(name, prim, _arity(py_fn),
+                             (make_primitive_function, (None, name, py_fn, jvp, vjp)))
 
 
 def _no_rule(name):

@@ -65,12 +65,19 @@ CONSTANT_DOCS = {"pi": "π = 3.14159...", "e": "Euler's number 2.71828...",
 def make_builtins(rt) -> dict:
     """The builtin namespace of one interpreter (functions bound to its runtime)."""
     out: dict = {}
-    for name, (fn, needs_rt) in _IMPLS.items():
-        if needs_rt:
-            fn = _bind_rt(fn, rt)
-        out[name] = Builtin(name, fn, BUILTIN_TABLE[name].signature)
+    for name in _IMPLS:
+        out[name] = builtin_for(name, rt)
     out.update(CONSTANTS)
     return out
+
+
+def builtin_for(name: str, rt) -> Builtin:
+    """The builtin `name` of the interpreter whose runtime is `rt` (also how a pickled
+    builtin is made again: it travels as its name and its interpreter)."""
+    fn, needs_rt = _IMPLS[name]
+    if needs_rt:
+        fn = _bind_rt(fn, rt)
+    return Builtin(name, fn, BUILTIN_TABLE[name].signature, remake=(builtin_for, (name, rt)))
 
 
 def _bind_rt(fn, rt):

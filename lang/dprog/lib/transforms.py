@@ -3,6 +3,7 @@ Jacobians, hessian, hvp, stop_gradient, custom_vjp, custom_jvp, checkpoint, chec
 
 from __future__ import annotations
 
+import pickle
 import sys
 
 from ..ad.batching import vmap_call
@@ -33,16 +34,28 @@ from .table import _bool_arg, _func, _num, builtin
 
 # ============================================================ differentiation
 class Transformed(Function):
-    """A function made by a transformation (grad(f), jacfwd(f), ...)."""
+    """A function made by a transformation (grad(f), jacfwd(f), ...).
 
-    __slots__ = ("name", "fn")
+    `remake` is (builtin, args) that makes it again: how it pickles (its `fn` is a
+    Python closure); None for one that cannot travel (a pullback holds a tape).
+    """
 
-    def __init__(self, name, fn):
+    __slots__ = ("name", "fn", "remake")
+
+    def __init__(self, name, fn, remake=None):
         self.name = name
         self.fn = fn
+        self.remake = remake
 
     def describe(self) -> str:
         return f"<fn {self.name}>"
+
+    def __reduce__(self):
+        if self.remake is None:
+            raise pickle.PicklingError(
+                f"`{self.name}` cannot be pickled: it holds a recording of one evaluation; "
+                "pickle the function it came from and call vjp again on the other side")
+        return self.remake
 
     def __call__(self, *args, **kwargs):
         return self.fn(*args, **kwargs)
@@ -122,7 +135,7 @@ def _grad(f, argnums=0, has_aux=False):
             grads = value_and_grad_call(main, args, kwargs, argnums, "grad")[1]
             return (grads, _aux(box, level))
         return value_and_grad_call(f, args, kwargs, argnums, "grad")[1]
-    return Transformed(f"grad({_fname(f)})", g)
+    return Transformed(f"grad({_fname(f)})", g, (_grad, (f, argnums, aux)))
 
 
 @builtin("value_and_grad(f, argnums=0, has_aux=false)", "function giving (f(x...), grad "
@@ -138,7 +151,8 @@ def _value_and_grad(f, argnums=0, has_aux=False):
             v, grads = value_and_grad_call(main, args, kwargs, argnums, "value_and_grad")
             return ((v, _aux(box, level)), grads)
         return value_and_grad_call(f, args, kwargs, argnums, "value_and_grad")
-    return Transformed(f"value_and_grad({_fname(f)})", g)
+    return Transformed(f"value_and_grad({_fname(f)})", g,
+                       (_value_and_grad, (f, argnums, aux)))
 
 
 @builtin("derivative(f)", "f' by forward mode, for f from numbers to numbers (elementwise on "
@@ -155,7 +169,7 @@ def _derivative(f):
         s = P.shape(x)
         one = xp.ones(s) if s else 1.0
         return jvp_call(lambda v: f(v, *rest, **kwargs), (x,), (one,))[1]
-    return Transformed(f"derivative({_fname(f)})", d)
+    return Transformed(f"derivative({_fname(f)})", d, (_derivative, (f,)))
 
 
 @builtin("jvp(f, primals, tangents)", "(f(primals...), J·tangents) by forward mode",
@@ -197,7 +211,7 @@ def _vjp(f, *xs, has_aux=False):
          "differentiation", "transform")
 def _jacfwd(f, argnums=0, has_aux=False):
     _func(f, "jacfwd")
-    return _jacobian_aux("jacfwd", f, jacfwd_call, argnums, has_aux)
+    return _jacobian_aux("jacfwd", f, jacfwd_call, argnums, has_aux, _jacfwd)
 
 
 @builtin("jacrev(f, argnums=0, has_aux=false)", "function giving the Jacobian of f by reverse "
@@ -205,19 +219,19 @@ def _jacfwd(f, argnums=0, has_aux=False):
          "differentiation", "transform")
 def _jacrev(f, argnums=0, has_aux=False):
     _func(f, "jacrev")
-    return _jacobian_aux("jacrev", f, jacrev_call, argnums, has_aux)
+    return _jacobian_aux("jacrev", f, jacrev_call, argnums, has_aux, _jacrev)
 
 
-def _jacobian_aux(what, f, call, argnums, has_aux):
+def _jacobian_aux(what, f, call, argnums, has_aux, maker):
     name = f"{what}({_fname(f)})"
     if not _aux_flag(has_aux, what):
-        return Transformed(name, _first_arg(what, f, call, argnums))
+        return Transformed(name, _first_arg(what, f, call, argnums), (maker, (f, argnums)))
 
     def jac(*args, **kwargs):
         main, box, level = _with_aux(f, what)
         j = _first_arg(what, main, call, argnums)(*args, **kwargs)
         return (j, _aux(box, level))
-    return Transformed(name, jac)
+    return Transformed(name, jac, (maker, (f, argnums, True)))
 
 
 @builtin("jacobian(f, argnums=0)", "function giving the Jacobian of f, by the cheaper mode",
@@ -225,14 +239,15 @@ def _jacobian_aux(what, f, call, argnums, has_aux):
 def _jacobian(f, argnums=0):
     _func(f, "jacobian")
     return Transformed(f"jacobian({_fname(f)})",
-                       _first_arg("jacobian", f, jacobian_call, argnums))
+                       _first_arg("jacobian", f, jacobian_call, argnums), (_jacobian, (f, argnums)))
 
 
 @builtin("hessian(f, argnums=0)", "function giving the Hessian of scalar f (jacfwd of jacrev)",
          "differentiation", "transform")
 def _hessian(f, argnums=0):
     _func(f, "hessian")
-    return Transformed(f"hessian({_fname(f)})", _first_arg("hessian", f, hessian_call, argnums))
+    return Transformed(f"hessian({_fname(f)})", _first_arg("hessian", f, hessian_call, argnums),
+                       (_hessian, (f, argnums)))
 
 
 @builtin("hvp(f, x, v)", "Hessian-vector product of scalar f at x, without forming the Hessian",
@@ -272,7 +287,13 @@ def vmap_builtin(rt, f, in_axes=0, out_axes=0):
         finally:
             if explain:
                 _report_fallbacks(rt, name, explain)
-    return Transformed(name, v)
+    return Transformed(name, v, (_vmap_elsewhere, (f, in_axes, out_axes)))
+
+
+def _vmap_elsewhere(f, in_axes, out_axes):
+    """vmap(f) unpickled in another process: without an interpreter's runtime, so
+    printing inside f is not held back during the batched attempt."""
+    return vmap_builtin(None, f, in_axes, out_axes)
 
 
 def _axes_spec(spec, what):
@@ -305,14 +326,20 @@ def _report_fallbacks(rt, name, explain):
 
 
 class _Custom(Function):
-    __slots__ = ("name", "call")
+    """custom_vjp(f, ...), custom_jvp(f, ...), checkpoint(f); pickles as `remake`."""
 
-    def __init__(self, name, call):
+    __slots__ = ("name", "call", "remake")
+
+    def __init__(self, name, call, remake):
         self.name = name
         self.call = call
+        self.remake = remake
 
     def describe(self) -> str:
         return f"<fn {self.name}>"
+
+    def __reduce__(self):
+        return self.remake
 
     def __call__(self, *args, **kwargs):
         return self.call(args, kwargs)
@@ -334,7 +361,7 @@ def _custom_vjp(f, fwd, bwd):
     _func(bwd, "custom_vjp", "bwd")
     name = f"custom_vjp({_fname(f)})"
     return _Custom(name, _positional_only(
-        name, lambda args: call_custom_vjp(f, fwd, bwd, args)))
+        name, lambda args: call_custom_vjp(f, fwd, bwd, args)), (_custom_vjp, (f, fwd, bwd)))
 
 
 @builtin("custom_jvp(f, rule)", "f with a forward rule: rule((x...), (t...)) -> (y, t_out); "
@@ -343,7 +370,8 @@ def _custom_jvp(f, rule):
     _func(f, "custom_jvp")
     _func(rule, "custom_jvp", "rule")
     name = f"custom_jvp({_fname(f)})"
-    return _Custom(name, _positional_only(name, lambda args: call_custom_jvp(f, rule, args)))
+    return _Custom(name, _positional_only(name, lambda args: call_custom_jvp(f, rule, args)),
+                   (_custom_jvp, (f, rule)))
 
 
 @builtin("checkpoint(f)", "f whose intermediates are recomputed in the backward pass instead "
@@ -351,7 +379,7 @@ def _custom_jvp(f, rule):
 def _checkpoint(f):
     _func(f, "checkpoint")
     return _Custom(f"checkpoint({_fname(f)})", lambda args, kwargs: call_checkpoint(
-        (lambda *a: f(*a, **kwargs)) if kwargs else f, args))
+        (lambda *a: f(*a, **kwargs)) if kwargs else f, args), (_checkpoint, (f,)))
 
 
 @builtin("check_grad(f, x...)", "compare forward, reverse and central-difference derivatives; "

@@ -7,6 +7,8 @@ Compiled statements return the control signals BREAK, CONTINUE and RETURN;
 
 from __future__ import annotations
 
+import pickle
+
 from ..ad.fastpath import unary_recorder
 from ..ad.reverse import CALL_BOUNDARIES
 from ..core.errors import DpArgumentError, DpError, did_you_mean
@@ -16,19 +18,58 @@ from ..core.values import Cell, Function
 BREAK = "break"
 CONTINUE = "continue"
 RETURN = "return"
+
+
+class _Missing:
+    """The one MISSING marker; unpickles as itself (closures' defaults hold it)."""
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        return "MISSING"
+
+
 # a parameter with no default (and an argument not given)
-MISSING = object()
+MISSING = _Missing()
 
 
 class FunctionInfo:
     """What a compiled function needs at call time (built once per definition)."""
 
     __slots__ = ("name", "nparams", "param_names", "param_index", "param_cells", "nslots",
-                 "free_dst", "body", "is_expr", "span")
+                 "free_dst", "body", "is_expr", "span", "origin")
 
     def __init__(self, name, span):
         self.name = name
         self.span = span
+        self.origin = None  # (compiler.units.Unit, index) when the function can travel
+
+
+class PendingInfo:
+    """Stands for an unpickled closure's FunctionInfo until its unit is compiled again.
+
+    The unit cannot be compiled while unpickling (its module's globals may still be
+    filling in), so the first attribute read compiles it and puts the real
+    FunctionInfo into every closure waiting for it.
+    """
+
+    __slots__ = ("unit", "index", "waiting")
+
+    def __init__(self, unit, index: int):
+        self.unit = unit
+        self.index = index
+        self.waiting: list[Closure] = []
+
+    def __getattr__(self, attr):
+        real = self.unit.function_info(self.index)
+        for c in self.waiting:
+            c.info = real
+        self.waiting = []
+        return getattr(real, attr)
+
+
+def _closure_shell() -> Closure:
+    return Closure.__new__(Closure)
 
 
 class Closure(Function):
@@ -45,6 +86,21 @@ class Closure(Function):
 
     def describe(self) -> str:
         return f"<fn {self.name}({', '.join(self.info.param_names)})>"
+
+    def __reduce__(self):
+        info = self.info
+        origin = (info.unit, info.index) if type(info) is PendingInfo else info.origin
+        if origin is None:
+            raise pickle.PicklingError(
+                f"the dprog function `{self.name}` cannot be pickled: it was made by code "
+                "that was not kept (such as the REPL's :time)")
+        return _closure_shell, (), (origin, self.cells, self.defaults, self.rt, self.name)
+
+    def __setstate__(self, state) -> None:
+        (unit, index), self.cells, self.defaults, self.rt, self.name = state
+        pending = PendingInfo(unit, index)
+        pending.waiting.append(self)
+        self.info = pending
 
     def __call__(self, *args, **kwargs):
         info = self.info
@@ -118,10 +174,12 @@ class Builtin(Function):
     """A builtin function value with checked arity and keywords."""
 
     __slots__ = ("name", "fn", "min_args", "max_args", "params", "kwonly", "sig", "takes1",
-                 "takes2", "record1")
+                 "takes2", "record1", "remake")
 
-    def __init__(self, name, fn, sig):
+    def __init__(self, name, fn, sig, remake=None):
         self.name = name
+        # (function, args) that makes this builtin again in another process (pickling)
+        self.remake = remake
         self.fn = fn
         self.sig = sig
         params, self.min_args, self.max_args, self.kwonly = _parse_sig(sig)
@@ -135,6 +193,11 @@ class Builtin(Function):
 
     def describe(self) -> str:
         return f"<builtin {self.sig}>"
+
+    def __reduce__(self):
+        if self.remake is None:
+            raise pickle.PicklingError(f"the builtin `{self.name}` cannot be pickled")
+        return self.remake
 
     def __call__(self, *args, **kwargs):
         if kwargs and len(args) < self.min_args:

@@ -40,6 +40,7 @@ class Runtime:
         self.deadline: float | None = None
         self.interrupt_requested = False
         self._rng = None
+        self._seed = 0  # where the random stream starts when it is first used
         self.interp = None  # the owning Interpreter (modules, argv)
         # the vmaps whose batched attempt is running, innermost last (side_effect)
         self.batch_traces: list = []
@@ -50,13 +51,27 @@ class Runtime:
         self.write_guard = None
         self.plots = None  # lib/plots.py's figures, made when a program first plots
 
+    def __getstate__(self) -> dict:
+        """Pickled with its interpreter: limits, flags and the random stream travel;
+        the output streams and the state of a running call do not."""
+        state = dict(self.__dict__)
+        for k in ("stdout", "stderr", "echo"):
+            state.pop(k, None)
+        state["depth"] = 0
+        state["interrupt_requested"] = False
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.stdout = self.stderr = None
+
     @property
     def rng(self):
         """The seeded random stream (made on first use: numpy.random is slow to import)."""
         if self.batch_traces:
             self.side_effect("a random draw")
         if self._rng is None:
-            self._rng = xp.random.default_rng(0)
+            self._rng = xp.random.default_rng(self._seed)
         return self._rng
 
     @rng.setter
@@ -81,6 +96,13 @@ class Runtime:
         random stream are exactly those of a loop over the examples."""
         if self.batch_traces:
             raise NeedsPerExample(self.batch_traces[-1], f"{what} inside vmap")
+
+    def seed_lazily(self, seed) -> None:
+        """Restart the random stream from `seed` (anything default_rng takes) when it is
+        next used: parallel_map gives each element a stream, most never draw from it,
+        and making a Generator costs tens of microseconds."""
+        self._rng = None
+        self._seed = seed
 
     # ------------------------------------------------------------------ steps
     def start(self, timeout: float | None = None) -> None:

@@ -15,6 +15,9 @@ USAGE = """usage: dp [options] [FILE.dp | -c CODE | -] [ARGS...]
   dp -                   read the program from standard input
   dp --check-nans ...    stop at the first nan a primitive makes from non-nan inputs
   dp --explain-vmap ...  report where vmap ran a function once per example
+  dp --workers N ...     run parallel_map on a local Dask cluster of N processes
+  dp --scheduler ADDR .. run parallel_map on the Dask cluster at ADDR (tcp://host:8786)
+  dp --threads N ...     let BLAS (matrix products, solves) use N threads (default 1)
   dp --version           print the version
   dp --help              show this help
 
@@ -30,12 +33,16 @@ def _usage_error(msg: str) -> int:
 class Options:
     """What the command line asks for."""
 
-    __slots__ = ("interactive", "check_nans", "explain_vmap", "code", "path", "program_args")
+    __slots__ = ("interactive", "check_nans", "explain_vmap", "code", "path", "program_args",
+                 "workers", "scheduler", "threads")
 
     def __init__(self) -> None:
         self.interactive = False
         self.check_nans = False
         self.explain_vmap = False
+        self.workers: int | None = None
+        self.scheduler: str | None = None
+        self.threads: int | None = None
         self.code: str | None = None
         self.path: str | None = None
         self.program_args: list[str] = []
@@ -60,6 +67,14 @@ def parse_args(args: list[str]) -> Options | int:
             opts.interactive |= a == "-i"
             args = args[1:]
             continue
+        if a in _VALUED:
+            if len(args) < 2:
+                return _usage_error(f"{a} needs a value")
+            err = _set_valued(opts, a, args[1])
+            if err is not None:
+                return _usage_error(err)
+            args = args[2:]
+            continue
         if a == "-c":
             if len(args) < 2:
                 return _usage_error("-c needs an argument")
@@ -75,7 +90,41 @@ def parse_args(args: list[str]) -> Options | int:
         opts.path, args = a, args[1:]
         break
     opts.program_args = args
+    if opts.workers is not None and opts.scheduler is not None:
+        return _usage_error("give --workers or --scheduler, not both")
     return opts
+
+
+_VALUED = ("--workers", "--scheduler", "--threads")
+
+
+def _set_valued(opts: Options, flag: str, value: str) -> str | None:
+    """Store an option's value; a usage error message if it is bad."""
+    if flag == "--scheduler":
+        opts.scheduler = value
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        return f"{flag} needs a positive integer, got {value!r}"
+    if flag == "--workers":
+        opts.workers = n
+    else:
+        opts.threads = n
+    return None
+
+
+def _limit_blas(opts: Options) -> None:
+    """BLAS threads: --threads, else the user's environment, else dprog's default;
+    set through the environment before NumPy loads, so it costs nothing."""
+    from ..host.threads import DEFAULT_THREADS, env_limit_set, set_before_numpy
+
+    if opts.threads is not None:
+        set_before_numpy(opts.threads)
+    elif not env_limit_set():
+        set_before_numpy(DEFAULT_THREADS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,8 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     opts = parse_args(args)
     if isinstance(opts, int):
         return opts
+    _limit_blas(opts)
     # the REPL and the interpreter are imported only when used: `dp --help` stays instant
-    if opts.code is None and opts.path is None:
+    spread = opts.workers is not None or opts.scheduler is not None
+    if opts.code is None and opts.path is None and not spread:
         from .repl import run_repl
         return run_repl(check_nans=opts.check_nans)
     path = opts.path
@@ -99,15 +150,55 @@ def main(argv: list[str] | None = None) -> int:
 
     interp = Interpreter(max_depth=1000, max_array_elements=250_000_000, allow_files=True,
                          check_nans=opts.check_nans)
-    if opts.explain_vmap:
-        interp.rt.vmap_fallbacks = []
-    status = _run(interp, opts)
-    if opts.interactive and status != 130:
-        from .repl import run_repl
-        return run_repl(interp=interp, check_nans=opts.check_nans) or status
-    if status == 0:
-        _note_unsaved_figures(interp)
-    return status
+    try:
+        status = _start_workers(interp, opts)
+        if opts.explain_vmap:
+            interp.rt.vmap_fallbacks = []
+        if status is None and (opts.code is not None or opts.path is not None):
+            status = _run(interp, opts)
+        elif status is None:  # the REPL, with workers
+            opts.interactive, status = True, 0
+        if opts.interactive and status != 130:
+            from .repl import run_repl
+            return run_repl(interp=interp, check_nans=opts.check_nans) or status
+        if status == 0:
+            _note_unsaved_figures(interp)
+        return status
+    finally:
+        _stop_workers(interp)
+
+
+def _start_workers(interp, opts: Options) -> int | None:
+    """Give the interpreter a Dask client for --workers / --scheduler; an exit status
+    if that fails (Dask is imported only here)."""
+    if opts.workers is None and opts.scheduler is None:
+        return None
+    from ..core.errors import DpError
+    from ..host.parallel import connect_client, local_client
+
+    try:
+        if opts.workers is not None:
+            interp.executor = local_client(opts.workers)
+        else:
+            interp.executor = connect_client(opts.scheduler)
+    except DpError as err:
+        sys.stderr.write(err.report() + "\n")
+        return 1
+    except (OSError, TimeoutError) as exc:
+        sys.stderr.write(f"dp: cannot reach the Dask scheduler {opts.scheduler}: {exc}\n")
+        return 1
+    return None
+
+
+def _stop_workers(interp) -> None:
+    client = interp.executor
+    if client is None:
+        return
+    interp.executor = None
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 def _note_unsaved_figures(interp) -> None:

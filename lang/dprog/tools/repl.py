@@ -319,7 +319,8 @@ class Session:
         self._adopt(Interpreter(max_steps=rt.max_steps, max_depth=rt.max_depth,
                                 max_array_elements=rt.max_array_elements, timeout=old.timeout,
                                 allow_files=rt.allow_files, check_nans=rt.check_nans,
-                                stdout=rt.stdout, stderr=rt.stderr))
+                                stdout=rt.stdout, stderr=rt.stderr, threads=old.threads,
+                                executor=old.executor))
         self.write("session reset: every name and module is forgotten")
         return True
 
