@@ -1,13 +1,28 @@
-"""Indexing and assembly: reading `x[idx]`, the functional update `x[idx] = v`, the
-scatter-add that is indexing's transpose, `stack` and `concat`."""
+"""Indexing and assembly: reading `x[idx]` (NumPy's basic and advanced indexing), the
+functional updates `x[idx] = v` and `x[idx] += v`, the scatter-add that is indexing's
+transpose, `stack` and `concat`.
+
+The primitives take a *canonical* index, which runtime/indexes.py makes from what a
+program wrote: a tuple of ints, slices, None (a new axis) and integer arrays, one entry
+per indexed axis (`...` expanded, a boolean mask turned into its integer arrays).
+NumPy's rule for where advanced indices put their axes applies: together where they
+stand if they are adjacent, else first. A tangent batched on leading axes (jacfwd) is
+indexed with slices prepended, so in the second case its batch axes are moved back to
+the front (`_to_batch_first`, `_to_numpy_layout`).
+
+Every rule here reads only the shape of the indexed array and never the output
+(`lean=`): a tape then records shapes instead of arrays, so a loop of updates keeps
+memory linear in its length.
+"""
 
 from __future__ import annotations
 
+import math
+
 from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError, DpValueError
-from ..core.values import strip
 from .core import F64, _nb, _norm_axis, bind, check_size, defprim, ndarray, ndim, shape
-from .structure import _batch_shape, pad_batched, unbroadcast
+from .structure import _batch_shape, broadcast_to, pad_batched, transpose, unbroadcast
 
 
 def _index_error(args, exc):
@@ -16,49 +31,138 @@ def _index_error(args, exc):
                         "indices run from 0 to n-1 (or -n to -1 from the end)")
 
 
-def _getitem_np(x, idx):
-    _check_steps(idx)
-    return x[idx]
+def region_shape(xshape: tuple, idx: tuple) -> tuple:
+    """The shape of x[idx] for x of shape `xshape` and a canonical index, by NumPy's
+    rules, without indexing anything."""
+    out, adv_shapes, at = [], [], None
+    separated = False
+    any_array = any(type(i) is ndarray for i in idx)
+    k = last = 0
+    for j, i in enumerate(idx):
+        if i is None:
+            out.append(1)
+        elif type(i) is slice:
+            out.append(len(range(*i.indices(xshape[k]))))
+            k += 1
+        else:
+            k += 1
+            if not any_array:
+                continue  # an int without index arrays drops its axis
+            adv_shapes.append(xp.shape(i))
+            if at is None:
+                at = len(out)
+            elif last != j - 1:
+                separated = True
+            last = j
+    out.extend(xshape[k:])
+    if adv_shapes:
+        pos = 0 if separated else at
+        out[pos:pos] = xp.broadcast_shapes(*adv_shapes)
+    return tuple(out)
+
+
+def _front_advanced(idx: tuple) -> int:
+    """How many leading result axes NumPy gives the advanced indices when they are not
+    adjacent (they then go first); 0 when they are adjacent or absent."""
+    if not any(type(i) is ndarray for i in idx):
+        return 0
+    pos = [j for j, i in enumerate(idx) if type(i) is ndarray or type(i) is int]
+    if pos[-1] - pos[0] == len(pos) - 1:
+        return 0
+    return len(xp.broadcast_shapes(*(xp.shape(idx[j]) for j in pos)))
+
+
+def _to_batch_first(r, k: int, nb: int):
+    """r indexed with nb batch slices in front, when its k advanced axes went first."""
+    if not (k and nb):
+        return r
+    n = ndim(r)
+    return transpose(r, tuple(range(k, k + nb)) + tuple(range(k)) + tuple(range(k + nb, n)))
+
+
+def _to_numpy_layout(t, k: int, nb: int):
+    """The inverse of `_to_batch_first`: batch axes moved behind the k advanced axes."""
+    if not (k and nb):
+        return t
+    n = ndim(t)
+    return transpose(t, tuple(range(nb, nb + k)) + tuple(range(nb)) + tuple(range(nb + k, n)))
+
+
+def _batched(idx: tuple, nb: int) -> tuple:
+    return (slice(None),) * nb + idx
 
 
 def _check_steps(idx):
-    for i in idx if type(idx) is tuple else (idx,):
+    for i in idx:
         if type(i) is slice and i.step == 0:
             raise DpValueError("slice step cannot be zero", None, "use a step like 1 or -1")
 
 
-getitem_p = defprim("index", _getitem_np, shape_error=_index_error,
-                    jvp=(lambda t, ans, x, idx: getitem(t, (slice(None),) * _nb(t, x) + idx),),
-                    vjp=(lambda g, ans, x, idx: index_add(g, idx, shape(x)),))
+def _has_array(idx) -> bool:
+    return any(type(i) is ndarray for i in idx)
+
+
+def _getitem_np(x, idx):
+    _check_steps(idx)
+    if _has_array(idx):
+        check_size(math.prod(region_shape(xp.shape(x), idx)))
+    return x[idx]
+
+
+getitem_p = defprim(
+    "index", _getitem_np, shape_error=_index_error, lean=(0,),
+    jvp=(lambda t, ans, x, idx: _to_batch_first(getitem(t, _batched(idx, _nb(t, x))),
+                                                _front_advanced(idx), _nb(t, x)),),
+    vjp=(lambda g, ans, x, idx, owned=False: index_add(g, idx, shape(x)),))
 
 
 def _index_add_np(g, idx, shape):
     z = xp.zeros(shape)
-    if any(type(i) is ndarray for i in (idx if type(idx) is tuple else (idx,))):
+    if _has_array(idx):
         xp.add.at(z, idx, g)  # an index array may repeat an index: its cotangents add up
     else:
         z[idx] = g
     return z
 
 
+def _index_add_jvp(t, ans, g, idx, shape):
+    nb, bshape = _nb(t, g), _batch_shape(t, g)
+    t = _to_numpy_layout(t, _front_advanced(idx), nb)
+    return index_add(t, _batched(idx, nb), bshape + shape)
+
+
 # the transpose of indexing: a cotangent scattered (added) into zeros of x's shape
-index_add_p = defprim(
-    "index_add", _index_add_np,
-    jvp=(lambda t, ans, g, idx, shape:
-         index_add(t, (slice(None),) * _nb(t, g) + idx, _batch_shape(t, g) + shape),),
-    vjp=(lambda c, ans, g, idx, shape: getitem(c, idx),))
+index_add_p = defprim("index_add", _index_add_np, lean=(0,), jvp=(_index_add_jvp,),
+                      vjp=(lambda c, ans, g, idx, shape, owned=False: getitem(c, idx),))
 
 
-def _setitem_np(x, v, idx):
+def _region_error(x, v, idx):
+    region = region_shape(xp.shape(x), idx)
+    return DpShapeError(f"cannot put a value of shape {xp.shape(v)} into an indexed region "
+                        f"of shape {region}", None,
+                        "the value must broadcast to the indexed region")
+
+
+def _setitem_np(x, v, idx, inplace=False):
     _check_steps(idx)
-    y = xp.array(x, dtype=F64)
+    y = x if inplace else xp.array(x, dtype=F64)
     try:
         y[idx] = v
     except ValueError:
-        region = xp.shape(y[idx])
-        raise DpShapeError(f"cannot put a value of shape {xp.shape(v)} into an indexed region "
-                           f"of shape {region}", None,
-                           "the value must broadcast to the indexed region") from None
+        raise _region_error(x, v, idx) from None
+    return y
+
+
+def _setitem_add_np(x, v, idx, inplace=False):
+    _check_steps(idx)
+    y = x if inplace else xp.array(x, dtype=F64)
+    try:
+        if _has_array(idx):
+            xp.add.at(y, idx, v)  # repeated indices accumulate, like np.add.at
+        else:
+            y[idx] += v
+    except ValueError:
+        raise _region_error(x, v, idx) from None
     return y
 
 
@@ -70,27 +174,73 @@ def _setitem_error(args, exc):
                         "the value must broadcast to the indexed region")
 
 
-def _setitem_jvp_x(t, ans, x, v, idx):
-    nb = _nb(t, x)
-    return setitem(t, (slice(None),) * nb + idx, 0.0)
-
-
-def _setitem_jvp_v(t, ans, x, v, idx):
+def _value_tangent(t, x, v, idx):
+    """v's tangent placed into zeros of x's (batched) shape at idx: the tangent of an
+    update from its value. `t`'s batch axes lead; NumPy's layout may want them later."""
     nb = _nb(t, v)
-    region_nd = len(xp.shape(strip(ans)[idx]))
+    region_nd = len(region_shape(shape(x), idx))
     bshape = _batch_shape(t, v)  # before padding, which adds axes after the batch axis
-    t = pad_batched(t, region_nd, nb) if nb else t
-    return setitem(zeros_tangent(bshape + shape(x)), (slice(None),) * nb + idx, t)
+    if nb:
+        t = _to_numpy_layout(pad_batched(t, region_nd, nb), _front_advanced(idx), nb)
+    return bshape, t
+
+
+def _update_jvp(primals, tangents, ans, idx, inplace=False, accumulate=False):
+    """The tangent of x[idx] = v (or += v): x's tangent updated by v's at idx."""
+    x, v = primals
+    tx, tv = tangents
+    if tv is None:  # x's tangent with the region zeroed (or kept, for +=)
+        return tx if accumulate else setitem(tx, _batched(idx, _nb(tx, x)), 0.0)
+    bshape, tv = _value_tangent(tv, x, v, idx)
+    if tx is None:
+        tx = zeros_tangent(bshape + shape(x))
+    elif _nb(tx, x) < len(bshape):
+        tx = broadcast_to(tx, bshape + shape(x))
+    update = setitem_add if accumulate else setitem
+    return update(tx, _batched(idx, len(bshape)), tv)
+
+
+def _update_vjp(g, ans, primals, needs, idx, inplace=False, owned=False, accumulate=False):
+    """Cotangents of x[idx] = v (or += v): v's is g at idx, read first; x's is g with
+    the region zeroed (for =), written into g itself when the engine holds g alone
+    (`owned`), so that a loop of updates stays linear in time."""
+    x, v = primals
+    inplace = owned and not accumulate and needs[0] and _writable(g)
+    gv = unbroadcast(getitem(g, idx), v) if needs[1] else None
+    if inplace and type(gv) is ndarray and gv.base is not None:
+        gv = xp.array(gv)  # a view of g, which is about to be written
+    gx = None
+    if needs[0]:
+        gx = g if accumulate else setitem(g, idx, 0.0, inplace)
+    return [gx, gv]
+
+
+def _writable(g) -> bool:
+    return type(g) is ndarray and g.base is None and g.flags.writeable
+
+
+def zeros_stand_in(s: tuple):
+    """A read-only array of zeros of shape s that takes no memory (zero strides): what a
+    tape keeps of an argument whose values its rules never read."""
+    return xp.broadcast_to(F64(0.0), s)
 
 
 def zeros_tangent(s):
     return xp.zeros(s) if s else 0.0
 
 
-setitem_p = defprim("index update", _setitem_np, shape_error=_setitem_error,
-                    jvp=(_setitem_jvp_x, _setitem_jvp_v),
-                    vjp=(lambda g, ans, x, v, idx: setitem(g, idx, 0.0),
-                         lambda g, ans, x, v, idx: unbroadcast(getitem(g, idx), v)))
+# `inplace=True` (given only by runtime/ops.py for an array nothing else can see) writes
+# into x instead of a copy; the rules never read x's values, so it changes nothing else
+setitem_p = defprim("index update", _setitem_np, shape_error=_setitem_error, lean=(0, 1),
+                    jvp_joint=_update_jvp, vjp_joint=_update_vjp)
+
+# x[idx] += v: every (possibly repeated) index of idx receives its part of v
+setitem_add_p = defprim(
+    "index accumulate", _setitem_add_np, shape_error=_setitem_error, lean=(0, 1),
+    jvp_joint=lambda primals, tangents, ans, idx, inplace=False:
+        _update_jvp(primals, tangents, ans, idx, accumulate=True),
+    vjp_joint=lambda g, ans, primals, needs, idx, inplace=False, owned=False:
+        _update_vjp(g, ans, primals, needs, idx, accumulate=True))
 
 
 def _stack_np(*xs, axis=0):
@@ -182,8 +332,12 @@ def index_add(g, idx, shape):
     return bind(index_add_p, (g,), {"idx": idx, "shape": tuple(shape)})
 
 
-def setitem(x, idx, v):
-    return bind(setitem_p, (x, v), {"idx": idx})
+def setitem(x, idx, v, inplace=False):
+    return bind(setitem_p, (x, v), {"idx": idx, "inplace": True} if inplace else {"idx": idx})
+
+
+def setitem_add(x, idx, v, inplace=False):
+    return bind(setitem_add_p, (x, v), {"idx": idx, "inplace": True} if inplace else {"idx": idx})
 
 
 def stack(xs, axis=0):
