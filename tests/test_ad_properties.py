@@ -703,8 +703,9 @@ def _dot():
     @st.composite
     def strat(draw):
         la, lb = draw(st.sampled_from([("", "k"), ("k", ""), ("", ""), ("k", "k"),
-                                       ("nk", "k"), ("k", "km"), ("nk", "km")]))
-        dims = {c: draw(st.integers(1, 3)) for c in "nkm"}
+                                       ("nk", "k"), ("k", "km"), ("nk", "km"),
+                                       ("pnk", "km"), ("k", "pkm"), ("nk", "pqkm")]))
+        dims = {c: draw(st.integers(1, 3)) for c in "nkmpq"}
         a = draw(_leaf(tuple(dims[c] for c in la), -2, 2))
         b = draw(_leaf(tuple(dims[c] for c in lb), -2, 2))
         return Case(_bi("dot"), (a, b))

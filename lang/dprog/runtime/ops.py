@@ -247,7 +247,9 @@ def index_value(obj, idx: list):
     if t is tuple or t is str or t is range:
         if len(idx) != 1 or (type(idx[0]) is not int and type(idx[0]) is not slice):
             raise DpIndexError(f"{kind_of(obj)} takes one integer index or slice, got "
-                               f"{_shown_index(idx)}", None, None)
+                               f"{_shown_index(idx)}", None,
+                               "index arrays and masks select from arrays: turn it into "
+                               "one first if it holds numbers")
         i = idx[0]
         if type(i) is int and not -len(obj) <= i < len(obj):
             raise DpIndexError(f"index {shown_int(i)} is out of range for {kind_of(obj)} of length "
