@@ -21,6 +21,9 @@ ROWS = [
     "| W4 Hessian | dprog |",
     "| W5 start-up | dp -c \"print(1)\" |",
     "| W1 memory | dprog |",
+    "| IDX gather 100 rows | dprog |",
+    "| IDX update loop, grad | time at n=800 |",
+    "| IDX update loop, grad | peak memory growth at n=800 |",
 ]
 
 

@@ -57,7 +57,8 @@ def region_shape(xshape: tuple, idx: tuple) -> tuple:
     out.extend(xshape[k:])
     if adv_shapes:
         pos = 0 if separated else at
-        out[pos:pos] = xp.broadcast_shapes(*adv_shapes)
+        out[pos:pos] = adv_shapes[0] if len(adv_shapes) == 1 else \
+            xp.broadcast_shapes(*adv_shapes)
     return tuple(out)
 
 
