@@ -12,10 +12,15 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_ad_properties import SHAPE1, _index_strategy
 
 import dprog
 from dprog.ad.engines import reference_engines
 from dprog.core.errors import DpError
+from dprog.prims import primitives as P
+from dprog.prims.indexing import _front_advanced
 
 X = np.arange(24.0).reshape(2, 3, 4)
 V = np.array([3.0, -1.0, 4.0, 1.5, -5.0, 9.0])
@@ -71,6 +76,23 @@ def test_reading_matches_numpy(expr, want):
     w = want()
     assert np.shape(got) == w.shape
     np.testing.assert_array_equal(got, w)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.data())
+def test_region_shape_is_numpys(data):
+    """The shape rules the batched derivative rules rely on, for random canonical
+    indices (the property tests' strategy: ints, slices, None, index arrays)."""
+    s = data.draw(SHAPE1)
+    idx = data.draw(_index_strategy(s))
+    assert P.region_shape(s, idx) == np.zeros(s)[idx].shape
+    for nb in (1, 2):
+        want = np.zeros((2, 3)[:nb] + s)[(slice(None),) * nb + idx].shape
+        k = _front_advanced(idx)
+        got = P.region_shape((2, 3)[:nb] + s, (slice(None),) * nb + idx)
+        assert got == want
+        if k:  # the batch axes land behind the k gathered ones: what the rules undo
+            assert want[k:k + nb] == (2, 3)[:nb]
 
 
 def _add_at(a, idx, v):

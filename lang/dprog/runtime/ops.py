@@ -289,7 +289,8 @@ def set_index_value(obj, idx: list, value, accumulate=None, sole: bool = False):
         return P.setitem_add(obj, cidx, value, inplace)
     if t is tuple:
         if len(idx) != 1 or type(idx[0]) is not int:
-            raise DpIndexError("a tuple update takes one integer index", None, None)
+            raise DpIndexError("a tuple update takes one integer index", None,
+                               "build a new tuple for more, e.g. `t = (a, t[1])`")
         i = idx[0]
         if not -len(obj) <= i < len(obj):
             raise DpIndexError(f"index {shown_int(i)} is out of range for a tuple of length "
