@@ -316,3 +316,20 @@ def test_update_loop_under_grad_is_linear_in_memory():
     assert big < 200 * 1024, f"peak {big} KB at n=40000"
     # linear: 4x the steps, at most ~4x the memory above start-up (quadratic: ~16x)
     assert big - base < 6 * max(small - base, 2048), (base, small, big)
+
+
+def test_in_place_updates_never_change_a_shared_tangent_or_primal():
+    """An addition's tangent may be its operand's very array; writing the update's
+    tangent in place must then not reach the other value (forward and reverse)."""
+    it = dprog.Interpreter(stdout=io.StringIO())
+    it.exec("""
+    fn f(x) { let a = x * ones(3); let b = a + 0; a[0] = 5; a[[1, 1]] += x
+              return sum(a) + sum(b * x) }
+    fn g(x) { let a = x * ones(3); let b = a; a[1] = 0; return sum(a * b) }
+    """)
+    x = 1.5  # a = [5, 3x, x]: f = 5 + 4x + 3x^2; g = 2x^2
+    for expr in ("derivative(f)(x)", "grad(f)(x)", "jacfwd(f)(x)"):
+        assert it.eval(expr, {"x": x}) == pytest.approx(4 + 6 * x, rel=1e-14)
+    assert it.eval("hessian(f)(x)", {"x": x}) == pytest.approx(6.0, rel=1e-14)
+    for expr in ("derivative(g)(x)", "grad(g)(x)"):
+        assert it.eval(expr, {"x": x}) == pytest.approx(4 * x, rel=1e-14)

@@ -187,18 +187,21 @@ def _value_tangent(t, x, v, idx):
 
 
 def _update_jvp(primals, tangents, ans, idx, inplace=False, accumulate=False):
-    """The tangent of x[idx] = v (or += v): x's tangent updated by v's at idx."""
+    """The tangent of x[idx] = v (or += v): x's tangent updated by v's at idx. With
+    `inplace` the runtime found x's tangent held by x alone (runtime/ownership.py), so
+    it is written like x itself."""
     x, v = primals
     tx, tv = tangents
     if tv is None:  # x's tangent with the region zeroed (or kept, for +=)
-        return tx if accumulate else setitem(tx, _batched(idx, _nb(tx, x)), 0.0)
+        return tx if accumulate else setitem(tx, _batched(idx, _nb(tx, x)), 0.0, inplace)
     bshape, tv = _value_tangent(tv, x, v, idx)
     if tx is None:
         tx = zeros_tangent(bshape + shape(x))
     elif _nb(tx, x) < len(bshape):
         tx = broadcast_to(tx, bshape + shape(x))
+        inplace = False
     update = setitem_add if accumulate else setitem
-    return update(tx, _batched(idx, len(bshape)), tv)
+    return update(tx, _batched(idx, len(bshape)), tv, inplace and type(tx) is ndarray)
 
 
 def _update_vjp(g, ans, primals, needs, idx, inplace=False, owned=False, accumulate=False):
@@ -239,7 +242,7 @@ setitem_p = defprim("index update", _setitem_np, shape_error=_setitem_error, lea
 setitem_add_p = defprim(
     "index accumulate", _setitem_add_np, shape_error=_setitem_error, lean=(0, 1),
     jvp_joint=lambda primals, tangents, ans, idx, inplace=False:
-        _update_jvp(primals, tangents, ans, idx, accumulate=True),
+        _update_jvp(primals, tangents, ans, idx, inplace, accumulate=True),
     vjp_joint=lambda g, ans, primals, needs, idx, inplace=False, owned=False:
         _update_vjp(g, ans, primals, needs, idx, accumulate=True))
 

@@ -8,16 +8,18 @@ decided here from CPython's reference counts: the variable, the updating closure
 local and the call's argument are the only references (measured once below, on the
 same code shape), the array owns its memory (no view, so no other array shares it)
 and is writable (constant literals are read-only). A traced value qualifies when each
-level of tracing down to the array is likewise held once: a tape keeps no reference to
-an update's value (prims/indexing.py's primitives are `lean`), while any other use of
-the old value (a recorded operation, a second variable, a record field, a caller's
-argument) holds one more reference, and the update copies.
+level of tracing down to the array is likewise held once, and so is a forward-mode
+value's tangent (which the update's JVP rule then writes too): a tape keeps no
+reference to an update's value (prims/indexing.py's primitives are `lean`), while any
+other use of the old value (a recorded operation, a second variable, a record field, a
+caller's argument) holds one more reference, and the update copies.
 """
 
 from __future__ import annotations
 
 import sys
 
+from ..ad.forward import Dual
 from ..core.backend import xp
 from ..core.values import TRACER_TYPES
 
@@ -57,9 +59,24 @@ def may_write(obj) -> bool:
     owning its memory."""
     v = obj
     while type(v) in TRACER_TYPES:
+        if type(v) is Dual and not _tangent_writable(v):
+            return False
         nxt = v.primal
         if _getrefcount(nxt) > SOLE_PRIMAL:
             return False
         v = nxt
-    return (type(v) is xp.ndarray and v.dtype == xp.float64 and v.base is None
-            and v.flags.writeable)
+    return _writable(v)
+
+
+def _writable(a) -> bool:
+    return (type(a) is xp.ndarray and a.dtype == xp.float64 and a.base is None
+            and a.flags.writeable)
+
+
+def _tangent_writable(d: Dual) -> bool:
+    """A forward-mode value's tangent, written by the update's JVP rule: a number, or
+    an array held by this value alone (an addition's tangent may be its operand's)."""
+    t = d.tangent
+    if type(t) is float:
+        return True
+    return _getrefcount(t) <= SOLE_PRIMAL and _writable(t)
