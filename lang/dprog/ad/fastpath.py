@@ -26,7 +26,7 @@ from ..prims import core
 from ..prims import primitives as P
 from ..prims.core import EMPTY
 from .forward import Dual, ForwardTrace
-from .reverse import LINEAR, RNode, Tape, dprog_stack
+from .reverse import LINEAR, OWNED_IN_LOOP, RNode, Tape, dprog_stack
 
 _new = object.__new__  # a value without an __init__ call: the hot paths set its slots
 
@@ -440,7 +440,7 @@ class FastTape(Tape):
                 params = self.params.get(i, EMPTY)
                 if p.lean:
                     c = cts = None  # earlier nodes' cotangents, no longer needed here
-                    if _getrefcount(g) <= 2:  # held by `g` (and this call) alone
+                    if _getrefcount(g) <= OWNED_IN_LOOP:  # held by `g` alone
                         params = {**params, "owned": True}
                 out = node.primal
                 if p.vjp_joint is not None:

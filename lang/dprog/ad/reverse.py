@@ -164,7 +164,7 @@ class Tape:
         mine = [type(a) is RNode and a._trace is self for a in args]
         primals = tuple(a.primal if m else a for a, m in zip(args, mine))
         params = self.params.get(i, EMPTY)
-        if p.lean and sys.getrefcount(g) <= 3:  # held by backward's `g` and this call alone
+        if p.lean and sys.getrefcount(g) <= OWNED_IN_PULLBACK:  # backward's `g` alone
             params = {**params, "owned": True}  # the rules may write into g
         if p.vjp_joint is not None:
             cts = p.vjp_joint(g, node.primal, primals, mine, **params)
@@ -214,6 +214,27 @@ def _shape_only(a, tape: Tape):
 
 
 _STAND_INS: dict = {}  # shape -> the one read-only stand-in of that shape (they take no memory)
+
+
+def _count_in_callee(g) -> int:
+    return sys.getrefcount(g)
+
+
+def _held_by_a_local() -> int:
+    g = [0.0]
+    return sys.getrefcount(g)
+
+
+def _held_by_a_local_passed_on() -> int:
+    g = [0.0]
+    return _count_in_callee(g)
+
+
+# getrefcount of a cotangent held only by the backward loop's local `g`: read there
+# (fastpath.FastTape.backward) and in `_pullback`, which it is passed to. Measured
+# rather than written down: what the count includes differs between Python versions.
+OWNED_IN_LOOP = _held_by_a_local()
+OWNED_IN_PULLBACK = _held_by_a_local_passed_on()
 
 
 def add_cotangent(acc, c):

@@ -26,11 +26,16 @@ from ..core.values import TRACER_TYPES
 _getrefcount = sys.getrefcount
 
 
+def _count(obj) -> int:
+    return _getrefcount(obj)
+
+
 def _held_by_one_slot() -> int:
-    """getrefcount of a value read from a frame slot into a local, as the updater does."""
+    """getrefcount, in a callee, of a value read from a frame slot into a local, as the
+    updater reads it and calls `sole_holder`."""
     frame = [xp.zeros(1)]
     obj = (lambda f: f[0])(frame)
-    return _getrefcount(obj)
+    return _count(obj)
 
 
 def _held_by_one_attribute() -> int:
@@ -50,7 +55,7 @@ SOLE_PRIMAL = _held_by_one_attribute()
 def sole_holder(obj) -> bool:
     """True when the variable `obj` was just read from is its only holder; called by the
     compiled updater right after reading it (the counts include that reading)."""
-    return _getrefcount(obj) <= SOLE_VARIABLE + 1  # + this call's own parameter
+    return _getrefcount(obj) <= SOLE_VARIABLE
 
 
 def may_write(obj) -> bool:
