@@ -333,3 +333,13 @@ def test_in_place_updates_never_change_a_shared_tangent_or_primal():
     assert it.eval("hessian(f)(x)", {"x": x}) == pytest.approx(6.0, rel=1e-14)
     for expr in ("derivative(g)(x)", "grad(g)(x)"):
         assert it.eval(expr, {"x": x}) == pytest.approx(4 * x, rel=1e-14)
+
+
+def test_python_code_indexes_traced_arrays_the_same_way():
+    """Host code differentiated by dprog.grad indexes its traced arrays like NumPy."""
+    def f(x):
+        return sum(x[np.array([0, 0, 2])] * x[x > 1.5][0]) + x[None, ...][0, [1, 1, 1]][0]
+    x = np.array([1.0, 2.0, 3.0])  # f = (2 x0 + x2) x1 + x1
+    np.testing.assert_allclose(dprog.grad(f)(x), [2 * x[1], 2 * x[0] + x[2] + 1, x[1]])
+    with pytest.raises(DpError, match="whole numbers"):
+        dprog.grad(lambda x: x[np.array([0.5])][0])(x)
