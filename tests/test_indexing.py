@@ -343,3 +343,20 @@ def test_python_code_indexes_traced_arrays_the_same_way():
     np.testing.assert_allclose(dprog.grad(f)(x), [2 * x[1], 2 * x[0] + x[2] + 1, x[1]])
     with pytest.raises(DpError, match="whole numbers"):
         dprog.grad(lambda x: x[np.array([0.5])][0])(x)
+
+
+def test_in_place_updates_keep_defaults_and_iteration_intact():
+    src = """
+    fn f(a = zeros(3)) { a[0] = a[0] + 1; return a }
+    let r1 = f()
+    let r2 = f()
+    let A = [[1, 2], [3, 4]]
+    for row in A { A[0, 0] = A[0, 0] + row[0]; A[1] = 0 }
+    let v = [1, 2, 3]
+    for x in v { v[0] = v[0] + x; v[2] = 0 }
+    """
+    it = dprog.Interpreter(stdout=io.StringIO())
+    it.exec(src)
+    np.testing.assert_array_equal(it.eval("r2"), [1, 0, 0])
+    np.testing.assert_array_equal(it.eval("A"), [[5, 2], [0, 0]])  # rows of the old A
+    np.testing.assert_array_equal(it.eval("v"), [7, 2, 0])
