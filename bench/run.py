@@ -86,7 +86,7 @@ import limits as L
 import peers as PE
 import scaling as SC
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "MEM", "W6", "W7", "VMAP")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "MEM", "W6", "W7", "IDX", "VMAP")
 NOISY = 1.5     # a median above NOISY x the fastest sample is flagged in the row's note
 
 
@@ -109,6 +109,8 @@ class Config:
     peer_budget_s: float           # a scalable peer slower than this per call runs smaller, scaled
     slow_s: float = 2.0
     clock: object = time.perf_counter   # --clock cpu: time.process_time
+    idx_rows: int = 60_000              # IDX: the gather's array has idx_rows x 784 entries
+    idx_loop: tuple = (10_000, 40_000)  # IDX: the update loop's two lengths
 
     @property
     def timed(self) -> bool:
@@ -119,7 +121,8 @@ def make_config(mode: str) -> Config:
     if mode == "smoke":
         return Config(mode, reps=1, slow_reps=1, target_s=0.0, warmup=0, w1_N=100,
                       w2_sizes=(16, 12, 8, 10), w3_steps=20, w4_sizes=(12, 6), w5_runs=1,
-                      w5_warmup=0, mem_N=2000, mem_reps=1, peer_budget_s=0.5)
+                      w5_warmup=0, mem_N=2000, mem_reps=1, peer_budget_s=0.5, idx_rows=600,
+                      idx_loop=(200, 800))
     if mode == "quick":
         return Config(mode, reps=5, slow_reps=5, target_s=0.05, warmup=1, w1_N=L.W1_N,
                       w2_sizes=L.W2_SIZES, w3_steps=L.W3_STEPS, w4_sizes=L.W4_SIZES,
@@ -171,7 +174,7 @@ class Row:
             self.status = "-"
         elif not timed:
             self.status = "ok (smoke)"
-        elif self.unit == "B/op":          # an absolute target
+        elif self.unit in ("B/op", "MiB"):  # an absolute target
             self.status = ("FAIL (no value)" if self.value is None
                            else "PASS" if self.value <= self.target else "FAIL")
         elif self.ratio is None:
@@ -702,10 +705,21 @@ def _status() -> dict:
     return d
 
 
+UPDATE_LOOP = ("fn update_loop(x, n) { let a = zeros(n); for i in range(n) { a[i] = x * i }\n"
+               "    return sum(a) }\nfn grad_update_loop(n) { return grad(update_loop)(1.5, n) }")
+
+
 def mem_child(which: str, N: int) -> None:
-    """In a fresh process: peak RSS growth of one W1 value+grad call (printed as JSON)."""
+    """In a fresh process: peak RSS growth of one W1 value+grad call, or of the gradient
+    of the IDX update loop (which == "update"), printed as JSON."""
     x0, y0 = L.W1_X0, L.W1_Y0
-    if which == "dprog":
+    if which == "update":
+        import dprog
+
+        it = dprog.Interpreter(max_array_elements=10**9)
+        it.exec(UPDATE_LOOP, name="<bench update loop>")
+        fn = it["grad_update_loop"]
+    elif which == "dprog":
         it = load_program("w1_scalar_loop.dp")
         vg = it["value_and_grad_f"]
 
@@ -729,7 +743,8 @@ def mem_child(which: str, N: int) -> None:
     r = fn(N)
     dt = time.perf_counter() - t0
     after = _status()
-    ref = L.w1_handrev(x0, y0, N)
+    ref = (float(sum(range(N))),) if which == "update" else L.w1_handrev(x0, y0, N)
+    r = (r,) if which == "update" else r
     print(json.dumps({"rss_base_kb": before["VmRSS"], "hwm_before_kb": before["VmHWM"],
                       "rss_peak_kb": after["VmHWM"], "exact": exact, "seconds": dt,
                       "check": rel_components(r, ref)}))
@@ -774,6 +789,85 @@ def run_mem(cfg: Config) -> None:
         row.note = f"{extra}; {row.note}" if row.note else extra
         print(f"{which:<10} {growth / 2**20:>15.1f} {row.value:>8.0f} "
               f"{statistics.median(secs):>8.2f} {row.check:>12.1e}")
+
+
+# ======================================================================= IDX
+def run_idx(cfg: Config) -> None:
+    """Issue 12: a 100-row gather from a 60000x784 array against NumPy's fancy indexing,
+    and the gradient of an update loop at two lengths (time linear in n, peak memory)."""
+    n_rows = cfg.idx_rows
+    print(f"\n== IDX gather: 10 x X[I], X {n_rows}x784, I 100 random row numbers")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n_rows, 784))
+    I_int = rng.integers(0, n_rows, 100)
+
+    def numpy_gathers():  # the dprog loop below, in Python: one gather per step, kept alive
+        s = 0.0
+        for _ in range(10):
+            B = X[I_int]
+            s += B[0, 0]
+        return s
+
+    row = Row("IDX gather 100 rows", "dprog", limit="NumPy X[I]", target=2.0, tol=0.0)
+    ROWS.append(row)
+    it = try_case([row], lambda: load_program_src(
+        "fn bench_gather() { let s = 0.0\n for k in range(10) { let B = X[I]; s += B[0, 0] }\n"
+        " return s }", {"X": X, "I": I_int.astype(float)}))
+    cases = [Case("limit:numpy", numpy_gathers, "limit", "10 x X[I], I an intp array")]
+    checks = {"limit:numpy": 0.0}
+    if it is not None:
+        gather = it["bench_gather"]
+        r = try_case([row], gather)
+        if r is not None:
+            row.check = checks["dprog"] = L.relerr(r, numpy_gathers())
+            cases.append(Case("dprog", gather, "dprog", "10 x X[I], I a float array"))
+            row.extra["case"] = "dprog"
+    row.extra["ref_case"] = "limit:numpy"
+    res = measure(cases, cfg)
+    detail_table("IDX gather per call", cases, res, ["limit:numpy"], checks)
+    fill_rows(res, (row.workload,))
+    _run_update_loop(cfg)
+
+
+def _run_update_loop(cfg: Config) -> None:
+    small, big = cfg.idx_loop
+    print(f"\n== IDX update loop: grad of `a[i] = x * i` for i < n, n = {small} and {big} "
+          "(fresh subprocess each)")
+    t_row = Row("IDX update loop, grad", f"time at n={big}", limit=f"{big // small} x time at "
+                f"n={small} (linear)", target=1.5, tol=0.0)
+    m_row = Row("IDX update loop, grad", f"peak memory growth at n={big}", unit="MiB",
+                target=200.0, tol=0.0)
+    ROWS.extend([t_row, m_row])
+    got = {}
+    for n in (small, big):
+        try:
+            p = subprocess.run([sys.executable, __file__, "--mem-child", "update", str(n)],
+                               capture_output=True, text=True, timeout=900, check=False)
+            if p.returncode != 0:
+                raise RuntimeError((p.stderr.strip().splitlines() or ["?"])[-1])
+            got[n] = json.loads(p.stdout.strip().splitlines()[-1])
+        except Exception as exc:
+            t_row.error = m_row.error = short_error(exc)
+            print(f"  ! {t_row.error}")
+            return
+        d = got[n]
+        print(f"n={n:<7} {d['seconds']:8.3f} s  peak RSS growth "
+              f"{(d['rss_peak_kb'] - d['rss_base_kb']) / 1024:7.1f} MiB")
+    t_row.value = got[big]["seconds"] * 1e3
+    t_row.limit_value = got[small]["seconds"] * 1e3 * big / small
+    t_row.check = m_row.check = max(got[small]["check"], got[big]["check"])
+    m_row.value = (got[big]["rss_peak_kb"] - got[big]["rss_base_kb"]) / 1024
+    m_row.note = (f"n={small}: {(got[small]['rss_peak_kb'] - got[small]['rss_base_kb']) / 1024:.1f}"
+                  f" MiB, {got[small]['seconds']:.2f} s")
+
+
+def load_program_src(glue: str, data: dict):
+    """An embedded interpreter with `data` as globals and `glue` run (no program file)."""
+    import dprog
+
+    it = dprog.Interpreter(max_array_elements=10**9)
+    it.exec(glue, globals=dict(data), name="<bench glue>")
+    return it
 
 
 # ======================================================================= profile
@@ -867,8 +961,8 @@ def machine() -> dict:
 def fmt_value(r: Row) -> str:
     if r.value is None:
         return "-"
-    if r.unit == "B/op":
-        return f"{r.value:,.0f} B/op"
+    if r.unit in ("B/op", "MiB"):
+        return f"{r.value:,.0f} {r.unit}"
     return f"{r.value:,.1f} ms" if r.value >= 10 else f"{r.value:.3g} ms"
 
 
@@ -878,10 +972,10 @@ def summary(cfg: Config, info: dict, seconds: float) -> str:
     lines = [header, "|---|---|---|---|---|---|---|---|---|"]
     for r in ROWS:
         r.finish(cfg.timed)
-        if r.unit == "B/op":
-            lim_t = f"{r.limit_value:,.0f} B/op" if r.limit_value is not None else "-"
+        if r.unit in ("B/op", "MiB"):
+            lim_t = f"{r.limit_value:,.0f} {r.unit}" if r.limit_value is not None else "-"
             ratio = "-"
-            target = f"≤ {r.target:.0f} B/op" if r.target else "-"
+            target = f"≤ {r.target:.0f} {r.unit}" if r.target else "-"
         else:
             lim_t = (f"{r.limit_value:,.1f} ms" if r.limit_value and r.limit_value >= 10
                      else f"{r.limit_value:.3g} ms" if r.limit_value else "-")
@@ -910,7 +1004,8 @@ def main(argv=None) -> int:
     g.add_argument("--smoke", action="store_true",
                    help="tiny sizes, one round, no timing targets (seconds)")
     ap.add_argument("--only", default="",
-                    help="comma-separated subset of W1,W2,W3,W4,W5,MEM,W6,W7,VMAP (default: all)")
+                    help="comma-separated subset of W1,W2,W3,W4,W5,MEM,W6,W7,IDX,VMAP "
+                         "(default: all)")
     ap.add_argument("--no-peers", action="store_true", help="skip autograd/torch/jax rows")
     ap.add_argument("--profile", nargs="?", const="W1,W3", default=None, metavar="W1,W3",
                     help="instead of timing, cProfile one dprog call of W1 / W2 / W3 / W3V / W4")
@@ -960,7 +1055,7 @@ def main(argv=None) -> int:
     runners = {"W1": run_w1, "W2": run_w2, "W3": run_w3, "W4": run_w4, "W5": run_w5,
                "MEM": run_mem, "W6": lambda cfg: SC.run_w6(cfg, Row, ROWS),
                "W7": lambda cfg: SC.run_w7(cfg, Row, ROWS, venv_bin("dp")),
-               "VMAP": run_vmap}
+               "IDX": run_idx, "VMAP": run_vmap}
     with np.errstate(all="ignore"):
         for w in WORKLOADS:
             if w in selected:

@@ -381,14 +381,33 @@ def _broadcast_to():
     return strat()
 
 
-def _index_strategy(s):
-    """A basic index (ints and slices, as the evaluator builds) for shape s."""
+def _index_strategy(s, repeats=True):
+    """A canonical index for shape s, as runtime/indexes.py makes it: ints, slices,
+    None (new axes) and integer arrays (NumPy's advanced indexing, adjacent or not).
+    Without `repeats`, at most one index array, with distinct entries (an update whose
+    indices repeat keeps only one of the values: its derivative is not a smooth one)."""
     @st.composite
     def strat(draw):
         k = draw(st.integers(1, len(s)))
+        ashape = draw(st.sampled_from([(1,), (2,), (3,), (2, 1), (2, 2)]))
+        arrays = 0
         idx = []
         for d in s[:k]:
-            if draw(st.booleans()):
+            if draw(st.integers(0, 5)) == 0:
+                idx.append(None)
+            kind = draw(st.sampled_from(["int", "slice", "array"]))
+            if kind == "array" and (repeats or arrays == 0):
+                arrays += 1
+                if repeats:
+                    a = np.array(draw(st.lists(st.integers(-d, d - 1), min_size=math.prod(ashape),
+                                               max_size=math.prod(ashape))))
+                    idx.append(a.reshape(ashape).astype(np.intp))
+                else:
+                    perm = draw(st.permutations(range(d)))
+                    m = draw(st.integers(1, d))
+                    a = np.array([p - d if draw(st.booleans()) else p for p in perm[:m]])
+                    idx.append(a.astype(np.intp))
+            elif kind == "int":
                 idx.append(draw(st.integers(-d, d - 1)))
             else:
                 start = draw(st.one_of(st.none(), st.integers(-d, d - 1)))
@@ -422,19 +441,28 @@ def _index_add():
     return strat()
 
 
-@spec("index update")
-def _setitem():
+def _update_spec(update, repeats):
     @st.composite
     def strat(draw):
         s = draw(SHAPE1)
-        idx = draw(_index_strategy(s))
+        idx = draw(_index_strategy(s, repeats))
         region = np.zeros(s)[idx].shape
         k = draw(st.integers(0, len(region)))
         vs = tuple(1 if draw(st.booleans()) else d for d in region[len(region) - k:])
         x = draw(_leaf(s, -3, 3))
         v = draw(_leaf(vs, -3, 3))
-        return Case(lambda x, v: P.setitem(x, idx, v), (x, v), idx=idx)
+        return Case(lambda x, v: update(x, idx, v), (x, v), idx=idx)
     return strat()
+
+
+@spec("index update")
+def _setitem():
+    return _update_spec(P.setitem, repeats=False)
+
+
+@spec("index accumulate")
+def _setitem_add():
+    return _update_spec(P.setitem_add, repeats=True)
 
 
 @spec("stack")
@@ -680,8 +708,9 @@ def _dot():
     @st.composite
     def strat(draw):
         la, lb = draw(st.sampled_from([("", "k"), ("k", ""), ("", ""), ("k", "k"),
-                                       ("nk", "k"), ("k", "km"), ("nk", "km")]))
-        dims = {c: draw(st.integers(1, 3)) for c in "nkm"}
+                                       ("nk", "k"), ("k", "km"), ("nk", "km"),
+                                       ("pnk", "km"), ("k", "pkm"), ("nk", "pqkm")]))
+        dims = {c: draw(st.integers(1, 3)) for c in "nkmpq"}
         a = draw(_leaf(tuple(dims[c] for c in la), -2, 2))
         b = draw(_leaf(tuple(dims[c] for c in lb), -2, 2))
         return Case(_bi("dot"), (a, b))
@@ -752,7 +781,8 @@ COVERED_PRIMITIVES = [
     "+", "-", "*", "/", "%", "**", "atan2", "maximum", "minimum", "safe_mul", "safe_div",
     "hypot", "logaddexp", "xlogy",
     "where", "sum", "max", "min", "prod", "prod_others", "prod_pairs", "norm", "cumsum",
-    "reshape", "transpose", "broadcast_to", "index", "index_add", "index update", "stack",
+    "reshape", "transpose", "broadcast_to", "index", "index_add", "index update",
+    "index accumulate", "stack",
     "concat", "@", "solve", "inv", "det", "cofactor",
 ]
 # Registry names marked (no d).

@@ -23,6 +23,9 @@ ROWS = [
     "| W1 memory | dprog |",
     "| W6 sweep x8 | --workers 2 |",
     "| W7 BLAS threads | dp (default: 1 thread) |",
+    "| IDX gather 100 rows | dprog |",
+    "| IDX update loop, grad | time at n=800 |",
+    "| IDX update loop, grad | peak memory growth at n=800 |",
 ]
 
 

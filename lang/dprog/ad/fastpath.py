@@ -19,12 +19,14 @@ both engines and requires the same values and derivatives.
 
 from __future__ import annotations
 
+import sys
+
 from ..core.errors import DpError
 from ..prims import core
 from ..prims import primitives as P
 from ..prims.core import EMPTY
 from .forward import Dual, ForwardTrace
-from .reverse import LINEAR, RNode, Tape, dprog_stack
+from .reverse import LINEAR, OWNED_IN_LOOP, RNode, Tape, dprog_stack
 
 _new = object.__new__  # a value without an __init__ call: the hot paths set its slots
 
@@ -177,6 +179,9 @@ class FastForwardTrace(ForwardTrace):
         return self._binary(p, a, b)
 
 
+_getrefcount = sys.getrefcount
+
+
 class FastTape(Tape):
     """Reverse mode with the float fast paths (same results as `Tape`)."""
 
@@ -221,6 +226,11 @@ class FastTape(Tape):
         else:
             out = P.bind(p, tuple(a.primal if type(a) is RNode and a._trace is self else a
                                   for a in args), params)
+        if p.lean:
+            r = self.lean_node(p, args, out, params)
+            if core.NAN_CHECK:
+                self.where[r.idx] = dprog_stack()
+            return r
         r = _new(RNode)
         r._trace = self
         r.primal = out
@@ -295,7 +305,7 @@ class FastTape(Tape):
         return self.process(p, (a, b), EMPTY)
 
     def backward(self, seeds: list[tuple[int, object]]) -> list:
-        """Cotangents of every node given (node, cotangent) seeds; None means zero."""
+        """The leaves' cotangents given (node, cotangent) seeds, as `Tape.backward`."""
         nodes = self.nodes
         ct: list = [None] * len(nodes)
         start = -1
@@ -313,6 +323,8 @@ class FastTape(Tape):
                     continue
                 node = nodes[i]
                 p = node.p
+                if p is not None:
+                    ct[i] = None  # only leaves keep theirs: an update loop's stay linear
                 if p is LINEAR:
                     args = node.args
                     # the two parents are unrolled on purpose: this is the hot loop of
@@ -426,6 +438,10 @@ class FastTape(Tape):
                 parents = [a.idx if type(a) is RNode and a._trace is self else -1
                            for a in args]
                 params = self.params.get(i, EMPTY)
+                if p.lean:
+                    c = cts = None  # earlier nodes' cotangents, no longer needed here
+                    if _getrefcount(g) <= OWNED_IN_LOOP:  # held by `g` alone
+                        params = {**params, "owned": True}
                 out = node.primal
                 if p.vjp_joint is not None:
                     cts = p.vjp_joint(g, out, primals, [par >= 0 for par in parents],

@@ -91,13 +91,34 @@ class Tape:
             self.params[idx] = params
         return r
 
+    def lean_node(self, p, args, out, params) -> RNode:
+        """Record a call of a `lean` primitive (indexing, updates): the tape keeps a record
+        whose arguments at `p.lean` are shape-only stand-ins and whose output is None,
+        since the rules read neither; the program gets a separate RNode, with the same
+        index, that holds the output. So the tape keeps no whole array alive for such a
+        call, and `a[i] = ...` in a loop stays linear in memory."""
+        lean = p.lean
+        rec_args = tuple(_shape_only(a, self) if k in lean else a for k, a in enumerate(args))
+        rec = self._node(p, rec_args, None, params)
+        r = RNode()
+        r._trace = self
+        r.primal = out
+        r.p = p
+        r.args = rec_args
+        r.idx = rec.idx
+        return r
+
     def leaf(self, value) -> RNode:
         return self._node(None, None, value, None)
 
     def process(self, p, args, params):
         """Apply primitive `p` to the primals and record the call."""
         primals = tuple(a.primal if type(a) is RNode and a._trace is self else a for a in args)
-        node = self._node(p, args, P.bind(p, primals, params), params)
+        out = P.bind(p, primals, params)
+        if p.lean:
+            node = self.lean_node(p, args, out, params)
+        else:
+            node = self._node(p, args, out, params)
         if core.NAN_CHECK:
             self.where[node.idx] = dprog_stack()
         return node
@@ -113,7 +134,9 @@ class Tape:
         return self._node(backward, tuple(parents), out, None)
 
     def backward(self, seeds: list[tuple[int, object]]) -> list:
-        """Cotangents of every node given (node, cotangent) seeds; None means zero."""
+        """The cotangents of the leaves given (node, cotangent) seeds, in a list indexed
+        by node (other entries are None: each is dropped once pulled back, so a long
+        tape never holds all of them at once)."""
         ct: list = [None] * len(self.nodes)
         for idx, g in seeds:
             ct[idx] = add_cotangent(ct[idx], g)
@@ -122,7 +145,9 @@ class Tape:
             with P.nan_pass("backward"):
                 for i in range(start, -1, -1):
                     if ct[i] is not None and self.nodes[i].p is not None:
-                        for parent, c in self._pullback(i, ct[i]):
+                        g, ct[i] = ct[i], None  # only leaves keep their cotangents
+                        c = None  # (the last node's: `_pullback` counts g's holders)
+                        for parent, c in self._pullback(i, g):
                             ct[parent] = add_cotangent(ct[parent], c)
         except DpError as err:
             self.locate_nan(err, i)
@@ -140,6 +165,8 @@ class Tape:
         mine = [type(a) is RNode and a._trace is self for a in args]
         primals = tuple(a.primal if m else a for a, m in zip(args, mine))
         params = self.params.get(i, EMPTY)
+        if p.lean and sys.getrefcount(g) <= OWNED_IN_PULLBACK:  # backward's `g` alone
+            params = {**params, "owned": True}  # the rules may write into g
         if p.vjp_joint is not None:
             cts = p.vjp_joint(g, node.primal, primals, mine, **params)
         else:
@@ -158,6 +185,57 @@ class Tape:
             if name:  # name what the user called, not an operation inside its rule
                 err.message = (f"the derivative of `{name}` produced nan from inputs "
                                "without nan (in the backward pass)")
+
+
+def _shape_only(a, tape: Tape):
+    """A stand-in for argument `a` of a lean record: its shape, none of its values (a
+    read-only zero-stride array of zeros; a number stays itself)."""
+    if type(a) is RNode and a._trace is tape:
+        t = type(a.primal)
+        if t is float or t is int:
+            return a  # a number costs nothing to keep
+        r = RNode()
+        r._trace = tape
+        r.idx = a.idx
+        r.p = r.args = None
+        r.primal = _shape_only(a.primal, tape)
+        return r
+    t = type(a)
+    if t is float or t is int or t is bool:
+        return a
+    s = P.shape(a)
+    if not s:
+        return 0.0
+    z = _STAND_INS.get(s)
+    if z is None:
+        if len(_STAND_INS) > 64:
+            _STAND_INS.clear()
+        z = _STAND_INS[s] = P.zeros_stand_in(s)
+    return z
+
+
+_STAND_INS: dict = {}  # shape -> the one read-only stand-in of that shape (they take no memory)
+
+
+def _count_in_callee(g) -> int:
+    return sys.getrefcount(g)
+
+
+def _held_by_a_local() -> int:
+    g = [0.0]
+    return sys.getrefcount(g)
+
+
+def _held_by_a_local_passed_on() -> int:
+    g = [0.0]
+    return _count_in_callee(g)
+
+
+# getrefcount of a cotangent held only by the backward loop's local `g`: read there
+# (fastpath.FastTape.backward) and in `_pullback`, which it is passed to. Measured
+# rather than written down: what the count includes differs between Python versions.
+OWNED_IN_LOOP = _held_by_a_local()
+OWNED_IN_PULLBACK = _held_by_a_local_passed_on()
 
 
 def add_cotangent(acc, c):

@@ -35,10 +35,10 @@ from ..core.values import (
     kind_of,
 )
 from ..runtime.functions import BREAK, CONTINUE, MISSING, RETURN, Closure, FunctionInfo
+from ..runtime.indexes import index_part
 from ..runtime.ops import (
     ARRAY_ATTRIBUTES,
     BINOPS,
-    as_index,
     format_field,
     get_field,
     index_value,
@@ -53,6 +53,7 @@ from ..runtime.ops import (
     truth,
     unpack_at,
 )
+from ..runtime.ownership import sole_holder
 from ..syntax import nodes as N
 from ..syntax.keywords import KEYWORDS
 from .closures import binop_factory, call1, call2, call_kw, call_n, not_callable_error
@@ -235,6 +236,8 @@ class Compiler:
         return self.assign_to(s.target, value, s.span, _source_text(s.value.span))
 
     def s_AugAssign(self, s, top_level):
+        if type(s.target) is N.Index and s.op in ("+", "-"):
+            return self.accumulate(s)
         read = self.expr(s.target)
         rhs = self.expr(s.value)
         op = BINOPS[s.op]
@@ -259,6 +262,17 @@ class Compiler:
                 except DpError as err:
                     raise located(err, span, fname)
         return self.assign_to(s.target, combined, s.span)
+
+    def accumulate(self, s):
+        """`a[idx] += v` and `-=`: one update that adds v at every index, repeated ones
+        included (np.add.at); the index is evaluated once."""
+        rhs = self.expr(s.value)
+        update = self.updater(s.target, s.span)
+        op = BINOPS[s.op]
+
+        def accumulate(f):
+            update(f, rhs(f), op)
+        return accumulate
 
     def assign_to(self, target, value, span, value_text: str = "..."):
         if type(target) is N.TupleLit:  # a, b = e: unpack, then store each in turn
@@ -327,13 +341,18 @@ class Compiler:
                 outer(f, updated)
             return upd_field
         idx_fn = self.index_builder(target.subscripts)
+        # a variable's own array may be written in place (runtime/ownership.py); an
+        # array inside a record or tuple may be shared with a copy of its container
+        direct = type(target.obj) is N.Name
 
-        def upd_index(f, new):
+        def upd_index(f, new, accumulate=None):
             obj = read_obj(f)
+            sole = direct and sole_holder(obj)  # before obj is also a pending argument
             try:
-                updated = set_index_value(obj, idx_fn(f), new)
+                updated = set_index_value(obj, idx_fn(f), new, accumulate, sole)
             except DpError as err:
                 raise located(err, tspan, fname)
+            del obj  # the variable must be the array's only holder when it is replaced
             outer(f, updated)
         return upd_index
 
@@ -724,7 +743,7 @@ class Compiler:
                 parts.append(mk_slice)
             else:
                 ev = self.expr(s)
-                parts.append(lambda f, ev=ev: as_index(ev(f)))
+                parts.append(lambda f, ev=ev: index_part(ev(f)))
         if len(parts) == 1:
             (p0,) = parts
             return lambda f: [p0(f)]
@@ -743,7 +762,7 @@ class Compiler:
                     if type(o) is ndarray and type(i) is int and o.ndim == 1:
                         v = o[i]
                         return float(v) if o.dtype == xp.float64 else bool(v)
-                    return index_value(o, [as_index(i)])
+                    return index_value(o, [index_part(i)])
                 except IndexError:  # the fast path's (no dprog error is an IndexError)
                     try:
                         index_value(o, [i])  # raises dprog's index error

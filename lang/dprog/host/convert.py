@@ -32,6 +32,7 @@ from ..core.errors import (
 from ..core.values import Function, Module, Record, Tracer, show, strip
 from ..lib.builtins import make_builtins
 from ..prims import primitives as P
+from ..runtime.indexes import index_part
 from ..runtime.ops import BINOPS, index_value, make_array, op_neg, truth
 
 
@@ -209,10 +210,15 @@ class TracedValue:
                 i = strip(i._v)
             if isinstance(i, xp.integer):
                 i = int(i)
-            if type(i) is not int and type(i) is not slice:
-                raise DpTypeError(f"a traced array is indexed with integers and slices, got "
-                                  f"{type(i).__name__}", None, None)
-            clean.append(i)
+            elif isinstance(i, list):
+                i = xp.asarray(i)
+            if type(i) is xp.ndarray and i.dtype.kind in "iu":
+                i = i.astype(xp.float64)  # as dprog holds it; index_part checks it
+            if not (type(i) in (int, slice, xp.ndarray) or i is None or i is Ellipsis):
+                raise DpTypeError(f"a traced array is indexed with integers, slices, index "
+                                  f"arrays, masks, None or ..., got {type(i).__name__}",
+                                  None, None)
+            clean.append(i if type(i) is slice else index_part(i))
         return _wrap(index_value(self._v, clean))
 
     def __iter__(self):

@@ -223,16 +223,34 @@ def _where(cond, a, b):
     return P.where(_num(cond, "where", "cond"), _num(a, "where", "a"), _num(b, "where", "b"))
 
 
-@builtin("dot(a, b)", "inner product of vectors; matrix product for 2-D arrays", "arrays")
+@builtin("dot(a, b)", "NumPy's dot: inner product of vectors, matrix product for 2-D "
+         "arrays, and for N-D a sum over a's last axis and b's second-to-last", "arrays")
 def _dot(a, b):
     a, b = _num(a, "dot", "a"), _num(b, "dot", "b")
     if P.ndim(a) == 0 or P.ndim(b) == 0:
         return P.mul(a, b)
-    try:
+    if P.ndim(b) >= 3:  # where matmul would broadcast stacks instead
+        return _dot_nd(a, b)
+    try:  # for b of at most 2 dimensions, matmul's product is NumPy's dot
         return P.matmul(a, b)
     except DpError as err:  # the report names what the user called
         err.message = err.message.replace("`@`", "`dot`")
         raise
+
+
+def _dot_nd(a, b):
+    """dot(a, b)[i..., j..., m] = sum over k of a[i..., k] * b[j..., k, m], as one matmul
+    of a's rows by b with its second-to-last axis moved to the front."""
+    sa, sb = P.shape(a), P.shape(b)
+    if sa[-1] != sb[-2]:
+        raise DpShapeError(f"`dot`: shapes {sa} and {sb} do not align: a's last axis "
+                           f"({sa[-1]}) must equal b's second-to-last ({sb[-2]})", None,
+                           "NumPy's dot sums over a's last and b's second-to-last axis")
+    nb = len(sb)
+    k = sa[-1]
+    bt = P.transpose(b, (nb - 2,) + tuple(range(nb - 2)) + (nb - 1,))
+    r = P.matmul(P.reshape(a, (-1, k)), P.reshape(bt, (k, -1)))
+    return P.reshape(r, sa[:-1] + sb[:-2] + sb[-1:])
 
 
 @builtin("outer(a, b)", "outer product of two vectors", "arrays")

@@ -85,7 +85,7 @@ class Primitive:
 
     __slots__ = ("name", "impl", "scalar", "elementwise", "differentiable", "jvps", "vjps",
                  "jvp_joint", "vjp_joint", "batch", "shape_error", "pyfn", "sderiv", "op",
-                 "bools_as_numbers", "sig", "doc", "category")
+                 "bools_as_numbers", "sig", "doc", "category", "lean")
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -97,7 +97,7 @@ REGISTRY: dict[str, Primitive] = {}
 def defprim(name: str, impl, *, key: str | None = None, scalar=None, elementwise: bool = False,
             differentiable: bool = True, jvp: tuple | None = None, vjp: tuple | None = None,
             jvp_joint=None, vjp_joint=None, sderiv=None, pyfn=None, batch=None,
-            shape_error=None,
+            shape_error=None, lean: tuple = (),
             sig: str | None = None, doc: str | None = None, category: str | None = None,
             register: bool = True) -> Primitive:
     """Declare a primitive once, with everything dprog derives from it.
@@ -117,6 +117,9 @@ def defprim(name: str, impl, *, key: str | None = None, scalar=None, elementwise
                                  default to "elementwise"
     differentiable=False         (no d): derivatives through it are zero
     shape_error(args, exc)       a dprog error for NumPy's complaint, or None
+    lean                         the arguments whose values the VJP rules never read (only
+                                 their shape); non-empty also promises that no VJP rule
+                                 reads `ans`. A tape then records shapes, not arrays
     sig, doc, category           the builtin that calls it ("sin(x)", its one-line doc,
                                  its section of docs/builtins.md); lib/ builds the
                                  builtin table, `:help` and the docs from these
@@ -134,6 +137,7 @@ def defprim(name: str, impl, *, key: str | None = None, scalar=None, elementwise
         batch = "elementwise"
     p.sderiv, p.batch, p.shape_error, p.op = sderiv, batch, shape_error, None
     p.sig, p.doc, p.category = sig, doc, category
+    p.lean = lean
     # arithmetic treats booleans as numbers (true + true == 2); comparisons,
     # `where`'s condition and `any`/`all` keep them
     p.bools_as_numbers = elementwise and name not in _BOOL_KEEPERS

@@ -1,7 +1,23 @@
-"""Indexing and assembly: reading `x[idx]`, the functional update `x[idx] = v`, the
-scatter-add that is indexing's transpose, `stack` and `concat`."""
+"""Indexing and assembly: reading `x[idx]` (NumPy's basic and advanced indexing), the
+functional updates `x[idx] = v` and `x[idx] += v`, the scatter-add that is indexing's
+transpose, `stack` and `concat`.
+
+The primitives take a *canonical* index, which runtime/indexes.py makes from what a
+program wrote: a tuple of ints, slices, None (a new axis) and integer arrays, one entry
+per indexed axis (`...` expanded, a boolean mask turned into its integer arrays).
+NumPy's rule for where advanced indices put their axes applies: together where they
+stand if they are adjacent, else first. A tangent batched on leading axes (jacfwd) is
+indexed with slices prepended, so in the second case its batch axes are moved back to
+the front (`_to_batch_first`, `_to_numpy_layout`).
+
+Every rule here reads only the shape of the indexed array and never the output
+(`lean=`): a tape then records shapes instead of arrays, so a loop of updates keeps
+memory linear in its length.
+"""
 
 from __future__ import annotations
+
+import math
 
 from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError, DpValueError
@@ -10,10 +26,9 @@ from .core import F64, _nb, _norm_axis, bind, check_size, defprim, ndarray, ndim
 from .structure import (
     _batch_shape,
     broadcast_to,
-    move_from_front,
     move_to_front,
     pad_batched,
-    reshape,
+    transpose,
     unbroadcast,
 )
 
@@ -24,126 +39,182 @@ def _index_error(args, exc):
                         "indices run from 0 to n-1 (or -n to -1 from the end)")
 
 
-def _getitem_np(x, idx):
-    _check_steps(idx)
-    return x[idx]
+def region_shape(xshape: tuple, idx: tuple) -> tuple:
+    """The shape of x[idx] for x of shape `xshape` and a canonical index, by NumPy's
+    rules, without indexing anything."""
+    out, adv_shapes, at = [], [], None
+    separated = False
+    any_array = any(type(i) is ndarray for i in idx)
+    k = last = 0
+    for j, i in enumerate(idx):
+        if i is None:
+            out.append(1)
+        elif type(i) is slice:
+            out.append(len(range(*i.indices(xshape[k]))))
+            k += 1
+        else:
+            k += 1
+            if not any_array:
+                continue  # an int without index arrays drops its axis
+            adv_shapes.append(xp.shape(i))
+            if at is None:
+                at = len(out)
+            elif last != j - 1:
+                separated = True
+            last = j
+    out.extend(xshape[k:])
+    if adv_shapes:
+        pos = 0 if separated else at
+        out[pos:pos] = adv_shapes[0] if len(adv_shapes) == 1 else \
+            xp.broadcast_shapes(*adv_shapes)
+    return tuple(out)
+
+
+def _front_advanced(idx: tuple) -> int:
+    """How many leading result axes NumPy gives the advanced indices when they are not
+    adjacent (they then go first); 0 when they are adjacent or absent."""
+    if not any(type(i) is ndarray for i in idx):
+        return 0
+    pos = [j for j, i in enumerate(idx) if type(i) is ndarray or type(i) is int]
+    if pos[-1] - pos[0] == len(pos) - 1:
+        return 0
+    return len(xp.broadcast_shapes(*(xp.shape(idx[j]) for j in pos)))
+
+
+def _to_batch_first(r, k: int, nb: int):
+    """r indexed with nb batch slices in front, when its k advanced axes went first."""
+    if not (k and nb):
+        return r
+    n = ndim(r)
+    return transpose(r, tuple(range(k, k + nb)) + tuple(range(k)) + tuple(range(k + nb, n)))
+
+
+def _to_numpy_layout(t, k: int, nb: int):
+    """The inverse of `_to_batch_first`: batch axes moved behind the k advanced axes."""
+    if not (k and nb):
+        return t
+    n = ndim(t)
+    return transpose(t, tuple(range(nb, nb + k)) + tuple(range(nb)) + tuple(range(nb + k, n)))
+
+
+def _batched(idx: tuple, nb: int) -> tuple:
+    return (slice(None),) * nb + idx
 
 
 def _check_steps(idx):
-    for i in idx if type(idx) is tuple else (idx,):
+    for i in idx:
         if type(i) is slice and i.step == 0:
             raise DpValueError("slice step cannot be zero", None, "use a step like 1 or -1")
 
 
-def _basic(idx) -> bool:
-    """Only ints, slices, none and `...`: indexing that keeps a leading batch axis in front."""
-    return all(i is None or i is Ellipsis or type(i) in (int, slice) for i in idx)
+def _has_array(idx) -> bool:
+    return any(type(i) is ndarray for i in idx)
 
 
-def _batched_index(idx):
-    """(index with a leading batch slice, axis of the batch in the result), or None.
-
-    Index arrays (integer, not traced) keep NumPy's rule: when they are separated by
-    a slice, their dimensions go first, and the batch axis follows them."""
-    if _basic(idx):
-        return (slice(None),) + idx, 0
-    arrays = [k for k, i in enumerate(idx) if type(i) is ndarray]
-    if any(not (i is None or i is Ellipsis or type(i) in (int, slice) or
-                (type(i) is ndarray and i.dtype.kind in "iu")) for i in idx):
-        return None  # boolean masks, traced indices: once per example
-    advanced = [k for k, i in enumerate(idx) if type(i) is ndarray or type(i) is int]
-    together = advanced == list(range(advanced[0], advanced[-1] + 1))
-    if together:
-        return (slice(None),) + idx, 0
-    return (slice(None),) + idx, xp.broadcast_shapes(*(idx[k].shape for k in arrays)).__len__()
+def _getitem_np(x, idx):
+    _check_steps(idx)
+    if _has_array(idx):
+        check_size(math.prod(region_shape(xp.shape(x), idx)))
+    return x[idx]
 
 
-def _region_ndim(s, idx) -> int:
-    """The rank of x[idx] for an x of shape s (a zero-stride view: nothing is copied)."""
-    return xp.broadcast_to(0.0, s)[idx].ndim
-
-
+# ---------------------------------------------------------------- batching rules (vmap)
+# The batch goes in front of the indexed array and one slice in front of the index; NumPy
+# may then put separated advanced axes first, so the result's batch axis follows them.
 def _getitem_batch(p, args, dims, params):
-    plan = _batched_index(params["idx"])
-    if plan is None:
-        return None
+    idx = params["idx"]
     x = move_to_front(args[0], dims[0])
-    return getitem(x, plan[0]), plan[1]
+    return getitem(x, _batched(idx, 1)), _front_advanced(idx)
 
 
 def _index_add_batch(p, args, dims, params):
     idx, s = params["idx"], params["shape"]
-    plan = _batched_index(idx)
-    if plan is None:
-        return None
     g = move_to_front(args[0], dims[0])
     gs = shape(g)
-    nd = _region_ndim(s, idx)
-    if len(gs) - 1 < nd:
-        g = reshape(g, gs[:1] + (1,) * (nd - len(gs) + 1) + gs[1:])
-    return index_add(move_from_front(g, plan[1]), plan[0], gs[:1] + s), 0
+    g = _to_numpy_layout(pad_batched(g, len(region_shape(s, idx)), 1), _front_advanced(idx), 1)
+    return index_add(g, _batched(idx, 1), gs[:1] + s), 0
 
 
-def _setitem_batch(p, args, dims, params):
-    idx = params["idx"]
-    if not _basic(idx):
-        return None
+def _update_batch(p, args, dims, params):
+    """x[idx] = v (or +=) on a batch: x with the batch in front (copied out of a
+    broadcast when only v is batched), v padded to the region and laid out as NumPy
+    wants; never in place (the batch may share memory)."""
     (x, v), (dx, dv) = args, dims
+    idx = params["idx"]
     size = shape(x)[dx] if dx is not None else shape(v)[dv]
     x = move_to_front(x, dx) if dx is not None else broadcast_to(x, (size,) + shape(x))
     if dv is not None:
         v = move_to_front(v, dv)
-        vs = shape(v)
-        nd = _region_ndim(shape(x)[1:], idx)
-        if len(vs) - 1 < nd:
-            v = reshape(v, vs[:1] + (1,) * (nd - len(vs) + 1) + vs[1:])
-    return setitem(x, (slice(None),) + idx, v), 0
+        v = _to_numpy_layout(pad_batched(v, len(region_shape(shape(x)[1:], idx)), 1),
+                             _front_advanced(idx), 1)
+    return bind(p, (x, v), {"idx": _batched(idx, 1)}), 0
 
 
 def _stack_batch(p, args, dims, params):
     xs = all_at_front(args, dims)
-    nd = ndim(xs[0]) - 1
-    return stack(xs, axis=_norm_axis(params.get("axis", 0), nd + 1) + 1), 0
+    return stack(xs, axis=_norm_axis(params.get("axis", 0), ndim(xs[0])) + 1), 0
 
 
 def _concat_batch(p, args, dims, params):
     xs = all_at_front(args, dims)
-    nd = ndim(xs[0]) - 1
-    return concat(xs, axis=_norm_axis(params.get("axis", 0), nd) + 1), 0
+    return concat(xs, axis=_norm_axis(params.get("axis", 0), ndim(xs[0]) - 1) + 1), 0
 
 
-getitem_p = defprim("index", _getitem_np, shape_error=_index_error, batch=_getitem_batch,
-                    jvp=(lambda t, ans, x, idx: getitem(t, (slice(None),) * _nb(t, x) + idx),),
-                    vjp=(lambda g, ans, x, idx: index_add(g, idx, shape(x)),))
+getitem_p = defprim(
+    "index", _getitem_np, shape_error=_index_error, lean=(0,), batch=_getitem_batch,
+    jvp=(lambda t, ans, x, idx: _to_batch_first(getitem(t, _batched(idx, _nb(t, x))),
+                                                _front_advanced(idx), _nb(t, x)),),
+    vjp=(lambda g, ans, x, idx, owned=False: index_add(g, idx, shape(x)),))
 
 
 def _index_add_np(g, idx, shape):
     z = xp.zeros(shape)
-    if any(type(i) is ndarray for i in (idx if type(idx) is tuple else (idx,))):
+    if _has_array(idx):
         xp.add.at(z, idx, g)  # an index array may repeat an index: its cotangents add up
     else:
         z[idx] = g
     return z
 
 
+def _index_add_jvp(t, ans, g, idx, shape):
+    nb, bshape = _nb(t, g), _batch_shape(t, g)
+    t = _to_numpy_layout(t, _front_advanced(idx), nb)
+    return index_add(t, _batched(idx, nb), bshape + shape)
+
+
 # the transpose of indexing: a cotangent scattered (added) into zeros of x's shape
-index_add_p = defprim(
-    "index_add", _index_add_np, batch=_index_add_batch,
-    jvp=(lambda t, ans, g, idx, shape:
-         index_add(t, (slice(None),) * _nb(t, g) + idx, _batch_shape(t, g) + shape),),
-    vjp=(lambda c, ans, g, idx, shape: getitem(c, idx),))
+index_add_p = defprim("index_add", _index_add_np, lean=(0,), jvp=(_index_add_jvp,),
+                      batch=_index_add_batch,
+                      vjp=(lambda c, ans, g, idx, shape, owned=False: getitem(c, idx),))
 
 
-def _setitem_np(x, v, idx):
+def _region_error(x, v, idx):
+    region = region_shape(xp.shape(x), idx)
+    return DpShapeError(f"cannot put a value of shape {xp.shape(v)} into an indexed region "
+                        f"of shape {region}", None,
+                        "the value must broadcast to the indexed region")
+
+
+def _setitem_np(x, v, idx, inplace=False):
     _check_steps(idx)
-    y = xp.array(x, dtype=F64)
+    y = x if inplace else xp.array(x, dtype=F64)
     try:
         y[idx] = v
     except ValueError:
-        region = xp.shape(y[idx])
-        raise DpShapeError(f"cannot put a value of shape {xp.shape(v)} into an indexed region "
-                           f"of shape {region}", None,
-                           "the value must broadcast to the indexed region") from None
+        raise _region_error(x, v, idx) from None
+    return y
+
+
+def _setitem_add_np(x, v, idx, inplace=False):
+    _check_steps(idx)
+    y = x if inplace else xp.array(x, dtype=F64)
+    try:
+        if _has_array(idx):
+            xp.add.at(y, idx, v)  # repeated indices accumulate, like np.add.at
+        else:
+            y[idx] += v
+    except ValueError:
+        raise _region_error(x, v, idx) from None
     return y
 
 
@@ -155,28 +226,77 @@ def _setitem_error(args, exc):
                         "the value must broadcast to the indexed region")
 
 
-def _setitem_jvp_x(t, ans, x, v, idx):
-    nb = _nb(t, x)
-    return setitem(t, (slice(None),) * nb + idx, 0.0)
-
-
-def _setitem_jvp_v(t, ans, x, v, idx):
+def _value_tangent(t, x, v, idx):
+    """v's tangent placed into zeros of x's (batched) shape at idx: the tangent of an
+    update from its value. `t`'s batch axes lead; NumPy's layout may want them later."""
     nb = _nb(t, v)
-    region_nd = _region_ndim(shape(ans), idx)
+    region_nd = len(region_shape(shape(x), idx))
     bshape = _batch_shape(t, v)  # before padding, which adds axes after the batch axis
-    t = pad_batched(t, region_nd, nb) if nb else t
-    return setitem(zeros_tangent(bshape + shape(x)), (slice(None),) * nb + idx, t)
+    if nb:
+        t = _to_numpy_layout(pad_batched(t, region_nd, nb), _front_advanced(idx), nb)
+    return bshape, t
+
+
+def _update_jvp(primals, tangents, ans, idx, inplace=False, accumulate=False):
+    """The tangent of x[idx] = v (or += v): x's tangent updated by v's at idx. With
+    `inplace` the runtime found x's tangent held by x alone (runtime/ownership.py), so
+    it is written like x itself."""
+    x, v = primals
+    tx, tv = tangents
+    if tv is None:  # x's tangent with the region zeroed (or kept, for +=)
+        return tx if accumulate else setitem(tx, _batched(idx, _nb(tx, x)), 0.0, inplace)
+    bshape, tv = _value_tangent(tv, x, v, idx)
+    if tx is None:
+        tx = zeros_tangent(bshape + shape(x))
+    elif _nb(tx, x) < len(bshape):
+        tx = broadcast_to(tx, bshape + shape(x))
+        inplace = False
+    update = setitem_add if accumulate else setitem
+    return update(tx, _batched(idx, len(bshape)), tv, inplace and type(tx) is ndarray)
+
+
+def _update_vjp(g, ans, primals, needs, idx, inplace=False, owned=False, accumulate=False):
+    """Cotangents of x[idx] = v (or += v): v's is g at idx, read first; x's is g with
+    the region zeroed (for =), written into g itself when the engine holds g alone
+    (`owned`), so that a loop of updates stays linear in time."""
+    x, v = primals
+    inplace = owned and not accumulate and needs[0] and _writable(g)
+    gv = unbroadcast(getitem(g, idx), v) if needs[1] else None
+    if inplace and type(gv) is ndarray and gv.base is not None:
+        gv = xp.array(gv)  # a view of g, which is about to be written
+    gx = None
+    if needs[0]:
+        gx = g if accumulate else setitem(g, idx, 0.0, inplace)
+    return [gx, gv]
+
+
+def _writable(g) -> bool:
+    return type(g) is ndarray and g.base is None and g.flags.writeable
+
+
+def zeros_stand_in(s: tuple):
+    """A read-only array of zeros of shape s that takes no memory (zero strides): what a
+    tape keeps of an argument whose values its rules never read."""
+    return xp.broadcast_to(F64(0.0), s)
 
 
 def zeros_tangent(s):
     return xp.zeros(s) if s else 0.0
 
 
-setitem_p = defprim("index update", _setitem_np, shape_error=_setitem_error,
-                    batch=_setitem_batch,
-                    jvp=(_setitem_jvp_x, _setitem_jvp_v),
-                    vjp=(lambda g, ans, x, v, idx: setitem(g, idx, 0.0),
-                         lambda g, ans, x, v, idx: unbroadcast(getitem(g, idx), v)))
+# `inplace=True` (given only by runtime/ops.py for an array nothing else can see) writes
+# into x instead of a copy; the rules never read x's values, so it changes nothing else
+setitem_p = defprim("index update", _setitem_np, shape_error=_setitem_error, lean=(0, 1),
+                    jvp_joint=_update_jvp, vjp_joint=_update_vjp, batch=_update_batch)
+
+# x[idx] += v: every (possibly repeated) index of idx receives its part of v
+setitem_add_p = defprim(
+    "index accumulate", _setitem_add_np, shape_error=_setitem_error, lean=(0, 1),
+    batch=_update_batch,
+    jvp_joint=lambda primals, tangents, ans, idx, inplace=False:
+        _update_jvp(primals, tangents, ans, idx, inplace, accumulate=True),
+    vjp_joint=lambda g, ans, primals, needs, idx, inplace=False, owned=False:
+        _update_vjp(g, ans, primals, needs, idx, accumulate=True))
 
 
 def _stack_np(*xs, axis=0):
@@ -270,8 +390,12 @@ def index_add(g, idx, shape):
     return bind(index_add_p, (g,), {"idx": idx, "shape": tuple(shape)})
 
 
-def setitem(x, idx, v):
-    return bind(setitem_p, (x, v), {"idx": idx})
+def setitem(x, idx, v, inplace=False):
+    return bind(setitem_p, (x, v), {"idx": idx, "inplace": True} if inplace else {"idx": idx})
+
+
+def setitem_add(x, idx, v, inplace=False):
+    return bind(setitem_add_p, (x, v), {"idx": idx, "inplace": True} if inplace else {"idx": idx})
 
 
 def stack(xs, axis=0):

@@ -156,10 +156,14 @@ from .indexing import (  # noqa: F401
     getitem_p,
     index_add,
     index_add_p,
+    region_shape,
     setitem,
+    setitem_add,
+    setitem_add_p,
     setitem_p,
     stack,
     stack_p,
+    zeros_stand_in,
     zeros_tangent,
 )
 from .linalg import (  # noqa: F401

@@ -27,6 +27,8 @@ from ..core.errors import (
 from ..core.formatting import format_value
 from ..core.values import Module, Record, Tracer, kind_of, show, strip, values_equal
 from ..prims import primitives as P
+from .indexes import canonical_index
+from .ownership import may_write
 
 ndarray = xp.ndarray
 
@@ -270,22 +272,17 @@ def slice_part(v):
 
 
 def index_value(obj, idx: list):
-    """obj[idx...] for arrays, tuples, strings and ranges, with readable errors."""
+    """obj[idx...] for arrays, tuples, strings and ranges, with readable errors. `idx`
+    holds index parts (`indexes.index_part`)."""
     t = type(obj)
     if t is ndarray or isinstance(obj, Tracer):
-        s = P.shape(obj)
-        if len(idx) > len(s):
-            raise DpIndexError(f"too many indices: {len(idx)} for an array of shape {s}", None,
-                               f"this array has {len(s)} dimension{'s' if len(s) != 1 else ''}")
-        for k, i in enumerate(idx):
-            if type(i) is int and not -s[k] <= i < s[k]:
-                raise DpIndexError(f"index {shown_int(i)} is out of range for axis {k} with "
-                                   f"size {s[k]}", None, f"valid indices are 0 to {s[k] - 1} "
-                                   f"(or -{s[k]} to -1 from the end)")
-        return P.getitem(obj, tuple(idx))
+        return P.getitem(obj, canonical_index(P.shape(obj), idx))
     if t is tuple or t is str or t is range:
-        if len(idx) != 1:
-            raise DpIndexError(f"{kind_of(obj)} takes one index, got {len(idx)}", None, None)
+        if len(idx) != 1 or (type(idx[0]) is not int and type(idx[0]) is not slice):
+            raise DpIndexError(f"{kind_of(obj)} takes one integer index or slice, got "
+                               f"{_shown_index(idx)}", None,
+                               "index arrays and masks select from arrays: turn it into "
+                               "one first if it holds numbers")
         i = idx[0]
         if type(i) is int and not -len(obj) <= i < len(obj):
             raise DpIndexError(f"index {shown_int(i)} is out of range for {kind_of(obj)} of length "
@@ -299,30 +296,40 @@ def index_value(obj, idx: list):
     raise DpTypeError(f"cannot index {kind_of(obj)}", None, None)
 
 
-def set_index_value(obj, idx: list, value):
+def _shown_index(idx: list) -> str:
+    if len(idx) != 1:
+        return f"{len(idx)} indices"
+    i = idx[0]
+    return "a slice" if type(i) is slice else kind_of(i)
+
+
+def set_index_value(obj, idx: list, value, accumulate=None, sole: bool = False):
+    """obj with obj[idx...] replaced by `value`, or combined with it by `accumulate`
+    (op_add or op_sub: `+=` and `-=`, where repeated indices of an array add up, as
+    np.add.at). `sole` says the caller's variable is the only holder of obj, so that
+    the update may write into it (`ownership.may_write`)."""
     t = type(obj)
     if t is ndarray or isinstance(obj, Tracer):
-        s = P.shape(obj)
-        if len(idx) > len(s):
-            raise DpIndexError(f"too many indices: {len(idx)} for an array of shape {s}", None,
-                               None)
-        for k, i in enumerate(idx):
-            if type(i) is int and not -s[k] <= i < s[k]:
-                raise DpIndexError(f"index {shown_int(i)} is out of range for axis {k} with "
-                                   f"size {s[k]}", None, f"valid indices are 0 to {s[k] - 1}")
         if not _num_or_array(value):
             raise DpTypeError(f"cannot store {kind_of(value)} in an array", None,
                               "arrays hold numbers")
-        return P.setitem(obj, tuple(idx), value)
+        cidx = canonical_index(P.shape(obj), idx)
+        inplace = sole and may_write(obj)
+        if accumulate is None:
+            return P.setitem(obj, cidx, value, inplace)
+        if accumulate is op_sub:
+            value = op_neg(value)  # exact: a - v == a + (-v) in floating point
+        return P.setitem_add(obj, cidx, value, inplace)
     if t is tuple:
         if len(idx) != 1 or type(idx[0]) is not int:
-            raise DpIndexError("a tuple update takes one integer index", None, None)
+            raise DpIndexError("a tuple update takes one integer index", None,
+                               "build a new tuple for more, e.g. `t = (a, t[1])`")
         i = idx[0]
         if not -len(obj) <= i < len(obj):
             raise DpIndexError(f"index {shown_int(i)} is out of range for a tuple of length "
                                f"{len(obj)}", None, None)
         lst = list(obj)
-        lst[i] = value
+        lst[i] = value if accumulate is None else accumulate(lst[i], value)
         return tuple(lst)
     raise DpTypeError(f"cannot update an element of {kind_of(obj)}", None, None)
 

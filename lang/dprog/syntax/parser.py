@@ -689,6 +689,9 @@ class _Builder:
                 items.append(self.expr(s))
         return N.Index(self.span(t), self.expr(obj), items)
 
+    def e_ellipsis(self, t):  # `...` inside `x[...]`: every axis not indexed otherwise
+        return N.Const(self.span(t), Ellipsis)
+
     def e_field(self, t):
         obj, name = t.children
         return N.Field(self.span(t), self.expr(obj), str(name))
