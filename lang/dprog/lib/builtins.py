@@ -12,7 +12,7 @@ arithmetic lives in prims/, the differentiation in ad/.
 from __future__ import annotations
 
 from ..prims import primitives as P
-from . import numeric, other, shapes, transforms  # noqa: F401 - they fill the table
+from . import linalg, numeric, other, shapes, transforms  # noqa: F401 - they fill the table
 from .table import (  # noqa: F401 - the table's public names
     _IMPLS,
     BUILTIN_TABLE,
