@@ -15,6 +15,7 @@ vector derivatives drop terms divided by a zero singular value.
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 from ..core.backend import xp
@@ -36,15 +37,27 @@ def _scipy_linalg():
     return scipy.linalg
 
 
-def tri_mask(n: int, lower: bool, k: int = 0):
-    """The constant 0/1 mask of the lower (or upper) triangle from diagonal k."""
-    return xp.tril(xp.ones((n, n)), k) if lower else xp.triu(xp.ones((n, n)), -k)
+@functools.lru_cache(maxsize=64)
+def tri_mask(n: int, lower: bool, k: int = 0, scale: float = 1.0):
+    """The constant mask (entries `scale`, else 0) of the lower triangle from diagonal k
+    (upper: from diagonal -k). Cached and read-only: the rules of a 400 x 400 Cholesky
+    would otherwise spend more time building masks than solving."""
+    m = xp.tri(n, n, k) if lower else xp.tri(n, n, -k - 1) == 0
+    m = xp.multiply(m, scale, dtype=F64)
+    m.flags.writeable = False
+    return m
+
+
+@functools.lru_cache(maxsize=64)
+def _phi_mask(n: int):
+    m = xp.tri(n, n, -1) + 0.5 * xp.eye(n)
+    m.flags.writeable = False
+    return m
 
 
 def _phi(x):
     """The strictly lower triangle plus half the diagonal (the Cholesky rules' Φ)."""
-    n = shape(x)[-1]
-    return mul(x, xp.tril(xp.ones((n, n)), -1) + 0.5 * xp.eye(n))
+    return mul(x, _phi_mask(shape(x)[-1]))
 
 
 def _from_lower(t):
@@ -138,21 +151,22 @@ def _st_jvp_a(t, ans, a, b, lower):
     return neg(solve_triangular(a, matmul(mul(t, tri_mask(n, lower)), ans), lower))
 
 
-def _st_vjp_b(g, ans, a, b, lower):
-    return _sum_to_shape(solve_triangular(mT(a), g, not lower), shape(b))
-
-
-def _st_vjp_a(g, ans, a, b, lower):
-    n = shape(a)[-1]
+def _st_vjp(g, ans, primals, needs, lower):
+    """Both cotangents from one solve with a^T: gb = a^-T g, ga = -tri(gb x^T)."""
+    a, b = primals
     gb = solve_triangular(mT(a), g, not lower)
-    return _sum_to_shape(neg(mul(matmul(gb, mT(ans)), tri_mask(n, lower))), shape(a))
+    ga = None
+    if needs[0]:
+        ga = _sum_to_shape(mul(matmul(gb, mT(ans)), tri_mask(shape(a)[-1], lower, 0, -1.0)),
+                           shape(a))
+    return [ga, _sum_to_shape(gb, shape(b)) if needs[1] else None]
 
 
 solve_triangular_p = defprim(
     "solve_triangular", _batched_solve_triangular, shape_error=_triangular_error,
     jvp=(_st_jvp_a,
          lambda t, ans, a, b, lower: solve_triangular(a, batched_like(t, b, ans), lower)),
-    vjp=(_st_vjp_a, _st_vjp_b),
+    vjp_joint=_st_vjp,
     sig="solve_triangular(a, b, trans=0, lower=false, unit_diagonal=false)",
     category="linear algebra",
     doc="x such that a @ x = b for a triangular a (only its lower or upper triangle is "
