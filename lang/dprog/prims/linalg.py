@@ -155,6 +155,9 @@ def _square_error(name):
         if len(s) < 2 or s[-2] != s[-1]:
             return DpShapeError(f"`{name}` needs a square matrix (or a stack of them), got "
                                 f"shape {s}", None, None)
+        if isinstance(exc, xp.linalg.LinAlgError):
+            return DpValueError(f"`{name}`: the matrix is singular", None,
+                                "a singular matrix has no inverse")
         if name == "solve" and len(args) > 1:
             sb = xp.shape(args[1])
             if len(sb) == 0 or (sb[0] if len(sb) == 1 else sb[-2]) != s[-1]:
@@ -163,9 +166,6 @@ def _square_error(name):
                                     "matrices (..., n, k))")
             return DpShapeError(f"shape mismatch in `solve`: the stacks {s[:-2]} and "
                                 f"{sb[:-2]} do not broadcast", None, None)
-        if isinstance(exc, xp.linalg.LinAlgError):
-            return DpValueError(f"`{name}`: the matrix is singular", None,
-                                "a singular matrix has no inverse")
         return None
     return err
 
