@@ -858,6 +858,28 @@ def _solve_triangular_spec():
     return strat()
 
 
+@spec("trimul")
+def _trimul_spec():
+    @st.composite
+    def strat(draw):
+        n = draw(st.integers(1, 3))
+        a = draw(_leaf(draw(BATCHES) + (n, n), -2, 2))
+        b = draw(_leaf(draw(st.sampled_from([(n, 1), (n, 2), (2, n, 2)])), -2, 2))
+        lower = draw(st.booleans())
+        return Case(lambda a, b: P.trimul(a, b, lower), (a, b), lower=lower)
+    return strat()
+
+
+@spec("tri_inv")
+def _tri_inv_spec():
+    @st.composite
+    def strat(draw):
+        a = draw(_wellcond(draw(BATCHES), draw(st.integers(1, 3))))
+        lower = draw(st.booleans())
+        return Case(lambda a: P.tri_inv(a, lower), (a,), lower=lower)
+    return strat()
+
+
 @spec("cho_solve")
 def _cho_solve_spec():
     @st.composite
@@ -1004,7 +1026,8 @@ COVERED_PRIMITIVES = [
     "where", "sum", "max", "min", "prod", "prod_others", "prod_pairs", "norm", "cumsum",
     "reshape", "transpose", "broadcast_to", "index", "index_add", "index update", "stack",
     "concat", "@", "solve", "inv", "det", "cofactor",
-    "einsum", "solve_triangular", "cholesky", "eigh", "svd", "qr", "logabsdet", "pinv", "expm",
+    "einsum", "solve_triangular", "trimul", "tri_inv", "cholesky", "eigh", "svd", "qr",
+    "logabsdet", "pinv", "expm",
 ]
 # Registry names marked (no d).
 NONDIFF_PRIMITIVES = [
@@ -1047,10 +1070,11 @@ def test_registry_holds_every_primitive_once():
         products,
         reductions,
         structure,
+        triangular,
     )
 
     defined = {id(v): k for m in (core, structure, elementwise, indexing, reductions, linalg,
-                                  products, decompositions, matfuncs)
+                                  products, decompositions, matfuncs, triangular)
                for k, v in vars(m).items() if isinstance(v, P.Primitive)}
     registered = {id(p) for p in P.REGISTRY.values()}
     assert not set(defined) - registered, \

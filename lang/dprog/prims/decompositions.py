@@ -16,36 +16,16 @@ vector derivatives drop terms divided by a zero singular value.
 from __future__ import annotations
 
 import functools
-import itertools
 
 from ..core.backend import xp
 from ..core.errors import DpShapeError, DpValueError
 from ..core.values import strip
 from .core import F64, bind, defprim, ndim, shape
-from .elementwise import add, mul, neg, reciprocal, sub
+from .elementwise import add, mul, reciprocal, sub
 from .indexing import concat, getitem
-from .linalg import _sum_to_shape, _swap_last, matmul, square_matrix
-from .structure import pad_batched, reshape, sum_
-
-mT = _swap_last
-
-
-def _scipy_linalg():
-    """scipy.linalg, imported on first use: start-up does not pay for it."""
-    import scipy.linalg
-
-    return scipy.linalg
-
-
-@functools.lru_cache(maxsize=64)
-def tri_mask(n: int, lower: bool, k: int = 0, scale: float = 1.0):
-    """The constant mask (entries `scale`, else 0) of the lower triangle from diagonal k
-    (upper: from diagonal -k). Cached and read-only: the rules of a 400 x 400 Cholesky
-    would otherwise spend more time building masks than solving."""
-    m = xp.tri(n, n, k) if lower else xp.tri(n, n, -k - 1) == 0
-    m = xp.multiply(m, scale, dtype=F64)
-    m.flags.writeable = False
-    return m
+from .linalg import matmul, square_matrix
+from .structure import reshape, sum_
+from .triangular import mT, right_trimul, solve_triangular, tri_inv, tri_mask, trimul
 
 
 @functools.lru_cache(maxsize=64)
@@ -103,81 +83,6 @@ def _gaps(w, squared: bool = False):
     return mul(reciprocal(add(d, (~keep).astype(F64))), keep.astype(F64))
 
 
-# =========================================================== triangular solve
-def _batched_solve_triangular(a, b, lower):
-    """scipy's solve_triangular over stacks: one call when `a` is a single matrix (the
-    stack of right-hand sides folded into columns), else one per matrix of `a`."""
-    sl = _scipy_linalg()
-    a = square_matrix(a)
-    b = xp.asarray(b, dtype=F64)
-    if b.ndim < 2 or b.shape[-2] != a.shape[-1]:
-        raise ValueError("solve_triangular shape")
-    n = a.shape[-1]
-    if a.ndim == 2:
-        lead = b.shape[:-2]
-        cols = xp.moveaxis(b, -2, 0).reshape(n, -1)
-        x = sl.solve_triangular(a, cols, lower=lower, check_finite=False)
-        return xp.moveaxis(x.reshape((n,) + lead + b.shape[-1:]), 0, -2)
-    batch = xp.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    a = xp.broadcast_to(a, batch + a.shape[-2:])
-    b = xp.broadcast_to(b, batch + b.shape[-2:])
-    out = xp.empty(b.shape)
-    for idx in itertools.product(*map(range, batch)):
-        out[idx] = sl.solve_triangular(a[idx], b[idx], lower=lower, check_finite=False)
-    return out
-
-
-def _triangular_error(args, exc):
-    sa, sb = xp.shape(args[0]), xp.shape(args[1])
-    if len(sa) < 2 or sa[-2] != sa[-1]:
-        return DpShapeError(f"`solve_triangular` needs a square matrix a, got shape {sa}",
-                            None, None)
-    if isinstance(exc, xp.linalg.LinAlgError) or "singular" in str(exc):
-        return DpValueError("`solve_triangular`: the matrix is singular (a zero on its "
-                            "diagonal)", None, None)
-    return DpShapeError(f"shape mismatch in `solve_triangular`: {sa} and {sb}", None,
-                        "b needs as many rows as a")
-
-
-def batched_like(t, x, ans):
-    """A tangent of x with a leading batch axis (jacfwd) given unit axes after it, so
-    that it broadcasts against the other operand's stack axes in a result like `ans`."""
-    return pad_batched(t, ndim(ans)) if ndim(t) > ndim(x) else t
-
-
-def _st_jvp_a(t, ans, a, b, lower):
-    n = shape(a)[-1]
-    t = batched_like(t, a, ans)
-    return neg(solve_triangular(a, matmul(mul(t, tri_mask(n, lower)), ans), lower))
-
-
-def _st_vjp(g, ans, primals, needs, lower):
-    """Both cotangents from one solve with a^T: gb = a^-T g, ga = -tri(gb x^T)."""
-    a, b = primals
-    gb = solve_triangular(mT(a), g, not lower)
-    ga = None
-    if needs[0]:
-        ga = _sum_to_shape(mul(matmul(gb, mT(ans)), tri_mask(shape(a)[-1], lower, 0, -1.0)),
-                           shape(a))
-    return [ga, _sum_to_shape(gb, shape(b)) if needs[1] else None]
-
-
-solve_triangular_p = defprim(
-    "solve_triangular", _batched_solve_triangular, shape_error=_triangular_error,
-    jvp=(_st_jvp_a,
-         lambda t, ans, a, b, lower: solve_triangular(a, batched_like(t, b, ans), lower)),
-    vjp_joint=_st_vjp,
-    sig="solve_triangular(a, b, trans=0, lower=false, unit_diagonal=false)",
-    category="linear algebra",
-    doc="x such that a @ x = b for a triangular a (only its lower or upper triangle is "
-        "read; trans=1: a^T @ x = b); SciPy's, also on stacks")
-
-
-def solve_triangular(a, b, lower: bool):
-    """a^-1 b for triangular a, b a matrix (..., n, k)."""
-    return bind(solve_triangular_p, (a, b), {"lower": bool(lower)})
-
-
 # =================================================================== cholesky
 def _cholesky_np(a):
     return xp.linalg.cholesky(square_matrix(a))
@@ -210,10 +115,11 @@ def _cholesky_jvp(t, ans, a):
 
 
 def _cholesky_vjp(g, ans, a):
-    # the transpose of the JVP: S = L^-T Φ(L^T Ḡ) L^-1, then back onto the lower triangle
-    p = _phi(matmul(mT(ans), g))
-    z = solve_triangular(mT(ans), p, False)
-    s = mT(solve_triangular(mT(ans), mT(z), False))
+    # the transpose of the JVP: S = L^-T Φ(L^T Ḡ) L^-1, then back onto the lower triangle;
+    # triangular products and one triangular inverse (no general product, no solve)
+    p = _phi(trimul(mT(ans), g, False))
+    li = tri_inv(ans, True)
+    s = right_trimul(trimul(mT(li), p, False), li, True)
     return _to_lower(s)
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 from ..core.backend import xp
 from ..core.errors import DpShapeError, DpValueError
 from .core import F64, bind, defprim, ndim, shape
-from .decompositions import _scipy_linalg, mT
 from .elementwise import add, mul, neg, sub
 from .indexing import concat, getitem
 from .linalg import _sum_to_shape, expand2, inv, matmul, square_matrix
 from .structure import broadcast_to, sum_
+from .triangular import _scipy_linalg, mT
 
 
 def _square_error(name):

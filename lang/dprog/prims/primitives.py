@@ -5,10 +5,10 @@
 Each primitive is declared once, with its rules, in the module of its family:
 `elementwise`, `structure` (reshape, broadcasting, transposes, sums: the linear
 maps every rule needs), `indexing` (gather, scatter, stack, concat), `reductions`,
-`linalg` (matmul, solve, inv, det), `products` (einsum), `decompositions`
-(cholesky, eigh, svd, qr, triangular solves) and `matfuncs` (logabsdet, pinv,
-expm); `core` holds the registry, `defprim` and `bind`. This module only gathers
-their names. (`core.NAN_CHECK` is not re-exported: it changes while a
+`linalg` (matmul, solve, inv, det), `products` (einsum), `triangular` (solve,
+product, inverse), `decompositions` (cholesky, eigh, svd, qr) and `matfuncs`
+(logabsdet, pinv, expm); `core` holds the registry, `defprim` and `bind`. This
+module only gathers their names. (`core.NAN_CHECK` is not re-exported: it changes while a
 program runs, so read it from `core`.)
 """
 
@@ -42,8 +42,6 @@ from .decompositions import (  # noqa: F401
     eigh_p,
     qr,
     qr_p,
-    solve_triangular,
-    solve_triangular_p,
     svd,
     svd_p,
 )
@@ -232,4 +230,12 @@ from .structure import (  # noqa: F401
     transpose,
     transpose_p,
     unbroadcast,
+)
+from .triangular import (  # noqa: F401
+    solve_triangular,
+    solve_triangular_p,
+    tri_inv,
+    tri_inv_p,
+    trimul,
+    trimul_p,
 )
