@@ -180,11 +180,12 @@ def _tri_inv_np(a, lower):
     lapack = _scipy_linalg().lapack
     a = square_matrix(a)
     out = xp.empty(a.shape)
+    mask = tri_mask(a.shape[-1], lower)  # trtri leaves the other triangle as it was
     for idx in itertools.product(*map(range, a.shape[:-2])):
         inv, info = lapack.dtrtri(a[idx], lower=int(lower))
         if info > 0:
             raise xp.linalg.LinAlgError("singular")
-        out[idx] = xp.tril(inv) if lower else xp.triu(inv)
+        xp.multiply(inv, mask, out=out[idx] if a.ndim > 2 else out)
     return out
 
 
