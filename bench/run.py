@@ -82,11 +82,12 @@ ROOT = HERE.parent
 PROGRAMS = HERE / "programs"
 sys.path.insert(0, str(HERE))
 
+import gp_limits as GPL
 import limits as L
 import peers as PE
 import scaling as SC
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "MEM", "W6", "W7", "IDX", "VMAP")
+WORKLOADS = ("W1", "W2", "W3", "W4", "GP", "W5", "MEM", "W6", "W7", "IDX", "VMAP")
 NOISY = 1.5     # a median above NOISY x the fastest sample is flagged in the row's note
 
 
@@ -636,6 +637,38 @@ def run_vmap(cfg: Config) -> None:
     fill_rows(res, (name,))
 
 
+# ======================================================================= GP
+def run_gp(cfg: Config) -> None:
+    n = 40 if cfg.mode == "smoke" else GPL.GP_N
+    print(f"\n== GP negative log-likelihood, n = {n}, gradient in 3 hyperparameters via "
+          "cholesky / cho_solve")
+    d2, y = GPL.gp_data(n)
+    ref = GPL.gp_numpy_value_and_grad(GPL.THETA, d2, y)
+
+    def check(r, ref):
+        return max(abs(float(r[0]) - ref[0]) / abs(ref[0]), L.relerr(r[1], ref[1]))
+    checks = {"limit:numpy": 0.0}
+    cases = [Case("limit:numpy", lambda: GPL.gp_numpy_value_and_grad(GPL.THETA, d2, y),
+                  "limit", "NumPy/SciPy cholesky + cho_solve, hand-written gradient")]
+    row = Row("GP NLL gradient", "dprog", limit="NumPy/SciPy, hand-written gradient",
+              target=1.5, tol=1e-8, extra={"ref_case": "limit:numpy"})
+    ROWS.append(row)
+    it = try_case([row], lambda: load_program(
+        "gp_nll.dp", {"D2": d2, "Y": y, "THETA": GPL.THETA},
+        "fn bench_gp() { return gp_grad(THETA, D2, Y) }"))
+    if it is not None:
+        f = it["bench_gp"]
+        r = try_case([row], f)
+        if r is not None:
+            row.check = checks["dprog"] = check(r, ref)
+            cases.append(Case("dprog", f, "dprog", "value_and_grad(gp_nll)"))
+            row.extra["case"] = "dprog"
+    print("max rel. diff vs NumPy: " + ", ".join(f"{k} {v:.1e}" for k, v in checks.items()))
+    res = measure(cases, cfg)
+    detail_table("GP per call (value + gradient)", cases, res, ["limit:numpy"], checks)
+    fill_rows(res, (row.workload,))
+
+
 # ======================================================================= W5
 def venv_bin(name: str) -> str:
     for cand in (ROOT / ".venv" / "bin" / name, Path(sys.executable).parent / name):
@@ -1004,8 +1037,8 @@ def main(argv=None) -> int:
     g.add_argument("--smoke", action="store_true",
                    help="tiny sizes, one round, no timing targets (seconds)")
     ap.add_argument("--only", default="",
-                    help="comma-separated subset of W1,W2,W3,W4,W5,MEM,W6,W7,IDX,VMAP "
-                         "(default: all)")
+                    help="comma-separated subset of W1,W2,W3,W4,GP,W5,MEM,W6,W7,IDX,"
+                         "VMAP (default: all)")
     ap.add_argument("--no-peers", action="store_true", help="skip autograd/torch/jax rows")
     ap.add_argument("--profile", nargs="?", const="W1,W3", default=None, metavar="W1,W3",
                     help="instead of timing, cProfile one dprog call of W1 / W2 / W3 / W3V / W4")
@@ -1052,7 +1085,7 @@ def main(argv=None) -> int:
               f"to read); BLAS threads: {BLAS_NOTE}")
     sys.stdout.flush()
     t_start = time.perf_counter()
-    runners = {"W1": run_w1, "W2": run_w2, "W3": run_w3, "W4": run_w4, "W5": run_w5,
+    runners = {"W1": run_w1, "W2": run_w2, "W3": run_w3, "W4": run_w4, "GP": run_gp, "W5": run_w5,
                "MEM": run_mem, "W6": lambda cfg: SC.run_w6(cfg, Row, ROWS),
                "W7": lambda cfg: SC.run_w7(cfg, Row, ROWS, venv_bin("dp")),
                "IDX": run_idx, "VMAP": run_vmap}

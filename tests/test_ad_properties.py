@@ -515,13 +515,21 @@ def _matmul():
     return strat()
 
 
+def _matrix_stack(n, batch=()):
+    """A well-conditioned (batch..., n, n) stack: n*I + U, U entries in [-0.5, 0.5]."""
+    return _leaf(tuple(batch) + (n, n), -0.5, 0.5).map(lambda u: u + n * np.eye(n))
+
+
+STACKS = st.sampled_from([(), (2,), (2, 1)])
+
+
 @spec("solve")
 def _solve():
     @st.composite
     def strat(draw):
         n = draw(st.integers(1, 3))
-        a = draw(_matrix(n))
-        bs = draw(st.sampled_from([(n,), (n, 1), (n, 2)]))
+        a = draw(_matrix_stack(n, draw(STACKS)))
+        bs = draw(st.sampled_from([(n,), (n, 1), (n, 2), (2, n, 1), (1, n, 2)]))
         b = draw(_leaf(bs, -2, 2))
         return Case(P.solve, (a, b))
     return strat()
@@ -529,12 +537,14 @@ def _solve():
 
 @spec("inv")
 def _inv():
-    return st.integers(1, 3).flatmap(_matrix).map(lambda a: Case(P.inv, (a,)))
+    return st.tuples(st.integers(1, 3), STACKS).flatmap(lambda nb: _matrix_stack(*nb)).map(
+        lambda a: Case(P.inv, (a,)))
 
 
 @spec("det")
 def _det():
-    return st.integers(1, 3).flatmap(_matrix).map(lambda a: Case(P.det, (a,)))
+    return st.tuples(st.integers(1, 3), STACKS).flatmap(lambda nb: _matrix_stack(*nb)).map(
+        lambda a: Case(P.det, (a,)))
 
 
 @spec("cofactor")
@@ -772,6 +782,273 @@ def _tree_map():
     return strat()
 
 
+# ------------------------------------------- products and linear algebra (issue 13)
+BATCHES = st.sampled_from([(), (2,), (2, 1)])
+
+
+def _stack_of(batch, n, m, fn):
+    """A (batch..., n, m) stack built from uniform [-0.5, 0.5] entries by fn(u)."""
+    return _leaf(tuple(batch) + (n, m), -0.5, 0.5).map(fn)
+
+
+def _wellcond(batch, n, m=None):
+    m = n if m is None else m
+    return _stack_of(batch, n, m, lambda u: u + 2.0 * np.eye(n, m))
+
+
+def _spd(batch, n):
+    return _stack_of(batch, n, n, lambda u: u @ np.swapaxes(u, -1, -2) + n * np.eye(n))
+
+
+def _sym_distinct(batch, n):
+    """Symmetric, eigenvalues near 0, 1, ..., n-1 (gaps > 1/2)."""
+    return _stack_of(batch, n, n, lambda u: 0.1 * (u + np.swapaxes(u, -1, -2))
+                     + np.diag(np.arange(n, dtype=float)))
+
+
+EINSUM_CASES = [
+    ("ij,jk->ik", ["nk", "km"]), ("ii->i", ["nn"]), ("ii", ["nn"]), ("ij->", ["nm"]),
+    ("...ij,...jk", ["bnk", "km"]), ("i,i", ["n", "n"]), ("ij,ij->ij", ["1m", "nm"]),
+    ("iij->ji", ["nnm"]), ("bij,bjk,bkl->bil", ["bnk", "bkm", "bmn"]), ("i,j->ij", ["n", "m"]),
+    ("ij->j", ["nm"]), (",ij->ij", ["", "nm"]), ("...i,...i->...", ["bn", "n"]),
+    ("ji", ["nm"]), ("i...->...", ["nbm"]),
+]
+
+
+@spec("einsum")
+def _einsum_spec():
+    @st.composite
+    def strat(draw):
+        subs, terms = draw(st.sampled_from(EINSUM_CASES))
+        dims = {"1": 1}
+        for c in "nkmb":
+            dims[c] = draw(st.integers(1, 3))
+        ops = tuple(draw(_leaf(tuple(dims[c] for c in t), -2, 2)) for t in terms)
+        return Case(lambda *xs: _bi("einsum")(subs, *xs), ops, subscripts=subs)
+    return strat()
+
+
+@spec("tensordot")
+def _tensordot_spec():
+    @st.composite
+    def strat(draw):
+        p, q, r, s = (draw(st.integers(1, 3)) for _ in range(4))
+        axes, sa, sb = draw(st.sampled_from([
+            (2, (p, q, r), (q, r, s)), (1, (p, q), (q, s)), (0, (p,), (s,)),
+            (((0,), (1,)), (q, p), (s, q)), (((0, 2), (1, 0)), (q, p, r), (r, q, s))]))
+        return Case(lambda a, b: _bi("tensordot")(a, b, axes=axes),
+                    (draw(_leaf(sa, -2, 2)), draw(_leaf(sb, -2, 2))), axes=axes)
+    return strat()
+
+
+@spec("inner")
+def _inner_spec():
+    @st.composite
+    def strat(draw):
+        n = draw(st.integers(1, 3))
+        sa = draw(st.sampled_from([(), (n,), (2, n)]))
+        sb = draw(st.sampled_from([(n,), (3, n), ()]))
+        return Case(_bi("inner"), (draw(_leaf(sa, -2, 2)), draw(_leaf(sb, -2, 2))))
+    return strat()
+
+
+@spec("kron")
+def _kron_spec():
+    return st.tuples(_bshapes(2).map(lambda s: s[0]), _bshapes(2).map(lambda s: s[1])).flatmap(
+        lambda ss: st.tuples(_leaf(ss[0], -2, 2), _leaf(ss[1], -2, 2))).map(
+        lambda ab: Case(_bi("kron"), ab))
+
+
+@spec("cross")
+def _cross_spec():
+    @st.composite
+    def strat(draw):
+        sa, sb = draw(st.sampled_from([((3,), (3,)), ((2, 3), (3,)), ((2, 3), (1, 3))]))
+        return Case(_bi("cross"), (draw(_leaf(sa, -2, 2)), draw(_leaf(sb, -2, 2))))
+    return strat()
+
+
+@spec("cholesky")
+def _cholesky_spec():
+    @st.composite
+    def strat(draw):
+        a = draw(_spd(draw(BATCHES), draw(st.integers(1, 3))))
+        upper = draw(st.booleans())
+        return Case(lambda a: _bi("cholesky")(a, upper=upper), (a,), upper=upper)
+    return strat()
+
+
+@spec("solve_triangular")
+def _solve_triangular_spec():
+    @st.composite
+    def strat(draw):
+        n = draw(st.integers(1, 3))
+        a = draw(_wellcond(draw(BATCHES), n))
+        b = draw(_leaf(draw(st.sampled_from([(n,), (n, 2), (2, n, 1)])), -2, 2))
+        lower, trans, unit = draw(st.booleans()), draw(st.integers(0, 1)), draw(st.booleans())
+        return Case(lambda a, b: _bi("solve_triangular")(a, b, trans=trans, lower=lower,
+                                                         unit_diagonal=unit), (a, b),
+                    lower=lower, trans=trans, unit=unit)
+    return strat()
+
+
+@spec("trimul")
+def _trimul_spec():
+    @st.composite
+    def strat(draw):
+        n = draw(st.integers(1, 3))
+        a = draw(_leaf(draw(BATCHES) + (n, n), -2, 2))
+        b = draw(_leaf(draw(st.sampled_from([(n, 1), (n, 2), (2, n, 2)])), -2, 2))
+        lower = draw(st.booleans())
+        return Case(lambda a, b: P.trimul(a, b, lower), (a, b), lower=lower)
+    return strat()
+
+
+@spec("tri_inv")
+def _tri_inv_spec():
+    @st.composite
+    def strat(draw):
+        a = draw(_wellcond(draw(BATCHES), draw(st.integers(1, 3))))
+        lower = draw(st.booleans())
+        return Case(lambda a: P.tri_inv(a, lower), (a,), lower=lower)
+    return strat()
+
+
+@spec("cho_solve")
+def _cho_solve_spec():
+    @st.composite
+    def strat(draw):
+        n = draw(st.integers(1, 3))
+        c = draw(_wellcond(draw(BATCHES), n))
+        b = draw(_leaf(draw(st.sampled_from([(n,), (n, 2)])), -2, 2))
+        lower = draw(st.booleans())
+        return Case(lambda c, b: _bi("cho_solve")((c, lower), b), (c, b), lower=lower)
+    return strat()
+
+
+def _flat(*xs):
+    """Several results as one vector (the checks draw one cotangent of the result's shape)."""
+    return P.concat([P.reshape(x, (-1,)) for x in xs], axis=0)
+
+
+def _spread(v, c):
+    """V diag(c) V^T: blind to the sign of each column of V (eigenvectors, singular
+    vectors), so central differences see a smooth function."""
+    return P.matmul(P.mul(v, c), P.transpose(v, tuple(range(P.ndim(v) - 2)) + (
+        P.ndim(v) - 1, P.ndim(v) - 2)))
+
+
+@spec("eigh")
+def _eigh_spec():
+    @st.composite
+    def strat(draw):
+        n = draw(st.integers(1, 3))
+        a = draw(_sym_distinct(draw(BATCHES), n))
+        c = np.arange(1.0, n + 1)
+
+        def f(a):
+            w, v = _bi("eigh")(a)
+            return _flat(w, _spread(v, c))
+        return Case(f, (a,))
+    return strat()
+
+
+@spec("eigvalsh")
+def _eigvalsh_spec():
+    return st.tuples(BATCHES, st.integers(1, 3)).flatmap(lambda bn: _sym_distinct(*bn)).map(
+        lambda a: Case(_bi("eigvalsh"), (a,)))
+
+
+@spec("svd")
+def _svd_spec():
+    @st.composite
+    def strat(draw):
+        m, n = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        k = min(m, n)
+        base = np.zeros((m, n))
+        base[range(k), range(k)] = np.arange(k, 0, -1) + 1.0  # singular values ~ k+1 ... 2
+        a = draw(_stack_of(draw(BATCHES), m, n, lambda u: 0.2 * u + base))
+        c = np.arange(1.0, k + 1)
+
+        def f(a):
+            u, s, vt = _bi("svd")(a)
+            return _flat(s, P.matmul(P.mul(u, c), vt))
+        return Case(f, (a,))
+    return strat()
+
+
+@spec("qr")
+def _qr_spec():
+    @st.composite
+    def strat(draw):
+        m, n = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        # generic: an exactly zero part below the diagonal is where LAPACK's signs jump
+        a = draw(_wellcond(draw(BATCHES), m, n)) + 0.01 * np.arange(1, m * n + 1).reshape(m, n)
+        return Case(lambda a: _flat(*_bi("qr")(a)), (a,))
+    return strat()
+
+
+@spec("logabsdet")
+def _logabsdet_spec():
+    return st.tuples(BATCHES, st.integers(1, 3)).flatmap(lambda bn: _wellcond(*bn)).map(
+        lambda a: Case(P.logabsdet, (a,)))
+
+
+@spec("slogdet")
+def _slogdet_spec():
+    return st.tuples(BATCHES, st.integers(1, 3)).flatmap(lambda bn: _wellcond(*bn)).map(
+        lambda a: Case(lambda a: _bi("slogdet")(a)[1], (a,)))
+
+
+@spec("logdet")
+def _logdet_spec():
+    return st.tuples(BATCHES, st.integers(1, 3)).flatmap(lambda bn: _spd(*bn)).map(
+        lambda a: Case(_bi("logdet"), (a,)))
+
+
+@spec("pinv")
+def _pinv_spec():
+    @st.composite
+    def strat(draw):
+        m, n = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        return Case(_bi("pinv"), (draw(_wellcond(draw(BATCHES), m, n)),))
+    return strat()
+
+
+@spec("lstsq")
+def _lstsq_spec():
+    @st.composite
+    def strat(draw):
+        n = draw(st.integers(1, 3))
+        m = n + draw(st.integers(0, 2))
+        base = np.zeros((m, n))
+        base[range(n), range(n)] = np.arange(n, 0, -1) + 1.0  # distinct singular values
+        a = draw(_stack_of((), m, n, lambda u: 0.2 * u + base))
+        b = draw(_leaf(draw(st.sampled_from([(m,), (m, 2)])), -2, 2))
+
+        def f(a, b):
+            x, res, rank, s = _bi("lstsq")(a, b)
+            return _flat(x, s, *((res,) if m > n else ()))
+        return Case(f, (a, b))
+    return strat()
+
+
+@spec("matrix_power")
+def _matrix_power_spec():
+    @st.composite
+    def strat(draw):
+        a = draw(_wellcond(draw(BATCHES), draw(st.integers(1, 3))))
+        k = draw(st.integers(-2, 3))
+        return Case(lambda a: _bi("matrix_power")(a, k), (a,), n=k)
+    return strat()
+
+
+@spec("expm")
+def _expm_spec():
+    return st.tuples(BATCHES, st.integers(1, 3)).flatmap(
+        lambda bn: _leaf(bn[0] + (bn[1], bn[1]), -1, 1)).map(lambda a: Case(_bi("expm"), (a,)))
+
+
 # ============================================================== coverage lists
 # Registry names with derivative rules: each must have a spec above.
 COVERED_PRIMITIVES = [
@@ -784,6 +1061,8 @@ COVERED_PRIMITIVES = [
     "reshape", "transpose", "broadcast_to", "index", "index_add", "index update",
     "index accumulate", "stack",
     "concat", "@", "solve", "inv", "det", "cofactor",
+    "einsum", "solve_triangular", "trimul", "tri_inv", "cholesky", "eigh", "svd", "qr",
+    "logabsdet", "pinv", "expm",
 ]
 # Registry names marked (no d).
 NONDIFF_PRIMITIVES = [
@@ -797,7 +1076,9 @@ COMPOSED_BUILTINS = ["mean", "clip", "logsumexp", "softmax", "outer", "dot", "fu
                      "pow", "tree_map", "linspace", "var", "std", "expand_dims", "squeeze",
                      "flip", "swapaxes", "moveaxis", "broadcast_to", "hstack", "vstack",
                      "tril", "triu", "diagonal", "trace", "diag", "roll", "repeat", "tile",
-                     "parallel_map"]
+                     "parallel_map",
+                     "tensordot", "inner", "kron", "cross", "eigvalsh", "cho_solve", "slogdet",
+                     "logdet", "lstsq", "matrix_power"]
 EXTRA_SPECS = ["**int", "keepdims"]
 
 
@@ -815,9 +1096,21 @@ def test_every_differentiable_primitive_has_rules():
 
 def test_registry_holds_every_primitive_once():
     """Two primitives registered under one name would hide one from these tests."""
-    from dprog.prims import core, elementwise, indexing, linalg, reductions, structure
+    from dprog.prims import (
+        core,
+        decompositions,
+        elementwise,
+        indexing,
+        linalg,
+        matfuncs,
+        products,
+        reductions,
+        structure,
+        triangular,
+    )
 
-    defined = {id(v): k for m in (core, structure, elementwise, indexing, reductions, linalg)
+    defined = {id(v): k for m in (core, structure, elementwise, indexing, reductions, linalg,
+                                  products, decompositions, matfuncs, triangular)
                for k, v in vars(m).items() if isinstance(v, P.Primitive)}
     registered = {id(p) for p in P.REGISTRY.values()}
     assert not set(defined) - registered, \

@@ -145,6 +145,16 @@ def check_sweep(out):
     assert number(out, "best:", 2) < number(out, "baseline loss (predict 0):") / 50
 
 
+def check_gp_fit(out):
+    assert line(out, "gradient check:") == "true"
+    assert line(out, "logdet agrees:") == "true"
+    assert number(out, "final nll:") < number(out, "initial nll:") - 50
+    assert number(out, "gradient norm at the fit:") < 1e-3
+    assert 0.1 < number(out, "length scale:") < 0.5
+    assert 0.05 < number(out, "length scale:", 2) < 0.15  # noise sd (the data's is 0.1)
+    assert number(out, "max |mean - sin(6x)|:") < 0.1
+
+
 CHECKS = {name[len("check_"):]: fn for name, fn in list(globals().items())
           if name.startswith("check_")}
 PROGRAMS = sorted(p.stem for p in EXAMPLES.glob("*.dp"))

@@ -186,7 +186,7 @@ def test_block_scoping():
 
 
 def test_loop_body_let_is_local_to_the_body():
-    err = error_of("for i in range(2) { let inner = i }\nprint(inner)")
+    err = error_of("for i in range(2) { let in_body = i }\nprint(in_body)")
     assert err.kind == "name"
     err = error_of("for i in range(2) { }\nprint(i)")
     assert err.kind == "name" and err.line == 2

@@ -36,7 +36,8 @@ FACTORS = (1.0, 1.01, 0.995)  # examples: the drawn point, scaled (domains are k
 
 # Primitives whose batching runs once per example by declaration (2-D linear algebra),
 # and composed builtins that use them.
-PER_EXAMPLE_OK = {"solve", "inv", "det", "cofactor"}
+PER_EXAMPLE_OK = {"solve_triangular", "trimul", "cho_solve", "cholesky", "logdet", "slogdet",
+                  "lstsq"}
 
 
 def _examples(xs, batched):

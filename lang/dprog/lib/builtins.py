@@ -12,7 +12,16 @@ arithmetic lives in prims/, the differentiation in ad/.
 from __future__ import annotations
 
 from ..prims import primitives as P
-from . import files, numeric, other, parallel, plots, shapes, transforms  # noqa: F401 - they fill the table
+from . import (  # noqa: F401 - they fill the table
+    files,
+    linalg,
+    numeric,
+    other,
+    parallel,
+    plots,
+    shapes,
+    transforms,
+)
 from .table import (  # noqa: F401 - the table's public names
     _IMPLS,
     BUILTIN_TABLE,

@@ -8,7 +8,6 @@ import math
 from ..core.backend import xp
 from ..core.errors import DpShapeError, DpValueError
 from . import core
-from .batching import PER_EXAMPLE
 from .core import (
     _F64,
     F64,
@@ -24,7 +23,7 @@ from .core import (
 )
 from .elementwise import mul, neg, sub
 from .reductions import _prod_others_np
-from .structure import move_to_front, reshape, sum_, transpose
+from .structure import move_to_front, pad_batched, reshape, sum_, transpose
 
 
 def _matmul_error(args, exc):
@@ -182,115 +181,182 @@ matmul_p = defprim("@", _matmul_np, shape_error=_matmul_error, batch=_matmul_bat
 def _square_error(name):
     def err(args, exc):
         s = xp.shape(args[0])
-        if len(s) != 2 or s[0] != s[1]:
-            return DpShapeError(f"`{name}` needs a square matrix, got shape {s}", None, None)
-        if name == "solve" and len(args) > 1 and xp.shape(args[1])[:1] != s[:1]:
-            return DpShapeError(f"shape mismatch in `solve`: {s} and {xp.shape(args[1])}", None,
-                                "b needs as many rows as A")
+        if len(s) < 2 or s[-2] != s[-1]:
+            return DpShapeError(f"`{name}` needs a square matrix (or a stack of them), got "
+                                f"shape {s}", None, None)
         if isinstance(exc, xp.linalg.LinAlgError):
             return DpValueError(f"`{name}`: the matrix is singular", None,
                                 "a singular matrix has no inverse")
+        if name == "solve" and len(args) > 1:
+            sb = xp.shape(args[1])
+            if len(sb) == 0 or (sb[0] if len(sb) == 1 else sb[-2]) != s[-1]:
+                return DpShapeError(f"shape mismatch in `solve`: {s} and {sb}", None,
+                                    "b needs as many rows as A (a vector b, or a stack of "
+                                    "matrices (..., n, k))")
+            return DpShapeError(f"shape mismatch in `solve`: the stacks {s[:-2]} and "
+                                f"{sb[:-2]} do not broadcast", None, None)
         return None
     return err
 
 
-def _square_matrix(a):
-    """`a` as a float64 square matrix (ValueError otherwise: `_square_error` words it)."""
+def square_matrix(a, what: str = "square"):
+    """`a` as a float64 square matrix or stack of them (ValueError otherwise: the
+    primitive's shape_error words it)."""
     a = xp.asarray(a, dtype=F64)
-    if a.ndim != 2 or a.shape[0] != a.shape[1]:
-        raise ValueError("square")
+    if a.ndim < 2 or a.shape[-2] != a.shape[-1]:
+        raise ValueError(what)
     return a
 
 
+def expand2(d):
+    """One number per matrix (shape (...)) as (..., 1, 1), to scale a stack of matrices."""
+    return reshape(d, shape(d) + (1, 1))
+
+
 def _solve_np(a, b):
-    a = _square_matrix(a)
+    a = square_matrix(a)
     b = xp.asarray(b, dtype=F64)
-    if b.ndim == 1 or (b.ndim == 2 and b.shape[0] == a.shape[0]):
-        return xp.linalg.solve(a, b)
-    raise ValueError("solve shape")
+    if b.ndim == 0 or (b.shape[0] if b.ndim == 1 else b.shape[-2]) != a.shape[-1]:
+        raise ValueError("solve shape")
+    return xp.linalg.solve(a, b)
 
 
-def _solve_batched(a, rhs, nb):
-    """Solve with `rhs` carrying `nb` leading batch dims (vectors -> solve all at once)."""
-    if nb == 0:
-        return solve(a, rhs)
-    s = shape(rhs)
-    if len(s) == 2:  # (B, n): columns
-        return transpose(solve(a, transpose(rhs, (1, 0))), (1, 0))
-    # (B, n, k): fold batch into columns
-    B, n, k = s
-    cols = reshape(transpose(rhs, (1, 0, 2)), (n, B * k))
-    sol = solve(a, cols)
-    return transpose(reshape(sol, (n, B, k)), (1, 0, 2))
+def _solve_col(a, rhs, vector: bool):
+    """solve(a, rhs) where a vector right-hand side (NumPy: b of rank 1) may have gained
+    leading axes (a batched tangent, a stack of matrices a): each is solved as a column."""
+    if vector and ndim(rhs) > 1:
+        r = solve(a, reshape(rhs, shape(rhs) + (1,)))
+        return reshape(r, shape(r)[:-1])
+    return solve(a, rhs)
 
 
-def _solve_t(a, g):
-    return solve(transpose(a, (1, 0)), g)
+def _outer_last(u, v, vector: bool):
+    """u v^T over the last axes (vectors) or u @ v^T (matrices), batched."""
+    if vector:
+        return mul(reshape(u, shape(u) + (1,)), reshape(v, shape(v)[:-1] + (1,) + shape(v)[-1:]))
+    return matmul(u, _swap_last(v))
+
+
+def _solve_jvp_a(t, ans, a, b):
+    vec = ndim(b) == 1
+    if ndim(t) > ndim(a):  # jacfwd's batch axis in front of the stack axes of ans
+        t = pad_batched(t, ndim(ans))
+    x = reshape(ans, shape(ans) + (1,)) if vec else ans
+    r = matmul(t, x)
+    if vec:
+        r = reshape(r, shape(r)[:-1])
+    return neg(_solve_col(a, r, vec))
+
+
+def _solve_vjp_b(g, ans, a, b):
+    return _sum_to_shape(_solve_col(_swap_last(a), g, ndim(b) == 1), shape(b))
+
+
+def _solve_vjp_a(g, ans, a, b):
+    vec = ndim(b) == 1
+    gb = _solve_col(_swap_last(a), g, vec)
+    return neg(_sum_to_shape(_outer_last(gb, ans, vec), shape(a)))
+
+
+def _solve_batch(p, args, dims, params):
+    """b a vector: solved as a one-column matrix (NumPy 2 reads a 2-D b as matrices).
+    The batched operands get the batch in front and unit axes up to the higher rank."""
+    (a, b), (da, db) = args, dims
+    vec = ndim(b) - (db is not None) == 1
+    a = move_to_front(a, da) if da is not None else a
+    b = move_to_front(b, db) if db is not None else b
+    if vec:
+        b = reshape(b, shape(b) + (1,))
+    ra, rb = ndim(a) - (da is not None), ndim(b) - (db is not None)
+    rank = max(ra, rb)
+    if da is not None and ra < rank:
+        a = reshape(a, shape(a)[:1] + (1,) * (rank - ra) + shape(a)[1:])
+    if db is not None and rb < rank:
+        b = reshape(b, shape(b)[:1] + (1,) * (rank - rb) + shape(b)[1:])
+    r = solve(a, b)
+    return (reshape(r, shape(r)[:-1]) if vec else r), 0
 
 
 solve_p = defprim(
-    "solve", _solve_np, shape_error=_square_error("solve"),
-    batch=PER_EXAMPLE,  # 2-D only: once per example
-    jvp=(lambda t, ans, a, b: neg(_solve_batched(a, matmul(t, ans), _nb(t, a))),
-         lambda t, ans, a, b: _solve_batched(a, t, _nb(t, b))),
-    vjp=(lambda g, ans, a, b: neg(outer_(_solve_t(a, g), ans)) if ndim(ans) == 1
-         else neg(matmul(_solve_t(a, g), _swap_last(ans))),
-         lambda g, ans, a, b: _solve_t(a, g)),
-    sig="solve(A, b)", doc="x such that A @ x = b", category="linear algebra")
+    "solve", _solve_np, shape_error=_square_error("solve"), batch=_solve_batch,
+    jvp=(_solve_jvp_a, lambda t, ans, a, b: _solve_col(
+        a, pad_batched(t, ndim(ans)) if ndim(t) > ndim(b) else t, ndim(b) == 1)),
+    vjp=(_solve_vjp_a, _solve_vjp_b),
+    sig="solve(A, b)", category="linear algebra",
+    doc="x such that A @ x = b; b is a vector or a stack of matrices (..., n, k), A a "
+        "matrix or a stack of them (NumPy 2's rule)")
 
 
 def _inv_np(a):
-    return xp.linalg.inv(_square_matrix(a))
+    return xp.linalg.inv(square_matrix(a))
 
 
 inv_p = defprim(
     "inv", _inv_np, shape_error=_square_error("inv"),
-    batch=PER_EXAMPLE,  # 2-D only: once per example
+    batch="leading stack",
     jvp=(lambda t, ans, a: neg(matmul(matmul(ans, t), ans)),),
     vjp=(lambda g, ans, a: neg(matmul(matmul(_swap_last(ans), g), _swap_last(ans))),),
-    sig="inv(A)", doc="inverse of a square matrix", category="linear algebra")
+    sig="inv(A)", doc="inverse of a square matrix (or of each in a stack)",
+    category="linear algebra")
 
 
 def _det_np(a):
-    return xp.linalg.det(_square_matrix(a))
+    return xp.linalg.det(square_matrix(a))
 
 
 # d det(A) = <cof(A), dA> with the cofactor matrix cof(A) = det(A) inv(A)^T, which
 # also exists (and is computed by SVD) where A is singular: grad(det) is defined
 # everywhere, as in JAX.
-det_p = defprim("det", _det_np, shape_error=_square_error("det"),
-    batch=PER_EXAMPLE,  # 2-D only: once per example
+det_p = defprim("det", _det_np, shape_error=_square_error("det"), batch="leading stack",
                 jvp=(lambda t, ans, a: sum_(mul(cofactor(a), t), axis=(-2, -1)),),
-                vjp=(lambda g, ans, a: mul(g, cofactor(a)),),
-                sig="det(A)", doc="determinant of a square matrix", category="linear algebra")
+                vjp=(lambda g, ans, a: mul(expand2(g), cofactor(a)),),
+                sig="det(A)", doc="determinant of a square matrix (or of each in a stack)",
+                category="linear algebra")
+
+# Above this 1-norm condition number the cofactor matrix comes from an SVD instead of
+# det(A) inv(A)^T, whose rounding errors grow with the condition number.
+_COND_LIMIT = 1e10
 
 
 def _cofactor_np(a):
-    a = xp.asarray(a, dtype=F64)
+    """det(A) inv(A)^T for the well-conditioned matrices of the stack (an LU each, no
+    SVD); an SVD only for the singular or nearly singular ones."""
+    a = square_matrix(a)
     d = xp.linalg.det(a)
-    if d != 0 and xp.isfinite(d) and xp.linalg.cond(a) < 1e10:
-        return d * xp.linalg.inv(a).T
-    # A = U diag(s) V^T  =>  cof(A) = det(U) det(V) U diag(prod of the other s) V^T
-    u, sv, vt = xp.linalg.svd(a)
-    return xp.linalg.det(u) * xp.linalg.det(vt) * (u * _prod_others_np(sv, 0)) @ vt
+    with xp.errstate(all="ignore"):
+        try:
+            ia = xp.linalg.inv(a)
+        except xp.linalg.LinAlgError:
+            ia = xp.full(a.shape, xp.nan)
+        norm1 = xp.abs(a).sum(axis=-2).max(axis=-1)
+        cond1 = norm1 * xp.abs(ia).sum(axis=-2).max(axis=-1)
+        good = (d != 0) & xp.isfinite(d) & (cond1 < _COND_LIMIT)
+        out = d[..., None, None] * xp.swapaxes(ia, -1, -2)
+    if not good.all():
+        bad = ~good
+        # A = U diag(s) V^T  =>  cof(A) = det(U) det(V) U diag(prod of the other s) V^T
+        u, sv, vt = xp.linalg.svd(a[bad])
+        sgn = xp.linalg.det(u) * xp.linalg.det(vt)
+        out[bad] = sgn[:, None, None] * (u * _prod_others_np(sv, -1)[:, None, :]) @ vt
+    return out
 
 
 def _cofactor_jvp(t, ans, a):
     # d cof = <cof, dA> inv(A)^T - det(A) (inv(A) dA inv(A))^T   (A invertible)
     ia = inv(a)
-    tr = sum_(mul(ans, t), axis=(-2, -1))
-    tr = reshape(tr, shape(tr) + (1, 1))
-    return sub(mul(tr, _swap_last(ia)), mul(det(a), _swap_last(matmul(matmul(ia, t), ia))))
+    tr = expand2(sum_(mul(ans, t), axis=(-2, -1)))
+    return sub(mul(tr, _swap_last(ia)),
+               mul(expand2(det(a)), _swap_last(matmul(matmul(ia, t), ia))))
 
 
 def _cofactor_vjp(g, ans, a):
     ia = inv(a)
-    return sub(mul(ans, sum_(mul(g, _swap_last(ia)))),
-               mul(det(a), _swap_last(matmul(matmul(ia, g), ia))))
+    return sub(mul(ans, expand2(sum_(mul(g, _swap_last(ia)), axis=(-2, -1)))),
+               mul(expand2(det(a)), _swap_last(matmul(matmul(ia, g), ia))))
 
 
 cofactor_p = defprim("cofactor", _cofactor_np, shape_error=_square_error("det"),
-    batch=PER_EXAMPLE,  # 2-D only: once per example
+                     batch="leading stack",
                      jvp=(_cofactor_jvp,), vjp=(_cofactor_vjp,))
 
 

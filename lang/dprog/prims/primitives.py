@@ -4,9 +4,11 @@
 
 Each primitive is declared once, with its rules, in the module of its family:
 `elementwise`, `structure` (reshape, broadcasting, transposes, sums: the linear
-maps every rule needs), `indexing` (gather, scatter, stack, concat), `reductions`
-and `linalg`; `core` holds the registry, `defprim` and `bind`. This module only
-gathers their names. (`core.NAN_CHECK` is not re-exported: it changes while a
+maps every rule needs), `indexing` (gather, scatter, stack, concat), `reductions`,
+`linalg` (matmul, solve, inv, det), `products` (einsum), `triangular` (solve,
+product, inverse), `decompositions` (cholesky, eigh, svd, qr) and `matfuncs`
+(logabsdet, pinv, expm); `core` holds the registry, `defprim` and `bind`. This
+module only gathers their names. (`core.NAN_CHECK` is not re-exported: it changes while a
 program runs, so read it from `core`.)
 """
 
@@ -32,6 +34,16 @@ from .core import (  # noqa: F401
     ndim,
     normalize,
     shape,
+)
+from .decompositions import (  # noqa: F401
+    cholesky,
+    cholesky_p,
+    eigh,
+    eigh_p,
+    qr,
+    qr_p,
+    svd,
+    svd_p,
 )
 from .elementwise import (  # noqa: F401
     abs_,
@@ -179,6 +191,21 @@ from .linalg import (  # noqa: F401
     solve,
     solve_p,
 )
+from .matfuncs import (  # noqa: F401
+    expm,
+    expm_p,
+    logabsdet,
+    logabsdet_p,
+    pinv,
+    pinv_p,
+)
+from .products import (  # noqa: F401
+    EinsumSpecError,
+    einsum,
+    einsum_any,
+    einsum_p,
+    normalize_subscripts,
+)
 from .reductions import (  # noqa: F401
     all_p,
     any_p,
@@ -207,4 +234,12 @@ from .structure import (  # noqa: F401
     transpose,
     transpose_p,
     unbroadcast,
+)
+from .triangular import (  # noqa: F401
+    solve_triangular,
+    solve_triangular_p,
+    tri_inv,
+    tri_inv_p,
+    trimul,
+    trimul_p,
 )
