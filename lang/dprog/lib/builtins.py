@@ -4,15 +4,15 @@
 and the argument checking done on every call. A builtin that calls a primitive
 takes its row from the primitive's `defprim` (`builtin_of`; the plain shapes are
 derived at the end of this module); composed builtins and the transformations are
-declared with `@builtin` in the modules by category (numeric, shapes, other,
-transforms), which this module imports in the order of docs/builtins.md. The
+declared with `@builtin` in the modules by category (numeric, statistics, shapes,
+selection, other, transforms), which this module imports in the order of docs/builtins.md. The
 arithmetic lives in prims/, the differentiation in ad/.
 """
 
 from __future__ import annotations
 
 from ..prims import primitives as P
-from . import numeric, other, shapes, transforms  # noqa: F401 - they fill the table
+from . import numeric, other, selection, shapes, statistics, transforms  # noqa: F401 - they fill the table
 from .table import (  # noqa: F401 - the table's public names
     _IMPLS,
     BUILTIN_TABLE,
