@@ -199,13 +199,15 @@ UNARY = {
 def _sinc_d(x, n, h=1e-3):
     """sinc's n-th derivative from SciPy's spherical Bessel j0: sinc(x) = j0(pi x)."""
     y = np.pi * np.asarray(x, dtype=float)
-    d1 = -sps.spherical_jn(1, y)  # j0' = -j1
+    small = np.abs(y) < 1e-3  # (SciPy's j1 of a subnormal is nan) the series there
+    d1 = np.where(small, -y / 3 + y ** 3 / 30, -sps.spherical_jn(1, np.where(small, 1.0, y)))
     if n == 1:
         return np.pi * d1
     # j0'' = -j1' = -(j0 - 2 j1 / y); its series -1/3 + y^2/10 near 0
     with np.errstate(all="ignore"):
-        d2 = np.where(np.abs(y) < 1e-3, -1 / 3 + y * y / 10,
-                      -(sps.spherical_jn(0, y) - 2 * sps.spherical_jn(1, y) / y))
+        ys = np.where(small, 1.0, y)
+        d2 = np.where(small, -1 / 3 + y * y / 10,
+                      -(sps.spherical_jn(0, ys) - 2 * sps.spherical_jn(1, ys) / ys))
     return np.pi ** 2 * d2
 
 

@@ -287,3 +287,24 @@ def test_random_errors(it):
         ev(it, "shuffle(1.0)")
     with pytest.raises(dprog.DpValueError, match="must not be negative"):
         ev(it, "permutation(-1)")
+
+
+# ================================================== names from NumPy, SciPy and Python
+@pytest.mark.parametrize("src, message, hint", [
+    ("arcsin(0.5)", "`arcsin` is not a dprog builtin", "use asin(x)"),
+    ("gamma(3.0)", "`gamma` is not a dprog builtin", "exp(lgamma(x))"),
+    ("percentile([1.0], 50)", "`percentile` is not a dprog builtin", "quantile(x, p / 100)"),
+    ("histogram([1.0])", "`histogram` is not a dprog builtin", "there is no builtin"),
+    ("np.sum([1.0])", "dprog has no NumPy module", "write `sum(x)` for `np.sum(x)`"),
+])
+def test_names_from_numpy_say_what_to_use(src, message, hint):
+    with pytest.raises(dprog.DpNameError) as info:
+        dprog.Interpreter(stdout=io.StringIO()).exec(f"let y = {src}")
+    assert message in info.value.message
+    assert hint in info.value.hint
+
+
+def test_a_declared_name_shadows_the_foreign_table():
+    out = io.StringIO()
+    dprog.Interpreter(stdout=out).exec("let gamma = 0.9\nprint(gamma)")
+    assert out.getvalue() == "0.9\n"
