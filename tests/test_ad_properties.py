@@ -907,6 +907,47 @@ def _norm_ord():
     return strat()
 
 
+@st.composite
+def _svd_matrix(draw):
+    """Q1 diag(s) Q2^T with singular values apart (>= 0.4) and away from 0, and maybe a
+    batch axis in front: where the SVD's derivatives are defined and well conditioned."""
+    m, n = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    batch = draw(st.sampled_from([(), (2,)]))
+    k = min(m, n)
+    q1, _ = np.linalg.qr(draw(_leaf(batch + (m, m), -1, 1)) + 2 * np.eye(m))
+    q2, _ = np.linalg.qr(draw(_leaf(batch + (n, n), -1, 1)) + 2 * np.eye(n))
+    gaps = np.asarray(draw(_leaf((k,), 0.4, 1.2)), dtype=float)
+    sv = np.cumsum(gaps)[::-1]
+    return q1[..., :, :k] @ (sv[:, None] * np.swapaxes(q2[..., :, :k], -1, -2))
+
+
+def _canonical_signs(u):
+    """A constant sign per column of u (that of a generic combination of its entries):
+    LAPACK's signs are arbitrary, so the spec compares vectors with a fixed sign."""
+    v = np.asarray(P.strip(u))
+    w = np.array([1.0, 0.37, 0.113])[: v.shape[-2], None]
+    return np.sign(np.sum(v * w, axis=-2, keepdims=True))
+
+
+SPECS["svd_s"] = _svd_matrix().map(lambda a: Case(P.svd_s, (a,)))
+SPECS["svd_u"] = _svd_matrix().map(
+    lambda a: Case(lambda a: P.mul(P.svd_u(a), _canonical_signs(P.svd_u(a))), (a,)))
+SPECS["svd_v"] = _svd_matrix().map(
+    lambda a: Case(lambda a: P.mul(P.svd_v(a), _canonical_signs(P.svd_v(a))), (a,)))
+
+
+@spec("norm spectral")
+def _norm_spectral():
+    """norm with ord 2, -2 and "nuc" (singular values), over two of the axes."""
+    @st.composite
+    def strat(draw):
+        a = draw(_svd_matrix())
+        ord = draw(st.sampled_from([2, -2, "nuc"]))
+        axis = (-1, -2) if draw(st.booleans()) else (-2, -1)
+        return Case(lambda x: _bi("norm")(x, ord, axis), (a,), ord=ord, axis=axis)
+    return strat()
+
+
 class _SeededRuntime:
     """A stand-in for the interpreter's Runtime whose random stream restarts at every
     call, so a random builtin is one fixed function of its differentiable arguments."""
@@ -940,7 +981,7 @@ COVERED_PRIMITIVES = [
     "log2", "log10", "exp2", "asinh", "acosh", "atanh", "logit", "deg2rad", "rad2deg",
     "+", "-", "*", "/", "%", "**", "atan2", "maximum", "minimum", "safe_mul", "safe_div",
     "hypot", "logaddexp", "xlogy", "erf", "erfc", "erfinv", "lgamma", "digamma", "polygamma",
-    "sinc", "sinc_deriv", "cumprod",
+    "sinc", "sinc_deriv", "cumprod", "svd_s", "svd_u", "svd_v",
     "where", "sum", "max", "min", "prod", "prod_others", "prod_pairs", "norm", "cumsum",
     "reshape", "transpose", "broadcast_to", "index", "index_add", "index update", "stack",
     "concat", "@", "solve", "inv", "det", "cofactor",
@@ -959,7 +1000,7 @@ COMPOSED_BUILTINS = ["mean", "clip", "logsumexp", "softmax", "outer", "dot", "fu
                      "tril", "triu", "diagonal", "trace", "diag", "roll", "repeat", "tile",
                      "sort", "median", "quantile", "diff", "split", "take", "take_along_axis",
                      "pad", "nan_to_num", "average", "normal", "uniform", "shuffle", "choice"]
-EXTRA_SPECS = ["**int", "keepdims", "norm ord", "cumprod zeros"]
+EXTRA_SPECS = ["**int", "keepdims", "norm ord", "cumprod zeros", "norm spectral"]
 
 
 def test_every_differentiable_primitive_has_rules():
@@ -976,10 +1017,19 @@ def test_every_differentiable_primitive_has_rules():
 
 def test_registry_holds_every_primitive_once():
     """Two primitives registered under one name would hide one from these tests."""
-    from dprog.prims import core, elementwise, indexing, linalg, reductions, special, structure
+    from dprog.prims import (
+        core,
+        elementwise,
+        indexing,
+        linalg,
+        reductions,
+        special,
+        spectral,
+        structure,
+    )
 
     defined = {id(v): k for m in (core, structure, elementwise, special, indexing, reductions,
-                                  linalg)
+                                  linalg, spectral)
                for k, v in vars(m).items() if isinstance(v, P.Primitive)}
     registered = {id(p) for p in P.REGISTRY.values()}
     assert not set(defined) - registered, \

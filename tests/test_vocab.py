@@ -97,9 +97,11 @@ def test_vector_norms_match_numpy(it, ord):
           np.linalg.norm(X, o, -1, keepdims=True))
 
 
-@pytest.mark.parametrize("ord", ["none", "\"fro\"", "1", "-1", "inf", "-inf"])
+@pytest.mark.parametrize("ord", ["none", "\"fro\"", "\"nuc\"", "1", "-1", "2", "-2", "inf",
+                                 "-inf"])
 def test_matrix_norms_match_numpy(it, ord):
-    o = {"none": None, "\"fro\"": "fro", "inf": np.inf, "-inf": -np.inf}.get(ord)
+    o = {"none": None, "\"fro\"": "fro", "\"nuc\"": "nuc", "inf": np.inf,
+         "-inf": -np.inf}.get(ord)
     o = float(ord) if o is None and ord != "none" else o
     close(ev(it, f"norm(x, {ord})", x=M), np.linalg.norm(M, o))
     close(ev(it, f"norm(x, {ord}, (2, 0))", x=X), np.linalg.norm(X, o, (2, 0)))
@@ -114,6 +116,16 @@ def test_norm_gradients_at_zero_are_zero(it):
     # ties of the inf-norm share the derivative, as max does
     close(ev(it, "grad(fn(v) => norm(v, inf))([-2.0, 2.0, 1.0])"), [-0.5, 0.5, 0.0])
     close(ev(it, "hessian(fn(v) => norm(v, 2))([0.0, 0.0])"), np.zeros((2, 2)))
+    # matrix norms from singular values: a zero singular value has derivative 0
+    for ord in ("2", "-2", "\"nuc\""):
+        close(ev(it, f"grad(fn(a) => norm(a, {ord}))(zeros(2, 3))"), np.zeros((2, 3)))
+    u, s, vt = np.linalg.svd(M, full_matrices=False)
+    close(ev(it, "grad(fn(a) => norm(a, \"nuc\"))(x)", x=M), u @ vt)
+    close(ev(it, "grad(fn(a) => norm(a, 2))(x)", x=M), np.outer(u[:, 0], vt[0]))
+    # rank 1: the nuclear norm's gradient keeps only the nonzero singular value's part
+    r1 = np.outer([1.0, 2.0], [3.0, 0.0, 4.0])
+    u, s, vt = np.linalg.svd(r1, full_matrices=False)
+    close(ev(it, "grad(fn(a) => norm(a, \"nuc\"))(x)", x=r1), np.outer(u[:, 0], vt[0]))
 
 
 def test_norm_errors(it):

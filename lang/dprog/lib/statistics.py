@@ -49,10 +49,12 @@ def _matrix_norm(x, ord, axes):
         kept -= kept > summed
         return P.bind(P.max_p if ord > 0 else P.min_p, (s,), {"axis": kept})
     if ord in (2, -2, "nuc"):
-        raise DpValueError(f"`norm`: ord={show(ord)} (from the singular values) is not "
-                           "supported yet", None,
-                           "use ord=\"fro\", 1 or inf, or sqrt(max of the eigenvalues of "
-                           "transpose(x) @ x)")
+        nd = P.ndim(x)
+        rest = tuple(i for i in range(nd) if i not in (r, c))
+        s = P.svd_s(P.transpose(x, rest + (r, c)))  # descending, along the last axis
+        if ord == "nuc":
+            return P.sum_(s, axis=-1)
+        return P.getitem(s, (Ellipsis, 0 if ord == 2 else -1))
     raise DpValueError(f"`norm`: invalid ord {show(ord)} for a matrix", None,
                        "matrix orders: \"fro\", \"nuc\", 1, -1, 2, -2, inf, -inf")
 
@@ -68,8 +70,8 @@ def _norm_ord(ord):
 
 
 @builtin("norm(x, ord=none, axis=none, *, keepdims=false)", "vector or matrix norm as NumPy's "
-         "(along `axis`; ord: 2, 1, inf, -inf, 0, p for vectors, \"fro\", 1, inf, -1, -inf "
-         "for matrices); its gradient at 0 is 0", "reductions")
+         "(along `axis`; ord: 2, 1, inf, -inf, 0, p for vectors, \"fro\", \"nuc\", 2, -2, 1, "
+         "-1, inf, -inf for matrices); its gradient at 0 is 0", "reductions")
 def _norm(x, ord=None, axis=None, keepdims=False):
     x = _num(x, "norm")
     ord = _norm_ord(ord)

@@ -5,7 +5,8 @@
 Each primitive is declared once, with its rules, in the module of its family:
 `elementwise`, `special` (erf, the gamma functions, sinc), `structure` (reshape,
 broadcasting, transposes, sums: the linear maps every rule needs), `indexing`
-(gather, scatter, stack, concat), `reductions` and `linalg`; `core` holds the
+(gather, scatter, stack, concat), `reductions`, `linalg` and `spectral` (the
+singular values, for the matrix norms); `core` holds the
 registry, `defprim` and `bind`. This module only gathers their names.
 (`core.NAN_CHECK` is not re-exported: it changes while a program runs, so read
 it from `core`.)
@@ -211,6 +212,14 @@ from .special import (  # noqa: F401
     sinc_deriv,
     sinc_deriv_p,
     sinc_p,
+)
+from .spectral import (  # noqa: F401
+    svd_s,
+    svd_s_p,
+    svd_u,
+    svd_u_p,
+    svd_v,
+    svd_v_p,
 )
 from .structure import (  # noqa: F401
     ans_shape,
