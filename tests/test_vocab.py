@@ -320,3 +320,22 @@ def test_a_declared_name_shadows_the_foreign_table():
     out = io.StringIO()
     dprog.Interpreter(stdout=out).exec("let gamma = 0.9\nprint(gamma)")
     assert out.getvalue() == "0.9\n"
+
+
+def test_quantile_partition_and_sort_pick_the_same_tied_elements(it, monkeypatch):
+    """A few order statistics come from partitioning, many from one sort: with ties
+    both give the derivative to the element a stable sort puts there."""
+    from dprog.lib import statistics
+
+    x = np.random.default_rng(5).integers(0, 4, size=(3, 7, 6)).astype(float)
+    srcs = ["grad(fn(v) => sum(median(v, 1) * w))(x)",
+            "grad(fn(v) => sum(quantile(v, [0.1, 0.5, 0.9], (0, 2)) * w2))(x)",
+            "grad(fn(v) => quantile(v, 0.35))(x)"]
+    w = np.arange(18.0).reshape(3, 6) + 1
+    w2 = np.arange(21.0).reshape(3, 7) + 1
+    fast = [ev(it, s, x=x, w=w, w2=w2) for s in srcs]
+    monkeypatch.setattr(statistics, "_PARTITION_MAX", 0)
+    slow = [ev(it, s, x=x, w=w, w2=w2) for s in srcs]
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)
+    close(ev(it, "median(x, 1)", x=x), np.median(x, 1))

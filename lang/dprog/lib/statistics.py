@@ -10,7 +10,7 @@ from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError, DpTypeError, DpValueError
 from ..core.values import show, strip
 from ..prims import primitives as P
-from .selection import _along, axis_index, flat_or_axis, sort_along
+from .selection import _along, axis_index, flat_or_axis, gather_along, sort_along
 from .table import _axis, _bool_arg, _int_arg, _keep_dims, _num, _reduced_count, builtin
 
 
@@ -166,9 +166,38 @@ def _check_q(q, name):
     return qs
 
 
+_PARTITION_MAX = 8  # order statistics found by partitioning (O(n) each); more: one sort
+
+
+def _order_statistics(x, lo, hi):
+    """(table, lo_at, hi_at): the order statistics lo and hi of x (..., n) along its last
+    axis are table[..., lo_at] and table[..., hi_at], the table a gather from x (so
+    differentiable). A few positions are found by partitioning, in linear time; many,
+    or a nan, sort the whole axis. Either way the element picked among equal values is
+    the one a stable sort puts at that position."""
+    v = xp.asarray(strip(x))
+    needed = xp.unique(xp.concatenate([lo.reshape(-1), hi.reshape(-1)]))
+    if len(needed) > _PARTITION_MAX or xp.isnan(v).any():
+        return sort_along(x, P.ndim(x) - 1), lo, hi
+    part = xp.argpartition(v, needed, axis=-1)
+    cols = []
+    for k in needed:
+        at = part[..., k:k + 1]
+        val = xp.take_along_axis(v, at, axis=-1)
+        eq = v == val
+        if eq.sum(axis=-1).max() == 1:  # no ties: the partition's index is the one
+            cols.append(at[..., 0])
+            continue
+        rank = xp.cumsum(eq, axis=-1) - 1  # among the equal values, in their order
+        want = k - (v < val).sum(axis=-1, keepdims=True)
+        cols.append(xp.argmax(eq & (rank == want), axis=-1))
+    table = gather_along(x, xp.stack(cols, axis=-1), P.ndim(x) - 1)
+    return table, xp.searchsorted(needed, lo), xp.searchsorted(needed, hi)
+
+
 def quantile_of(x, q, axis, keepdims: bool, name: str):
-    """NumPy's quantile, method "linear": sort along the axes (merged into one), then
-    interpolate between the two neighbouring order statistics."""
+    """NumPy's quantile, method "linear": the two neighbouring order statistics along
+    the axes (merged into one), interpolated."""
     qs = _check_q(q, name)
     nd = P.ndim(x)
     axes = tuple(range(nd)) if axis is None else tuple(
@@ -179,14 +208,14 @@ def quantile_of(x, q, axis, keepdims: bool, name: str):
     n = _reduced_count(x, axis)
     if n == 0:
         raise DpValueError(f"`{name}` of an empty array", None, None)
-    xs = sort_along(P.reshape(xt, rest_shape + (n,)), len(rest))
     pos = qs * (n - 1)
     lo = xp.clip(xp.floor(pos), 0, n - 1).astype(xp.int64)
     hi = xp.minimum(lo + 1, n - 1)
+    table, lo_at, hi_at = _order_statistics(P.reshape(xt, rest_shape + (n,)), lo, hi)
     frac = P.sub(P.mul(q, float(n - 1)), P.normalize(lo.astype(xp.float64)))
     pick = (slice(None),) * len(rest)
-    a = P.getitem(xs, pick + (P.normalize(lo) if lo.ndim == 0 else lo,))
-    b = P.getitem(xs, pick + (P.normalize(hi) if hi.ndim == 0 else hi,))
+    a = P.getitem(table, pick + (P.normalize(lo_at) if lo_at.ndim == 0 else lo_at,))
+    b = P.getitem(table, pick + (P.normalize(hi_at) if hi_at.ndim == 0 else hi_at,))
     r = P.add(a, P.mul(frac, P.sub(b, a)))
     nq = qs.ndim
     if nq and rest:  # NumPy puts the axes of q first
