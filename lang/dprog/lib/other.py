@@ -69,7 +69,8 @@ def _draw_shape(shape, name: str) -> tuple:
 
 
 @builtin("normal(shape=(), mean=0, std=1)", "normal random numbers: mean + std * randn(shape) "
-         "(a number for shape ()); differentiable in mean and std (reparameterised)",
+         "(a number for shape ()); differentiable in mean and std (reparameterised); unlike "
+         "NumPy's normal(loc, scale, size), the shape comes first",
          "random", needs_rt=True)
 def _normal(rt, shape=(), mean=0, std=1):
     d = _draw_shape(shape, "normal")
@@ -78,7 +79,8 @@ def _normal(rt, shape=(), mean=0, std=1):
 
 
 @builtin("uniform(shape=(), lo=0, hi=1)", "uniform random numbers in [lo, hi): lo + (hi - lo) "
-         "* rand(shape); differentiable in lo and hi (reparameterised)", "random",
+         "* rand(shape); differentiable in lo and hi (reparameterised); unlike NumPy's "
+         "uniform(low, high, size), the shape comes first", "random",
          needs_rt=True)
 def _uniform(rt, shape=(), lo=0, hi=1):
     d = _draw_shape(shape, "uniform")

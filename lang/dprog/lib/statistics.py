@@ -228,8 +228,8 @@ def quantile_of(x, q, axis, keepdims: bool, name: str):
 
 
 @builtin("quantile(x, q, axis=none, *, keepdims=false)", "the q-th quantile (q in [0, 1], a "
-         "number or an array) along `axis`, interpolating linearly as NumPy; the derivative "
-         "goes to the neighbouring order statistics", "reductions")
+         "number or an array) along `axis`, interpolating linearly (NumPy's default method, "
+         "the only one); the derivative goes to the neighbouring order statistics", "reductions")
 def _quantile(x, q, axis=None, keepdims=False):
     x = _num(x, "quantile")
     q = _num(q, "quantile", "q")
