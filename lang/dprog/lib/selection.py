@@ -129,8 +129,8 @@ def _searchsorted(a, v, side="left"):
     return int(r) if xp.ndim(r) == 0 else r.astype(xp.float64)
 
 
-@builtin("unique(x)", "the sorted distinct values of x (flattened; NumPy's return_index/return_counts are "
-         "not offered)", "arrays", "no d")
+@builtin("unique(x)", "the sorted distinct values of x (flattened; NumPy's "
+         "return_index/return_counts are not offered)", "arrays", "no d")
 def _unique(x):
     x = strip(_num(x, "unique"))
     return xp.unique(xp.asarray(x, dtype=xp.float64))
