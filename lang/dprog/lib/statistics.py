@@ -100,25 +100,32 @@ def _norm(x, ord=None, axis=None, keepdims=False):
 
 
 # =================================================================== cumulative
+_ZERO_FACTORS = 4  # zeros of a prefix kept as traced factors: exact to this order
+
+
 @builtin("cumprod(x, axis=none)", "cumulative product (flattened when no axis is given); "
          "exact derivatives also where x has zeros", "reductions")
 def _cumprod(x, axis=None):
     x = _num(x, "cumprod")
     x, a = flat_or_axis(x, axis, "cumprod")
-    if not xp.any(xp.asarray(strip(x)) == 0):
+    v = xp.asarray(strip(x))
+    zero = v == 0
+    if not zero.any():
         return P.cumprod(x, a)
-    # with zeros, y_i = prod over j <= i of x_j as a masked triangle (n*n entries): prod's
-    # rules count zeros instead of dividing by them
-    nd = P.ndim(x)
-    n = P.shape(x)[a]
-    perm = tuple(i for i in range(nd) if i != a) + (a,)
-    xt = P.transpose(x, perm)
-    rest = P.shape(xt)[:-1]
-    P.check_size(math.prod(rest) * n * n)
-    rows = P.broadcast_to(P.reshape(xt, rest + (1, n)), rest + (n, n))
-    tri = xp.tril(xp.ones((n, n), dtype=bool))
-    y = P.bind(P.prod_p, (P.where(tri, rows, 1.0),), {"axis": nd})
-    return P.transpose(y, tuple(int(i) for i in xp.argsort(perm)))
+    # y_i = (product of the nonzero entries up to i) * (the zero entries up to i, kept as
+    # traced factors): the first product has no zero to divide by, and the zero factors
+    # carry the derivatives that survive (a prefix with three zeros has zero first and
+    # second derivatives, but its third derivative is the product of the others)
+    base = P.cumprod(P.where(zero, 1.0, x), a)
+    count = xp.cumsum(zero, axis=a)  # zeros among the entries up to i
+    kept = min(int(count.max()), _ZERO_FACTORS)
+    for r in range(1, kept + 1):
+        at = xp.expand_dims(xp.argmax(count == r, axis=a), a)  # where the r-th zero is
+        value = gather_along(x, at, a)  # that entry (0, traced), one per slice
+        base = P.mul(base, P.where(count >= r, value, 1.0))
+    if kept < int(count.max()):  # more zeros than kept factors: exact to that order
+        base = P.mul(base, P.normalize((count <= kept).astype(xp.float64)))
+    return base
 
 
 @builtin("diff(x, n=1, axis=-1, prepend=none, append=none)", "differences of neighbours "
