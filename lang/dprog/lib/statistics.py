@@ -80,8 +80,8 @@ def _norm(x, ord=None, axis=None, keepdims=False):
     nd = P.ndim(x)
     if type(axis) is tuple and len(axis) == 1:
         axis = axis[0]
-    if axis is None and ord is None:
-        r = P.bind(P.norm_p, (x,), {"axis": None})
+    if ord is None:  # Euclidean over all of `axis` (any number of axes, unlike NumPy)
+        r = P.bind(P.norm_p, (x,), {"axis": axis})
     elif axis is None and nd > 2:
         raise DpShapeError(f"`norm`: ord={show(ord)} needs a vector or a matrix, got shape "
                            f"{P.shape(x)}", None, "choose the axes with axis=")
