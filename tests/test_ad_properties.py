@@ -30,6 +30,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from scipy import special as sps
 
 from dprog.ad.engines import reference_engines
 from dprog.ad.transforms import jacfwd_call, jacrev_call, jvp_call, value_and_grad_call, vjp_call
@@ -183,7 +184,33 @@ UNARY = {
                 lambda x: np.zeros_like(x)),
     "rad2deg": (P.rad2deg, -4, 4, None, lambda x: 180 / np.pi * np.ones_like(x),
                 lambda x: np.zeros_like(x)),
+    "erf": (P.erf, -2.5, 2.5, None, lambda x: 2 / np.sqrt(np.pi) * np.exp(-np.square(x)),
+            lambda x: -4 * np.asarray(x) / np.sqrt(np.pi) * np.exp(-np.square(x))),
+    "erfc": (P.erfc, -2.5, 2.5, None, lambda x: -2 / np.sqrt(np.pi) * np.exp(-np.square(x)),
+             lambda x: 4 * np.asarray(x) / np.sqrt(np.pi) * np.exp(-np.square(x))),
+    "erfinv": (P.erfinv, -0.9, 0.9, None,
+               lambda x: np.sqrt(np.pi) / 2 * np.exp(np.square(sps.erfinv(x))),
+               lambda x: np.pi / 2 * sps.erfinv(x) * np.exp(2 * np.square(sps.erfinv(x)))),
+    "lgamma": (P.lgamma, 0.2, 5, None, sps.digamma, lambda x: sps.polygamma(1, x)),
+    "digamma": (P.digamma, 0.2, 5, None, lambda x: sps.polygamma(1, x),
+                lambda x: sps.polygamma(2, x)),
+    "sinc": (P.sinc, -3, 3, None, lambda x: _sinc_d(x, 1), lambda x: _sinc_d(x, 2)),
 }
+
+
+def _sinc_d(x, n, h=1e-3):
+    """sinc's n-th derivative from SciPy's spherical Bessel j0: sinc(x) = j0(pi x)."""
+    y = np.pi * np.asarray(x, dtype=float)
+    small = np.abs(y) < 1e-3  # (SciPy's j1 of a subnormal is nan) the series there
+    d1 = np.where(small, -y / 3 + y ** 3 / 30, -sps.spherical_jn(1, np.where(small, 1.0, y)))
+    if n == 1:
+        return np.pi * d1
+    # j0'' = -j1' = -(j0 - 2 j1 / y); its series -1/3 + y^2/10 near 0
+    with np.errstate(all="ignore"):
+        ys = np.where(small, 1.0, y)
+        d2 = np.where(small, -1 / 3 + y * y / 10,
+                      -(sps.spherical_jn(0, ys) - 2 * sps.spherical_jn(1, ys) / ys))
+    return np.pi ** 2 * d2
 
 
 def _sig(x):
@@ -1049,6 +1076,214 @@ def _expm_spec():
         lambda bn: _leaf(bn[0] + (bn[1], bn[1]), -1, 1)).map(lambda a: Case(_bi("expm"), (a,)))
 
 
+# ------------------------------------------------- special functions, sorting, statistics
+@spec("polygamma")
+def _polygamma():
+    @st.composite
+    def strat(draw):
+        x = draw(SHAPE.flatmap(lambda s: _leaf(s, 0.3, 4)))
+        n = draw(st.integers(0, 2))
+        return Case(lambda x: P.polygamma(x, n), (x,), n=n)
+    return strat()
+
+
+@spec("sinc_deriv")
+def _sinc_deriv():
+    @st.composite
+    def strat(draw):
+        x = draw(SHAPE.flatmap(lambda s: _leaf(s, -3, 3)))
+        n = draw(st.integers(0, 3))
+        return Case(lambda x: P.sinc_deriv(x, n), (x,), n=n)
+    return strat()
+
+
+@spec("cumprod")
+def _cumprod():
+    @st.composite
+    def strat(draw):
+        s = draw(SHAPE1)
+        x = _sign_away(draw(_leaf(s, -2, 2)), 0.4)
+        axis = draw(st.integers(-len(s), len(s) - 1))
+        return Case(lambda x: P.cumprod(x, axis % len(s)), (x,), axis=axis)
+    return strat()
+
+
+@spec("cumprod zeros")
+def _cumprod_zeros():
+    """The builtin where x holds exact zeros (kept as traced factors)."""
+    @st.composite
+    def strat(draw):
+        s = draw(SHAPE1)
+        x = np.array(_sign_away(draw(_leaf(s, -2, 2)), 0.4), dtype=float)
+        flat = x.reshape(-1)
+        for i in draw(st.lists(st.integers(0, flat.size - 1), min_size=1, max_size=6)):
+            flat[i] = 0.0
+        axis = draw(st.one_of(st.none(), st.integers(-len(s), len(s) - 1)))
+        return Case(lambda x: _bi("cumprod")(x, axis), (x,), axis=axis)
+    return strat()
+
+
+def _ordered_spec(name, call, params):
+    """A builtin of one array whose entries are kept apart (sorts and kinks see no ties)."""
+    @st.composite
+    def strat(draw):
+        s = draw(SHAPE1)
+        x = _distinct(draw(_leaf(s, -3, 3)))
+        kw = params(draw, s)
+        return Case(lambda v: call(v, **kw), (x,), **kw)
+    SPECS[name] = strat()
+
+
+def _axis_none_or_int(draw, s):
+    return {"axis": draw(st.one_of(st.none(), st.integers(-len(s), len(s) - 1)))}
+
+
+_ordered_spec("sort", lambda v, axis: _bi("sort")(v, axis), _axis_none_or_int)
+_ordered_spec("median", lambda v, axis, keep: _bi("median")(v, axis, keepdims=keep),
+              lambda draw, s: {"axis": draw(_axis_for(len(s))), "keep": draw(st.booleans())})
+_ordered_spec("diff", lambda v, n, axis: _bi("diff")(v, n, axis, prepend=1.5),
+              lambda draw, s: {"n": draw(st.integers(0, 3)),
+                               "axis": draw(st.integers(-len(s), len(s) - 1))})
+_ordered_spec("split", lambda v, axis: P.concat(_bi("split")(v, (1, -1), axis), axis=axis),
+              lambda draw, s: {"axis": draw(st.integers(0, len(s) - 1))})
+_ordered_spec("take", lambda v, idx, axis: _bi("take")(v, idx, axis),
+              lambda draw, s: {"axis": (a := draw(st.one_of(st.none(),
+                                                             st.integers(0, len(s) - 1)))),
+                               "idx": np.array(draw(st.lists(
+                                   st.integers(-1, (int(np.prod(s)) if a is None else s[a]) - 1),
+                                   min_size=1, max_size=4)), dtype=float)})
+_ordered_spec("take_along_axis",
+              lambda v, axis: _bi("take_along_axis")(v, _bi("argsort")(P.strip(v), axis), axis),
+              _axis_none_or_int)
+_ordered_spec("pad", lambda v, width, mode: _bi("pad")(v, width, mode, 0.5),
+              lambda draw, s: {"width": draw(st.integers(0, 2)),
+                               "mode": draw(st.sampled_from(["constant", "edge", "reflect",
+                                                             "symmetric", "wrap"]))})
+_ordered_spec("nan_to_num", lambda v, k: _bi("nan_to_num")(
+    P.where(np.arange(np.size(P.strip(v))).reshape(np.shape(P.strip(v))) % 3 == k,
+            np.inf, v), nan=0.0, posinf=2.0), lambda draw, s: {"k": draw(st.integers(0, 2))})
+
+
+@spec("quantile")
+def _quantile():
+    """Quantiles differentiated in x and in q (q kept off the points where the
+    neighbouring order statistics change)."""
+    @st.composite
+    def strat(draw):
+        s = draw(SHAPE1)
+        x = _distinct(draw(_leaf(s, -3, 3)))
+        axis = draw(_axis_for(len(s)))
+        n = int(np.prod(s)) if axis is None else int(np.prod(
+            [s[a] for a in (axis if type(axis) is tuple else (axis,))]))
+        k = draw(st.integers(0, max(n - 2, 0)))
+        f = draw(st.floats(0.1, 0.9))
+        q = (k + f) / (n - 1) if n > 1 else f
+        qs = q if draw(st.booleans()) else np.array([q, 0.5 * q])
+        return Case(lambda x, q: _bi("quantile")(x, q, axis), (x, qs), axis=axis)
+    return strat()
+
+
+@spec("average")
+def _average():
+    @st.composite
+    def strat(draw):
+        s = draw(SHAPE1)
+        x = draw(_leaf(s, -3, 3))
+        axis = draw(st.one_of(st.none(), st.integers(0, len(s) - 1)))
+        ws = (s[axis],) if axis is not None and draw(st.booleans()) else s
+        w = draw(_leaf(ws, 0.5, 2))
+        keep = draw(st.booleans())
+        return Case(lambda x, w: _bi("average")(x, axis, w, keepdims=keep), (x, w), axis=axis,
+                    keep=keep)
+    return strat()
+
+
+@spec("norm ord")
+def _norm_ord():
+    """norm with every vector and matrix order (entries apart and away from 0: the
+    kinks of abs and max)."""
+    @st.composite
+    def strat(draw):
+        s = draw(st.sampled_from([(3,), (2, 3), (3, 3), (2, 2, 3)]))
+        x = _sign_away(_distinct(draw(_leaf(s, -3, 3))), 0.2)
+        if len(s) == 1 or draw(st.booleans()):
+            ord = draw(st.sampled_from([None, 1, 2, np.inf, -np.inf, 3, 0.5, -1.5]))
+            axis = -1 if len(s) > 1 else draw(st.sampled_from([None, 0]))
+        else:
+            ord = draw(st.sampled_from([None, "fro", 1, -1, np.inf, -np.inf]))
+            axis = (0, 1) if len(s) == 2 and draw(st.booleans()) else (len(s) - 1, len(s) - 2)
+        keep = draw(st.booleans())
+        return Case(lambda x: _bi("norm")(x, ord, axis, keepdims=keep), (x,), ord=ord,
+                    axis=axis, keep=keep)
+    return strat()
+
+
+@st.composite
+def _svd_matrix(draw):
+    """Q1 diag(s) Q2^T with singular values apart (>= 0.4) and away from 0, and maybe a
+    batch axis in front: where the SVD's derivatives are defined and well conditioned."""
+    m, n = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    batch = draw(st.sampled_from([(), (2,)]))
+    k = min(m, n)
+    q1, _ = np.linalg.qr(draw(_leaf(batch + (m, m), -1, 1)) + 2 * np.eye(m))
+    q2, _ = np.linalg.qr(draw(_leaf(batch + (n, n), -1, 1)) + 2 * np.eye(n))
+    gaps = np.asarray(draw(_leaf((k,), 0.4, 1.2)), dtype=float)
+    sv = np.cumsum(gaps)[::-1]
+    return q1[..., :, :k] @ (sv[:, None] * np.swapaxes(q2[..., :, :k], -1, -2))
+
+
+def _canonical_signs(u):
+    """A constant sign per column of u (that of a generic combination of its entries):
+    LAPACK's signs are arbitrary, so the spec compares vectors with a fixed sign."""
+    v = np.asarray(P.strip(u))
+    w = np.array([1.0, 0.37, 0.113])[: v.shape[-2], None]
+    return np.sign(np.sum(v * w, axis=-2, keepdims=True))
+
+
+SPECS["svd_s"] = _svd_matrix().map(lambda a: Case(P.svd_s, (a,)))
+SPECS["svd_u"] = _svd_matrix().map(
+    lambda a: Case(lambda a: P.mul(P.svd_u(a), _canonical_signs(P.svd_u(a))), (a,)))
+SPECS["svd_v"] = _svd_matrix().map(
+    lambda a: Case(lambda a: P.mul(P.svd_v(a), _canonical_signs(P.svd_v(a))), (a,)))
+
+
+@spec("norm spectral")
+def _norm_spectral():
+    """norm with ord 2, -2 and "nuc" (singular values), over two of the axes."""
+    @st.composite
+    def strat(draw):
+        a = draw(_svd_matrix())
+        ord = draw(st.sampled_from([2, -2, "nuc"]))
+        axis = (-1, -2) if draw(st.booleans()) else (-2, -1)
+        return Case(lambda x: _bi("norm")(x, ord, axis), (a,), ord=ord, axis=axis)
+    return strat()
+
+
+class _SeededRuntime:
+    """A stand-in for the interpreter's Runtime whose random stream restarts at every
+    call, so a random builtin is one fixed function of its differentiable arguments."""
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+
+
+def _random_spec(name, call, nargs):
+    @st.composite
+    def strat(draw):
+        seed = draw(st.integers(0, 1000))
+        shape = draw(SHAPE1)
+        args = [draw(_leaf(shape if k == 0 else (), 0.5 + k, 1.5 + k)) for k in range(nargs)]
+        fn = _bi(name)
+        return Case(lambda *a: call(fn, _SeededRuntime(seed), shape, *a), args, seed=seed)
+    SPECS[name] = strat()
+
+
+_random_spec("normal", lambda fn, rt, s, m, sd: fn(rt, s, m, sd), 2)
+_random_spec("uniform", lambda fn, rt, s, lo, hi: fn(rt, s, lo, hi), 2)
+_random_spec("shuffle", lambda fn, rt, s, x: fn(rt, x), 1)
+_random_spec("choice", lambda fn, rt, s, x: fn(rt, x, 4, s[0] < 4), 1)
+
+
 # ============================================================== coverage lists
 # Registry names with derivative rules: each must have a spec above.
 COVERED_PRIMITIVES = [
@@ -1056,7 +1291,8 @@ COVERED_PRIMITIVES = [
     "atan", "sinh", "cosh", "tanh", "sigmoid", "relu", "softplus", "square", "reciprocal",
     "log2", "log10", "exp2", "asinh", "acosh", "atanh", "logit", "deg2rad", "rad2deg",
     "+", "-", "*", "/", "%", "**", "atan2", "maximum", "minimum", "safe_mul", "safe_div",
-    "hypot", "logaddexp", "xlogy",
+    "hypot", "logaddexp", "xlogy", "erf", "erfc", "erfinv", "lgamma", "digamma", "polygamma",
+    "sinc", "sinc_deriv", "cumprod", "svd_s", "svd_u", "svd_v",
     "where", "sum", "max", "min", "prod", "prod_others", "prod_pairs", "norm", "cumsum",
     "reshape", "transpose", "broadcast_to", "index", "index_add", "index update",
     "index accumulate", "stack",
@@ -1071,15 +1307,17 @@ NONDIFF_PRIMITIVES = [
 ]
 # Differentiable builtins (BUILTIN_TABLE diff "yes") that are not a single primitive of
 # the same name; the rest are the primitive of that name (or the one named here).
-BUILTIN_PRIMITIVE = {"matmul": "@", "pow": "**"}
+BUILTIN_PRIMITIVE = {"matmul": "@", "pow": "**", "gammaln": "lgamma"}
 COMPOSED_BUILTINS = ["mean", "clip", "logsumexp", "softmax", "outer", "dot", "full", "float",
                      "pow", "tree_map", "linspace", "var", "std", "expand_dims", "squeeze",
                      "flip", "swapaxes", "moveaxis", "broadcast_to", "hstack", "vstack",
                      "tril", "triu", "diagonal", "trace", "diag", "roll", "repeat", "tile",
                      "parallel_map",
                      "tensordot", "inner", "kron", "cross", "eigvalsh", "cho_solve", "slogdet",
-                     "logdet", "lstsq", "matrix_power"]
-EXTRA_SPECS = ["**int", "keepdims"]
+                     "logdet", "lstsq", "matrix_power",
+                     "sort", "median", "quantile", "diff", "split", "take", "take_along_axis",
+                     "pad", "nan_to_num", "average", "normal", "uniform", "shuffle", "choice"]
+EXTRA_SPECS = ["**int", "keepdims", "norm ord", "cumprod zeros", "norm spectral"]
 
 
 def test_every_differentiable_primitive_has_rules():
@@ -1105,12 +1343,15 @@ def test_registry_holds_every_primitive_once():
         matfuncs,
         products,
         reductions,
+        special,
+        spectral,
         structure,
         triangular,
     )
 
-    defined = {id(v): k for m in (core, structure, elementwise, indexing, reductions, linalg,
-                                  products, decompositions, matfuncs, triangular)
+    defined = {id(v): k for m in (core, structure, elementwise, special, indexing, reductions,
+                                  linalg, spectral, products, decompositions, matfuncs,
+                                  triangular)
                for k, v in vars(m).items() if isinstance(v, P.Primitive)}
     registered = {id(p) for p in P.REGISTRY.values()}
     assert not set(defined) - registered, \

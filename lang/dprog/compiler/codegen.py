@@ -57,6 +57,7 @@ from ..runtime.ownership import sole_holder
 from ..syntax import nodes as N
 from ..syntax.keywords import KEYWORDS
 from .closures import binop_factory, call1, call2, call_kw, call_n, not_callable_error
+from .foreign_names import foreign_name
 from .resolve import BlockScope, FuncScope, Resolver
 
 ndarray = xp.ndarray
@@ -581,9 +582,13 @@ class Compiler:
             kws = {k for k in KEYWORDS if k.lower() == name.lower()}
             cands = set(visible) | kws | {k for k, c in module.globals.items()
                                                     if c.v is not UNSET}
-            err = DpNameError(f"undefined name `{name}`", None,
-                              hint or did_you_mean(name, cands) or
-                              f"declare it with `let {name} = ...` before using it")
+            foreign = foreign_name(name)
+            if foreign is not None:  # `arcsin`, `np`: say what dprog calls it
+                err = DpNameError(foreign[0], None, foreign[1])
+            else:
+                err = DpNameError(f"undefined name `{name}`", None,
+                                  hint or did_you_mean(name, cands) or
+                                  f"declare it with `let {name} = ...` before using it")
             note_frame(err, span, fname)
             raise err
         return read_late

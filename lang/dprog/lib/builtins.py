@@ -4,8 +4,9 @@
 and the argument checking done on every call. A builtin that calls a primitive
 takes its row from the primitive's `defprim` (`builtin_of`; the plain shapes are
 derived at the end of this module); composed builtins and the transformations are
-declared with `@builtin` in the modules by category (numeric, shapes, other, files,
-transforms, plots), which this module imports in the order of docs/builtins.md. The
+declared with `@builtin` in the modules by category (numeric, statistics, shapes,
+selection, linalg, other, files, transforms, parallel, plots), which this module imports.
+The
 arithmetic lives in prims/, the differentiation in ad/.
 """
 
@@ -19,7 +20,9 @@ from . import (  # noqa: F401 - they fill the table
     other,
     parallel,
     plots,
+    selection,
     shapes,
+    statistics,
     transforms,
 )
 from .table import (  # noqa: F401 - the table's public names

@@ -44,6 +44,33 @@ def _round(x, digits=0):
                                                                               "digits")})
 
 
+@builtin("nan_to_num(x, nan=0.0, posinf=none, neginf=none)", "x with nan replaced by `nan` "
+         "and ±inf by `posinf`/`neginf` (by default the largest finite floats); derivative 1 "
+         "where x is finite, 0 where it was replaced", "math")
+def _nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    x = _num(x, "nan_to_num")
+    big = float(xp.finfo(xp.float64).max)
+    hi = big if posinf is None else _num(posinf, "nan_to_num", "posinf")
+    lo = -big if neginf is None else _num(neginf, "nan_to_num", "neginf")
+    nan = _num(nan, "nan_to_num", "nan")
+    v = xp.asarray(strip(x))
+    return P.where(xp.isnan(v), nan, P.where(v == math.inf, hi,
+                                             P.where(v == -math.inf, lo, x)))
+
+
+@builtin_of(P.polygamma_p)
+def _polygamma(n, x):
+    n = _int_arg(n, "polygamma", "n")
+    if n < 0:
+        raise DpValueError(f"`polygamma`: n must not be negative, got {n}", None, None)
+    return P.polygamma(_num(x, "polygamma"), n)
+
+
+@builtin("gammaln(x)", "log |gamma(x)|: the same as lgamma(x) (SciPy's name)", "math")
+def _gammaln(x):
+    return P.lgamma(x)
+
+
 # ================================================================= reductions
 
 

@@ -11,13 +11,14 @@ import time
 from ..core.backend import xp
 from ..core.errors import (
     DpAssertionError,
+    DpShapeError,
     DpTypeError,
     DpValueError,
 )
 from ..core.values import Record, Tracer, kind_of, show, strip
 from ..prims import primitives as P
 from ..runtime.ops import format_field, iterate, truth
-from .table import _dims, _func, _int_arg, builtin
+from .table import _bool_arg, _dims, _func, _int_arg, _num, builtin
 
 
 # ====================================================================== random
@@ -58,6 +59,79 @@ def _randint(rt, lo, hi, *dims):
     if not d:
         return int(rt.rng.integers(lo, hi))
     return rt.rng.integers(lo, hi, d).astype(xp.float64)
+
+
+def _draw_shape(shape, name: str) -> tuple:
+    return _dims((shape,) if type(strip(shape)) is tuple else (shape,), name)
+
+
+@builtin("normal(shape=(), mean=0, std=1)", "normal random numbers: mean + std * randn(shape) "
+         "(a number for shape ()); differentiable in mean and std (reparameterised); unlike "
+         "NumPy's normal(loc, scale, size), the shape comes first",
+         "random", needs_rt=True)
+def _normal(rt, shape=(), mean=0, std=1):
+    d = _draw_shape(shape, "normal")
+    z = rt.rng.standard_normal(d) if d else float(rt.rng.standard_normal())
+    return P.add(_num(mean, "normal", "mean"), P.mul(_num(std, "normal", "std"), z))
+
+
+@builtin("uniform(shape=(), lo=0, hi=1)", "uniform random numbers in [lo, hi): lo + (hi - lo) "
+         "* rand(shape); differentiable in lo and hi (reparameterised); unlike NumPy's "
+         "uniform(low, high, size), the shape comes first", "random",
+         needs_rt=True)
+def _uniform(rt, shape=(), lo=0, hi=1):
+    d = _draw_shape(shape, "uniform")
+    u = rt.rng.random(d) if d else float(rt.rng.random())
+    lo = _num(lo, "uniform", "lo")
+    return P.add(lo, P.mul(P.sub(_num(hi, "uniform", "hi"), lo), u))
+
+
+def _count(n, name: str) -> int:
+    n = _int_arg(n, name, "n")
+    if n < 0:
+        raise DpValueError(f"`{name}`: n must not be negative, got {n}", None, None)
+    P.check_size(n)
+    return n
+
+
+@builtin("permutation(n)", "a random ordering of 0, 1, ..., n-1 (as floats in an array); of "
+         "an array: a shuffled copy, as shuffle", "random", "no d", needs_rt=True)
+def _permutation(rt, n):
+    if P.ndim(n) > 0:
+        return _shuffle(rt, n)
+    return rt.rng.permutation(_count(n, "permutation")).astype(xp.float64)
+
+
+@builtin("shuffle(x)", "a copy of x with its rows (first axis) in random order; x itself is "
+         "unchanged (derivatives flow back to the rows)", "random", needs_rt=True)
+def _shuffle(rt, x):
+    x = _num(x, "shuffle")
+    if P.ndim(x) == 0:
+        raise DpShapeError("`shuffle` needs an array, got a number", None, None)
+    return P.getitem(x, (rt.rng.permutation(P.shape(x)[0]),))
+
+
+@builtin("choice(n, k=none, replace=true)", "k random picks from 0..n-1 (or from the rows of an "
+         "array n); one pick when k is none; replace=false: all different", "random",
+         needs_rt=True)
+def _choice(rt, n, k=None, replace=True):
+    replace = _bool_arg(replace, "choice", "replace")
+    pool = None
+    if P.ndim(n) > 0:
+        pool = _num(n, "choice", "n")
+        size = P.shape(pool)[0]
+    else:
+        size = _count(n, "choice")
+    count = None if k is None else _count(k, "choice")
+    if size == 0 and count != 0:
+        raise DpValueError("`choice` from nothing: n is 0", None, None)
+    if not replace and (count or 1) > size:
+        raise DpValueError(f"`choice`: cannot pick {count} different items from {size}", None,
+                           "use replace=true, or pick fewer")
+    picks = rt.rng.choice(size, size=count, replace=replace)
+    if pool is not None:
+        return P.getitem(pool, (int(picks) if count is None else picks,))
+    return int(picks) if count is None else picks.astype(xp.float64)
 
 
 # ======================================================================= trees

@@ -3,13 +3,14 @@
 (`*_p`), `bind`, and the helpers the engines and the builtins share.
 
 Each primitive is declared once, with its rules, in the module of its family:
-`elementwise`, `structure` (reshape, broadcasting, transposes, sums: the linear
-maps every rule needs), `indexing` (gather, scatter, stack, concat), `reductions`,
-`linalg` (matmul, solve, inv, det), `products` (einsum), `triangular` (solve,
-product, inverse), `decompositions` (cholesky, eigh, svd, qr) and `matfuncs`
-(logabsdet, pinv, expm); `core` holds the registry, `defprim` and `bind`. This
-module only gathers their names. (`core.NAN_CHECK` is not re-exported: it changes while a
-program runs, so read it from `core`.)
+`elementwise`, `special` (erf, the gamma functions, sinc), `structure` (reshape,
+broadcasting, transposes, sums: the linear maps every rule needs), `indexing`
+(gather, scatter, stack, concat), `reductions`, `linalg` (matmul, solve, inv, det),
+`spectral` (the singular values, for the matrix norms), `products` (einsum),
+`triangular` (solve, product, inverse), `decompositions` (cholesky, eigh, svd, qr)
+and `matfuncs` (logabsdet, pinv, expm); `core` holds the registry, `defprim` and
+`bind`. This module only gathers their names. (`core.NAN_CHECK` is not re-exported:
+it changes while a program runs, so read it from `core`.)
 """
 
 from __future__ import annotations
@@ -211,6 +212,8 @@ from .reductions import (  # noqa: F401
     any_p,
     argmax_p,
     argmin_p,
+    cumprod,
+    cumprod_p,
     cumsum,
     cumsum_p,
     max_p,
@@ -221,6 +224,32 @@ from .reductions import (  # noqa: F401
     prod_p,
     prod_pairs,
     prod_pairs_p,
+)
+from .special import (  # noqa: F401
+    digamma,
+    digamma_p,
+    erf,
+    erf_p,
+    erfc,
+    erfc_p,
+    erfinv,
+    erfinv_p,
+    lgamma,
+    lgamma_p,
+    polygamma,
+    polygamma_p,
+    sinc,
+    sinc_deriv,
+    sinc_deriv_p,
+    sinc_p,
+)
+from .spectral import (  # noqa: F401
+    svd_s,
+    svd_s_p,
+    svd_u,
+    svd_u_p,
+    svd_v,
+    svd_v_p,
 )
 from .structure import (  # noqa: F401
     ans_shape,

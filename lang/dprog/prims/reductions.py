@@ -201,6 +201,8 @@ def _bsum(v, x, axis):
     return sum_(v, axis=axis, keepdims=True)
 
 
+# the Euclidean norm (along `axis`), gradient 0 at the zero vector; the builtin `norm`
+# (lib/statistics.py) adds the other orders
 def _norm_np(x, axis=None):
     return xp.sqrt(xp.sum(xp.square(x), axis=axis))
 
@@ -212,9 +214,7 @@ norm_p = defprim(
                        axis=_shift_axis(axis, _nb(t, x), ndim(x))), ans),),
     vjp=(lambda g, ans, x, axis=None:
          mul(broadcast_to(_expand_reduced(g, x, axis, False), shape(x)),
-             safe_div(x, _expand_reduced(ans, x, axis, False))),),
-    sig="norm(x, axis=none, *, keepdims=false)", category="reductions",
-    doc="Euclidean norm (along `axis`); gradient 0 at the zero vector")
+             safe_div(x, _expand_reduced(ans, x, axis, False))),))
 
 
 def _cumsum_np(x, axis=None):
@@ -243,6 +243,23 @@ cumsum_p = defprim(
     vjp=(lambda g, ans, x, axis=None: _cumsum_vjp(g, x, axis),),
     sig="cumsum(x, axis=none)", doc="cumulative sum (flattened when no axis is given)",
     category="reductions")
+
+
+def _cumprod_np(x, axis):
+    return xp.cumprod(x, axis=axis)
+
+
+def _cumprod_jvp(t, ans, x, axis):
+    nb = _nb(t, x)
+    return mul(ans, cumsum(div(t, x), axis=axis + nb))
+
+
+# cumprod along one axis of an array without zeros (the builtin flattens for axis=none
+# and takes another route when x holds a zero): d y_i = y_i * sum_{j<=i} t_j / x_j
+cumprod_p = defprim(
+    "cumprod", _cumprod_np, shape_error=_axis_error("cumprod"), jvp=(_cumprod_jvp,),
+    batch="flat axis",
+    vjp=(lambda g, ans, x, axis: div(_cumsum_vjp(mul(g, ans), x, axis), x),))
 
 
 # ====================================================== non-differentiable helpers
@@ -277,5 +294,9 @@ def prod_pairs(x, t, axis=None):
 
 def cumsum(x, axis=None):
     return bind(cumsum_p, (x,), {"axis": axis})
+
+
+def cumprod(x, axis: int):
+    return bind(cumprod_p, (x,), {"axis": axis})
 
 

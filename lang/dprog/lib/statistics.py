@@ -1,0 +1,289 @@
+"""Reductions beyond sums: norm with every `ord`, cumprod, diff, median, quantile and
+average with weights. Compositions of primitives, so differentiable through them;
+the choices at kinks (ties, zero vectors) are listed in docs/differentiation.md."""
+
+from __future__ import annotations
+
+import math
+
+from ..core.backend import xp
+from ..core.errors import DpIndexError, DpShapeError, DpTypeError, DpValueError
+from ..core.values import show, strip
+from ..prims import primitives as P
+from .selection import _along, axis_index, flat_or_axis, gather_along, sort_along
+from .table import _axis, _bool_arg, _int_arg, _keep_dims, _num, _reduced_count, builtin
+
+
+# ======================================================================= norm
+def _vector_norm(x, ord, axis):
+    """NumPy's vector norms along `axis` (an int or none: all entries)."""
+    if ord is None or ord == 2:
+        return P.bind(P.norm_p, (x,), {"axis": axis})
+    ax = P.abs_(x)
+    if ord == math.inf:
+        return P.bind(P.max_p, (ax,), {"axis": axis})
+    if ord == -math.inf:
+        return P.bind(P.min_p, (ax,), {"axis": axis})
+    if ord == 1:
+        return P.sum_(ax, axis=axis)
+    if ord == 0:  # how many entries are nonzero: no derivative
+        return P.sum_(P.where(strip(x) != 0, 1.0, 0.0), axis=axis)
+    if ord > 0:
+        # (sum |x|^p)^(1/p); zero entries contribute 0 through the untaken `where`
+        # branch, so the derivative there is 0 (also for p < 1, where it is infinite)
+        nz = strip(x) != 0
+        powered = P.where(nz, P.pow_(P.abs_(P.where(nz, x, 1.0)), float(ord)), 0.0)
+    else:
+        powered = P.pow_(ax, float(ord))
+    return P.pow_(P.sum_(powered, axis=axis), 1.0 / ord)
+
+
+def _matrix_norm(x, ord, axes):
+    """NumPy's matrix norms over the two axes `axes` (rows, columns)."""
+    r, c = axes
+    if ord is None or ord == "fro":
+        return P.bind(P.norm_p, (x,), {"axis": (r, c)})
+    if ord in (1, -1, math.inf, -math.inf):
+        summed, kept = (r, c) if ord in (1, -1) else (c, r)  # column sums for 1, rows: inf
+        s = P.sum_(P.abs_(x), axis=summed)
+        kept -= kept > summed
+        return P.bind(P.max_p if ord > 0 else P.min_p, (s,), {"axis": kept})
+    if ord in (2, -2, "nuc"):
+        nd = P.ndim(x)
+        rest = tuple(i for i in range(nd) if i not in (r, c))
+        s = P.svd_s(P.transpose(x, rest + (r, c)))  # descending, along the last axis
+        if ord == "nuc":
+            return P.sum_(s, axis=-1)
+        return P.getitem(s, (Ellipsis, 0 if ord == 2 else -1))
+    raise DpValueError(f"`norm`: invalid ord {show(ord)} for a matrix", None,
+                       "matrix orders: \"fro\", \"nuc\", 1, -1, 2, -2, inf, -inf")
+
+
+def _norm_ord(ord):
+    ord = strip(ord)
+    if ord is None or ord in ("fro", "nuc"):
+        return ord
+    if type(ord) in (int, float) and ord == ord:
+        return ord
+    raise DpTypeError(f"`norm`: ord must be a number, inf, -inf, \"fro\" or \"nuc\", got "
+                      f"{show(ord)}", None, None)
+
+
+@builtin("norm(x, ord=none, axis=none, *, keepdims=false)", "vector or matrix norm as NumPy's "
+         "(along `axis`; ord: 2, 1, inf, -inf, 0, p for vectors, \"fro\", \"nuc\", 2, -2, 1, "
+         "-1, inf, -inf for matrices); its gradient at 0 is 0", "reductions")
+def _norm(x, ord=None, axis=None, keepdims=False):
+    x = _num(x, "norm")
+    ord = _norm_ord(ord)
+    axis = _axis(axis, "norm", x)
+    keepdims = _bool_arg(keepdims, "norm", "keepdims")
+    nd = P.ndim(x)
+    if type(axis) is tuple and len(axis) == 1:
+        axis = axis[0]
+    if ord is None:  # Euclidean over all of `axis` (any number of axes, unlike NumPy)
+        r = P.bind(P.norm_p, (x,), {"axis": axis})
+    elif axis is None and nd > 2:
+        raise DpShapeError(f"`norm`: ord={show(ord)} needs a vector or a matrix, got shape "
+                           f"{P.shape(x)}", None, "choose the axes with axis=")
+    elif (axis is None and nd == 2) or type(axis) is tuple:
+        axes = (0, 1) if axis is None else tuple(axis_index(a, nd, "norm") for a in axis)
+        if len(axes) != 2 or axes[0] == axes[1]:
+            raise DpIndexError(f"`norm`: axis must be one axis or two different axes, got "
+                               f"{show(axis)}", None, None)
+        r = _matrix_norm(x, ord, axes)
+    else:
+        if type(ord) is str:
+            raise DpValueError(f"`norm`: ord={show(ord)} is a matrix norm", None,
+                               "give two axes, e.g. axis=(0, 1), or a 2-D array")
+        r = _vector_norm(x, ord, axis)
+    return _keep_dims(r, x, axis) if keepdims else r
+
+
+# =================================================================== cumulative
+_ZERO_FACTORS = 4  # zeros of a prefix kept as traced factors: exact to this order
+
+
+@builtin("cumprod(x, axis=none)", "cumulative product (flattened when no axis is given); "
+         "exact derivatives also where x has zeros", "reductions")
+def _cumprod(x, axis=None):
+    x = _num(x, "cumprod")
+    x, a = flat_or_axis(x, axis, "cumprod")
+    v = xp.asarray(strip(x))
+    zero = v == 0
+    if not zero.any():
+        return P.cumprod(x, a)
+    # y_i = (product of the nonzero entries up to i) * (the zero entries up to i, kept as
+    # traced factors): the first product has no zero to divide by, and the zero factors
+    # carry the derivatives that survive (a prefix with three zeros has zero first and
+    # second derivatives, but its third derivative is the product of the others)
+    base = P.cumprod(P.where(zero, 1.0, x), a)
+    count = xp.cumsum(zero, axis=a)  # zeros among the entries up to i
+    kept = min(int(count.max()), _ZERO_FACTORS)
+    for r in range(1, kept + 1):
+        at = xp.expand_dims(xp.argmax(count == r, axis=a), a)  # where the r-th zero is
+        value = gather_along(x, at, a)  # that entry (0, traced), one per slice
+        base = P.mul(base, P.where(count >= r, value, 1.0))
+    if kept < int(count.max()):  # more zeros than kept factors: exact to that order
+        base = P.mul(base, P.normalize((count <= kept).astype(xp.float64)))
+    return base
+
+
+@builtin("diff(x, n=1, axis=-1, prepend=none, append=none)", "differences of neighbours "
+         "x[i+1] - x[i] along `axis`, taken n times (prepend/append values first)",
+         "reductions")
+def _diff(x, n=1, axis=-1, prepend=None, append=None):
+    x = _num(x, "diff")
+    if P.ndim(x) == 0:
+        raise DpShapeError("`diff` needs an array, got a number", None, None)
+    n = _int_arg(n, "diff", "n")
+    if n < 0:
+        raise DpValueError(f"`diff`: n must not be negative, got {n}", None, None)
+    nd = P.ndim(x)
+    a = axis_index(axis, nd, "diff")
+    parts = [_edge(prepend, x, a, "prepend"), x, _edge(append, x, a, "append")]
+    parts = [p for p in parts if p is not None]
+    if len(parts) > 1:
+        x = P.concat(parts, axis=a)
+    for _ in range(n):
+        if P.shape(x)[a] == 0:
+            break
+        x = P.sub(P.getitem(x, _along(a, nd, slice(1, None))),
+                  P.getitem(x, _along(a, nd, slice(None, -1))))
+    return x
+
+
+def _edge(v, x, a, what):
+    """diff's prepend/append: a number broadcast to one slice of x, or an array."""
+    if v is None:
+        return None
+    v = _num(v, "diff", what)
+    if P.ndim(v) == 0:
+        s = list(P.shape(x))
+        s[a] = 1
+        return P.broadcast_to(v, tuple(s))
+    return v
+
+
+# =================================================================== order statistics
+def _check_q(q, name):
+    qs = xp.asarray(strip(q), dtype=xp.float64)
+    if not xp.all((qs >= 0) & (qs <= 1)):
+        raise DpValueError(f"`{name}`: quantiles must lie in [0, 1], got {show(strip(q))}",
+                           None, "for percentiles p, use q = p / 100")
+    return qs
+
+
+_PARTITION_MAX = 8  # order statistics found by partitioning (O(n) each); more: one sort
+
+
+def _order_statistics(x, lo, hi):
+    """(table, lo_at, hi_at): the order statistics lo and hi of x (..., n) along its last
+    axis are table[..., lo_at] and table[..., hi_at], the table a gather from x (so
+    differentiable). A few positions are found by partitioning, in linear time; many,
+    or a nan, sort the whole axis. Either way the element picked among equal values is
+    the one a stable sort puts at that position."""
+    v = xp.asarray(strip(x))
+    needed = xp.unique(xp.concatenate([lo.reshape(-1), hi.reshape(-1)]))
+    if len(needed) > _PARTITION_MAX or xp.isnan(v).any():
+        return sort_along(x, P.ndim(x) - 1), lo, hi
+    part = xp.argpartition(v, needed, axis=-1)
+    cols = []
+    for k in needed:
+        at = part[..., k:k + 1]
+        val = xp.take_along_axis(v, at, axis=-1)
+        eq = v == val
+        if eq.sum(axis=-1).max() == 1:  # no ties: the partition's index is the one
+            cols.append(at[..., 0])
+            continue
+        rank = xp.cumsum(eq, axis=-1) - 1  # among the equal values, in their order
+        want = k - (v < val).sum(axis=-1, keepdims=True)
+        cols.append(xp.argmax(eq & (rank == want), axis=-1))
+    table = gather_along(x, xp.stack(cols, axis=-1), P.ndim(x) - 1)
+    return table, xp.searchsorted(needed, lo), xp.searchsorted(needed, hi)
+
+
+def quantile_of(x, q, axis, keepdims: bool, name: str):
+    """NumPy's quantile, method "linear": the two neighbouring order statistics along
+    the axes (merged into one), interpolated."""
+    qs = _check_q(q, name)
+    nd = P.ndim(x)
+    axes = tuple(range(nd)) if axis is None else tuple(
+        axis_index(a, nd, name) for a in (axis if type(axis) is tuple else (axis,)))
+    rest = tuple(i for i in range(nd) if i not in axes)
+    xt = P.transpose(x, rest + axes) if nd else x
+    rest_shape = tuple(P.shape(x)[i] for i in rest)
+    n = _reduced_count(x, axis)
+    if n == 0:
+        raise DpValueError(f"`{name}` of an empty array", None, None)
+    pos = qs * (n - 1)
+    lo = xp.clip(xp.floor(pos), 0, n - 1).astype(xp.int64)
+    hi = xp.minimum(lo + 1, n - 1)
+    table, lo_at, hi_at = _order_statistics(P.reshape(xt, rest_shape + (n,)), lo, hi)
+    frac = P.sub(P.mul(q, float(n - 1)), P.normalize(lo.astype(xp.float64)))
+    pick = (slice(None),) * len(rest)
+    a = P.getitem(table, pick + (P.normalize(lo_at) if lo_at.ndim == 0 else lo_at,))
+    b = P.getitem(table, pick + (P.normalize(hi_at) if hi_at.ndim == 0 else hi_at,))
+    r = P.add(a, P.mul(frac, P.sub(b, a)))
+    nq = qs.ndim
+    if nq and rest:  # NumPy puts the axes of q first
+        k = len(rest)
+        r = P.transpose(r, tuple(range(k, k + nq)) + tuple(range(k)))
+    if keepdims:
+        kept = tuple(1 if i in axes else d for i, d in enumerate(P.shape(x)))
+        r = P.reshape(r, qs.shape + kept)
+    return r
+
+
+@builtin("quantile(x, q, axis=none, *, keepdims=false)", "the q-th quantile (q in [0, 1], a "
+         "number or an array) along `axis`, interpolating linearly (NumPy's default method, "
+         "the only one); the derivative goes to the neighbouring order statistics", "reductions")
+def _quantile(x, q, axis=None, keepdims=False):
+    x = _num(x, "quantile")
+    q = _num(q, "quantile", "q")
+    return quantile_of(x, q, _axis(axis, "quantile", x),
+                       _bool_arg(keepdims, "quantile", "keepdims"), "quantile")
+
+
+@builtin("median(x, axis=none, *, keepdims=false)", "the middle value (the mean of the two "
+         "middle values for an even count) along `axis`", "reductions")
+def _median(x, axis=None, keepdims=False):
+    x = _num(x, "median")
+    return quantile_of(x, 0.5, _axis(axis, "median", x),
+                       _bool_arg(keepdims, "median", "keepdims"), "median")
+
+
+# =================================================================== average
+def _weights_for(a, w, axis):
+    """The weights broadcast against a (NumPy: same shape, or 1-D along an int axis)."""
+    sa, sw = P.shape(a), P.shape(w)
+    if sa == sw:
+        return w
+    if type(axis) is int and len(sw) == 1 and sw[0] == sa[axis]:
+        s = [1] * len(sa)
+        s[axis] = sw[0]
+        return P.reshape(w, tuple(s))
+    raise DpShapeError(f"`average`: weights of shape {sw} do not fit x of shape {sa}", None,
+                       "weights have the shape of x, or are 1-D along an int axis")
+
+
+@builtin("average(x, axis=none, weights=none, returned=false, *, keepdims=false)",
+         "weighted mean sum(x * weights) / sum(weights) along `axis` (the mean without "
+         "weights); returned=true also gives the sum of the weights", "reductions")
+def _average(x, axis=None, weights=None, returned=False, keepdims=False):
+    x = _num(x, "average")
+    axis = _axis(axis, "average", x)
+    returned = _bool_arg(returned, "average", "returned")
+    keepdims = _bool_arg(keepdims, "average", "keepdims")
+    if type(axis) is int:
+        axis = axis_index(axis, P.ndim(x), "average")
+    if weights is None:
+        w = P.normalize(xp.ones(P.shape(x)))
+    else:
+        w = P.broadcast_to(_weights_for(x, _num(weights, "average", "weights"), axis),
+                           P.shape(x))
+    sw = P.sum_(w, axis=axis, keepdims=keepdims)
+    if xp.any(xp.asarray(strip(sw)) == 0):
+        raise DpValueError("`average`: the weights sum to zero", None,
+                           "give weights with a nonzero sum along the axis")
+    avg = P.div(P.sum_(P.mul(x, w), axis=axis, keepdims=keepdims), sw)
+    return (avg, sw) if returned else avg

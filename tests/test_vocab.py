@@ -1,0 +1,348 @@
+"""The NumPy/SciPy vocabulary of issue 13 (special functions, sorting, statistics,
+padding and splitting, random draws): values against NumPy and SciPy, the
+derivatives decided at awkward points, and the errors for bad arguments.
+(The rules themselves are checked in test_ad_properties.py.)"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import special as sps
+
+import dprog
+
+
+@pytest.fixture
+def it():
+    return dprog.Interpreter(stdout=io.StringIO())
+
+
+def ev(it, expr, **values):
+    return it.eval(expr, dict(values))
+
+
+def close(got, want, rtol=1e-12):
+    assert np.shape(got) == np.shape(want), (np.shape(got), np.shape(want))
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-14)
+
+
+RNG = np.random.default_rng(13)
+X = RNG.normal(size=(3, 4, 5))
+M = RNG.normal(size=(4, 3))
+
+
+# ================================================================ special functions
+@pytest.mark.parametrize("name, ref, lo, hi", [
+    ("erf", sps.erf, -3, 3), ("erfc", sps.erfc, -3, 3), ("erfinv", sps.erfinv, -0.99, 0.99),
+    ("lgamma", sps.gammaln, -4.5, 6), ("gammaln", sps.gammaln, 0.1, 6),
+    ("digamma", sps.digamma, -3.5, 6), ("sinc", np.sinc, -4, 4),
+])
+def test_special_functions_match_scipy(it, name, ref, lo, hi):
+    x = np.linspace(lo, hi, 37)
+    close(ev(it, f"{name}(x)", x=x), ref(x))
+    for v in (x[3], x[20]):  # Python floats take the fast path
+        close(ev(it, f"{name}(x)", x=float(v)), ref(v))
+
+
+def test_special_function_edges(it):
+    assert ev(it, "erfinv(1.0)") == np.inf and np.isnan(ev(it, "erfinv(2.0)"))
+    assert ev(it, "lgamma(0.0)") == np.inf and ev(it, "lgamma(-1.0)") == np.inf
+    assert ev(it, "sinc(0.0)") == 1.0
+    close(ev(it, "polygamma(2, x)", x=np.array([0.5, 3.0])), sps.polygamma(2, [0.5, 3.0]))
+
+
+def test_special_function_derivatives_to_second_order(it):
+    close(ev(it, "grad(erf)(0.3)"), 2 / np.sqrt(np.pi) * np.exp(-0.09))
+    close(ev(it, "grad(grad(lgamma))(2.5)"), sps.polygamma(1, 2.5))
+    close(ev(it, "grad(grad(digamma))(2.5)"), sps.polygamma(2, 2.5))
+    close(ev(it, "derivative(derivative(erfinv))(0.4)"),
+          np.pi / 2 * sps.erfinv(0.4) * np.exp(2 * sps.erfinv(0.4) ** 2))
+    # sinc at 0: the Taylor series, not 0/0
+    assert ev(it, "grad(sinc)(0.0)") == 0.0
+    close(ev(it, "grad(grad(sinc))(0.0)"), -np.pi ** 2 / 3)
+    close(ev(it, "derivative(derivative(derivative(derivative(sinc))))(0.0)"),
+          np.pi ** 4 / 5)
+
+
+def test_scipy_is_not_imported_at_start_up():
+    code = ("import sys, dprog; it = dprog.Interpreter(); it.exec('print(1)'); "
+            "print('scipy' in sys.modules); it.exec('print(lgamma(4.0))'); "
+            "print('scipy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["1", "False", str(float(sps.gammaln(4.0))), "True"]
+
+
+def test_nan_to_num(it):
+    x = np.array([np.nan, np.inf, -np.inf, 1.5])
+    close(ev(it, "nan_to_num(x)", x=x), np.nan_to_num(x))
+    close(ev(it, "nan_to_num(x, nan=-1.0, posinf=9.0, neginf=-9.0)", x=x),
+          np.nan_to_num(x, nan=-1.0, posinf=9.0, neginf=-9.0))
+    close(ev(it, "grad(fn(x) => sum(nan_to_num(x * 2.0)))(x)", x=x), [0.0, 0.0, 0.0, 2.0])
+
+
+# =========================================================================== norm
+@pytest.mark.parametrize("ord", ["none", "1", "2", "inf", "-inf", "0", "3", "0.5", "-1.5"])
+def test_vector_norms_match_numpy(it, ord):
+    o = {"none": None, "inf": np.inf, "-inf": -np.inf}.get(ord, None if ord == "none"
+                                                          else float(ord))
+    v = M[:, 0]
+    close(ev(it, f"norm(v, {ord})", v=v), np.linalg.norm(v, o))
+    close(ev(it, f"norm(x, {ord}, 1)", x=M), np.linalg.norm(M, o, 1))
+    close(ev(it, f"norm(x, {ord}, -1, keepdims=true)", x=X),
+          np.linalg.norm(X, o, -1, keepdims=True))
+
+
+@pytest.mark.parametrize("ord", ["none", "\"fro\"", "\"nuc\"", "1", "-1", "2", "-2", "inf",
+                                 "-inf"])
+def test_matrix_norms_match_numpy(it, ord):
+    o = {"none": None, "\"fro\"": "fro", "\"nuc\"": "nuc", "inf": np.inf,
+         "-inf": -np.inf}.get(ord)
+    o = float(ord) if o is None and ord != "none" else o
+    close(ev(it, f"norm(x, {ord})", x=M), np.linalg.norm(M, o))
+    close(ev(it, f"norm(x, {ord}, (2, 0))", x=X), np.linalg.norm(X, o, (2, 0)))
+    close(ev(it, f"norm(x, {ord}, (0, 1), keepdims=true)", x=X),
+          np.linalg.norm(X, o, (0, 1), keepdims=True))
+
+
+def test_norm_gradients_at_zero_are_zero(it):
+    for ord in ("none", "1", "2", "inf", "-inf", "3", "0.5"):
+        assert list(ev(it, f"grad(fn(v) => norm(v, {ord}))(zeros(3))")) == [0.0] * 3, ord
+    close(ev(it, "grad(fn(v) => norm(v, 3))([0.0, 2.0, 0.0])"), [0.0, 1.0, 0.0])
+    # ties of the inf-norm share the derivative, as max does
+    close(ev(it, "grad(fn(v) => norm(v, inf))([-2.0, 2.0, 1.0])"), [-0.5, 0.5, 0.0])
+    close(ev(it, "hessian(fn(v) => norm(v, 2))([0.0, 0.0])"), np.zeros((2, 2)))
+    # matrix norms from singular values: a zero singular value has derivative 0
+    for ord in ("2", "-2", "\"nuc\""):
+        close(ev(it, f"grad(fn(a) => norm(a, {ord}))(zeros(2, 3))"), np.zeros((2, 3)))
+    u, s, vt = np.linalg.svd(M, full_matrices=False)
+    close(ev(it, "grad(fn(a) => norm(a, \"nuc\"))(x)", x=M), u @ vt)
+    close(ev(it, "grad(fn(a) => norm(a, 2))(x)", x=M), np.outer(u[:, 0], vt[0]))
+    # rank 1: the nuclear norm's gradient keeps only the nonzero singular value's part
+    r1 = np.outer([1.0, 2.0], [3.0, 0.0, 4.0])
+    u, s, vt = np.linalg.svd(r1, full_matrices=False)
+    close(ev(it, "grad(fn(a) => norm(a, \"nuc\"))(x)", x=r1), np.outer(u[:, 0], vt[0]))
+
+
+def test_norm_errors(it):
+    with pytest.raises(dprog.DpError, match="matrix norm"):
+        ev(it, "norm([1.0, 2.0], \"fro\")")
+    with pytest.raises(dprog.DpError, match="needs a vector or a matrix"):
+        ev(it, "norm(x, 1)", x=X)
+    with pytest.raises(dprog.DpError, match="invalid ord 3"):
+        ev(it, "norm(x, 3)", x=M)
+    with pytest.raises(dprog.DpError, match="two different axes"):
+        ev(it, "norm(x, 1, (0, 0))", x=M)
+    with pytest.raises(dprog.DpError, match="ord must be"):
+        ev(it, "norm(x, \"max\")", x=M)
+
+
+# ============================================================ cumulative, diff
+def test_cumprod_and_diff_match_numpy(it):
+    close(ev(it, "cumprod(x)", x=X), np.cumprod(X))
+    close(ev(it, "cumprod(x, 1)", x=X), np.cumprod(X, 1))
+    z = X.copy()
+    z[1, 2, 3] = 0.0
+    close(ev(it, "cumprod(x, -1)", x=z), np.cumprod(z, -1))
+    for n, axis in ((1, -1), (2, 0), (0, 1), (7, -1)):
+        close(ev(it, f"diff(x, {n}, {axis})", x=X), np.diff(X, n, axis))
+    close(ev(it, "diff(x, 1, 0, prepend=0.0, append=x)", x=M), np.diff(M, 1, 0, 0.0, M))
+
+
+def test_cumprod_gradient_with_zeros_is_exact(it):
+    x = np.array([2.0, 0.0, 3.0, 0.0, 5.0])
+    g = ev(it, "grad(fn(x) => sum(cumprod(x)))(x)", x=x)
+    h = 1e-7
+    fd = [(np.sum(np.cumprod(x + h * e)) - np.sum(np.cumprod(x - h * e))) / (2 * h)
+          for e in np.eye(5)]
+    close(g, fd, rtol=1e-6)
+
+
+# ===================================================== median, quantile, average
+@pytest.mark.parametrize("axis", ["none", "0", "-1", "(0, 2)"])
+def test_median_and_quantile_match_numpy(it, axis):
+    a = None if axis == "none" else eval(axis)
+    close(ev(it, f"median(x, {axis})", x=X), np.median(X, a))
+    close(ev(it, f"median(x, {axis}, keepdims=true)", x=X), np.median(X, a, keepdims=True))
+    q = np.array([0.0, 0.1, 0.5, 0.77, 1.0])
+    close(ev(it, f"quantile(x, q, {axis})", x=X, q=q), np.quantile(X, q, a))
+    close(ev(it, f"quantile(x, 0.3, {axis}, keepdims=true)", x=X),
+          np.quantile(X, 0.3, a, keepdims=True))
+    close(ev(it, f"quantile(x, q, {axis}, keepdims=true)", x=X, q=q),
+          np.quantile(X, q, a, keepdims=True))
+
+
+def test_median_derivative_goes_to_the_middle_elements(it):
+    close(ev(it, "grad(median)([5.0, 1.0, 3.0])"), [0.0, 0.0, 1.0])
+    close(ev(it, "grad(median)([5.0, 1.0, 3.0, 4.0])"), [0.0, 0.0, 0.5, 0.5])
+    # ties: the stable sort decides which of the equal elements is the middle one
+    close(ev(it, "grad(median)([2.0, 2.0, 2.0])"), [0.0, 1.0, 0.0])
+    close(ev(it, "grad(fn(x) => sum(sort(x) * [1.0, 2.0, 3.0]))([2.0, 1.0, 2.0])"),
+          [2.0, 1.0, 3.0])
+    # quantile in q: the slope between the neighbouring order statistics
+    close(ev(it, "grad(fn(q) => quantile([0.0, 1.0, 4.0], q))(0.75)"), 6.0)
+
+
+def test_average_matches_numpy(it):
+    w = RNG.uniform(0.5, 2, size=X.shape)
+    close(ev(it, "average(x)", x=X), np.average(X))
+    close(ev(it, "average(x, 1, w)", x=X, w=w), np.average(X, 1, w))
+    w1 = RNG.uniform(0.5, 2, size=4)
+    close(ev(it, "average(x, 1, w)", x=X, w=w1), np.average(X, 1, w1))
+    got = ev(it, "average(x, 1, w, true)", x=X, w=w1)
+    want = np.average(X, 1, w1, returned=True)
+    close(got[0], want[0])
+    close(got[1], want[1])
+    close(ev(it, "average(x, (0, 2), w, keepdims=true)", x=X, w=w),
+          np.average(X, (0, 2), w, keepdims=True))
+    with pytest.raises(dprog.DpError, match="sum to zero"):
+        ev(it, "average([1.0, 2.0], weights=[1.0, -1.0])")
+    with pytest.raises(dprog.DpError, match="do not fit"):
+        ev(it, "average(x, 0, [1.0, 2.0])", x=X)
+
+
+# ===================================================== sorting and picking
+def test_sort_argsort_searchsorted_unique(it):
+    y = np.array([3.0, 1.0, 2.0, 1.0, np.nan])
+    close(ev(it, "sort(x)", x=X), np.sort(X))
+    close(ev(it, "sort(x, 0)", x=X), np.sort(X, 0))
+    close(ev(it, "sort(x, none)", x=X), np.sort(X, None))
+    np.testing.assert_array_equal(ev(it, "sort(y)", y=y), np.sort(y))
+    close(ev(it, "argsort(x, 1)", x=X), np.argsort(X, 1, kind="stable"))
+    close(ev(it, "argsort(y)", y=y), np.argsort(y, kind="stable"))
+    s = np.sort(X.ravel())
+    close(ev(it, "searchsorted(s, v)", s=s, v=X[0]), np.searchsorted(s, X[0]))
+    close(ev(it, "searchsorted([1.0, 2.0, 2.0], 2.0, \"right\")"), 3)
+    close(ev(it, "unique([3.0, 1.0, 3.0, 2.0])"), [1.0, 2.0, 3.0])
+
+
+def test_take_and_take_along_axis(it):
+    idx = np.array([3.0, 0.0, -1.0, 3.0])
+    close(ev(it, "take(x, i)", x=X, i=idx), np.take(X, idx.astype(int)))
+    close(ev(it, "take(x, i, 1)", x=X, i=idx), np.take(X, idx.astype(int), 1))
+    close(ev(it, "take(x, 2, 2)", x=X), np.take(X, 2, 2))
+    order = np.argsort(X, 1)
+    close(ev(it, "take_along_axis(x, i, 1)", x=X, i=order.astype(float)),
+          np.take_along_axis(X, order, 1))
+    # picking an element twice adds its derivatives up
+    close(ev(it, "grad(fn(v) => sum(take(v, [0, 0, 1])))([1.0, 2.0])"), [2.0, 1.0])
+    with pytest.raises(dprog.DpIndexError, match="out of range"):
+        ev(it, "take([1.0, 2.0], 2)")
+    with pytest.raises(dprog.DpTypeError, match="whole numbers"):
+        ev(it, "take([1.0, 2.0], 0.5)")
+    with pytest.raises(dprog.DpShapeError, match="dimensions"):
+        ev(it, "take_along_axis(x, [0, 1], 1)", x=M)
+
+
+@pytest.mark.parametrize("mode", ["constant", "edge", "reflect", "symmetric", "wrap"])
+def test_pad_matches_numpy(it, mode):
+    for width in (2, (1, 3), ((0, 1), (2, 1))):
+        w = str(width).replace("[", "(").replace("]", ")")
+        close(ev(it, f"pad(x, {w}, \"{mode}\")", x=M), np.pad(M, width, mode=mode))
+    close(ev(it, "pad(x, 1, \"constant\", 7.0)", x=M), np.pad(M, 1, constant_values=7.0))
+    # the padded copies pass their derivatives back to the entries they copy
+    close(ev(it, "grad(fn(v) => sum(pad(v, 2, \"edge\")))([1.0, 2.0, 3.0])"), [3.0, 1.0, 3.0])
+    close(ev(it, "grad(fn(c) => sum(pad([1.0, 2.0], 1, \"constant\", c)))(0.0)"), 2.0)
+
+
+def test_pad_and_split_errors(it):
+    with pytest.raises(dprog.DpValueError, match="unknown mode"):
+        ev(it, "pad([1.0], 1, \"mirror\")")
+    with pytest.raises(dprog.DpValueError, match="non-negative"):
+        ev(it, "pad([1.0], -1)")
+    with pytest.raises(dprog.DpValueError, match="equal sections"):
+        ev(it, "split([1.0, 2.0, 3.0], 2)")
+
+
+def test_split_matches_numpy(it):
+    for arg, axis in ((2, 0), ((1, 3), 1), ((-2,), 2), ((0, 9), 1)):
+        got = ev(it, f"split(x, {arg if type(arg) is int else str(arg)}, {axis})",
+                 x=X if axis != 0 or arg != 2 else X[:2])
+        want = np.split(X if axis != 0 or arg != 2 else X[:2], arg if type(arg) is int
+                        else list(arg), axis)
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            close(g, w)
+
+
+# ============================================================================ random
+def test_random_draws_come_from_the_seeded_stream(it):
+    it.exec("seed(7)")
+    a = ev(it, "(normal((2, 3), 1.0, 2.0), uniform(4, -1.0, 1.0), permutation(5), "
+               "shuffle(x), choice(10, 3, false), choice(4))", x=M)
+    rng = np.random.default_rng(7)
+    close(a[0], 1.0 + 2.0 * rng.standard_normal((2, 3)))
+    close(a[1], -1.0 + 2.0 * rng.random(4))
+    close(a[2], rng.permutation(5))
+    close(a[3], M[rng.permutation(4)])
+    close(a[4], rng.choice(10, 3, replace=False))
+    assert a[5] == rng.choice(4)
+    assert type(ev(it, "normal()")) is float
+
+
+def test_random_draws_are_differentiable_in_their_parameters(it):
+    it.exec("seed(1)")
+    g = ev(it, "grad(fn(m, s) => sum(normal(3, m, s)), (0, 1))(0.5, 2.0)")
+    z = np.random.default_rng(1).standard_normal(3)
+    close(g[0], 3.0)
+    close(g[1], z.sum())
+
+
+def test_random_errors(it):
+    with pytest.raises(dprog.DpValueError, match="cannot pick 4 different"):
+        ev(it, "choice(3, 4, false)")
+    with pytest.raises(dprog.DpShapeError, match="needs an array"):
+        ev(it, "shuffle(1.0)")
+    with pytest.raises(dprog.DpValueError, match="must not be negative"):
+        ev(it, "permutation(-1)")
+
+
+# ================================================== names from NumPy, SciPy and Python
+@pytest.mark.parametrize("src, message, hint", [
+    ("arcsin(0.5)", "`arcsin` is not a dprog builtin", "use asin(x)"),
+    ("gamma(3.0)", "`gamma` is not a dprog builtin", "exp(lgamma(x))"),
+    ("percentile([1.0], 50)", "`percentile` is not a dprog builtin", "quantile(x, p / 100)"),
+    ("histogram([1.0])", "`histogram` is not a dprog builtin", "there is no builtin"),
+    ("np.sum([1.0])", "dprog has no NumPy module", "write `sum(x)` for `np.sum(x)`"),
+])
+def test_names_from_numpy_say_what_to_use(src, message, hint):
+    with pytest.raises(dprog.DpNameError) as info:
+        dprog.Interpreter(stdout=io.StringIO()).exec(f"let y = {src}")
+    assert message in info.value.message
+    assert hint in info.value.hint
+
+
+def test_a_declared_name_shadows_the_foreign_table():
+    out = io.StringIO()
+    dprog.Interpreter(stdout=out).exec("let gamma = 0.9\nprint(gamma)")
+    assert out.getvalue() == "0.9\n"
+
+
+def test_quantile_partition_and_sort_pick_the_same_tied_elements(it, monkeypatch):
+    """A few order statistics come from partitioning, many from one sort: with ties
+    both give the derivative to the element a stable sort puts there."""
+    from dprog.lib import statistics
+
+    x = np.random.default_rng(5).integers(0, 4, size=(3, 7, 6)).astype(float)
+    srcs = ["grad(fn(v) => sum(median(v, 1) * w))(x)",
+            "grad(fn(v) => sum(quantile(v, [0.1, 0.5, 0.9], (0, 2)) * w2))(x)",
+            "grad(fn(v) => quantile(v, 0.35))(x)"]
+    w = np.arange(18.0).reshape(3, 6) + 1
+    w2 = np.arange(21.0).reshape(3, 7) + 1
+    fast = [ev(it, s, x=x, w=w, w2=w2) for s in srcs]
+    monkeypatch.setattr(statistics, "_PARTITION_MAX", 0)
+    slow = [ev(it, s, x=x, w=w, w2=w2) for s in srcs]
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)
+    close(ev(it, "median(x, 1)", x=x), np.median(x, 1))
+
+
+def test_norm_without_ord_takes_any_number_of_axes(it):
+    """dprog's Euclidean norm kept its old reach: any tuple of axes (NumPy allows two)."""
+    close(ev(it, "norm(x, axis=(0, 1, 2))", x=X), np.sqrt(np.sum(X ** 2)))
+    close(ev(it, "norm(x, none, (0, 2), keepdims=true)", x=X),
+          np.sqrt(np.sum(X ** 2, axis=(0, 2), keepdims=True)))
