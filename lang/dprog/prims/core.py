@@ -377,8 +377,18 @@ def _int_too_large() -> DpLimitError:
 
 
 def _check_int_pow(a: int, b: int) -> None:
-    """Refuse an int power whose result would pass `_INT_BITS` bits (a limits error)."""
-    if b > 64 and abs(a) > 1 and b * math.log2(abs(a)) > _INT_BITS:
+    """Refuse an int power whose result would pass `_INT_BITS` bits (a limits error).
+
+    Estimated from the operands before computing, for every exponent: the result
+    has at least b * (bits(a) - 1) bits, so `(3**600000)**64` is refused at once.
+    """
+    if abs(a) > 1 and b * (abs(a).bit_length() - 1) >= _INT_BITS:
+        raise _int_too_large()
+
+
+def _check_int_mul(a: int, b: int) -> None:
+    """Refuse an int product whose result would pass `_INT_BITS` bits, before computing."""
+    if a.bit_length() + b.bit_length() > _INT_BITS + 1:
         raise _int_too_large()
 
 

@@ -6,7 +6,7 @@ grammar.lark.
 
 # ruff: noqa
 
-GRAMMAR_SHA256 = 'c0110facdf6a43673c84b9dbe6e7ccd8b5f954e3c94b1e2ab0eabd2630c11804'
+GRAMMAR_SHA256 = '8732faf4fa988cbcd5cd9c0ace891ad0fbf76211b846e5fabc5a4dc5a8102c3c'
 
 LARK_VERSION = '1.3.1'
 
@@ -106,7 +106,7 @@ GRAMMAR = ('// dprog grammar (LALR). The post-lexer in parser.py drops newlines 
  'AUGOP.3: "+=" | "-=" | "*=" | "/=" | "//=" | "%=" | "**=" | "@="\n'
  'NAME: /[A-Za-z_][A-Za-z0-9_]*/\n'
  'NUMBER: /(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?/\n'
- 'STRING: /"(\\\\.|[^"\\\\\\n])*"/\n'
+ 'STRING: /"(?:[^"\\\\\\n]|\\\\.)*+"/\n'
  '_NL: /(\\r?\\n)+/\n'
  '\n'
  'COMMENT: /#[^\\n]*/\n'
@@ -114,8 +114,8 @@ GRAMMAR = ('// dprog grammar (LALR). The post-lexer in parser.py drops newlines 
  '%ignore /[ \\t\\f\\r]+/\n'
  '%ignore /\\\\\\r?\\n/\n')
 
-LEXER_PATTERN = ('(?P<AUGOP>(?://=|\\*\\*=|\\+=|\\-=|\\*=|/=|%=|@=))|(?P<ARROW>=>)|(?P<POW>\\*\\*)|(?P<CMPOP>(?:==|!=|<=|>=|<|>))|(?P<NUMBER>(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?)|(?P<NAME>[A-Za-z_][A-Za-z0-9_]*)|(?P<STRING>"(\\\\.|[^"\\\\\n'
- '])*")|(?P<__IGNORE_1>[ \t\x0c'
+LEXER_PATTERN = ('(?P<AUGOP>(?://=|\\*\\*=|\\+=|\\-=|\\*=|/=|%=|@=))|(?P<ARROW>=>)|(?P<POW>\\*\\*)|(?P<CMPOP>(?:==|!=|<=|>=|<|>))|(?P<NUMBER>(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?)|(?P<NAME>[A-Za-z_][A-Za-z0-9_]*)|(?P<STRING>"(?:[^"\\\\\n'
+ ']|\\\\.)*+")|(?P<__IGNORE_1>[ \t\x0c'
  '\r'
  ']+)|(?P<COMMENT>#[^\n'
  ']*)|(?P<_NL>(\r'
@@ -158,7 +158,7 @@ TERMINALS = {'LBRACE': ('str', '{'),
  'AUGOP': ('re', '(?://=|\\*\\*=|\\+=|\\-=|\\*=|/=|%=|@=)'),
  'NAME': ('re', '[A-Za-z_][A-Za-z0-9_]*'),
  'NUMBER': ('re', '(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?'),
- 'STRING': ('re', '"(\\\\.|[^"\\\\\n])*"'),
+ 'STRING': ('re', '"(?:[^"\\\\\n]|\\\\.)*+"'),
  '_NL': ('re', '(\r?\n)+'),
  'COMMENT': ('re', '#[^\n]*'),
  '__IGNORE_1': ('re', '[ \t\x0c\r]+'),

@@ -13,13 +13,16 @@ literal rather than a block.
 
 from __future__ import annotations
 
-import ast as _pyast
 import os
 from pathlib import Path
 
-from ..core.errors import DpSyntaxError, Source, Span
+from ..core.errors import DpLimitError, DpSyntaxError, Source, Span
 from . import nodes as N
 from .lalr import ParseError, Parser, Token, UnexpectedCharacters, UnexpectedToken
+from .strings import decode_string
+
+# Integer literals longer than this are refused (sys.get_int_max_str_digits' default).
+_MAX_INT_DIGITS = 4300
 
 _GRAMMAR = Path(__file__).with_name("grammar.lark")
 _parser = None
@@ -502,6 +505,10 @@ class _Builder:
         s = str(tok)
         if any(c in s for c in ".eE"):
             value = float(s)
+        elif len(s) > _MAX_INT_DIGITS:  # Python's own str -> int limit: refuse it cleanly
+            raise DpLimitError(f"integer literal of {len(s)} digits (the limit is "
+                               f"{_MAX_INT_DIGITS})", self.tspan(tok),
+                               "write it as a float (1e5000) or compute it (10 ** 5000)")
         else:
             value = int(s)
         return N.Const(self.tspan(tok), value)
@@ -510,8 +517,8 @@ class _Builder:
         tok = t.children[0]
         raw = str(tok)
         try:
-            value = _pyast.literal_eval(raw)
-        except (ValueError, SyntaxError):
+            value = decode_string(raw)
+        except ValueError:
             raise DpSyntaxError("invalid escape in string", self.tspan(tok),
                                 'strings support \\n \\t \\" and \\\\') from None
         return N.Const(self.tspan(tok), value)
