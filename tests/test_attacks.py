@@ -46,8 +46,8 @@ _CHILD = textwrap.dedent("""
 def attack(src: str, *, kw: str = "{}", call: str = "it.exec(SRC)", setup: str = "pass",
            mem_mb: int = 1200, wall: float = 60.0) -> dict:
     """Run `src` in a capped child; return its report (kind, message, seconds)."""
-    code = _CHILD.format(as_bytes=mem_mb << 20, kw=kw, call=call,
-                         setup=setup.replace("\n", "\n        "))
+    code = _CHILD.format(as_bytes=mem_mb << 20, kw=kw, call=call.replace("\n", "\n" + " " * 8),
+                         setup=setup.replace("\n", "\n    "))
     code = f"SRC = {src!r}\n" + code
     try:
         proc = subprocess.run([sys.executable, "-"], input=code, capture_output=True,
@@ -100,3 +100,41 @@ def test_a_ten_megabyte_string_literal_fits_in_little_memory():
 def test_a_literal_full_of_escapes_too():
     src = 'let s = "' + "a\\n" * 2_000_000 + '"\nassert(len(s) == 4000000)'
     assert attack(src, mem_mb=900)["kind"] == "ok"
+
+
+# ================================================================ memory: structures
+_SHARED = "let t = 1.0\nfor i in range(60) { t = (t, t) }\n"
+
+
+@pytest.mark.parametrize("use, what", [
+    ("print(str(t))", "printed"), ("print(t)", "printed"), ("let e = t == t", "compared"),
+    ("let m = tree_map(abs, t)", "mapped over"),
+    ("let g = grad(fn(p) => 0.0)(t)", "differentiated"),
+])
+def test_a_self_sharing_structure_is_refused_by_every_walk(use, what):
+    out = refused(_SHARED + use, within=5.0, kw="dict(timeout=5)")
+    assert what in out["message"]
+
+
+def test_repeating_a_long_string_in_a_tuple_cannot_be_printed():
+    refused('let s = "x" * 10000\nprint(len(str((s,) * 10**6)))', within=5.0)
+
+
+def test_eval_does_not_copy_a_shared_array_a_thousand_times():
+    out = refused("", call='it.eval("(ones(1000000),) * 1000")', mem_mb=1500)
+    assert "converted to Python" in out["message"]
+
+
+@pytest.mark.parametrize("call", ['it["t"]', 'it.eval("t")', 'it.exec("print(t)")',
+                                  'it.exec("let g = grad(fn(p) => 0.0)(t)")'])
+def test_a_deep_tuple_is_a_clean_error_never_a_recursion_error(call):
+    out = refused("", call='it.exec("let t = 1.0\\nfor i in range(5000) { t = (t,) }")\n'
+                  + call)
+    assert "nested more than" in out["message"]
+
+
+def test_structures_below_the_limits_still_work():
+    src = ("let t = 1.0\nfor i in range(500) { t = (t,) }\nassert(len(str(t)) == 1503)\n"
+           "assert(t == t)\nlet u = 1.0\nfor i in range(12) { u = (u, u) }\n"
+           "assert(len(str(u)) > 4096)\nlet g = grad(fn(p) => 0.0)(u)\n")
+    assert attack(src)["kind"] == "ok"

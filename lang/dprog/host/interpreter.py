@@ -351,14 +351,19 @@ class Interpreter:
 
     # ------------------------------------------------------------- globals
     def __getitem__(self, name: str):
-        """A global (or builtin) as a Python value; KeyError if there is none."""
+        """A global (or builtin) as a Python value; KeyError if there is none.
+
+        Converted under this interpreter's limits (a structure too big or too deep
+        to convert is a DpLimitError).
+        """
         with self._lock:
             cell = self.main.globals.get(name) if isinstance(name, str) else None
             if cell is None or cell.v is UNSET or name == _EVAL_HOLDER:
                 if isinstance(name, str) and name in self.builtins:
                     return to_python(self.builtins[name], self)
                 raise KeyError(name)
-            return to_python(cell.v, self)
+            with self._running():
+                return to_python(cell.v, self)
 
     def __setitem__(self, name: str, value) -> None:
         """Bind a Python value (converted by `to_dprog`) to a global name."""

@@ -17,7 +17,7 @@ from ..core.errors import (
     DpTypeError,
     DpValueError,
 )
-from ..core.values import Record, Tracer, kind_of, show, strip
+from ..core.values import Record, Tracer, check_structure, kind_of, show, strip
 from ..prims import primitives as P
 from ..runtime.ops import iterate, truth
 from .table import _dims, _func, _int_arg, builtin
@@ -69,6 +69,8 @@ def _randint(rt, lo, hi, *dims):
          "trees", "yes")
 def _tree_map(f, t, *more):
     _func(f, "tree_map")
+    for x in (t, *more):
+        check_structure(x, "mapped over", arrays=False)
 
     def go(path, a, *bs):
         ta = type(a)

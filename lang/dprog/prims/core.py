@@ -16,7 +16,6 @@ that skips `bind`, with the same results.
 from __future__ import annotations
 
 import math
-import threading
 from contextlib import contextmanager
 
 from ..core.backend import xp
@@ -29,6 +28,7 @@ from ..core.errors import (
     DpValueError,
     shown_int,
 )
+from ..core.limits import LIMITS, Limits  # noqa: F401 - re-exported for the rooms above
 from ..core.values import TRACER_TYPES, has_nan, kind_of, strip
 
 F64 = xp.float64
@@ -36,15 +36,6 @@ ndarray = xp.ndarray
 EMPTY: dict = {}
 
 
-class Limits(threading.local):
-    """Numeric limits of the interpreter running on this thread (set on entry)."""
-
-    max_array_elements = 10**9
-    check_nans = False
-    nan_pass = "forward"
-
-
-LIMITS = Limits()
 
 # True while any interpreter with check_nans is running. The Python-float and
 # plain-array fast paths test this one global (cheap) and step aside so that
