@@ -138,3 +138,20 @@ def test_structures_below_the_limits_still_work():
            "assert(t == t)\nlet u = 1.0\nfor i in range(12) { u = (u, u) }\n"
            "assert(len(str(u)) > 4096)\nlet g = grad(fn(p) => 0.0)(u)\n")
     assert attack(src)["kind"] == "ok"
+
+
+# ================================================================ memory: tangents
+@pytest.mark.parametrize("src, kw", [
+    ("let j = jacfwd(fn(x) => sum(outer(x, x)))(ones(1000))", "dict(max_array_elements=10**6)"),
+    ("let h = hessian(fn(x) => sum(sin(outer(x, x))))(ones(500))",
+     "dict(max_steps=10**6, max_depth=200, max_array_elements=10**7, timeout=5.0)"),
+])
+def test_a_batch_of_tangents_is_counted_before_it_is_allocated(src, kw):
+    out = refused(src, kw=kw, within=2.0, mem_mb=1500)
+    assert "batch of tangents" in out["message"]
+
+
+def test_a_small_hessian_still_works():
+    src = ("let h = hessian(fn(x) => sum(sin(outer(x, x))))(ones(30))\n"
+           "assert(shape(h) == (30, 30))")
+    assert attack(src, kw="dict(max_array_elements=10**6)")["kind"] == "ok"
