@@ -16,6 +16,7 @@ attacks are in test_security.py.
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 import textwrap
@@ -44,14 +45,16 @@ _CHILD = textwrap.dedent("""
 
 
 def attack(src: str, *, kw: str = "{}", call: str = "it.exec(SRC)", setup: str = "pass",
-           mem_mb: int = 1200, wall: float = 60.0) -> dict:
-    """Run `src` in a capped child; return its report (kind, message, seconds)."""
+           mem_mb: int = 1200, wall: float = 60.0, stack_kb: int | None = None) -> dict:
+    """Run `src` in a capped child; return its report (kind, message, seconds).
+
+    `stack_kb` sets the child's C stack limit (`ulimit -s`)."""
     code = _CHILD.format(as_bytes=mem_mb << 20, kw=kw, call=call.replace("\n", "\n" + " " * 8),
                          setup=setup.replace("\n", "\n    "))
     code = f"SRC = {src!r}\n" + code
     try:
         proc = subprocess.run([sys.executable, "-"], input=code, capture_output=True,
-                              text=True, timeout=wall)
+                              text=True, timeout=wall, preexec_fn=_stack_limit(stack_kb))
     except subprocess.TimeoutExpired:
         pytest.fail(f"the attack ran past the wall-clock cap of {wall} s")
     lines = proc.stdout.strip().splitlines()
@@ -60,6 +63,15 @@ def attack(src: str, *, kw: str = "{}", call: str = "it.exec(SRC)", setup: str =
     out = json.loads(lines[-1])
     assert not out.get("internal"), out
     return out
+
+
+def _stack_limit(kb):
+    if kb is None:
+        return None
+
+    def set_it():
+        resource.setrlimit(resource.RLIMIT_STACK, (kb << 10, kb << 10))
+    return set_it
 
 
 def refused(src: str, kind: str = "limits", within: float = 10.0, **kw) -> dict:
@@ -155,3 +167,62 @@ def test_a_small_hessian_still_works():
     src = ("let h = hessian(fn(x) => sum(sin(outer(x, x))))(ones(30))\n"
            "assert(shape(h) == (30, 30))")
     assert attack(src, kw="dict(max_array_elements=10**6)")["kind"] == "ok"
+
+
+# ================================================================ recursion and the C stack
+_DEEP = [
+    "fn f(n) { return f(n + 1) }\nf(0)",
+    "fn f(n) { return grad(fn(x) => f(x))(n) }\nf(1.0)",
+    "let t = 1.0\nfor i in range(900) { t = (t,) }\nprint(len(str(t)))",
+    "let t = 1.0\nfor i in range(900) { t = (t,) }\nlet g = grad(fn(p) => 0.0)(t)",
+    "let t = 1.0\nfor i in range(900) { t = (t,) }\nlet g = tree_map(abs, t)",
+]
+_IN_A_THREAD = """import threading
+threading.stack_size({kb} * 1024)
+res = []
+def body():
+    try:
+        it.exec(SRC)
+        res.append(None)
+    except dprog.DpError as e:
+        res.append(e)
+th = threading.Thread(target=body)
+th.start()
+th.join()
+if res[0] is not None:
+    raise res[0]"""
+
+
+@pytest.mark.parametrize("src", _DEEP)
+@pytest.mark.parametrize("kb", [256, 512])
+def test_no_segfault_in_a_thread_with_a_small_stack(src, kb):
+    out = attack(src, call=_IN_A_THREAD.format(kb=kb))
+    assert out["kind"] in ("ok", "limits"), out
+
+
+@pytest.mark.parametrize("src", _DEEP)
+def test_no_segfault_under_a_small_ulimit_stack(src):
+    out = attack(src, stack_kb=1024)
+    assert out["kind"] in ("ok", "limits"), out
+
+
+def test_a_default_stack_still_reaches_max_depth():
+    out = attack(_DEEP[0])
+    assert "recursion depth limit exceeded (1000 dprog calls)" in out["message"]
+
+
+# ================================================================ host state
+def test_the_hosts_recursion_limit_is_restored_after_a_run():
+    call = """import sys
+sys.setrecursionlimit(1234)
+it.exec("fn f(n) { return n }; f(1)")
+assert sys.getrecursionlimit() == 1234, sys.getrecursionlimit()"""
+    assert attack("", call=call)["kind"] == "ok"
+
+
+def test_a_recursion_limit_the_host_sets_during_a_run_is_kept():
+    call = """import sys
+it["setlim"] = lambda: sys.setrecursionlimit(4321)
+it.exec("setlim()")
+assert sys.getrecursionlimit() == 4321, sys.getrecursionlimit()"""
+    assert attack("", call=call)["kind"] == "ok"

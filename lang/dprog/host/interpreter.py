@@ -23,7 +23,6 @@ from ..core import backend  # noqa: F401
 # isort: split
 
 import os
-import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +41,7 @@ from ..runtime.state import Runtime
 from ..syntax import nodes as N
 from ..syntax.keywords import KEYWORDS
 from ..syntax.parser import parse
+from . import cstack
 from .convert import as_dp_error, host_guard, to_dprog, to_python
 from .pyprims import make_primitive_function
 
@@ -51,56 +51,9 @@ _EVAL_HOLDER = "__eval_result__"
 _DEFAULT = object()  # "use the interpreter's timeout"
 
 # Python frames used per dprog call (closure -> block -> statement -> expression ...),
-# with headroom; sets sys.setrecursionlimit so max_depth, not Python, is the limit...
+# with headroom: the recursion limit is raised so that max_depth, not Python, is the
+# limit, within what the thread's C stack holds (host/cstack.py).
 _PY_FRAMES_PER_CALL = 40
-# ...but never beyond what the C stack holds: a Python frame reached through C calls
-# (closures are called via tp_call) costs up to a few hundred bytes of C stack, and
-# Python 3.11 crashes instead of raising when the stack runs out. Measured: 8 MB held
-# 20000 frames of the worst pattern tried; this budget gives ~11000 on 8 MB.
-_STACK_BYTES_PER_FRAME = 768
-_MIN_FRAMES = 3000
-
-_reclimit_lock = threading.Lock()
-_reclimit_users = 0
-_reclimit_saved = 0
-
-
-def _stack_bytes() -> int:
-    """The C stack size of the current thread, as far as it can be known."""
-    if threading.current_thread() is not threading.main_thread():
-        size = threading.stack_size()
-        if size:
-            return size
-    try:
-        import resource
-
-        soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
-        if soft != resource.RLIM_INFINITY and soft > 0:
-            return soft
-    except (ImportError, OSError, ValueError):
-        pass
-    return 1 << 20 if sys.platform == "win32" else 8 << 20
-
-
-def _enter_recursion(want: int) -> None:
-    """Raise the recursion limit for one running interpreter (process-wide, counted)."""
-    global _reclimit_users, _reclimit_saved
-    cap = max(_MIN_FRAMES, _stack_bytes() // _STACK_BYTES_PER_FRAME)
-    want = min(want, cap)
-    with _reclimit_lock:
-        if _reclimit_users == 0:
-            _reclimit_saved = sys.getrecursionlimit()
-        _reclimit_users += 1
-        if want > sys.getrecursionlimit():
-            sys.setrecursionlimit(want)
-
-
-def _exit_recursion() -> None:
-    global _reclimit_users
-    with _reclimit_lock:
-        _reclimit_users -= 1
-        if _reclimit_users == 0:
-            sys.setrecursionlimit(_reclimit_saved)
 
 
 def stdlib_dir() -> Path:
@@ -197,7 +150,7 @@ class Interpreter:
             lim.nan_pass = "forward"
             if rt.check_nans:
                 P.nan_check_enter()
-            _enter_recursion(rt.max_depth * _PY_FRAMES_PER_CALL + 2000)
+            cstack.enter(rt.max_depth * _PY_FRAMES_PER_CALL + 2000)
             rt.start(self.timeout if timeout is _DEFAULT else timeout)
             try:
                 with host_guard():
@@ -208,7 +161,7 @@ class Interpreter:
                     P.nan_check_exit()
                 rt.depth = 0
                 self._active = False
-                _exit_recursion()
+                cstack.exit_()
 
     def _compile(self, text: str, name: str, module: Module, interactive: bool = False,
                  prog: N.Program | None = None):
