@@ -226,3 +226,30 @@ it["setlim"] = lambda: sys.setrecursionlimit(4321)
 it.exec("setlim()")
 assert sys.getrecursionlimit() == 4321, sys.getrecursionlimit()"""
     assert attack("", call=call)["kind"] == "ok"
+
+
+# ================================================================ time
+# Each is refused within a margin of the timeout (1 s): the work between two steps
+# reads the clock itself, and a product that cannot finish in the time left is refused.
+@pytest.mark.parametrize("src", [
+    "fn f(x) { let y = x\n for i in range(200) { y = sin(y) }\n return y }\n"
+    "let j = jacrev(f)(ones(2000))",
+    "let a = ones(10, 1, 1000, 1000) @ ones(1, 10, 1000, 1000)",
+    "let a = ones(3162, 3162)\nfor i in range(100) { a = a @ a }",
+    "let a = ones(2000, 2000)\nlet b = a\nfor i in range(40) { b = b @ a }",
+    "fn f(x) { return sin(x) * cos(x) }\nlet g = " + "grad(" * 14 + "f" + ")" * 14 + "(1.0)",
+    "let g = grad(fn(x) => sum(sin(x) * exp(x) * x))(ones(10**7))",
+    "let x = ones(10**7)\nfor i in range(1000) { x = sin(x) * 1.5 }",
+])
+def test_long_work_stops_near_the_timeout(src):
+    out = refused(src, kw="dict(timeout=1.0, max_array_elements=2 * 10**8)", within=5.0,
+                  mem_mb=3000)
+    assert "time" in out["message"] or "timeout" in out["message"], out
+
+
+@pytest.mark.parametrize("src", [
+    "let x = " + " + ".join(["1"] * 300_000),
+    "\n".join(f"let v{i} = {i} * 2 + 1" for i in range(60_000)),
+])
+def test_parsing_and_compiling_are_inside_the_timeout(src):
+    refused(src, kw="dict(timeout=1.0)", within=5.0)

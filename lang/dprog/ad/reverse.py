@@ -13,6 +13,7 @@ import os
 import sys
 
 from ..core.errors import DpError
+from ..core.limits import check_deadline
 from ..core.values import TRACER_TYPES, Tracer
 from ..prims import core
 from ..prims import primitives as P
@@ -120,6 +121,8 @@ class Tape:
         try:
             with P.nan_pass("backward"):
                 for i in range(start, -1, -1):
+                    if not i & 63:
+                        check_deadline()
                     if ct[i] is not None and self.nodes[i].p is not None:
                         for parent, c in self._pullback(i, ct[i]):
                             ct[parent] = add_cotangent(ct[parent], c)

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from ..core.backend import xp
 from ..core.errors import DpDifferentiationError, DpTypeError
+from ..core.limits import check_deadline
 from ..core.values import kind_of, strip
 from ..prims import primitives as P
 from .engines import new_forward_trace, new_tape
@@ -49,6 +50,7 @@ def recording():
 
 def value_and_grad_call(f, args: tuple, kwargs: dict, argnums=0, what="grad"):
     """Evaluate f(*args) on a fresh tape; return (value, gradient w.r.t. argnums)."""
+    check_deadline()  # per nested level: an inner transformation may run many times
     with recording():
         return _value_and_grad(f, args, kwargs, argnums, what)
 
@@ -310,6 +312,7 @@ def _jacrev(f, x, extra: tuple = ()):
     P.check_size(m * max(1, int(xp.prod(xs))), "a Jacobian")
     rows = []
     for i in range(m):
+        check_deadline()  # each row is a backward pass over the whole tape
         e = xp.zeros(m)
         e[i] = 1.0
         rows.append(pull(e.reshape(ys))[0])

@@ -144,7 +144,7 @@ class Interpreter:
                 return
             self._active = True
             lim = P.LIMITS
-            saved = (lim.max_array_elements, lim.check_nans, lim.nan_pass)
+            saved = (lim.max_array_elements, lim.check_nans, lim.nan_pass, lim.deadline)
             lim.max_array_elements = rt.max_array_elements
             lim.check_nans = rt.check_nans
             lim.nan_pass = "forward"
@@ -152,11 +152,12 @@ class Interpreter:
                 P.nan_check_enter()
             cstack.enter(rt.max_depth * _PY_FRAMES_PER_CALL + 2000)
             rt.start(self.timeout if timeout is _DEFAULT else timeout)
+            lim.deadline = rt.deadline  # for the long work between steps (core/limits.py)
             try:
                 with host_guard():
                     yield
             finally:
-                lim.max_array_elements, lim.check_nans, lim.nan_pass = saved
+                lim.max_array_elements, lim.check_nans, lim.nan_pass, lim.deadline = saved
                 if rt.check_nans:
                     P.nan_check_exit()
                 rt.depth = 0

@@ -28,7 +28,7 @@ from ..core.errors import (
     DpValueError,
     shown_int,
 )
-from ..core.limits import LIMITS, Limits  # noqa: F401 - re-exported for the rooms above
+from ..core.limits import LIMITS, Limits, check_cost, check_deadline  # noqa: F401 - re-exported
 from ..core.values import TRACER_TYPES, has_nan, kind_of, strip
 
 F64 = xp.float64
@@ -150,7 +150,8 @@ def bind(p: Primitive, args: tuple, params: dict = EMPTY):
     return top.process(p, args, params)
 
 
-def apply_impl(p: Primitive, args: tuple, params: dict):
+def _checked_args(p: Primitive, args: tuple) -> tuple:
+    """The operands as p.impl takes them, after the type, size and time checks."""
     for a in args:
         if type(a) not in _NUMERIC_TYPES:
             _bad_operand(p, args)
@@ -161,6 +162,13 @@ def apply_impl(p: Primitive, args: tuple, params: dict):
                 break
     if p.elementwise and len(args) > 1:
         _check_broadcast(args)
+    if LIMITS.deadline is not None:
+        check_deadline()
+    return args
+
+
+def apply_impl(p: Primitive, args: tuple, params: dict):
+    args = _checked_args(p, args)
     try:
         r = p.impl(*args, **params)
     except DpError:

@@ -14,6 +14,7 @@ from .core import (
     LIMITS,
     _nb,
     bind,
+    check_cost,
     check_size,
     defprim,
     ndarray,
@@ -49,6 +50,7 @@ def _matmul_np(a, b):
         except ValueError:
             batch = ()
         check_size(math.prod(batch) * sa[-2] * sb[-1])
+        check_cost(2.0 * math.prod(batch) * sa[-2] * sa[-1] * sb[-1], "a matrix product")
     return xp.matmul(a, b)
 
 
@@ -169,6 +171,7 @@ def _square_matrix(a):
     a = xp.asarray(a, dtype=F64)
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise ValueError("square")
+    check_cost(float(a.shape[0]) ** 3, "a matrix factorisation")
     return a
 
 

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from ..core.errors import DpLimitError, DpSyntaxError, Source, Span
+from ..core.limits import check_deadline
 from . import nodes as N
 from .lalr import ParseError, Parser, Token, UnexpectedCharacters, UnexpectedToken
 from .strings import decode_string
@@ -357,6 +358,7 @@ class _Builder:
 
     def __init__(self, source: Source):
         self.source = source
+        self.count = 0
 
     def span(self, t) -> Span:
         meta = t.meta
@@ -494,6 +496,9 @@ class _Builder:
 
     # expressions --------------------------------------------------------------
     def expr(self, t):
+        self.count += 1
+        if not self.count & 1023:  # the host's timeout covers building the AST too
+            check_deadline()
         if isinstance(t, str):  # a token
             if t.type == "NAME":
                 return N.Name(self.tspan(t), str(t))
