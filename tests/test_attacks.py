@@ -253,3 +253,29 @@ def test_long_work_stops_near_the_timeout(src):
 ])
 def test_parsing_and_compiling_are_inside_the_timeout(src):
     refused(src, kw="dict(timeout=1.0)", within=5.0)
+
+
+# ================================================================ memory: the budget, output
+def test_a_tape_of_large_arrays_stops_at_the_memory_budget():
+    src = ("let g = grad(fn(x) { let y = x\n for i in range(100) { y = sin(y) * 1.01 }\n"
+           " return sum(y) })(ones(10**7))")
+    out = refused(src, kw="dict(max_array_elements=10**7, max_memory=600 * 2**20)",
+                  within=60.0, mem_mb=2500)
+    assert "memory limit" in out["message"]
+
+
+def test_many_live_arrays_stop_at_the_memory_budget():
+    src = "let a = ()\nfor i in range(100) { a = a + (ones(10**7),) }"
+    out = refused(src, kw="dict(max_memory=600 * 2**20)", within=60.0, mem_mb=2500)
+    assert "memory limit" in out["message"]
+
+
+def test_output_is_bounded_per_call():
+    out = refused('while true { print("x" * 1000) }',
+                  setup="import io", kw="dict(max_output=10**6, stdout=io.StringIO())")
+    assert "output limit" in out["message"]
+
+
+def test_the_memory_budget_does_not_count_what_is_freed():
+    src = "let a = 0.0\nfor i in range(20) { a = sum(ones(10**7)) }"
+    assert attack(src, kw="dict(max_memory=600 * 2**20)", mem_mb=2500)["kind"] == "ok"

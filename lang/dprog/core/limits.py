@@ -12,6 +12,8 @@ left (issue 18, item 6).
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 
@@ -33,6 +35,9 @@ class Limits(threading.local):
     check_nans = False
     nan_pass = "forward"
     deadline: float | None = None  # time.monotonic() at which the running call's time is up
+    max_memory: int | None = None  # bytes the process may grow by during the running call
+    memory_base = 0  # the process's resident bytes when the call started
+    watch = False  # deadline or max_memory set: large operations check them first
 
 
 LIMITS = Limits()
@@ -76,3 +81,49 @@ def check_cost(flops: float, what: str) -> None:
         raise DpLimitError(f"{what} of about {flops:.1e} operations cannot finish in the "
                            f"{left:.2g} s left before the timeout", None,
                            "use smaller arrays, or raise the host's timeout")
+
+
+# ------------------------------------------------------------------ memory
+# The memory budget (`max_memory`) bounds how much the process's resident memory
+# grows during one call: live arrays, the tape, strings, everything the run keeps.
+# It is read from /proc/self/statm (Linux; elsewhere the peak from getrusage, which
+# only overestimates), before each allocation of more than _WATCHED bytes and between
+# steps, and an allocation that would pass it is refused before it is made.
+_WATCHED = 1 << 21
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def resident_bytes() -> int:
+    """The process's resident memory now (its peak where that is all there is)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        import resource  # a small built-in module (not on Windows)
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+
+
+def check_memory(new_bytes: int = 0) -> None:
+    """Refuse an allocation of `new_bytes` that would take the run past `max_memory`."""
+    cap = LIMITS.max_memory
+    if cap is None or (0 < new_bytes < _WATCHED):
+        return
+    used = resident_bytes() - LIMITS.memory_base
+    if used + new_bytes > cap:
+        raise DpLimitError(f"memory limit of {cap} bytes exceeded (the run holds about "
+                           f"{max(used, 0) >> 20} MB{_and(new_bytes)})", None,
+                           "keep fewer large arrays alive (a `grad` tape keeps every "
+                           "intermediate), or raise max_memory")
+
+
+def _and(new_bytes: int) -> str:
+    return f" and asks for {new_bytes >> 20} MB more" if new_bytes else ""
+
+
+def large_operation(elements: int) -> None:
+    """Before an array operation making `elements` new elements: the time and memory
+    checks (called only when LIMITS.watch is set and the operation is large)."""
+    check_deadline()
+    check_memory(elements * 8)

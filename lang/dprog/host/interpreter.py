@@ -34,6 +34,7 @@ from ..core.errors import (
     DpLimitError,
     DpSyntaxError,
 )
+from ..core.limits import resident_bytes
 from ..core.values import UNSET, Cell, Module
 from ..lib.builtins import make_builtins
 from ..prims import primitives as P
@@ -54,6 +55,10 @@ _DEFAULT = object()  # "use the interpreter's timeout"
 # with headroom: the recursion limit is raised so that max_depth, not Python, is the
 # limit, within what the thread's C stack holds (host/cstack.py).
 _PY_FRAMES_PER_CALL = 40
+
+# Defaults for embedded use (the `dp` command and the REPL set None: no limit).
+DEFAULT_MAX_MEMORY = 4 << 30  # bytes the process may grow by during one call
+DEFAULT_MAX_OUTPUT = 10_000_000  # characters printed per call
 
 
 def stdlib_dir() -> Path:
@@ -82,21 +87,27 @@ class Interpreter:
 
     Defaults: max_steps=None (unlimited), max_depth=1000 dprog calls,
     max_array_elements=50_000_000 (400 MB of float64 per array), timeout=None
-    (seconds per exec/eval/call; None = none), allow_files=False,
-    check_nans=False. Programs cannot reach files, the OS or Python objects
-    other than those the host passes in.
+    (seconds per exec/eval/call; None = none), max_memory=4 GiB (growth of
+    the process's memory per call), max_output=10_000_000 characters printed
+    per call, allow_files=False, check_nans=False. Programs cannot reach
+    files, the OS or Python objects other than those the host passes in.
     """
 
     def __init__(self, *, max_steps: int | None = None, max_depth: int = 1000,
                  max_array_elements: int = 50_000_000, timeout: float | None = None,
-                 allow_files: bool = False, check_nans: bool = False, stdout=None, stderr=None):
+                 allow_files: bool = False, check_nans: bool = False, stdout=None, stderr=None,
+                 max_memory: int | None = DEFAULT_MAX_MEMORY,
+                 max_output: int | None = DEFAULT_MAX_OUTPUT):
         _check_limit("max_steps", max_steps, True)
         _check_limit("max_depth", max_depth, False)
         _check_limit("max_array_elements", max_array_elements, False)
         _check_limit("timeout", timeout, True, number=True)
+        _check_limit("max_memory", max_memory, True)
+        _check_limit("max_output", max_output, True)
         self.rt = Runtime(max_steps=max_steps, max_depth=max_depth,
                           max_array_elements=max_array_elements, allow_files=allow_files,
-                          check_nans=check_nans, stdout=stdout, stderr=stderr)
+                          check_nans=check_nans, stdout=stdout, stderr=stderr,
+                          max_memory=max_memory, max_output=max_output)
         self.rt.interp = self
         self.rt.echo = self._echo
         self.timeout = timeout
@@ -144,7 +155,8 @@ class Interpreter:
                 return
             self._active = True
             lim = P.LIMITS
-            saved = (lim.max_array_elements, lim.check_nans, lim.nan_pass, lim.deadline)
+            saved = (lim.max_array_elements, lim.check_nans, lim.nan_pass, lim.deadline,
+                     lim.max_memory, lim.memory_base, lim.watch)
             lim.max_array_elements = rt.max_array_elements
             lim.check_nans = rt.check_nans
             lim.nan_pass = "forward"
@@ -153,11 +165,15 @@ class Interpreter:
             cstack.enter(rt.max_depth * _PY_FRAMES_PER_CALL + 2000)
             rt.start(self.timeout if timeout is _DEFAULT else timeout)
             lim.deadline = rt.deadline  # for the long work between steps (core/limits.py)
+            lim.max_memory = rt.max_memory
+            lim.memory_base = resident_bytes() if rt.max_memory is not None else 0
+            lim.watch = rt.deadline is not None or rt.max_memory is not None
             try:
                 with host_guard():
                     yield
             finally:
-                lim.max_array_elements, lim.check_nans, lim.nan_pass, lim.deadline = saved
+                (lim.max_array_elements, lim.check_nans, lim.nan_pass, lim.deadline,
+                 lim.max_memory, lim.memory_base, lim.watch) = saved
                 if rt.check_nans:
                     P.nan_check_exit()
                 rt.depth = 0

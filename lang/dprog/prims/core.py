@@ -28,7 +28,14 @@ from ..core.errors import (
     DpValueError,
     shown_int,
 )
-from ..core.limits import LIMITS, Limits, check_cost, check_deadline  # noqa: F401 - re-exported
+from ..core.limits import (  # noqa: F401 - re-exported for the rooms above
+    LIMITS,
+    Limits,
+    check_cost,
+    check_deadline,
+    check_memory,
+    large_operation,
+)
 from ..core.values import TRACER_TYPES, has_nan, kind_of, strip
 
 F64 = xp.float64
@@ -162,8 +169,11 @@ def _checked_args(p: Primitive, args: tuple) -> tuple:
                 break
     if p.elementwise and len(args) > 1:
         _check_broadcast(args)
-    if LIMITS.deadline is not None:
+    if LIMITS.watch:  # the time and memory budgets (a result about as big as an operand)
         check_deadline()
+        n = max([a.size for a in args if type(a) is ndarray], default=0)
+        if n > 1 << 18:
+            check_memory(n * 8)
     return args
 
 
@@ -312,6 +322,8 @@ def check_size(n: int, what: str = "array"):
         raise DpLimitError(f"{what} of {shown_int(n)} elements exceeds the limit of "
                            f"{LIMITS.max_array_elements} elements", None,
                            "use a smaller size, or raise max_array_elements")
+    if LIMITS.max_memory is not None:
+        check_memory(n * 8)
 
 
 # --------------------------------------------------------------- shape helpers
