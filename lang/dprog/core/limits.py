@@ -78,8 +78,8 @@ def check_cost(flops: float, what: str) -> None:
     if left <= 0:
         raise time_exceeded()
     if flops > left * _rate():
-        raise DpLimitError(f"{what} of about {flops:.1e} operations cannot finish in the "
-                           f"{left:.2g} s left before the timeout", None,
+        raise DpLimitError(f"time limit exceeded: {what} of about {flops:.1e} operations "
+                           f"would not finish in the {left:.2g} s left", None,
                            "use smaller arrays, or raise the host's timeout")
 
 
