@@ -279,3 +279,53 @@ def test_output_is_bounded_per_call():
 def test_the_memory_budget_does_not_count_what_is_freed():
     src = "let a = 0.0\nfor i in range(20) { a = sum(ones(10**7)) }"
     assert attack(src, kw="dict(max_memory=600 * 2**20)", mem_mb=2500)["kind"] == "ok"
+
+
+def test_grad_never_disables_the_collector_nor_undoes_the_hosts_choice():
+    call = """import gc, threading
+seen = []
+it["probe"] = lambda: seen.append(gc.isenabled())
+it["off"] = lambda: gc.disable()
+it.exec("let g = grad(fn(x) { probe()\\n return x * x })(1.0)")
+assert seen == [True], seen
+it.exec("let g = grad(fn(x) { off()\\n return x * x })(1.0)")
+assert not gc.isenabled()
+gc.enable()
+assert gc.get_threshold() == (700, 10, 10), gc.get_threshold()
+gc.set_threshold(500, 5, 5)
+it["thr"] = lambda: gc.set_threshold(900, 9, 9)
+it.exec("let g = grad(fn(x) { thr()\\n return x * x })(1.0)")
+assert gc.get_threshold() == (900, 9, 9), gc.get_threshold()"""
+    assert attack("", call=call)["kind"] == "ok"
+
+
+# ================================================================ threads
+def test_a_thread_running_grad_does_not_stop_collection_in_another():
+    call = """import gc, threading
+started, done = threading.Event(), threading.Event()
+it["mark"] = lambda: (started.set(), done.wait(10))[0]
+th = threading.Thread(target=lambda: it.exec("let g = grad(fn(x) { mark()\\n return x })(1.0)"))
+th.start()
+started.wait(10)
+enabled = gc.isenabled()
+done.set()
+th.join()
+assert enabled"""
+    assert attack("", call=call)["kind"] == "ok"
+
+
+def test_two_threads_keep_their_own_limits_under_attack():
+    call = """import threading
+res = {}
+def run(name, kw, src):
+    try:
+        dprog.Interpreter(**kw).exec(src)
+        res[name] = "ok"
+    except dprog.DpError as e:
+        res[name] = e.kind
+small = dict(max_array_elements=1000)
+a = threading.Thread(target=run, args=("small", small, "let a = ones(10**6)"))
+b = threading.Thread(target=run, args=("big", {}, "let b = sum(ones(10**6))"))
+a.start(); b.start(); a.join(); b.join()
+assert res == {"small": "limits", "big": "ok"}, res"""
+    assert attack("", call=call)["kind"] == "ok"
