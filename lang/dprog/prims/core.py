@@ -157,6 +157,11 @@ def bind(p: Primitive, args: tuple, params: dict = EMPTY):
     return top.process(p, args, params)
 
 
+# Operations on arrays above this many elements check the budgets (small ones are
+# covered by the checks between steps: they cannot take long or allocate much).
+_LARGE = 1 << 18
+
+
 def _checked_args(p: Primitive, args: tuple) -> tuple:
     """The operands as p.impl takes them, after the type, size and time checks."""
     for a in args:
@@ -169,11 +174,11 @@ def _checked_args(p: Primitive, args: tuple) -> tuple:
                 break
     if p.elementwise and len(args) > 1:
         _check_broadcast(args)
-    if LIMITS.watch:  # the time and memory budgets (a result about as big as an operand)
-        check_deadline()
-        n = max([a.size for a in args if type(a) is ndarray], default=0)
-        if n > 1 << 18:
-            check_memory(n * 8)
+    if LIMITS.watch:  # a large operation checks the time and memory budgets first
+        for a in args:
+            if type(a) is ndarray and a.size > _LARGE:
+                large_operation(a.size)  # (a result about as big as its operand)
+                break
     return args
 
 
