@@ -19,6 +19,7 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import pytest
@@ -51,12 +52,15 @@ def attack(src: str, *, kw: str = "{}", call: str = "it.exec(SRC)", setup: str =
     `stack_kb` sets the child's C stack limit (`ulimit -s`)."""
     code = _CHILD.format(as_bytes=mem_mb << 20, kw=kw, call=call.replace("\n", "\n" + " " * 8),
                          setup=setup.replace("\n", "\n    "))
-    code = f"SRC = {src!r}\n" + code
-    try:
-        proc = subprocess.run([sys.executable, "-"], input=code, capture_output=True,
-                              text=True, timeout=wall, preexec_fn=_stack_limit(stack_kb))
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"the attack ran past the wall-clock cap of {wall} s")
+    with tempfile.NamedTemporaryFile("w", suffix=".dp", encoding="utf-8") as f:
+        f.write(src)  # (a Python literal of 10 MB would cost the child more than dprog's)
+        f.flush()
+        code = f"SRC = open({f.name!r}, encoding='utf-8').read()\n" + code
+        try:
+            proc = subprocess.run([sys.executable, "-"], input=code, capture_output=True,
+                                  text=True, timeout=wall, preexec_fn=_stack_limit(stack_kb))
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the attack ran past the wall-clock cap of {wall} s")
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
         pytest.fail(f"the child died (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
