@@ -205,8 +205,9 @@ def test_no_segfault_in_a_thread_with_a_small_stack(src, kb):
 
 
 @pytest.mark.parametrize("src", _DEEP)
-def test_no_segfault_under_a_small_ulimit_stack(src):
-    out = attack(src, stack_kb=1024)
+@pytest.mark.parametrize("kb", [512, 1024])
+def test_no_segfault_under_a_small_ulimit_stack(src, kb):
+    out = attack(src, stack_kb=kb)
     assert out["kind"] in ("ok", "limits"), out
 
 
