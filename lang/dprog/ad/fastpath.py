@@ -20,8 +20,10 @@ both engines and requires the same values and derivatives.
 from __future__ import annotations
 
 import sys
+from time import monotonic
 
 from ..core.errors import DpError
+from ..core.limits import time_exceeded
 from ..prims import core
 from ..prims import primitives as P
 from ..prims.core import EMPTY
@@ -316,6 +318,7 @@ class FastTape(Tape):
         Prim = P.Primitive
         prev = P.LIMITS.nan_pass
         P.LIMITS.nan_pass = "backward"
+        deadline = P.LIMITS.deadline
         try:
             for i in range(start, -1, -1):
                 g = ct[i]
@@ -433,6 +436,8 @@ class FastTape(Tape):
                                 else:
                                     ct[j] = add(c, _scale(g, d))
                                 continue
+                if deadline is not None and monotonic() > deadline:
+                    raise time_exceeded()  # one clock read per general node, none on floats
                 primals = tuple(a.primal if type(a) is RNode and a._trace is self else a
                                 for a in args)
                 parents = [a.idx if type(a) is RNode and a._trace is self else -1

@@ -11,6 +11,8 @@ a whole basis, so one evaluation gives the full Jacobian.
 
 from __future__ import annotations
 
+import math
+
 from ..core.values import TRACER_TYPES, Tracer
 from ..prims import primitives as P
 from ..prims.core import EMPTY
@@ -73,7 +75,13 @@ class ForwardTrace:
         return t_out
 
     def _tangent(self, p, primals, tangents, out, params):
-        """The output tangent from the primitive's JVP rules (None when zero)."""
+        """The output tangent from the primitive's JVP rules (None when zero).
+
+        A batch of tangents (jacfwd, hessian) is `batch` times the output: its size
+        is checked before any rule allocates it (issue 18, item 4).
+        """
+        if self.batch is not None:
+            P.check_size(self.batch * math.prod(P.shape(out)), "a batch of tangents")
         if p.jvp_joint is not None:
             return p.jvp_joint(primals, tangents, out, **params)
         t_out = None

@@ -13,6 +13,7 @@ import os
 import sys
 
 from ..core.errors import DpError
+from ..core.limits import check_deadline
 from ..core.values import TRACER_TYPES, Tracer
 from ..prims import core
 from ..prims import primitives as P
@@ -144,6 +145,8 @@ class Tape:
         try:
             with P.nan_pass("backward"):
                 for i in range(start, -1, -1):
+                    if not i & 63:
+                        check_deadline()
                     if ct[i] is not None and self.nodes[i].p is not None:
                         g, ct[i] = ct[i], None  # only leaves keep their cotangents
                         c = None  # (the last node's: `_pullback` counts g's holders)

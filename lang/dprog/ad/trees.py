@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from ..core.backend import xp
 from ..core.errors import DpTypeError
-from ..core.values import Record, Tracer, kind_of, strip
+from ..core.values import Record, Tracer, check_structure, kind_of, strip
 
 
 def flatten(tree, where: str = "argument") -> tuple[list, object]:
     """Leaves (numbers, arrays, traced values) of a tree of tuples/records, and its shape."""
+    check_structure(tree, "differentiated", arrays=False)
     leaves: list = []
 
     def go(t):
@@ -98,6 +99,7 @@ def unwrap_tree(tree, trace):
 
 
 def flatten_any(tree):
+    check_structure(tree, "differentiated", arrays=False)
     leaves = []
 
     def go(t):

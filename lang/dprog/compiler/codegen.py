@@ -27,6 +27,7 @@ from ..core.errors import (
     did_you_mean,
     note_frame,
 )
+from ..core.limits import check_deadline
 from ..core.values import (
     UNSET,
     Cell,
@@ -86,6 +87,7 @@ class Compiler:
         # `:time`): each function's FunctionInfo records (unit, its index in `infos`)
         self.unit = unit
         self.infos: list[FunctionInfo] = []
+        self.count = 0
 
     def compile_program(self, prog: N.Program):
         """Resolve and generate a whole unit; returns a thunk that runs it."""
@@ -162,6 +164,7 @@ class Compiler:
         return run
 
     def stmt(self, s, top_level=False):
+        check_deadline()  # the host's timeout covers compiling too
         return getattr(self, "s_" + type(s).__name__)(s, top_level)
 
     def s_ExprStmt(self, s, top_level):
@@ -509,6 +512,9 @@ class Compiler:
 
     # expressions ------------------------------------------------------------
     def expr(self, e):
+        self.count += 1
+        if not self.count & 1023:
+            check_deadline()
         return getattr(self, "e_" + type(e).__name__)(e)
 
     def e_Const(self, e):

@@ -6,6 +6,7 @@ cells), and declarations that inner functions capture are marked, so that pass 2
 from __future__ import annotations
 
 from ..core.errors import DpInternalError, DpSyntaxError
+from ..core.limits import check_deadline
 from ..core.values import UNSET, Cell, Module
 from ..syntax import nodes as N
 
@@ -114,6 +115,7 @@ class Resolver:
                     self.declare(scope, s.target)
 
     def stmt(self, s, scope: BlockScope):
+        check_deadline()  # the host's timeout covers compiling too
         t = type(s)
         if t is N.ExprStmt:
             self.expr(s.expr, scope)

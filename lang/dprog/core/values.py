@@ -8,10 +8,18 @@ prints any value in dprog's own syntax (SPEC §5).
 
 from __future__ import annotations
 
+import math
 import pickle
 
 from .backend import xp
-from .errors import DpNameError, did_you_mean
+from .errors import DpLimitError, DpNameError, did_you_mean, shown_int
+from .limits import LIMITS
+
+# Tuples and records nested deeper than this are refused by every walk over them: the
+# walks recurse, and deeper nesting would reach Python's recursion limit or the C stack.
+MAX_NESTING = 1000
+# ...and so are walks meeting more tuple/record items than this (under a second).
+MAX_WALK_ITEMS = 2_000_000
 
 
 class Cell:
@@ -185,6 +193,12 @@ def int_text(n: int) -> str:
 
 def show(v, quote: bool = False) -> str:
     """Render a value in dprog syntax; strings are quoted when `quote` (inside containers)."""
+    if type(v) is tuple or type(v) is Record:
+        check_structure(v, "printed", arrays=False)
+    return _show(v, quote)
+
+
+def _show(v, quote: bool = False) -> str:
     if isinstance(v, Tracer):
         v = strip(v)
     t = type(v)
@@ -207,10 +221,10 @@ def _show_other(v, t, quote: bool) -> str:
     """`show` for containers, modules, ranges and functions."""
     if t is tuple:
         if len(v) == 1:
-            return f"({show(v[0], True)},)"
-        return "(" + ", ".join(show(x, True) for x in v) + ")"
+            return f"({_show(v[0], True)},)"
+        return "(" + ", ".join(_show(x, True) for x in v) + ")"
     if t is Record:
-        return "{" + ", ".join(f"{k}: {show(x, True)}" for k, x in v.items()) + "}"
+        return "{" + ", ".join(f"{k}: {_show(x, True)}" for k, x in v.items()) + "}"
     if t is Module:
         return f"<module {v.name}>"
     if t is range:
@@ -219,7 +233,7 @@ def _show_other(v, t, quote: bool) -> str:
     if isinstance(v, Function):
         return v.describe()
     if isinstance(v, xp.generic):
-        return show(v.item(), quote)
+        return _show(v.item(), quote)
     return f"<{t.__name__}>"
 
 
@@ -231,11 +245,19 @@ def _quote(s: str) -> str:
 def values_equal(a, b) -> bool:
     """Structural equality giving one bool (used for `==` on tuples and records)."""
     a, b = strip(a), strip(b)
+    if type(a) is type(b) and (type(a) is tuple or type(a) is Record):
+        check_structure(a, "compared", arrays=False)
+        check_structure(b, "compared", arrays=False)
+    return _equal(a, b)
+
+
+def _equal(a, b) -> bool:
+    a, b = strip(a), strip(b)
     ta, tb = type(a), type(b)
     if ta is tuple and tb is tuple:
-        return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
     if ta is Record and tb is Record:
-        return a.keys() == b.keys() and all(values_equal(a._f[k], b._f[k]) for k in a.keys())
+        return a.keys() == b.keys() and all(_equal(a._f[k], b._f[k]) for k in a.keys())
     if ta is xp.ndarray or tb is xp.ndarray:
         try:
             return bool(xp.array_equal(a, b))
@@ -299,3 +321,53 @@ def strip_derivatives(x):
 TRACER_TYPES: set = set()
 # The batching tracers among them (ad/batching.py adds its class).
 BATCH_TYPES: set = set()
+
+
+# ------------------------------------------------------------------ structure walks
+# Printing, comparing, converting to Python and flattening trees walk a structure
+# item by item; for one that shares itself (`t = (t, t)` sixty times) that walk is far
+# beyond its memory (issue 18, item 3). Each walk is checked first.
+def check_structure(v, what: str, arrays: bool = True) -> None:
+    """Refuse a tuple/record whose expanded walk would pass the limits.
+
+    Counts one per item, the length of each string and, with `arrays`, the
+    elements of each array, as the walk `what` ("printed", "converted to
+    Python", ...) would meet them (a shared part counts each time it is met),
+    and stops as soon as the count passes `max_array_elements`, the items met
+    pass MAX_WALK_ITEMS or the nesting passes MAX_NESTING. Iterative, so it
+    never recurses itself.
+    """
+    if type(v) is not tuple and type(v) is not Record:
+        return
+    budget = LIMITS.max_array_elements
+    stack = [(v, 0)]
+    seen = met = 0
+    while stack:
+        x, depth = stack.pop()
+        if depth >= MAX_NESTING:
+            raise DpLimitError(f"a structure nested more than {MAX_NESTING} levels deep "
+                               f"cannot be {what}", None,
+                               "use an array, or a flatter structure of tuples and records")
+        items = x if type(x) is tuple else x._f.values()
+        met += len(items)
+        seen += len(items)
+        for y in items:
+            ty = type(y)
+            if ty in TRACER_TYPES:
+                y = strip_derivatives(y)
+                ty = type(y)
+                if ty in BATCH_TYPES:  # one example's array (its plain value is the batch)
+                    seen += math.prod(y.shape()) if arrays else 0
+                    continue
+            if ty is tuple or ty is Record:
+                stack.append((y, depth + 1))
+            elif ty is str:
+                seen += len(y)
+            elif arrays and ty is xp.ndarray:
+                seen += y.size
+        if seen > budget or met > MAX_WALK_ITEMS:
+            budget = budget if seen > budget else MAX_WALK_ITEMS
+            raise DpLimitError(f"a structure of more than {shown_int(budget)} items (counting "
+                               f"string characters and array elements) cannot be {what}", None,
+                               "a part shared many times counts each time; raise "
+                               "max_array_elements if the structure is meant to be this big")

@@ -29,7 +29,7 @@ from ..core.errors import (
     DpLimitError,
     DpTypeError,
 )
-from ..core.values import Function, Module, Record, Tracer, show, strip
+from ..core.values import Function, Module, Record, Tracer, check_structure, show, strip
 from ..lib.builtins import make_builtins
 from ..prims import primitives as P
 from ..runtime.indexes import index_part
@@ -469,17 +469,24 @@ def _dict_in(v: dict, interp) -> Record:
 def to_python(v, interp=None):
     """A dprog value as a Python value (records -> dicts, functions -> callables).
 
-    Arrays are copies: the host may change them without changing dprog's values.
+    Arrays are copies: the host may change them without changing dprog's values;
+    their elements count against max_array_elements with the structure's items.
     """
+    if type(v) is tuple or type(v) is Record:
+        check_structure(v, "converted to Python")
+    return _to_python(v, interp)
+
+
+def _to_python(v, interp):
     t = type(v)
     if t is float or t is int or t is bool or t is str or v is None:
         return v
     if t is xp.ndarray:
         return v.copy()
     if t is tuple:
-        return tuple(to_python(x, interp) for x in v)
+        return tuple(_to_python(x, interp) for x in v)
     if t is Record:
-        return {k: to_python(x, interp) for k, x in v.items()}
+        return {k: _to_python(x, interp) for k, x in v.items()}
     if isinstance(v, Function):
         return PyCallable(v, interp)
     if isinstance(v, Tracer):

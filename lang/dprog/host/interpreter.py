@@ -23,7 +23,6 @@ from ..core import backend  # noqa: F401
 # isort: split
 
 import os
-import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +33,7 @@ from ..core.errors import (
     DpImportError,
     DpLimitError,
 )
+from ..core.limits import resident_bytes
 from ..core.values import UNSET, Cell, Module
 from ..lib.builtins import make_builtins
 from ..prims import primitives as P
@@ -41,6 +41,7 @@ from ..runtime.state import Runtime
 from ..syntax import nodes as N
 from ..syntax.keywords import KEYWORDS
 from ..syntax.parser import parse
+from . import cstack
 from .convert import as_dp_error, host_guard, to_dprog, to_python
 from .parallel import run_on_executor
 from .pyprims import make_primitive_function
@@ -52,56 +53,13 @@ _EVAL_HOLDER = EVAL_HOLDER
 _DEFAULT = object()  # "use the interpreter's timeout"
 
 # Python frames used per dprog call (closure -> block -> statement -> expression ...),
-# with headroom; sets sys.setrecursionlimit so max_depth, not Python, is the limit...
+# with headroom: the recursion limit is raised so that max_depth, not Python, is the
+# limit, within what the thread's C stack holds (host/cstack.py).
 _PY_FRAMES_PER_CALL = 40
-# ...but never beyond what the C stack holds: a Python frame reached through C calls
-# (closures are called via tp_call) costs up to a few hundred bytes of C stack, and
-# Python 3.11 crashes instead of raising when the stack runs out. Measured: 8 MB held
-# 20000 frames of the worst pattern tried; this budget gives ~11000 on 8 MB.
-_STACK_BYTES_PER_FRAME = 768
-_MIN_FRAMES = 3000
 
-_reclimit_lock = threading.Lock()
-_reclimit_users = 0
-_reclimit_saved = 0
-
-
-def _stack_bytes() -> int:
-    """The C stack size of the current thread, as far as it can be known."""
-    if threading.current_thread() is not threading.main_thread():
-        size = threading.stack_size()
-        if size:
-            return size
-    try:
-        import resource
-
-        soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
-        if soft != resource.RLIM_INFINITY and soft > 0:
-            return soft
-    except (ImportError, OSError, ValueError):
-        pass
-    return 1 << 20 if sys.platform == "win32" else 8 << 20
-
-
-def _enter_recursion(want: int) -> None:
-    """Raise the recursion limit for one running interpreter (process-wide, counted)."""
-    global _reclimit_users, _reclimit_saved
-    cap = max(_MIN_FRAMES, _stack_bytes() // _STACK_BYTES_PER_FRAME)
-    want = min(want, cap)
-    with _reclimit_lock:
-        if _reclimit_users == 0:
-            _reclimit_saved = sys.getrecursionlimit()
-        _reclimit_users += 1
-        if want > sys.getrecursionlimit():
-            sys.setrecursionlimit(want)
-
-
-def _exit_recursion() -> None:
-    global _reclimit_users
-    with _reclimit_lock:
-        _reclimit_users -= 1
-        if _reclimit_users == 0:
-            sys.setrecursionlimit(_reclimit_saved)
+# Defaults for embedded use (the `dp` command and the REPL set None: no limit).
+DEFAULT_MAX_MEMORY = 4 << 30  # bytes the process may grow by during one call
+DEFAULT_MAX_OUTPUT = 10_000_000  # characters printed per call
 
 
 def stdlib_dir() -> Path:
@@ -130,18 +88,22 @@ class Interpreter:
 
     Defaults: max_steps=None (unlimited), max_depth=1000 dprog calls,
     max_array_elements=50_000_000 (400 MB of float64 per array), timeout=None
-    (seconds per exec/eval/call; None = none), allow_files=False,
-    check_nans=False. Programs cannot reach files, the OS or Python objects
-    other than those the host passes in. threads=N runs every call with at most
-    N BLAS threads (None: leave BLAS alone); executor (a Dask client or a
-    concurrent.futures executor) spreads parallel_map (docs/scaling.md).
-    Interpreters pickle, with their limits, globals and modules.
+    (seconds per exec/eval/call; None = none), max_memory=4 GiB (growth of
+    the process's memory per call), max_output=10_000_000 characters printed
+    per call, allow_files=False, check_nans=False. Programs cannot reach
+    files, the OS or Python objects other than those the host passes in.
+    threads=N runs every call with at most N BLAS threads (None: leave BLAS
+    alone); executor (a Dask client or a concurrent.futures executor) spreads
+    parallel_map (docs/scaling.md). Interpreters pickle, with their limits,
+    globals and modules.
     """
 
     def __init__(self, *, max_steps: int | None = None, max_depth: int = 1000,
                  max_array_elements: int = 50_000_000, timeout: float | None = None,
                  allow_files: bool = False, check_nans: bool = False, stdout=None, stderr=None,
-                 threads: int | None = None, executor=None):
+                 threads: int | None = None, executor=None,
+                 max_memory: int | None = DEFAULT_MAX_MEMORY,
+                 max_output: int | None = DEFAULT_MAX_OUTPUT):
         check_threads(threads)
         if executor is not None and not callable(getattr(executor, "submit", None)):
             raise TypeError("executor must be a Dask client or a concurrent.futures executor "
@@ -150,9 +112,12 @@ class Interpreter:
         _check_limit("max_depth", max_depth, False)
         _check_limit("max_array_elements", max_array_elements, False)
         _check_limit("timeout", timeout, True, number=True)
+        _check_limit("max_memory", max_memory, True)
+        _check_limit("max_output", max_output, True)
         self.rt = Runtime(max_steps=max_steps, max_depth=max_depth,
                           max_array_elements=max_array_elements, allow_files=allow_files,
-                          check_nans=check_nans, stdout=stdout, stderr=stderr)
+                          check_nans=check_nans, stdout=stdout, stderr=stderr,
+                          max_memory=max_memory, max_output=max_output)
         self.rt.interp = self
         self.rt.echo = self._echo
         self.timeout = timeout
@@ -228,24 +193,30 @@ class Interpreter:
                 return
             self._active = True
             lim = P.LIMITS
-            saved = (lim.max_array_elements, lim.check_nans, lim.nan_pass)
+            saved = (lim.max_array_elements, lim.check_nans, lim.nan_pass, lim.deadline,
+                     lim.max_memory, lim.memory_base, lim.watch)
             lim.max_array_elements = rt.max_array_elements
             lim.check_nans = rt.check_nans
             lim.nan_pass = "forward"
             if rt.check_nans:
                 P.nan_check_enter()
-            _enter_recursion(rt.max_depth * _PY_FRAMES_PER_CALL + 2000)
+            cstack.enter(rt.max_depth * _PY_FRAMES_PER_CALL + 2000)
             rt.start(self.timeout if timeout is _DEFAULT else timeout)
+            lim.deadline = rt.deadline  # for the long work between steps (core/limits.py)
+            lim.max_memory = rt.max_memory
+            lim.memory_base = resident_bytes() if rt.max_memory is not None else 0
+            lim.watch = rt.deadline is not None or rt.max_memory is not None
             try:
                 with host_guard(), blas_limit(self.threads):
                     yield
             finally:
-                lim.max_array_elements, lim.check_nans, lim.nan_pass = saved
+                (lim.max_array_elements, lim.check_nans, lim.nan_pass, lim.deadline,
+                 lim.max_memory, lim.memory_base, lim.watch) = saved
                 if rt.check_nans:
                     P.nan_check_exit()
                 rt.depth = 0
                 self._active = False
-                _exit_recursion()
+                cstack.exit_()
 
     def _compile(self, text: str, name: str, module: Module, interactive: bool = False,
                  prog: N.Program | None = None, is_eval: bool = False):
@@ -381,14 +352,19 @@ class Interpreter:
 
     # ------------------------------------------------------------- globals
     def __getitem__(self, name: str):
-        """A global (or builtin) as a Python value; KeyError if there is none."""
+        """A global (or builtin) as a Python value; KeyError if there is none.
+
+        Converted under this interpreter's limits (a structure too big or too deep
+        to convert is a DpLimitError).
+        """
         with self._lock:
             cell = self.main.globals.get(name) if isinstance(name, str) else None
             if cell is None or cell.v is UNSET or name == _EVAL_HOLDER:
                 if isinstance(name, str) and name in self.builtins:
                     return to_python(self.builtins[name], self)
                 raise KeyError(name)
-            return to_python(cell.v, self)
+            with self._running():
+                return to_python(cell.v, self)
 
     def __setitem__(self, name: str, value) -> None:
         """Bind a Python value (converted by `to_dprog`) to a global name."""

@@ -15,7 +15,7 @@ from ..core.errors import (
     DpTypeError,
     DpValueError,
 )
-from ..core.values import Record, Tracer, kind_of, show, strip
+from ..core.values import Record, Tracer, check_structure, kind_of, show, strip
 from ..prims import primitives as P
 from ..runtime.ops import format_field, iterate, truth
 from .table import _bool_arg, _dims, _func, _int_arg, _num, builtin
@@ -140,6 +140,8 @@ def _choice(rt, n, k=None, replace=True):
          "trees", "yes")
 def _tree_map(f, t, *more):
     _func(f, "tree_map")
+    for x in (t, *more):
+        check_structure(x, "mapped over", arrays=False)
 
     def go(path, a, *bs):
         ta = type(a)

@@ -16,7 +16,6 @@ that skips `bind`, with the same results.
 from __future__ import annotations
 
 import math
-import threading
 from contextlib import contextmanager
 
 from ..core.backend import xp
@@ -29,6 +28,14 @@ from ..core.errors import (
     DpValueError,
     shown_int,
 )
+from ..core.limits import (  # noqa: F401 - re-exported for the rooms above
+    LIMITS,
+    Limits,
+    check_cost,
+    check_deadline,
+    check_memory,
+    large_operation,
+)
 from ..core.values import BATCH_TYPES, TRACER_TYPES, has_nan, kind_of, strip_derivatives
 
 F64 = xp.float64
@@ -36,15 +43,6 @@ ndarray = xp.ndarray
 EMPTY: dict = {}
 
 
-class Limits(threading.local):
-    """Numeric limits of the interpreter running on this thread (set on entry)."""
-
-    max_array_elements = 10**9
-    check_nans = False
-    nan_pass = "forward"
-
-
-LIMITS = Limits()
 
 # True while any interpreter with check_nans is running. The Python-float and
 # plain-array fast paths test this one global (cheap) and step aside so that
@@ -172,7 +170,13 @@ def bind(p: Primitive, args: tuple, params: dict = EMPTY):
     return apply_impl(p, args, params)
 
 
-def apply_impl(p: Primitive, args: tuple, params: dict):
+# Operations on arrays above this many elements check the budgets (small ones are
+# covered by the checks between steps: they cannot take long or allocate much).
+_LARGE = 1 << 18
+
+
+def _checked_args(p: Primitive, args: tuple) -> tuple:
+    """The operands as p.impl takes them, after the type, size and time checks."""
     for a in args:
         if type(a) not in _NUMERIC_TYPES:
             _bad_operand(p, args)
@@ -183,6 +187,16 @@ def apply_impl(p: Primitive, args: tuple, params: dict):
                 break
     if p.elementwise and len(args) > 1:
         _check_broadcast(args)
+    if LIMITS.watch:  # a large operation checks the time and memory budgets first
+        for a in args:
+            if type(a) is ndarray and a.size > _LARGE:
+                large_operation(a.size)  # (a result about as big as its operand)
+                break
+    return args
+
+
+def apply_impl(p: Primitive, args: tuple, params: dict):
+    args = _checked_args(p, args)
     try:
         r = p.impl(*args, **params)
     except DpError:
@@ -326,6 +340,8 @@ def check_size(n: int, what: str = "array"):
         raise DpLimitError(f"{what} of {shown_int(n)} elements exceeds the limit of "
                            f"{LIMITS.max_array_elements} elements", None,
                            "use a smaller size, or raise max_array_elements")
+    if LIMITS.max_memory is not None:
+        check_memory(n * 8)
 
 
 # --------------------------------------------------------------- shape helpers
@@ -384,8 +400,18 @@ def _int_too_large() -> DpLimitError:
 
 
 def _check_int_pow(a: int, b: int) -> None:
-    """Refuse an int power whose result would pass `_INT_BITS` bits (a limits error)."""
-    if b > 64 and abs(a) > 1 and b * math.log2(abs(a)) > _INT_BITS:
+    """Refuse an int power whose result would pass `_INT_BITS` bits (a limits error).
+
+    Estimated from the operands before computing, for every exponent: the result
+    has at least b * (bits(a) - 1) bits, so `(3**600000)**64` is refused at once.
+    """
+    if abs(a) > 1 and b * (abs(a).bit_length() - 1) >= _INT_BITS:
+        raise _int_too_large()
+
+
+def _check_int_mul(a: int, b: int) -> None:
+    """Refuse an int product whose result would pass `_INT_BITS` bits, before computing."""
+    if a.bit_length() + b.bit_length() > _INT_BITS + 1:
         raise _int_too_large()
 
 

@@ -22,6 +22,7 @@ from .core import (
     F64,
     LIMITS,
     _broadcast_error,
+    _check_int_mul,
     _check_int_pow,
     _int_too_large,
     _nan_free,
@@ -257,6 +258,8 @@ _BIG_INT = 1 << _INT_BITS
 def _py_mul(a, b):
     """`*` on Python numbers: an int product past `_INT_BITS` bits is a limits error
     (as `**`), instead of growing without bound (repeated squaring)."""
+    if type(a) is int and type(b) is int:
+        _check_int_mul(a, b)
     r = a * b
     if type(r) is int and not -_BIG_INT < r < _BIG_INT:
         raise _int_too_large()

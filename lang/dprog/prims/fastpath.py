@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from ..core.values import TRACER_TYPES
 from . import core
-from .core import _F64, EMPTY, LIMITS, Primitive, apply_impl, bind, ndarray
+from .core import _F64, EMPTY, LIMITS, Primitive, apply_impl, bind, large_operation, ndarray
+
+# Operations on arrays larger than this check the time and memory budgets first when
+# the host set them (a few hundred per second at most: each costs a millisecond).
+_BIG = 1 << 18
 
 
 def _no_scalar(a, b):
@@ -47,6 +51,9 @@ def binary_op(p: Primitive, npfn=None, other=None):
                 (ta is ndarray and (tb is float or (tb is ndarray and (
                     a.shape == b.shape or a.size * b.size <= LIMITS.max_array_elements)))) or
                 (ta is float and tb is ndarray)):
+            n = (b if ta is float else a).size
+            if n > _BIG and LIMITS.watch:
+                large_operation(n)  # the time and memory budgets, before it
             try:
                 r = npfn(a, b)
             except Exception:  # noqa: BLE001 - apply_impl below reports it properly
@@ -93,6 +100,8 @@ def unary_op(p: Primitive):
                     if r == r or not core.NAN_CHECK:
                         return r
             elif tx is ndarray and npfn is not None and not core.NAN_CHECK and x.dtype is _F64:
+                if x.size > _BIG and LIMITS.watch:
+                    large_operation(x.size)  # the time and memory budgets, before it
                 r = npfn(x)
                 if type(r) is ndarray and r.dtype is _F64 and r.ndim:
                     return r

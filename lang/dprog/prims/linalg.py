@@ -14,6 +14,7 @@ from .core import (
     LIMITS,
     _nb,
     bind,
+    check_cost,
     check_size,
     defprim,
     ndarray,
@@ -49,6 +50,7 @@ def _matmul_np(a, b):
         except ValueError:
             batch = ()
         check_size(math.prod(batch) * sa[-2] * sb[-1])
+        check_cost(2.0 * math.prod(batch) * sa[-2] * sa[-1] * sb[-1], "a matrix product")
     return xp.matmul(a, b)
 
 
@@ -205,6 +207,8 @@ def square_matrix(a, what: str = "square"):
     a = xp.asarray(a, dtype=F64)
     if a.ndim < 2 or a.shape[-2] != a.shape[-1]:
         raise ValueError(what)
+    check_cost(float(a.shape[-1]) ** 3 * (a.size // max(1, a.shape[-1] ** 2)),
+               "a matrix factorisation")
     return a
 
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from ..ad.batching import NeedsPerExample
 from ..core.backend import xp
 from ..core.errors import DpImportError, DpInterrupt, DpLimitError
+from ..core.limits import check_memory
 
 # How many evaluation steps run between checks of the interrupt flag and the step limit.
 # With a timeout the chunk adapts so that the clock is read every few milliseconds, even
@@ -25,8 +26,12 @@ _CHECK_EVERY = 0.005  # seconds between clock reads, aimed for
 class Runtime:
     def __init__(self, *, max_steps: int | None = None, max_depth: int = 1000,
                  max_array_elements: int = 250_000_000, allow_files: bool = False,
-                 check_nans: bool = False, stdout=None, stderr=None):
+                 check_nans: bool = False, stdout=None, stderr=None,
+                 max_memory: int | None = None, max_output: int | None = None):
         self.max_steps = max_steps
+        self.max_memory = max_memory
+        self.max_output = max_output
+        self.output_left = max_output if max_output is not None else -1
         self.max_depth = max_depth
         self.max_array_elements = max_array_elements
         self.allow_files = allow_files
@@ -115,12 +120,15 @@ class Runtime:
         self.chunk = self.budget = (min(self.full_chunk, self.steps_left)
                                     if self.steps_left >= 0 else self.full_chunk)
         self.interrupt_requested = False
+        self.output_left = self.max_output if self.max_output is not None else -1
 
     def refill(self) -> None:
         """Called when `budget` runs out: enforce max_steps, the timeout and interrupts."""
         if self.interrupt_requested:
             self.interrupt_requested = False
             raise DpInterrupt("interrupted", None, None)
+        if self.max_memory is not None:
+            check_memory()
         if self.deadline is not None:
             now = time.monotonic()
             if now > self.deadline:
@@ -148,6 +156,14 @@ class Runtime:
     def write(self, text: str) -> None:
         if self.batch_traces:
             self.side_effect("printing")
+        if self.output_left >= 0:
+            self.output_left -= len(text)
+            if self.output_left < 0:
+                self.output_left = 0
+                raise DpLimitError(f"output limit of {self.max_output} characters per call "
+                                   "exceeded", None,
+                                   "print less (summaries instead of whole values), or "
+                                   "raise max_output")
         out = self.stdout if self.stdout is not None else sys.stdout
         try:
             if self.write_guard is not None:

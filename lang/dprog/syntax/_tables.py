@@ -6,7 +6,7 @@ grammar.lark.
 
 # ruff: noqa
 
-GRAMMAR_SHA256 = 'ab4377ce5b590d174fe213287995eca32fdf7683cdeeacfde83dc1d1884dd1fe'
+GRAMMAR_SHA256 = 'bf2a8a77fd290f2afc1db8f2d0910604cf78d1b7a2d3aaf0ba70c037aa5be737'
 
 LARK_VERSION = '1.3.1'
 
@@ -110,8 +110,8 @@ GRAMMAR = ('// dprog grammar (LALR). The post-lexer in parser.py drops newlines 
  'AUGOP.3: "+=" | "-=" | "*=" | "/=" | "//=" | "%=" | "**=" | "@="\n'
  'NAME: /[A-Za-z_][A-Za-z0-9_]*/\n'
  'NUMBER: /(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?/\n'
- 'STRING: /"(\\\\.|[^"\\\\\\n])*"/\n'
- 'FSTRING.1: /f"(\\\\.|[^"\\\\\\n])*"/\n'
+ 'STRING: /"(?:[^"\\\\\\n]|\\\\.)*+"/\n'
+ 'FSTRING.1: /f"(?:[^"\\\\\\n]|\\\\.)*+"/\n'
  '_NL: /(\\r?\\n)+/\n'
  '\n'
  'COMMENT: /#[^\\n]*/\n'
@@ -119,9 +119,9 @@ GRAMMAR = ('// dprog grammar (LALR). The post-lexer in parser.py drops newlines 
  '%ignore /[ \\t\\f\\r]+/\n'
  '%ignore /\\\\\\r?\\n/\n')
 
-LEXER_PATTERN = ('(?P<AUGOP>(?://=|\\*\\*=|\\+=|\\-=|\\*=|/=|%=|@=))|(?P<ARROW>=>)|(?P<POW>\\*\\*)|(?P<CMPOP>(?:==|!=|<=|>=|<|>))|(?P<FSTRING>f"(\\\\.|[^"\\\\\n'
- '])*")|(?P<NUMBER>(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?)|(?P<NAME>[A-Za-z_][A-Za-z0-9_]*)|(?P<STRING>"(\\\\.|[^"\\\\\n'
- '])*")|(?P<__IGNORE_1>[ \t\x0c'
+LEXER_PATTERN = ('(?P<AUGOP>(?://=|\\*\\*=|\\+=|\\-=|\\*=|/=|%=|@=))|(?P<ARROW>=>)|(?P<POW>\\*\\*)|(?P<CMPOP>(?:==|!=|<=|>=|<|>))|(?P<FSTRING>f"(?:[^"\\\\\n'
+ ']|\\\\.)*+")|(?P<NUMBER>(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?)|(?P<NAME>[A-Za-z_][A-Za-z0-9_]*)|(?P<STRING>"(?:[^"\\\\\n'
+ ']|\\\\.)*+")|(?P<__IGNORE_1>[ \t\x0c'
  '\r'
  ']+)|(?P<COMMENT>#[^\n'
  ']*)|(?P<_NL>(\r'
@@ -164,8 +164,8 @@ TERMINALS = {'LBRACE': ('str', '{'),
  'AUGOP': ('re', '(?://=|\\*\\*=|\\+=|\\-=|\\*=|/=|%=|@=)'),
  'NAME': ('re', '[A-Za-z_][A-Za-z0-9_]*'),
  'NUMBER': ('re', '(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?'),
- 'STRING': ('re', '"(\\\\.|[^"\\\\\n])*"'),
- 'FSTRING': ('re', 'f"(\\\\.|[^"\\\\\n])*"'),
+ 'STRING': ('re', '"(?:[^"\\\\\n]|\\\\.)*+"'),
+ 'FSTRING': ('re', 'f"(?:[^"\\\\\n]|\\\\.)*+"'),
  '_NL': ('re', '(\r?\n)+'),
  'COMMENT': ('re', '#[^\n]*'),
  '__IGNORE_1': ('re', '[ \t\x0c\r]+'),

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from ..core.limits import check_deadline
+
 
 class Token(str):
     """A lexed token: the matched text plus its type and position (like lark.Token)."""
@@ -125,7 +127,11 @@ class Lexer:
         keywords = self._keywords
         pos, line, line_start = 0, 1, 0
         end = len(text)
+        count = 0
         while pos < end:
+            count += 1
+            if not count & 1023:  # the host's timeout covers lexing too
+                check_deadline()
             m = match(text, pos)
             if m is None:
                 raise UnexpectedCharacters(text, pos, line, pos - line_start + 1)
@@ -207,7 +213,11 @@ class Parser:
         states = [self._start]
         values: list = []
         token = None
+        count = 0
         for token in tokens:
+            count += 1
+            if not count & 1023:  # the host's timeout covers parsing too
+                check_deadline()
             ttype = token.type
             while True:
                 try:

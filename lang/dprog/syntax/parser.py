@@ -13,16 +13,20 @@ literal rather than a block.
 
 from __future__ import annotations
 
-import ast as _pyast
 import os
 import re
 from pathlib import Path
 
-from ..core.errors import DpError, DpSyntaxError, Source, Span
+from ..core.errors import DpError, DpLimitError, DpSyntaxError, Source, Span
 from ..core.formatting import check_spec
+from ..core.limits import check_deadline
 from . import fstrings
 from . import nodes as N
 from .lalr import ParseError, Parser, Token, UnexpectedCharacters, UnexpectedToken
+from .strings import decode_string
+
+# Integer literals longer than this are refused (sys.get_int_max_str_digits' default).
+_MAX_INT_DIGITS = 4300
 
 _GRAMMAR = Path(__file__).with_name("grammar.lark")
 _parser = None
@@ -377,6 +381,7 @@ class _Builder:
 
     def __init__(self, source: Source):
         self.source = source
+        self.count = 0
 
     def span(self, t) -> Span:
         meta = t.meta
@@ -514,6 +519,9 @@ class _Builder:
 
     # expressions --------------------------------------------------------------
     def expr(self, t):
+        self.count += 1
+        if not self.count & 1023:  # the host's timeout covers building the AST too
+            check_deadline()
         if isinstance(t, str):  # a token
             if t.type == "NAME":
                 return N.Name(self.tspan(t), str(t))
@@ -525,6 +533,10 @@ class _Builder:
         s = str(tok)
         if any(c in s for c in ".eE"):
             value = float(s)
+        elif len(s) > _MAX_INT_DIGITS:  # Python's own str -> int limit: refuse it cleanly
+            raise DpLimitError(f"integer literal of {len(s)} digits (the limit is "
+                               f"{_MAX_INT_DIGITS})", self.tspan(tok),
+                               "write it as a float (1e5000) or compute it (10 ** 5000)")
         else:
             value = int(s)
         return N.Const(self.tspan(tok), value)
@@ -533,8 +545,8 @@ class _Builder:
         tok = t.children[0]
         raw = str(tok)
         try:
-            value = _pyast.literal_eval(raw)
-        except (ValueError, SyntaxError):
+            value = decode_string(raw)
+        except ValueError:
             raise DpSyntaxError("invalid escape in string", self.tspan(tok),
                                 'strings support \\n \\t \\" and \\\\') from None
         return N.Const(self.tspan(tok), value)
@@ -550,8 +562,8 @@ class _Builder:
         pieces = []
         for piece in texts:
             try:
-                pieces.append(_pyast.literal_eval('"' + piece + '"'))
-            except (ValueError, SyntaxError):
+                pieces.append(decode_string('"' + piece + '"'))
+            except ValueError:
                 raise DpSyntaxError("invalid escape in string", self.tspan(tok),
                                     'strings support \\n \\t \\" and \\\\') from None
         exprs = []

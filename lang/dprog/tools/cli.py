@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..host.interpreter import Interpreter
 
     interp = Interpreter(max_depth=1000, max_array_elements=250_000_000, allow_files=True,
-                         check_nans=opts.check_nans)
+                         check_nans=opts.check_nans, max_memory=None, max_output=None)
     try:
         status = _start_workers(interp, opts)
         if opts.explain_vmap:

@@ -184,7 +184,8 @@ class Session:
         self.failed = False
         if interp is None:
             interp = Interpreter(allow_files=True, check_nans=check_nans, max_depth=1000,
-                                 max_array_elements=250_000_000)
+                                 max_array_elements=250_000_000, max_memory=None,
+                                 max_output=None)
         self._adopt(interp)
 
     # ------------------------------------------------------------------ output
@@ -320,7 +321,8 @@ class Session:
                                 max_array_elements=rt.max_array_elements, timeout=old.timeout,
                                 allow_files=rt.allow_files, check_nans=rt.check_nans,
                                 stdout=rt.stdout, stderr=rt.stderr, threads=old.threads,
-                                executor=old.executor))
+                                executor=old.executor, max_memory=rt.max_memory,
+                                max_output=rt.max_output))
         self.write("session reset: every name and module is forgotten")
         return True
 
