@@ -149,7 +149,10 @@ def test_plots_appear_inline_as_png(kernel):
 
 def test_progress_draws_in_the_notebook(kernel):
     _, kc = kernel
-    msgs, reply = run(kc, 'let t = 0\nfor k in progress(range(3), label="work") { t += k }\nt')
+    # each step lasts 0.25 s: a bar appears only after 0.5 s (its first rate must mean
+    # something), so a loop this long draws one
+    msgs, reply = run(kc, 'let t = 0\nfor k in progress(range(3), label="work") {\n'
+                          '  let t0 = time()\n  while time() - t0 < 0.25 { }\n  t += k\n}\nt')
     assert reply["status"] == "ok"
     err = "".join(c["text"] for _, kind, c in msgs if kind == "stream" and c["name"] == "stderr")
     assert "work" in err and "3/3" in err
