@@ -129,6 +129,13 @@ def check_dp_sgd(out):
     assert number(out, "mean loss:") < 0.3
 
 
+def check_minibatch_iris(out):
+    assert line(out, "loaded").startswith("150 flowers, 4 features, species")
+    assert number(out, "epoch 30: training loss") < number(out, "epoch 10: training loss")
+    assert number(out, "train accuracy:") >= 0.9
+    assert number(out, "test accuracy:") >= 0.9
+
+
 def check_implicit_fixed_point(out):
     assert number(out, "dz/da implicit:", 2) < 1e-9  # the difference to the formula
     assert number(out, "implicit vs unrolled gradient, norm of the difference:") < 1e-8
