@@ -320,3 +320,29 @@ def test_has_aux_everywhere_it_is_offered():
     np.testing.assert_allclose(aux["n"], [[0, 2], [4, 6]])
     with pytest.raises(dprog.DpError, match="needs a function returning a tuple"):
         ev(src, "grad(fn(z) => sum(z), has_aux=true)(x)")
+
+
+def test_defined_python_primitives_batch_with_a_rule_or_once_per_example():
+    calls = []
+
+    def cube(x):
+        calls.append(np.shape(x))
+        return x ** 3
+
+    def cube_batch(args, axes):
+        (x,), (axis,) = args, axes
+        return cube(x), axis
+
+    interp = dprog.Interpreter()
+    interp.define("cube_fast", cube, vjp=lambda p, out, g: (3 * p[0] ** 2 * g,),
+                  batch=cube_batch)
+    interp.define("cube_slow", cube, vjp=lambda p, out, g: (3 * p[0] ** 2 * g,))
+    xs = np.arange(6.0).reshape(3, 2)
+    interp["xs"] = xs
+    np.testing.assert_allclose(interp.eval("vmap(cube_fast)(xs)"), xs ** 3)
+    assert calls == [(3, 2)]  # one call for the whole batch
+    calls.clear()
+    np.testing.assert_allclose(interp.eval("vmap(cube_slow)(xs)"), xs ** 3)
+    assert calls == [(2,)] * 3  # once per example
+    np.testing.assert_allclose(interp.eval("vmap(grad(fn(v) => sum(cube_fast(v))))(xs)"),
+                               3 * xs ** 2)

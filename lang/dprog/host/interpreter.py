@@ -380,20 +380,23 @@ class Interpreter:
         """The names the main module defines (globals set from Python included)."""
         return [k for k, c in self.main.globals.items() if c.v is not UNSET]
 
-    def define(self, name: str, py_fn, jvp=None, vjp=None) -> None:
+    def define(self, name: str, py_fn, jvp=None, vjp=None, batch=None) -> None:
         """Add a Python function on numbers/arrays as a dprog primitive with derivative rules.
 
         jvp(primals, tangents) -> output tangent; vjp(primals, out, g) -> tuple of
-        cotangents. Either rule is enough for both modes; see docs/embedding.md.
+        cotangents. Either rule is enough for both modes; batch(args, axes) ->
+        (output, batch axis) runs a whole vmap batch at once (without it, once per
+        example); see docs/embedding.md.
         """
         _check_name(name)
-        for what, f in (("py_fn", py_fn), ("jvp", jvp), ("vjp", vjp)):
+        for what, f in (("py_fn", py_fn), ("jvp", jvp), ("vjp", vjp), ("batch", batch)):
             if f is not None and not callable(f):
                 raise TypeError(f"define: {what} must be callable, got {type(f).__name__}")
         if py_fn is None:
             raise TypeError("define: py_fn must be callable, got None")
         with self._lock:
-            self._define_global(name, make_primitive_function(self, name, py_fn, jvp, vjp))
+            self._define_global(name, make_primitive_function(self, name, py_fn, jvp, vjp,
+                                                              batch))
 
 
 def _check_name(name) -> None:

@@ -155,20 +155,41 @@ def _zeros_like(x):
     return xp.zeros(s) if s else 0.0
 
 
-def make_primitive_function(interp, name: str, py_fn, jvp=None, vjp=None) -> PrimitiveFunction:
+def make_primitive_function(interp, name: str, py_fn, jvp=None, vjp=None,
+                            batch=None) -> PrimitiveFunction:
     """Wrap py_fn(*arrays) -> array as a dprog primitive with host derivative rules.
 
     jvp(primals, tangents) -> tangent of the output, and
-    vjp(primals, out, g) -> tuple of cotangents (one per argument; None = zero).
+    vjp(primals, out, g) -> tuple of cotangents (one per argument; None = zero);
+    batch(args, axes) -> (output, its batch axis), for vmap (else once per example).
     """
     def impl(*args):
         r = _call_host(name, "fn", py_fn, tuple(_readonly(a) for a in args))
         return _host_result(name, "fn", r)
 
     prim = P.defprim(name, impl, jvp_joint=_jvp_joint(name, jvp, vjp),
-                     vjp_joint=_vjp_joint(name, jvp, vjp), register=False)
+                     vjp_joint=_vjp_joint(name, jvp, vjp), batch=_batch_rule(name, batch),
+                     register=False)
     return PrimitiveFunction(name, prim, _arity(py_fn),
-                             (make_primitive_function, (None, name, py_fn, jvp, vjp)))
+                             (make_primitive_function, (None, name, py_fn, jvp, vjp, batch)))
+
+
+def _batch_rule(name: str, batch):
+    """The host's batching rule as a primitive's: it sees plain arrays, each with the
+    axis of its batch (None: the same for every example). Without one, or when a
+    derivative is being taken through the call, vmap runs py_fn once per example."""
+    if batch is None:
+        return "per example"
+
+    def rule(p, args, dims, params):
+        if any(isinstance(a, Tracer) for a in args):
+            return None
+        r = _call_host(name, "batch", batch, (tuple(_readonly(a) for a in args), tuple(dims)))
+        if type(r) is not tuple or len(r) != 2 or not isinstance(r[1], int):
+            raise DpTypeError(f"{_who(name, 'batch')} must return (output, batch axis), got "
+                              f"{type(r).__name__}", None, None)
+        return _host_result(name, "batch", r[0]), r[1]
+    return rule
 
 
 def _no_rule(name):
