@@ -23,7 +23,6 @@ from ..core.backend import xp
 from ..core.errors import (
     DpError,
     DpNameError,
-    DpTypeError,
     did_you_mean,
     note_frame,
 )
@@ -33,12 +32,10 @@ from ..core.values import (
     Cell,
     Module,
     Record,
-    kind_of,
 )
 from ..runtime.functions import BREAK, CONTINUE, MISSING, RETURN, Closure, FunctionInfo
 from ..runtime.indexes import index_part
 from ..runtime.ops import (
-    ARRAY_ATTRIBUTES,
     BINOPS,
     format_field,
     get_field,
@@ -49,14 +46,13 @@ from ..runtime.ops import (
     op_neg,
     op_pos,
     refill_at,
-    set_index_value,
     slice_part,
     truth,
     unpack_at,
 )
-from ..runtime.ownership import sole_holder
 from ..syntax import nodes as N
 from ..syntax.keywords import KEYWORDS
+from .assignments import Assignments, _source_text
 from .closures import binop_factory, call1, call2, call_kw, call_n, not_callable_error
 from .foreign_names import foreign_name
 from .resolve import BlockScope, FuncScope, Resolver
@@ -76,7 +72,7 @@ ndarray = xp.ndarray
 # ============================================================== generation (pass 2)
 
 
-class Compiler:
+class Compiler(Assignments):
     def __init__(self, rt, module: Module, builtins: dict, interactive: bool = False,
                  unit=None):
         self.rt = rt
@@ -234,156 +230,6 @@ class Compiler:
             for st, x in zip(stores, unpack_at(value(f), n, "`let`", "names", span, fname)):
                 st(f, x)
         return let_many
-
-    def s_Assign(self, s, top_level):
-        value = self.expr(s.value)
-        return self.assign_to(s.target, value, s.span, _source_text(s.value.span))
-
-    def s_AugAssign(self, s, top_level):
-        if type(s.target) is N.Index and s.op in ("+", "-"):
-            return self.accumulate(s)
-        read = self.expr(s.target)
-        rhs = self.expr(s.value)
-        op = BINOPS[s.op]
-        span, fname = s.span, self.fname
-
-        if s.op == "+":
-            def combined(f):
-                a = read(f)
-                b = rhs(f)
-                if type(a) is float and type(b) is float:
-                    return a + b
-                try:
-                    return op(a, b)
-                except DpError as err:
-                    raise located(err, span, fname)
-        else:
-            def combined(f):
-                a = read(f)
-                b = rhs(f)
-                try:
-                    return op(a, b)
-                except DpError as err:
-                    raise located(err, span, fname)
-        return self.assign_to(s.target, combined, s.span)
-
-    def accumulate(self, s):
-        """`a[idx] += v` and `-=`: one update that adds v at every index, repeated ones
-        included (np.add.at); the index is evaluated once."""
-        rhs = self.expr(s.value)
-        update = self.updater(s.target, s.span)
-        op = BINOPS[s.op]
-
-        def accumulate(f):
-            update(f, rhs(f), op)
-        return accumulate
-
-    def assign_to(self, target, value, span, value_text: str = "..."):
-        if type(target) is N.TupleLit:  # a, b = e: unpack, then store each in turn
-            updates = [self.updater(t, span) for t in target.items]
-            n, fname = len(updates), self.fname
-
-            def assign_many(f):
-                v = unpack_at(value(f), n, "assignment", "targets", span, fname)
-                for update, x in zip(updates, v):
-                    update(f, x)
-            return assign_many
-        if type(target) is N.Name:
-            decl = target.decl
-            if decl is None:
-                return self.assign_late_global(target, value, value_text=value_text)
-            if decl.func is self.func and not decl.captured:
-                slot = decl.slot  # the common case, without a store call
-
-                def assign_local(f):
-                    f[slot] = value(f)
-                return assign_local
-            st = self.store(decl)
-
-            def assign(f):
-                st(f, value(f))
-            return assign
-        # v[i] = e, r.f = e, r.w[0, 1] = e: rebuild the containers from the inside out
-        update = self.updater(target, span)
-
-        def assign_update(f):
-            update(f, value(f))
-        return assign_update
-
-    def updater(self, target, span):
-        """A function (f, new) -> None that stores `new` into `target` functionally."""
-        fname = self.fname
-        if type(target) is N.Name:
-            decl = target.decl
-            if decl is None:
-                st_late = self.assign_late_global(target, None, raw=True)
-                return st_late
-            return self.store(decl)
-        read_obj = self.expr(target.obj)
-        outer = self.updater(target.obj, span)
-        tspan = target.span
-        if type(target) is N.Field:
-            name = target.name
-
-            def upd_field(f, new):
-                obj = read_obj(f)
-                try:
-                    if type(obj) is Record:
-                        obj.get(name)  # only existing fields may be assigned
-                        updated = obj.with_field(name, new)
-                    elif type(obj) is Module:
-                        raise DpTypeError("module members cannot be assigned", None,
-                                          "copy the value into a variable")
-                    elif name in ARRAY_ATTRIBUTES:
-                        raise DpTypeError(f"`.{name}` of an array is read-only", None,
-                                          "use reshape(x, shape) or transpose(x) for a new array")
-                    else:
-                        raise DpTypeError(f"`.{name} = ...` needs a record, got {kind_of(obj)}",
-                                          None, None)
-                except DpError as err:
-                    raise located(err, tspan, fname)
-                outer(f, updated)
-            return upd_field
-        idx_fn = self.index_builder(target.subscripts)
-        # a variable's own array may be written in place (runtime/ownership.py); an
-        # array inside a record or tuple may be shared with a copy of its container
-        direct = type(target.obj) is N.Name
-
-        def upd_index(f, new, accumulate=None):
-            obj = read_obj(f)
-            sole = direct and sole_holder(obj)  # before obj is also a pending argument
-            try:
-                updated = set_index_value(obj, idx_fn(f), new, accumulate, sole)
-            except DpError as err:
-                raise located(err, tspan, fname)
-            del obj  # the variable must be the array's only holder when it is replaced
-            outer(f, updated)
-        return upd_index
-
-    def assign_late_global(self, target, value, raw=False, value_text="..."):
-        module = self.module
-        name = target.name
-        span, fname = target.span, self.fname
-        # a builtin cannot be assigned to, so it is no suggestion for a misspelt variable
-        visible = [n for n in getattr(target, "visible", []) if n not in self.builtins]
-
-        def store(f, v):
-            cell = module.globals.get(name)
-            if cell is None:
-                err = DpNameError(f"cannot assign to `{name}`: it is not declared", None,
-                                  (did_you_mean(name, visible) or "") +
-                                  (" " if did_you_mean(name, visible) else "") +
-                                  f"declare it first with `let {name} = {value_text}`")
-                note_frame(err, span, fname)
-                raise err
-            cell.v = v
-
-        if raw:
-            return store
-
-        def assign(f):
-            store(f, value(f))
-        return assign
 
     def s_FnDef(self, s, top_level):
         make = self.expr(s.func)
@@ -809,11 +655,3 @@ class Compiler:
             except DpError as err:
                 raise located(err, span, fname)
         return field
-
-
-def _source_text(span, longest: int = 40) -> str:
-    """The source text at a one-line span (for hints that name what to type), or "..."."""
-    if span is None or span.line != span.end_line:
-        return "..."
-    text = span.source.line(span.line)[span.column - 1: span.end_column - 1].strip()
-    return text if 0 < len(text) <= longest else "..."
