@@ -333,13 +333,14 @@ def check_structure(v, what: str, arrays: bool = True) -> None:
     Counts one per item, the length of each string and, with `arrays`, the
     elements of each array, as the walk `what` ("printed", "converted to
     Python", ...) would meet them (a shared part counts each time it is met),
-    and stops as soon as the count passes `max_array_elements`, the items met
-    pass MAX_WALK_ITEMS or the nesting passes MAX_NESTING. Iterative, so it
-    never recurses itself.
+    and stops as soon as the count passes twice `max_array_elements` (a record of
+    a few arrays each within the limit, like a loaded checkpoint, must pass), the
+    items met pass MAX_WALK_ITEMS or the nesting passes MAX_NESTING. Iterative,
+    so it never recurses itself.
     """
     if type(v) is not tuple and type(v) is not Record:
         return
-    budget = LIMITS.max_array_elements
+    budget = 2 * LIMITS.max_array_elements
     stack = [(v, 0)]
     seen = met = 0
     while stack:

@@ -170,7 +170,9 @@ getitem_p = defprim(
 def _index_add_np(g, idx, shape):
     z = xp.zeros(shape)
     if _has_array(idx):
-        xp.add.at(z, idx, g)  # an index array may repeat an index: its cotangents add up
+        # an index array may repeat an index: its cotangents add up (g broadcast to the
+        # region by hand, as in _setitem_add_np)
+        xp.add.at(z, idx, xp.broadcast_to(g, region_shape(shape, idx)))
     else:
         z[idx] = g
     return z
@@ -210,7 +212,10 @@ def _setitem_add_np(x, v, idx, inplace=False):
     y = x if inplace else xp.array(x, dtype=F64)
     try:
         if _has_array(idx):
-            xp.add.at(y, idx, v)  # repeated indices accumulate, like np.add.at
+            # repeated indices accumulate, like np.add.at; v is first broadcast to the
+            # region by hand: NumPy 2.4's add.at adds a value broadcast along the index's
+            # leading axes only once (np.add.at(y, [[0, 0], [0, 0]], [a, b]) adds a + b)
+            xp.add.at(y, idx, xp.broadcast_to(v, region_shape(y.shape, idx)))
         else:
             y[idx] += v
     except ValueError:
