@@ -10,8 +10,7 @@ from ..core.backend import xp
 from ..core.errors import DpShapeError, DpTypeError, DpValueError
 from ..core.values import kind_of, strip
 from ..prims import primitives as P
-from .shapes import _axis_arg
-from .table import _bool_arg, _int_arg, _num, builtin, builtin_of
+from .table import _bool_arg, _int_arg, _num, axis_index, builtin, builtin_of
 
 _LOWER = "abcdefghijklmnopqrstuvwxyz"
 _UPPER = _LOWER.upper()
@@ -74,8 +73,8 @@ def _axes_pair(axes, na: int, nb: int):
                   for x in axes)
         if pa is not None and pb is not None and len(pa) == len(pb) and all(
                 type(i) is int for i in pa + pb):
-            return ([_axis_arg(i, na, "tensordot", "axes") for i in pa],
-                    [_axis_arg(i, nb, "tensordot", "axes") for i in pb])
+            return ([axis_index(i, na, "tensordot", "axes") for i in pa],
+                    [axis_index(i, nb, "tensordot", "axes") for i in pb])
     raise DpTypeError("`tensordot`: axes must be an integer or a pair of equal-length "
                       "tuples of axes", None, "e.g. axes=1, or axes=((1, 2), (0, 1))")
 
@@ -141,7 +140,7 @@ for _i, _j, _k in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
 
 def _move_last(x, axis, name, what):
     nd = P.ndim(x)
-    a = _axis_arg(axis, nd, name, what)
+    a = axis_index(axis, nd, name, what)
     if P.shape(x)[a] != 3:
         raise DpShapeError(f"`cross` needs vectors of length 3 along {what}, got shape "
                            f"{P.shape(x)}", None,
@@ -166,7 +165,7 @@ def _cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
                            "the other axes broadcast like NumPy") from None
     r = P.einsum_any("ijk,...j,...k->...i", (_LEVI_CIVITA, a, b))
     nd = P.ndim(r)
-    c = _axis_arg(axisc, nd, "cross", "axisc" if axis is None else "axis")
+    c = axis_index(axisc, nd, "cross", "axisc" if axis is None else "axis")
     perm = list(range(nd - 1))
     perm.insert(c, nd - 1)
     return P.transpose(r, tuple(perm)) if c != nd - 1 else r

@@ -17,20 +17,10 @@ from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError, DpTypeError, DpValueError
 from ..core.values import kind_of, show, strip
 from ..prims import primitives as P
-from .table import _int_arg, _num, builtin
+from .table import _int_arg, _num, axis_index, builtin
 
 
 # ============================================================== argument helpers
-def axis_index(axis, nd: int, name: str, what: str = "axis") -> int:
-    """An int axis in range for rank nd, as a non-negative int."""
-    a = _int_arg(axis, name, what)
-    if not -nd <= a < nd:
-        raise DpIndexError(f"`{name}`: {what} {a} is out of range for an array with {nd} "
-                           f"dimension{'s' if nd != 1 else ''}", None,
-                           f"axes run from {-nd} to {nd - 1}" if nd else "a number has no axes")
-    return a % nd
-
-
 def flat_or_axis(x, axis, name: str):
     """(x, axis): x flattened with axis 0 when axis is none, else the axis checked.
     A number counts as a vector of one element."""

@@ -9,7 +9,6 @@ import math
 from ..core.backend import xp
 from ..core.errors import (
     DpError,
-    DpIndexError,
     DpShapeError,
     DpTypeError,
     DpValueError,
@@ -17,25 +16,17 @@ from ..core.errors import (
 from ..core.values import strip
 from ..prims import primitives as P
 from .numeric import _seq, logsumexp_
-from .table import _axis, _dims, _int_arg, _num, builtin, builtin_of
-
+from .table import _axis, _dims, _int_arg, _num, axis_index, builtin, builtin_of
 
 # ---------------------------------------------------------- shape and assembly
 # Compositions of reshape, transpose, indexing and concat: differentiable through them.
-def _axis_arg(axis, nd: int, name: str, what: str = "axis") -> int:
-    a = _int_arg(axis, name, what)
-    if not -nd <= a < nd:
-        raise DpIndexError(f"`{name}`: {what} {a} is out of range for an array with {nd} "
-                           f"dimension{'s' if nd != 1 else ''}", None,
-                           f"axes run from {-nd} to {nd - 1}" if nd else "a number has no axes")
-    return a % nd
 
 
 @builtin("expand_dims(x, axis)", "x with a new axis of length 1 at position `axis`", "arrays")
 def _expand_dims(x, axis):
     x = _num(x, "expand_dims")
     s = P.shape(x)
-    a = _axis_arg(axis, len(s) + 1, "expand_dims")
+    a = axis_index(axis, len(s) + 1, "expand_dims")
     return P.reshape(x, s[:a] + (1,) + s[a:])
 
 
@@ -45,7 +36,7 @@ def _squeeze(x, axis=None):
     s = P.shape(x)
     if axis is None:
         return P.reshape(x, tuple(d for d in s if d != 1))
-    a = _axis_arg(axis, len(s), "squeeze")
+    a = axis_index(axis, len(s), "squeeze")
     if s[a] != 1:
         raise DpShapeError(f"`squeeze`: axis {a} has length {s[a]}, not 1", None, None)
     return P.reshape(x, s[:a] + s[a + 1:])
@@ -56,7 +47,7 @@ def _squeeze(x, axis=None):
 def _flip(x, axis=None):
     x = _num(x, "flip")
     nd = P.ndim(x)
-    axes = range(nd) if axis is None else {_axis_arg(axis, nd, "flip")}
+    axes = range(nd) if axis is None else {axis_index(axis, nd, "flip")}
     return P.getitem(x, tuple(slice(None, None, -1) if i in axes else slice(None)
                               for i in range(nd))) if nd else x
 
@@ -65,7 +56,7 @@ def _flip(x, axis=None):
 def _swapaxes(x, a, b):
     x = _num(x, "swapaxes")
     nd = P.ndim(x)
-    a, b = _axis_arg(a, nd, "swapaxes", "a"), _axis_arg(b, nd, "swapaxes", "b")
+    a, b = axis_index(a, nd, "swapaxes", "a"), axis_index(b, nd, "swapaxes", "b")
     perm = list(range(nd))
     perm[a], perm[b] = b, a
     return P.transpose(x, tuple(perm))
@@ -76,8 +67,8 @@ def _swapaxes(x, a, b):
 def _moveaxis(x, source, destination):
     x = _num(x, "moveaxis")
     nd = P.ndim(x)
-    src = _axis_arg(source, nd, "moveaxis", "source")
-    dst = _axis_arg(destination, nd, "moveaxis", "destination")
+    src = axis_index(source, nd, "moveaxis", "source")
+    dst = axis_index(destination, nd, "moveaxis", "destination")
     perm = [i for i in range(nd) if i != src]
     perm.insert(dst, src)
     return P.transpose(x, tuple(perm))
@@ -172,7 +163,7 @@ def _roll(x, shift, axis=None):
         s = P.shape(x)
         return P.reshape(_roll(P.reshape(x, (-1,)), shift, 0), s) if s else x
     nd = P.ndim(x)
-    a = _axis_arg(axis, nd, "roll")
+    a = axis_index(axis, nd, "roll")
     n = P.shape(x)[a]
     if n == 0 or shift % n == 0:
         return x
@@ -192,7 +183,7 @@ def _repeat(x, repeats, axis=None):
     if axis is None:
         x, a = P.reshape(x, (-1,)), 0
     else:
-        a = _axis_arg(axis, P.ndim(x), "repeat")
+        a = axis_index(axis, P.ndim(x), "repeat")
     n = P.shape(x)[a]
     P.check_size(math.prod(P.shape(x)) * r)
     idx = xp.repeat(xp.arange(n), r)  # a gather; its transpose adds the repeats up

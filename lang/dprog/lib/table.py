@@ -158,6 +158,16 @@ def _dims(dims, name) -> tuple:
     return tuple(out)
 
 
+def axis_index(axis, nd: int, name: str, what: str = "axis") -> int:
+    """An int axis in range for rank nd, as a non-negative int."""
+    a = _int_arg(axis, name, what)
+    if not -nd <= a < nd:
+        raise DpIndexError(f"`{name}`: {what} {a} is out of range for an array with {nd} "
+                           f"dimension{'s' if nd != 1 else ''}", None,
+                           f"axes run from {-nd} to {nd - 1}" if nd else "a number has no axes")
+    return a % nd
+
+
 def _int_arg(v, name, what):
     v = strip(v)
     if type(v) is int:
