@@ -125,34 +125,31 @@ def _aux(box, level):
          "gradients); trees give trees. has_aux: f returns (output, aux) and the result is "
          "(gradient, aux)", "differentiation", "transform")
 def _grad(f, argnums=0, has_aux=False):
-    _func(f, "grad")
+    return _reverse("grad", _grad, f, argnums, has_aux,
+                    lambda v, grads: grads, lambda v, aux, grads: (grads, aux))
+
+
+def _reverse(what, maker, f, argnums, has_aux, result, result_aux):
+    """grad / value_and_grad: `result(value, grads)`, or with has_aux
+    `result_aux(value, aux, grads)`."""
+    _func(f, what)
     argnums = strip(argnums)
-    aux = _aux_flag(has_aux, "grad")
+    aux = _aux_flag(has_aux, what)
 
     def g(*args, **kwargs):
         if aux:
-            main, box, level = _with_aux(f, "grad")
-            grads = value_and_grad_call(main, args, kwargs, argnums, "grad")[1]
-            return (grads, _aux(box, level))
-        return value_and_grad_call(f, args, kwargs, argnums, "grad")[1]
-    return Transformed(f"grad({_fname(f)})", g, (_grad, (f, argnums, aux)))
+            main, box, level = _with_aux(f, what)
+            v, grads = value_and_grad_call(main, args, kwargs, argnums, what)
+            return result_aux(v, _aux(box, level), grads)
+        return result(*value_and_grad_call(f, args, kwargs, argnums, what))
+    return Transformed(f"{what}({_fname(f)})", g, (maker, (f, argnums, aux)))
 
 
 @builtin("value_and_grad(f, argnums=0, has_aux=false)", "function giving (f(x...), grad "
          "f(x...)); with has_aux, ((output, aux), gradient)", "differentiation", "transform")
 def _value_and_grad(f, argnums=0, has_aux=False):
-    _func(f, "value_and_grad")
-    argnums = strip(argnums)
-    aux = _aux_flag(has_aux, "value_and_grad")
-
-    def g(*args, **kwargs):
-        if aux:
-            main, box, level = _with_aux(f, "value_and_grad")
-            v, grads = value_and_grad_call(main, args, kwargs, argnums, "value_and_grad")
-            return ((v, _aux(box, level)), grads)
-        return value_and_grad_call(f, args, kwargs, argnums, "value_and_grad")
-    return Transformed(f"value_and_grad({_fname(f)})", g,
-                       (_value_and_grad, (f, argnums, aux)))
+    return _reverse("value_and_grad", _value_and_grad, f, argnums, has_aux,
+                    lambda v, grads: (v, grads), lambda v, aux, grads: ((v, aux), grads))
 
 
 @builtin("derivative(f)", "f' by forward mode, for f from numbers to numbers (elementwise on "

@@ -180,13 +180,17 @@ matmul_p = defprim("@", _matmul_np, shape_error=_matmul_error, batch=_matmul_bat
                    sig="matmul(a, b)", doc="matrix product (same as a @ b)", category="arrays")
 
 
-def _square_error(name):
+def _square_error(name, singular: bool = True):
+    """NumPy's complaint about a square-matrix operation as a dprog error. A LinAlgError
+    means a singular matrix (`singular`), or is quoted (expm, slogdet: other causes)."""
     def err(args, exc):
         s = xp.shape(args[0])
         if len(s) < 2 or s[-2] != s[-1]:
             return DpShapeError(f"`{name}` needs a square matrix (or a stack of them), got "
                                 f"shape {s}", None, None)
         if isinstance(exc, xp.linalg.LinAlgError):
+            if not singular:
+                return DpValueError(f"`{name}`: {str(exc).lower()}", None, None)
             return DpValueError(f"`{name}`: the matrix is singular", None,
                                 "a singular matrix has no inverse")
         if name == "solve" and len(args) > 1:

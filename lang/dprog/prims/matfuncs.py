@@ -5,25 +5,13 @@ operations (so they differentiate again)."""
 from __future__ import annotations
 
 from ..core.backend import xp
-from ..core.errors import DpShapeError, DpValueError
+from ..core.errors import DpShapeError
 from .core import F64, bind, defprim, ndim, shape
 from .elementwise import add, mul, neg, sub
 from .indexing import concat, getitem
-from .linalg import _sum_to_shape, expand2, inv, matmul, square_matrix
+from .linalg import _square_error, _sum_to_shape, expand2, inv, matmul, square_matrix
 from .structure import broadcast_to, sum_
 from .triangular import _scipy_linalg, mT
-
-
-def _square_error(name):
-    def err(args, exc):
-        s = xp.shape(args[0])
-        if len(s) < 2 or s[-2] != s[-1]:
-            return DpShapeError(f"`{name}` needs a square matrix (or a stack of them), got "
-                                f"shape {s}", None, None)
-        if isinstance(exc, xp.linalg.LinAlgError):
-            return DpValueError(f"`{name}`: {str(exc).lower()}", None, None)
-        return None
-    return err
 
 
 # ================================================================ logabsdet
@@ -33,7 +21,8 @@ def _logabsdet_np(a):
 
 # d log|det A| = <inv(A)^T, dA>: one LU for the inverse, never an SVD
 logabsdet_p = defprim(
-    "logabsdet", _logabsdet_np, shape_error=_square_error("slogdet"), batch="leading stack",
+    "logabsdet", _logabsdet_np, shape_error=_square_error("slogdet", singular=False),
+    batch="leading stack",
     jvp=(lambda t, ans, a: sum_(mul(mT(inv(a)), t), axis=(-2, -1)),),
     vjp=(lambda g, ans, a: mul(expand2(g), mT(inv(a))),))
 
@@ -108,7 +97,7 @@ def _block_frechet(a, e):
     return getitem(big, lead + (slice(0, n), slice(n, 2 * n)))
 
 
-expm_p = defprim("expm", _expm_np, shape_error=_square_error("expm"),
+expm_p = defprim("expm", _expm_np, shape_error=_square_error("expm", singular=False),
                  batch="leading stack",
                  jvp=(lambda t, ans, a: _block_frechet(a, t),),
                  vjp=(lambda g, ans, a: _sum_to_shape(_block_frechet(mT(a), g), shape(a)),),
