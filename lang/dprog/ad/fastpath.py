@@ -502,23 +502,23 @@ if ta is RNode:
     tr = a._trace
     pa = a.primal
     if tb is RNode:
-        if b._trace is not tr:
-            return op(a, b)
         pb = b.primal
         both = True
+        if b._trace is not tr:
+            tr = None
     elif tb is float:
         pb = b
         both = False
     else:
-        return op(a, b)
+        tr = None
 elif tb is RNode and ta is float:
     tr = b._trace
     pa = a
     pb = b.primal
     both = None
 else:
-    return op(a, b)
-if type(pa) is float and type(pb) is float and {guard}not core.NAN_CHECK:
+    tr = None
+if tr is not None and type(pa) is float and type(pb) is float and {guard}not core.NAN_CHECK:
     r = new(RNode)
     r._trace = tr
     r.primal = out = pa {sym} pb
@@ -532,8 +532,9 @@ if type(pa) is float and type(pb) is float and {guard}not core.NAN_CHECK:
     nodes = tr.nodes
     r.idx = len(nodes)
     nodes.append(r)
-    return r
-return op(a, b)
+    {result} r
+else:
+    {result} op(a, b)
 """
 
 
@@ -542,11 +543,14 @@ _PARTIALS = {"+": ("1.0", "1.0"), "-": ("1.0", "-1.0"), "*": ("pb", "pa"),
              "/": ("1.0 / pb", "-out / pb")}
 
 
-def recording_code(sym: str, indent: int) -> str:
-    """Source of the recorder body for `sym`, indented by `indent` spaces."""
+def recording_code(sym: str, indent: int, result: str | None = None) -> str:
+    """Source of the recorder body for `sym`, indented by `indent` spaces: it returns
+    the result, or assigns it to the variable `result` and falls through (for code
+    that inlines it into a longer function body)."""
     guard = "pb != 0.0 and " if sym == "/" else ""
     da, db = _PARTIALS[sym]
-    body = _RECORDING_BODY.format(sym=sym, guard=guard, da=da, db=db)
+    body = _RECORDING_BODY.format(sym=sym, guard=guard, da=da, db=db,
+                                  result="return" if result is None else result + " =")
     return "".join(" " * indent + line if line.strip() else line
                    for line in body.splitlines(keepends=True))
 
