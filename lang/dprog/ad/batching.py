@@ -21,7 +21,7 @@ import sys
 from contextlib import nullcontext
 
 from ..core.backend import xp
-from ..core.errors import DpShapeError, DpTypeError, DpValueError
+from ..core.errors import DpShapeError, DpTypeError, DpValueError, frame_location
 from ..core.values import (
     BATCH_TYPES,
     TRACER_TYPES,
@@ -348,8 +348,8 @@ def _dprog_location():
     """(span, function name) of the innermost dprog code on the Python stack, or None."""
     f = sys._getframe(2)
     while f is not None:
-        loc = f.f_locals
-        if "span" in loc and "fname" in loc and loc["span"] is not None:
-            return loc["span"], loc["fname"]
+        where = frame_location(f)
+        if where is not None:
+            return where
         f = f.f_back
     return None

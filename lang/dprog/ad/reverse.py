@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..core.errors import DpError
+from ..core.errors import DpError, frame_location
 from ..core.limits import check_deadline
 from ..core.values import TRACER_TYPES, Tracer
 from ..prims import core
@@ -257,7 +257,7 @@ def dprog_stack() -> list:
     """The dprog frames (span, function name) of the primitive call being recorded,
     innermost first, up to the transformation that started the recording.
 
-    Read off the Python stack: the compiler's closures hold `span` and `fname`,
+    Read off the Python stack (`frame_location`: where each compiled body is),
     and a call boundary separates dprog frames. Used only under --check-nans.
     """
     out: list = []
@@ -272,9 +272,9 @@ def dprog_stack() -> list:
             if started:
                 break  # the transformation that made this tape
         elif need:
-            loc = f.f_locals
-            if "span" in loc and "fname" in loc and loc["span"] is not None:
-                out.append((loc["span"], loc["fname"]))
+            where = frame_location(f)
+            if where is not None:
+                out.append(where)
                 need = False
                 started = True
         f = f.f_back

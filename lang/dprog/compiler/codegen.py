@@ -93,7 +93,7 @@ class Compiler(Assignments):
         resolver.block(prog.body, top, new_scope=False)
         self.func = main
         self.fname = "<main>"
-        body = self.block(prog.body.stmts, top_level=True)
+        body = self.program_body(prog.body.stmts)
         nslots = main.nslots
 
         def run():
@@ -102,6 +102,19 @@ class Compiler(Assignments):
             return r
 
         return run
+
+    # the three kinds of body; the fast compiler (pysource.py) emits Python source for them
+    def program_body(self, stmts):
+        """A unit's top level: `f -> signal` over the frame of <main>."""
+        return self.block(stmts, top_level=True)
+
+    def function_body(self, stmts):
+        """A function's block body: `f -> signal`, RETURN leaves the value in f[0]."""
+        return self.block(stmts)
+
+    def expression_body(self, e):
+        """A function written `fn(x) => e`: `f -> value`."""
+        return self.expr(e)
 
     # blocks and statements ---------------------------------------------------
     def block(self, stmts, top_level=False):
@@ -492,10 +505,10 @@ class Compiler(Assignments):
         saved_func, saved_name = self.func, self.fname
         self.func, self.fname = func, e.name
         if isinstance(e.body, N.Block):
-            info.body = self.block(e.body.stmts)
+            info.body = self.function_body(e.body.stmts)
             info.is_expr = False
         else:
-            info.body = self.expr(e.body)
+            info.body = self.expression_body(e.body)
             info.is_expr = True
         self.func, self.fname = saved_func, saved_name
         info.nslots = func.nslots

@@ -17,6 +17,7 @@ from ..core.values import Module
 from ..syntax import nodes as N
 from ..syntax.parser import parse
 from .codegen import Compiler
+from .pysource import SourceCompiler
 
 EVAL_HOLDER = "__eval_result__"
 
@@ -59,7 +60,9 @@ class Unit:
             prog = eval_program(self.text, self.name) if self.is_eval else \
                 parse(self.text, self.name)
         interp = self.interp
-        compiler = Compiler(interp.rt, self.module, interp.builtins, self.interactive, unit=self)
+        rt = interp.rt
+        make = Compiler if rt.check_nans or rt.compiler == "reference" else SourceCompiler
+        compiler = make(interp.rt, self.module, interp.builtins, self.interactive, unit=self)
         run = compiler.compile_program(prog)
         self._infos = compiler.infos
         return run

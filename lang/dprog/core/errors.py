@@ -221,6 +221,23 @@ class DpInterrupt(DpError):
     kind = "interrupted"
 
 
+def frame_location(frame) -> tuple | None:
+    """(span, function name) of the dprog node a Python frame is running, or None.
+
+    A body the fast compiler emitted (compiler/pysource.py) keeps `_DPROG_LINES`
+    (Python line -> span) and `_DPROG_FNAME` among its globals; a reference closure
+    keeps `span` and `fname` among its variables.
+    """
+    lines = frame.f_globals.get("_DPROG_LINES")
+    if lines is not None:
+        span = lines.get(frame.f_lineno)
+        return (span, frame.f_globals["_DPROG_FNAME"]) if span is not None else None
+    loc = frame.f_locals
+    if "span" in loc and "fname" in loc and loc["span"] is not None:
+        return loc["span"], loc["fname"]
+    return None
+
+
 def note_frame(err: DpError, span: Span, fname: str) -> None:
     """Record where `err` passed through the current dprog frame (once per frame)."""
     if not err.frame_noted:

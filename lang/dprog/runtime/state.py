@@ -6,6 +6,7 @@ to it, so two interpreters never share state.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -36,6 +37,10 @@ class Runtime:
         self.max_array_elements = max_array_elements
         self.allow_files = allow_files
         self.check_nans = check_nans
+        # "fast" (compiler/pysource.py) or "reference" (compiler/codegen.py's closures,
+        # also what --check-nans uses; DPROG_COMPILER=reference picks it for a whole run);
+        # tests/test_compilers.py compares the two
+        self.compiler = os.environ.get("DPROG_COMPILER", "fast")
         self.stdout = stdout
         self.stderr = stderr
         self.depth = 0

@@ -1,0 +1,138 @@
+"""The fast compiler (compiler/pysource.py) against the reference (compiler/codegen.py).
+
+Both must produce the same output and the same errors (kind, message, location,
+dprog stack) for every program: the generated programs of the fuzzer, the public
+conformance cases, the stdlib tests and hand-picked corner cases (deep nesting,
+every statement form, errors in every kind of node).
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_fuzz import LIMITS, ProgramGen
+
+import dprog
+from conftest import CONFORMANCE, ROOT, run_dp
+from dprog.compiler.pysource import SourceCompiler
+from dprog.core.errors import DpError
+
+
+def _run(src: str, compiler: str, **limits) -> tuple:
+    out = io.StringIO()
+    it = dprog.Interpreter(stdout=out, **dict(LIMITS, **limits))
+    it.rt.compiler = compiler
+    try:
+        it.exec(src, name="prog.dp")
+        err = None
+    except DpError as e:
+        err = (e.kind, e.report())  # message, location, carets, hint and dprog stack
+    return out.getvalue(), err
+
+
+def same_behaviour(src: str, **limits) -> None:
+    fast = _run(src, "fast", **limits)
+    ref = _run(src, "reference", **limits)
+    assert fast == ref, f"--- program ---\n{src}"
+
+
+def test_the_fast_compiler_is_the_default():
+    it = dprog.Interpreter()
+    seen = []
+    orig = SourceCompiler.function_body
+
+    def spy(self, stmts):
+        seen.append(len(stmts))
+        return orig(self, stmts)
+
+    SourceCompiler.function_body = spy
+    try:
+        it.exec("fn f(x) { return x + 1 }")
+    finally:
+        SourceCompiler.function_body = orig
+    assert seen == [1]
+
+
+@settings(max_examples=250, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck), database=None)
+@given(st.randoms(use_true_random=False))
+def test_generated_programs_behave_the_same(rnd):
+    same_behaviour(ProgramGen(rnd).program())
+
+
+CORNERS = [
+    # every statement form, globals, cells, closures, defaults, recursion
+    """
+let g = 2.0
+fn outer(n, k=3) {
+  let acc = 0.0
+  fn add(v) { acc = acc + v * g }
+  for i in range(n) {
+    if i % 2 == 0 { add(i) } else if i == 3 { continue } else { add(-1.0) }
+    if i > 6 { break }
+  }
+  let j = 0
+  while j < k { j += 1; acc -= 0.5 }
+  let a, b = (acc, j)
+  a, b = b, a
+  return (a, b, [a, 2.0 * b], {x: a}.x, a if b > 0 else -a, not (a > b) and b > 0)
+}
+print(outer(10))
+fn fact(n) => 1 if n <= 1 else n * fact(n - 1)
+print(fact(10), grad(fn(x) => x * x * sin(x))(1.5))
+print(value_and_grad(fn(x, y) => x * y + x / y - cos(x), argnums=(0, 1))(0.5, 2.0))
+print(jvp(fn(x) => x * x, (3.0,), (1.0,)))
+""",
+    # errors in each kind of node, with the dprog stack
+    "fn f(x) { return x + \"a\" }\nfn g(y) { return f(y) * 2 }\nprint(g(1.0))",
+    "fn f(x) { return x[7] }\nprint(f([1, 2]))",
+    "fn f(x) { return x.w }\nprint(f({v: 1}))",
+    "let x = 3\nx()",
+    "fn f() { return undefined_thing + 1 }\nf()",
+    "fn f(a) { let p, q = a; return p }\nf((1, 2, 3))",
+    "fn f(a) { if a { return 1 } }\nf([1.0, 2.0])",
+    "fn f(n) { return f(n + 1) }\nf(0)",
+    "print(y)\nlet y = 2",
+    "fn f(x) { return sin(\"a\") }\nf(1)",
+    "fn f(x) { return max(1, 2) }\nf(1)",
+    "fn f(x) { for v in x { print(v) } }\nf(3)",
+    "let s = 0\nfor i in range(100000000) { s = s + i }",
+    "fn f(x) { return -\"a\" }\nf(1)",
+    "fn f(x) { x += \"a\"; return x }\nf(1.0)",
+    "let a = [1.0, 2.0]\na[5] = 1.0",
+    "fn f(x) => 1.0 / x\nprint(f(0.0), f(0), f(2))",
+    "print(1 < 2.0, 2.0 >= 2, 3 / 4, 7 // 2, 2 ** 10, 7 % 3, -2.5, +3)",
+]
+
+
+@pytest.mark.parametrize("src", CORNERS, ids=range(len(CORNERS)))
+def test_corner_cases_behave_the_same(src):
+    same_behaviour(src, max_steps=200_000)
+
+
+def test_deep_nesting_falls_back_to_the_reference():
+    # more nested loops and else-ifs than CPython allows in one function
+    loops = "".join(f"for i{k} in range(1) {{ " for k in range(25)) + "print(1)" + " }" * 25
+    chain = "let x = 70\n" + "if x == 0 { print(0) }" + "".join(
+        f" else if x == {k} {{ print({k}) }}" for k in range(1, 90))
+    for src in (loops, "fn f() { " + loops + " }\nf()", chain, "fn f(x) {\n" + chain + "\n}"):
+        same_behaviour(src)
+
+
+CASES = sorted(CONFORMANCE.glob("*.dp")) if CONFORMANCE.is_dir() else []
+STDLIB_TESTS = sorted((ROOT / "tests" / "dp").glob("*.dp"))
+
+
+@pytest.mark.parametrize("path", CASES + STDLIB_TESTS, ids=lambda p: p.stem)
+def test_program_files_behave_the_same(path, monkeypatch):
+    args = []
+    if path.with_suffix(".args").exists():
+        args = path.with_suffix(".args").read_text().split()
+    fast = run_dp(path.name, *args, cwd=path.parent)
+    monkeypatch.setenv("DPROG_COMPILER", "reference")
+    ref = run_dp(path.name, *args, cwd=path.parent)
+    assert (fast.returncode, fast.stdout, fast.stderr) == (ref.returncode, ref.stdout,
+                                                           ref.stderr)
