@@ -23,7 +23,9 @@ from dprog.core.errors import DpError
 
 def _run(src: str, compiler: str, **limits) -> tuple:
     out = io.StringIO()
-    it = dprog.Interpreter(stdout=out, **dict(LIMITS, **limits))
+    # the fuzzer's limits, without its wall-clock one: a loaded machine must not make
+    # one run stop where the other did not (max_steps bounds them both)
+    it = dprog.Interpreter(stdout=out, **dict(LIMITS, timeout=60.0, **limits))
     it.rt.compiler = compiler
     try:
         it.exec(src, name="prog.dp")
@@ -44,9 +46,9 @@ def test_the_fast_compiler_is_the_default():
     seen = []
     orig = SourceCompiler.function_body
 
-    def spy(self, stmts):
+    def spy(self, stmts, info=None):
         seen.append(len(stmts))
-        return orig(self, stmts)
+        return orig(self, stmts, info)
 
     SourceCompiler.function_body = spy
     try:
@@ -105,6 +107,7 @@ print(jvp(fn(x) => x * x, (3.0,), (1.0,)))
     "let a = [1.0, 2.0]\na[5] = 1.0",
     "fn f(x) => 1.0 / x\nprint(f(0.0), f(0), f(2))",
     "print(1 < 2.0, 2.0 >= 2, 3 / 4, 7 // 2, 2 ** 10, 7 % 3, -2.5, +3)",
+    "print(0.0 / 0.0, 1.5 * 2.0, 1.0 - 3.0, 2.0 < 3.0, 1.0 / 0.0, -(1.0 / 0.0))",
 ]
 
 

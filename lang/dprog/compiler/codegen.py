@@ -108,11 +108,12 @@ class Compiler(Assignments):
         """A unit's top level: `f -> signal` over the frame of <main>."""
         return self.block(stmts, top_level=True)
 
-    def function_body(self, stmts):
-        """A function's block body: `f -> signal`, RETURN leaves the value in f[0]."""
+    def function_body(self, stmts, info=None):
+        """A function's block body: `f -> signal`, RETURN leaves the value in f[0]
+        (`info`: the function's FunctionInfo, whose `body` this becomes)."""
         return self.block(stmts)
 
-    def expression_body(self, e):
+    def expression_body(self, e, info=None):
         """A function written `fn(x) => e`: `f -> value`."""
         return self.expr(e)
 
@@ -505,10 +506,10 @@ class Compiler(Assignments):
         saved_func, saved_name = self.func, self.fname
         self.func, self.fname = func, e.name
         if isinstance(e.body, N.Block):
-            info.body = self.function_body(e.body.stmts)
+            info.body = self.function_body(e.body.stmts, info)
             info.is_expr = False
         else:
-            info.body = self.expression_body(e.body)
+            info.body = self.expression_body(e.body, info)
             info.is_expr = True
         self.func, self.fname = saved_func, saved_name
         info.nslots = func.nslots

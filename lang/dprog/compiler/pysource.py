@@ -7,10 +7,10 @@ three-address statements over the same frame list `f`:
 
     _t1 = f[1]
     if type(_t1) is float: _t2 = _t1 * 0.999
-    elif type(_t1) is RNode: <the tape's recorder, inlined>
+    elif type(_t1) is RNode: _t2 = REC_mul(_t1, 0.999)   # the tape's recorder
     else: _t2 = OP_mul(_t1, 0.999)
 
-so the float and reverse-mode float paths make no call at all, loops and branches
+so the float path makes no call at all, loops and branches
 are Python's own, and a call of a known builtin goes straight to its function.
 
 The frame layout, cells, control signals and function values are the reference's,
@@ -32,7 +32,8 @@ from __future__ import annotations
 import math
 from itertools import count
 
-from ..ad.fastpath import RECORDING_NAMES, recording_code
+from ..ad.fastpath import RECORDERS
+from ..ad.reverse import RNode
 from ..core.backend import xp
 from ..core.errors import DpError
 from ..core.limits import check_deadline
@@ -60,7 +61,7 @@ _F64 = xp.dtype(xp.float64)
 
 # operators with a float fast path (as closures.binop_factory) and those with a recorder
 _FAST = {"+", "-", "*", "/", "<", ">", "<=", ">="}
-_RECORDED = {"+", "-", "*", "/"}
+_RECORDED = set(RECORDERS)
 
 # nesting the emitted code allows before a statement goes to the reference closure
 # (CPython refuses more than 20 nested loops and 100 levels of indentation)
@@ -89,6 +90,11 @@ def _field(o, name):
     return get_field(o, name)
 
 
+def _compiled(text: str, where: str, names: dict):
+    exec(compile(text, where, "exec"), names)
+    return names["body"]
+
+
 def _locate(exc: Exception, lines: dict, fname: str) -> DpError:
     """`exc` located at the span of the emitted line it passed through in this frame."""
     tb = exc.__traceback__
@@ -101,7 +107,7 @@ _BASE_NAMES = {
     "Closure": Closure, "Builtin": Builtin, "Function": Function, "Record": Record, "truth": truth,
     "iterate": iterate, "refill_at": refill_at, "unpack_at": unpack_at,
     "make_array": make_array, "op_neg": op_neg, "index1": _index1, "field": _field,
-    "locate": _locate, **RECORDING_NAMES,
+    "locate": _locate, "RNode": RNode,
 }
 
 
@@ -144,11 +150,14 @@ class _Emitter:
             return repr(v)
         return self.const(v)
 
-    def finish(self, header: str, body_ind: int = 2):
-        """Compile the emitted lines into the Python function `body`."""
+    def finish(self, info=None):
+        """The emitted lines as the Python function `body(f)`. With the FunctionInfo
+        `info`, Python compiles them when the function is first called (and puts the
+        result in `info.body`): most functions of an imported module never run, and
+        compiling costs about as much as parsing."""
         if not self.lines:
             self.line(2, "pass", None)
-        src = [header, "    try:"]
+        src = ["def body(f):", "    try:"]
         spans = {}
         for i, (text, span) in enumerate(zip(self.lines, self.spans)):
             src.append(text)
@@ -157,9 +166,16 @@ class _Emitter:
                 "        raise locate(_exc, _DPROG_LINES, _DPROG_FNAME)"]
         self.names["_DPROG_LINES"] = spans  # also read by core.errors.frame_location
         self.names["_DPROG_FNAME"] = self.fname
-        code = compile("\n".join(src) + "\n", f"<dprog {self.fname}#{next(_uid)}>", "exec")
-        exec(code, self.names)
-        return self.names["body"]
+        text = "\n".join(src) + "\n"
+        names = self.names
+        where = f"<dprog {self.fname}#{next(_uid)}>"
+        if info is None:
+            return _compiled(text, where, names)
+
+        def body(f):
+            real = info.body = _compiled(text, where, names)
+            return real(f)
+        return body
 
     # statements --------------------------------------------------------------
     def block(self, stmts, ind: int, top_level: bool = False) -> None:
@@ -390,14 +406,11 @@ class _Emitter:
             return t
         self.line(ind, f"if {' and '.join(tests)}:", span)
         self.line(ind + 1, f"{t} = {a} {sym} {b}", span)
-        if sym in _RECORDED:
-            self.line(ind, f"elif type({a}) is RNode or type({b}) is RNode:", span)
-            self.line(ind + 1, f"a = {a}", span)
-            self.line(ind + 1, f"b = {b}", span)
-            self.line(ind + 1, f"op = {op}", span)
-            for text in recording_code(sym, 0, result=t).splitlines():
-                if text.strip():
-                    self.line(ind + 1, text, span)
+        rnode = " or ".join(f"type({x}) is RNode" for x in (a, b) if x not in self.floats)
+        if sym in _RECORDED and rnode:
+            self.line(ind, f"elif {rnode}:", span)
+            rec = self.const(RECORDERS[sym], "rec")  # one call (inlining it measured no faster)
+            self.line(ind + 1, f"{t} = {rec}({a}, {b})", span)
         self.line(ind, "else:", span)
         self.line(ind + 1, f"{t} = {op}({a}, {b})", span)
         return t
@@ -543,15 +556,15 @@ class SourceCompiler(Compiler):
     def program_body(self, stmts):
         em = _Emitter(self, self.fname)
         em.block(stmts, 2, top_level=True)
-        return em.finish("def body(f):")
+        return em.finish()
 
-    def function_body(self, stmts):
+    def function_body(self, stmts, info=None):
         em = _Emitter(self, self.fname)
         em.block(stmts, 2)
-        return em.finish("def body(f):")
+        return em.finish(info)
 
-    def expression_body(self, e):
+    def expression_body(self, e, info=None):
         em = _Emitter(self, self.fname)
         v = em.expr(e, 2)
         em.line(2, f"return {v}", e.span)
-        return em.finish("def body(f):")
+        return em.finish(info)
