@@ -276,6 +276,11 @@ def index_value(obj, idx: list):
     holds index parts (`indexes.index_part`)."""
     t = type(obj)
     if t is ndarray or isinstance(obj, Tracer):
+        if len(idx) == 1 and type(idx[0]) is int:  # x[i]: the one check it needs, here
+            i = idx[0]
+            s = P.shape(obj)
+            if s and -s[0] <= i < s[0]:
+                return P.getitem(obj, (i,))
         return P.getitem(obj, canonical_index(P.shape(obj), idx))
     if t is tuple or t is str or t is range:
         if len(idx) != 1 or (type(idx[0]) is not int and type(idx[0]) is not slice):
@@ -388,7 +393,7 @@ def make_array(vals: list):
             continue
         if tv is ndarray or isinstance(v, Tracer):
             if any(isinstance(x, Tracer) for x in vals):
-                return P.stack([_as_float(x) for x in vals], axis=0)
+                return P.array_literal([_as_float(x) for x in vals])
             try:
                 return xp.array(vals, dtype=xp.float64)
             except ValueError:
