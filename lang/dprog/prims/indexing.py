@@ -21,6 +21,7 @@ import math
 
 from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError, DpValueError
+from ..core.values import TRACER_TYPES
 from .batching import all_at_front
 from .core import F64, _nb, _norm_axis, bind, check_size, defprim, ndarray, ndim, shape
 from .structure import (
@@ -417,6 +418,8 @@ concat_p = defprim("concat", _concat_np, shape_error=_concat_error, jvp_joint=_c
 
 # ============================================================ dispatching operations
 def getitem(x, idx):
+    if type(x) in TRACER_TYPES:  # what `bind` does for one traced argument
+        return x._trace.process(getitem_p, (x,), {"idx": idx})
     return bind(getitem_p, (x,), {"idx": idx})
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from ..ad import forward_ops
 from ..core.backend import xp
 from ..core.errors import (
     DpError,
@@ -126,18 +127,13 @@ def _operand_hint(op, a, b):
     return None
 
 
-# `+` also joins strings and tuples: P.add handles that off its fast paths.
-op_add = P.add
-
-
-# Arithmetic goes straight to the primitive layer, which checks operand types.
-op_sub = P.sub
-
-
-op_mul = P.mul  # (int products beyond 4096 bits become ±inf there, like `**`)
-
-
-op_div = P.div
+# Arithmetic goes to the primitive layer, which checks operand types (`+` also joins
+# strings and tuples there, and int products past 4096 bits become ±inf, as `**`);
+# `+ - * /` compute forward mode's float case first (ad/forward_ops.py).
+op_add = forward_ops.op_add
+op_sub = forward_ops.op_sub
+op_mul = forward_ops.op_mul
+op_div = forward_ops.op_div
 
 
 op_floordiv = P.floordiv
@@ -392,8 +388,9 @@ def make_array(vals: list):
         if tv is float or tv is int or tv is bool:
             continue
         if tv is ndarray or isinstance(v, Tracer):
-            if any(isinstance(x, Tracer) for x in vals):
-                return P.array_literal([_as_float(x) for x in vals])
+            if tv is not ndarray or any(isinstance(x, Tracer) for x in vals):
+                return P.array_literal([x if type(x) is not int and type(x) is not bool
+                                        else float(x) for x in vals])
             try:
                 return xp.array(vals, dtype=xp.float64)
             except ValueError:
@@ -430,8 +427,3 @@ def unpack_at(v, n: int, what: str, names: str, span, fname) -> tuple:
     except DpError as err:
         raise located(err, span, fname)  # noqa: B904 - the same error, located
 
-
-def _as_float(x):
-    if type(x) is bool or type(x) is int:
-        return float(x)
-    return x
