@@ -35,13 +35,6 @@ _ARRAY_OPS = frozenset({_ADD, _SUB, _MUL, _MATMUL})
 _SMALL = 1 << 12  # arrays up to this size skip the operation's size and budget checks
 
 
-def _plain(t, x) -> bool:
-    """Tangent t of primal x is a float64 array of x's shape, or a float of a float."""
-    if type(t) is ndarray:
-        return type(x) is ndarray and t.dtype is _F64 and t.shape == x.shape
-    return type(t) is float and type(x) is float
-
-
 def _nan_free(t: ndarray) -> bool:
     """No nan in the float array t: a sum of a few entries as Python floats (nan
     propagates; inf - inf also says nan, which only sends the call to the rules), one
@@ -160,10 +153,19 @@ class FastForwardTrace(ForwardTrace):
         """`+ - * @` with an array operand, both tangents plain (float64 arrays of their
         primal's shape, or floats of float primals): the value and the tangent with the
         rules' NumPy calls in the rules' order, or None (the rules run instead)."""
-        if ta is not None and not _plain(ta, pa):
-            return None
-        if tb is not None and not _plain(tb, pb):
-            return None
+        # each tangent a float64 array of its primal's shape, or a float of a float
+        if ta is not None:
+            if type(ta) is ndarray:
+                if type(pa) is not ndarray or ta.dtype is not _F64 or ta.shape != pa.shape:
+                    return None
+            elif type(ta) is not float or type(pa) is not float:
+                return None
+        if tb is not None:
+            if type(tb) is ndarray:
+                if type(pb) is not ndarray or tb.dtype is not _F64 or tb.shape != pb.shape:
+                    return None
+            elif type(tb) is not float or type(pb) is not float:
+                return None
         if p is _MATMUL:
             if (type(pa) is not ndarray or type(pb) is not ndarray
                     or pa.size * pb.size > P.LIMITS.max_array_elements):
@@ -201,8 +203,14 @@ class FastForwardTrace(ForwardTrace):
                     t = ta * pb
                 else:
                     t = ta * pb + tb * pa
-                if type(t) is not ndarray or not _nan_free(t):
-                    return None  # 0 * inf somewhere: the rules make it 0
+                if type(t) is not ndarray:
+                    return None
+                if t.ndim == 1 and t.size <= 16:  # (_nan_free, inline: the hot case)
+                    z = sum(t.tolist())
+                    if z != z:
+                        return None  # 0 * inf somewhere: the rules make it 0
+                elif not _nan_free(t):
+                    return None
             elif p is _ADD:
                 t = tb if ta is None else ta if tb is None else ta + tb
             else:
