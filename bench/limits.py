@@ -107,6 +107,7 @@ W3_S0 = (1.0, 1.0, 1.0)
 W3_T0 = (1.0, 0.0, 0.0)
 W3_OPS_PER_STEP = 71
 W3V_OPS_PER_STEP = 33
+LIT_OPS_PER_STEP = 45   # the LIT row: each f(s) reads s[1], s[2], s[0] and builds [...]
 
 
 def lorenz(x, y, z):

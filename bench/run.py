@@ -4,7 +4,7 @@
     .venv/bin/python bench/run.py             # full run (< 10 min on a 2-core machine)
     .venv/bin/python bench/run.py --quick     # fewer rounds (< 3 min)
     .venv/bin/python bench/run.py --smoke     # tiny sizes, one round, no timing targets (seconds)
-    .venv/bin/python bench/run.py --only W1,W3
+    .venv/bin/python bench/run.py --only W1,W3,LIT
     .venv/bin/python bench/run.py --profile W1,W3   # cProfile of the dprog rows instead of timing
 
 Each workload's cases (the limit rows, the dprog row(s), and peers when importable)
@@ -87,7 +87,7 @@ import limits as L
 import peers as PE
 import scaling as SC
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "GP", "W5", "MEM", "W6", "W7", "IDX", "VMAP")
+WORKLOADS = ("W1", "W2", "W3", "LIT", "W4", "GP", "W5", "MEM", "W6", "W7", "IDX", "VMAP")
 NOISY = 1.5     # a median above NOISY x the fastest sample is flagged in the row's note
 
 
@@ -545,6 +545,40 @@ def run_w3(cfg: Config) -> None:
     fill_rows(res, (rowv.workload,))
 
 
+# ======================================================================= LIT
+def run_lit(cfg: Config) -> None:
+    """W3's (3,)-array JVP as people write it: the permuted state is an array literal of
+    traced elements, `A @ s + Bm @ (s * [s[1], s[2], s[0]])` (issue 17)."""
+    steps = cfg.w3_steps
+    print(f"\n== LIT Lorenz RK4 with an array literal of traced elements, {steps} steps")
+    refv = L.w3v_dual(steps)
+    checks = {"limit:dual-numpy": 0.0}
+    cases = [Case("limit:dual-numpy", lambda: L.w3v_dual(steps), "limit",
+                  "Dual class holding (3,) arrays, s[[1, 2, 0]]")]
+    row = Row("LIT array literal JVP", "dprog", limit="Dual class over NumPy arrays",
+              target=2.5, tol=1e-6, extra={"ref_case": "limit:dual-numpy"})
+    ROWS.append(row)
+    it = try_case([row], lambda: load_program("w3_lorenz.dp"))
+    if it is not None:
+        jl = it["jvp_lit"]
+        s0, t0 = np.array(L.W3_S0), np.array(L.W3_T0)
+
+        def dp_lit():
+            return jl(s0, t0, L.A_NP, L.B_NP, steps)
+        r = try_case([row], dp_lit)
+        if r is not None:
+            row.check = checks["dprog"] = w3_check(r, refv)
+            cases.append(Case("dprog", dp_lit, "dprog",
+                              "jvp of rk4_lit: A @ s + Bm @ (s * [s[1], s[2], s[0]])"))
+            row.extra["case"] = "dprog"
+    print("max rel. diff vs Dual-NumPy (state, tangent): "
+          + ", ".join(f"{k} {v:.1e}" for k, v in checks.items()))
+    res = measure(cases, cfg)
+    detail_table(f"LIT (3,)-array state with an array literal, JVP per call "
+                 f"({steps * L.LIT_OPS_PER_STEP} ops)", cases, res, ["limit:dual-numpy"], checks)
+    fill_rows(res, (row.workload,))
+
+
 # ======================================================================= W4
 def run_w4(cfg: Config) -> None:
     M, N = cfg.w4_sizes
@@ -905,7 +939,7 @@ def load_program_src(glue: str, data: dict):
 
 # ======================================================================= profile
 def run_profile(which: list[str], cfg: Config) -> None:
-    """cProfile of the dprog rows of W1 (value+grad) and W3 (scalar state), top 15 by tottime."""
+    """cProfile of one dprog call of the chosen workloads, top 15 by tottime."""
     import cProfile
     import pstats
 
@@ -924,6 +958,12 @@ def run_profile(which: list[str], cfg: Config) -> None:
         jv = it3["jvp_vector"]
         jobs.append((f"W3 (3,)-array state, {cfg.w3_steps} steps",
                      lambda: jv(np.array(L.W3_S0), np.array(L.W3_T0), L.A_NP, L.B_NP, L.P_NP,
+                                cfg.w3_steps)))
+    if "LIT" in which:
+        it3 = load_program("w3_lorenz.dp")
+        jl = it3["jvp_lit"]
+        jobs.append((f"LIT array literal of traced elements, {cfg.w3_steps} steps",
+                     lambda: jl(np.array(L.W3_S0), np.array(L.W3_T0), L.A_NP, L.B_NP,
                                 cfg.w3_steps)))
     if "W4" in which:
         A, x = L.w4_data(cfg.w4_sizes)
@@ -1037,11 +1077,12 @@ def main(argv=None) -> int:
     g.add_argument("--smoke", action="store_true",
                    help="tiny sizes, one round, no timing targets (seconds)")
     ap.add_argument("--only", default="",
-                    help="comma-separated subset of W1,W2,W3,W4,GP,W5,MEM,W6,W7,IDX,"
+                    help="comma-separated subset of W1,W2,W3,LIT,W4,GP,W5,MEM,W6,W7,IDX,"
                          "VMAP (default: all)")
     ap.add_argument("--no-peers", action="store_true", help="skip autograd/torch/jax rows")
     ap.add_argument("--profile", nargs="?", const="W1,W3", default=None, metavar="W1,W3",
-                    help="instead of timing, cProfile one dprog call of W1 / W2 / W3 / W3V / W4")
+                    help="instead of timing, cProfile one dprog call of W1 / W2 / W3 / W3V / LIT "
+                         "/ W4")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="wall: time.perf_counter (default, as the peers); cpu: time.process_time "
                          "(CPU time of this process, steadier on a loaded machine; W5 and the "
@@ -1085,7 +1126,8 @@ def main(argv=None) -> int:
               f"to read); BLAS threads: {BLAS_NOTE}")
     sys.stdout.flush()
     t_start = time.perf_counter()
-    runners = {"W1": run_w1, "W2": run_w2, "W3": run_w3, "W4": run_w4, "GP": run_gp, "W5": run_w5,
+    runners = {"W1": run_w1, "W2": run_w2, "W3": run_w3, "LIT": run_lit, "W4": run_w4,
+               "GP": run_gp, "W5": run_w5,
                "MEM": run_mem, "W6": lambda cfg: SC.run_w6(cfg, Row, ROWS),
                "W7": lambda cfg: SC.run_w7(cfg, Row, ROWS, venv_bin("dp")),
                "IDX": run_idx, "VMAP": run_vmap}

@@ -504,6 +504,18 @@ def _stack():
     return strat()
 
 
+@spec("array")
+def _array_literal():
+    """`[a, b, c]` with traced elements: numbers (the common case) or equal-shaped arrays."""
+    @st.composite
+    def strat(draw):
+        s = draw(st.one_of(st.just(()), SHAPE1))
+        n = draw(st.integers(1, 4))
+        xs = [draw(_leaf(s, -3, 3)) for _ in range(n)]
+        return Case(lambda *xs: P.array_literal(xs), xs)
+    return strat()
+
+
 @spec("concat")
 def _concat():
     @st.composite
@@ -1295,7 +1307,7 @@ COVERED_PRIMITIVES = [
     "sinc", "sinc_deriv", "cumprod", "svd_s", "svd_u", "svd_v",
     "where", "sum", "max", "min", "prod", "prod_others", "prod_pairs", "norm", "cumsum",
     "reshape", "transpose", "broadcast_to", "index", "index_add", "index update",
-    "index accumulate", "stack",
+    "index accumulate", "stack", "array",
     "concat", "@", "solve", "inv", "det", "cofactor",
     "einsum", "solve_triangular", "trimul", "tri_inv", "cholesky", "eigh", "svd", "qr",
     "logabsdet", "pinv", "expm",
@@ -1572,7 +1584,8 @@ def _derivatives(case: Case, rng) -> list:
 @PROPS
 @given(data=st.data())
 def test_fast_paths_equal_the_reference_engines(name, data):
-    """ad/fastpath.py gives the values and derivatives of ad/forward.py and ad/reverse.py."""
+    """ad/fastforward.py and ad/fastpath.py give the values and derivatives of
+    ad/forward.py and ad/reverse.py."""
     case = data.draw(SPECS[name], label="case")
     seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
     with np.errstate(all="ignore"):
@@ -1617,13 +1630,13 @@ def test_dispatching_operations_equal_bind(name, data):
 
 def test_reference_engines_are_really_used():
     """The switch reaches the transformations (so the test above compares two engines)."""
-    from dprog.ad import engines, fastpath, forward, reverse
+    from dprog.ad import engines, fastforward, fastpath, forward, reverse
 
     assert type(engines.new_tape()) is fastpath.FastTape
     with reference_engines():
         assert type(engines.new_tape()) is reverse.Tape
         assert type(engines.new_forward_trace()) is forward.ForwardTrace
-    assert type(engines.new_forward_trace()) is fastpath.FastForwardTrace
+    assert type(engines.new_forward_trace()) is fastforward.FastForwardTrace
 
 
 # ======================================================== non-differentiable primitives

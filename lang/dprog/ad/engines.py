@@ -1,7 +1,7 @@
 """Which engines the transformations run: the fast paths, or the reference engines.
 
-`forward.py` and `reverse.py` are the readable reference engines; `fastpath.py`
-subclasses them with the float special cases. The transformations make their
+`forward.py` and `reverse.py` are the readable reference engines; `fastforward.py`
+and `fastpath.py` subclass them with their special cases. The transformations make their
 traces through `new_forward_trace` and `new_tape`, which give the fast engines;
 `reference_engines()` switches to the reference ones so that the property tests
 can require both to give the same values and derivatives.
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from .fastpath import FastForwardTrace, FastTape
+from .fastforward import FastForwardTrace
+from .fastpath import FastTape
 from .forward import ForwardTrace
 from .reverse import Tape
 

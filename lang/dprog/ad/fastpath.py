@@ -1,11 +1,8 @@
-"""The engines' fast paths: every special case for Python floats, kept apart from
-the reference engines in `forward.py` and `reverse.py`.
+"""Reverse mode's fast paths: every special case for Python floats, kept apart from
+the reference engine in `reverse.py` (forward mode's are in `fastforward.py`).
 
 Scalar programs spend their time in the bookkeeping around each operation, so:
 
-* `FastForwardTrace` computes a float primitive's value and tangent with its
-  Python scalar function and scalar partials (`Primitive.pyfn`, `sderiv`), and
-  handles the common binary case without lists or keyword plumbing.
 * `FastTape` records float calls with their partials already computed (a LINEAR
   node), and its backward pass multiplies and adds floats inline, unrolled for
   one and two parents.
@@ -27,158 +24,9 @@ from ..core.limits import time_exceeded
 from ..prims import core
 from ..prims import primitives as P
 from ..prims.core import EMPTY
-from .forward import Dual, ForwardTrace
 from .reverse import LINEAR, OWNED_IN_LOOP, RNode, Tape, dprog_stack
 
 _new = object.__new__  # a value without an __init__ call: the hot paths set its slots
-
-
-class FastForwardTrace(ForwardTrace):
-    """Forward mode with the float fast paths (same results as `ForwardTrace`)."""
-
-    __slots__ = ()
-
-    def process(self, p, args, params):
-        if not params:  # the float fast paths are in process1 / process2
-            if len(args) == 2:
-                return self.process2(p, args[0], args[1])
-            if len(args) == 1:  # (then it is this trace's Dual)
-                return self.process1(p, args[0])
-        return self._general(p, args, params)
-
-    def _binary(self, p, a, b):
-        """A binary primitive without parameters, off the float path: no lists or
-        keyword plumbing."""
-        if self.batch is not None or core.NAN_CHECK or p.jvp_joint is not None:
-            return self._general(p, (a, b), EMPTY)
-        if type(a) is Dual and a._trace is self:
-            pa = a.primal
-            ta = a.tangent
-        else:
-            pa = a
-            ta = None
-        if type(b) is Dual and b._trace is self:
-            pb = b.primal
-            tb = b.tangent
-        else:
-            pb = b
-            tb = None
-        out = p.op(pa, pb) if p.op is not None else P.bind(p, (pa, pb))
-        rules = p.jvps
-        t_out = None
-        if ta is not None and rules[0] is not None:
-            t_out = rules[0](ta, out, pa, pb)
-        if tb is not None and rules[1] is not None:
-            c = rules[1](tb, out, pa, pb)
-            t_out = c if t_out is None else P.add(t_out, c)
-        if t_out is None:
-            return out
-        r = _new(Dual)
-        r._trace = self
-        r.primal = out
-        r.tangent = t_out
-        return r
-
-    def _general(self, p, args, params):
-        """Any primitive: lists of primals and tangents, parameters, batches, nan checks."""
-        primals = []
-        tangents = []
-        any_t = False
-        for a in args:
-            if type(a) is Dual and a._trace is self:
-                primals.append(a.primal)
-                tangents.append(a.tangent)
-                any_t = True
-            else:
-                primals.append(a)
-                tangents.append(None)
-        if p.op is not None and not params:
-            out = p.op(*primals)
-        else:
-            out = P.bind(p, tuple(primals), params)
-        if not any_t:
-            return out
-        if core.NAN_CHECK:
-            prev = P.LIMITS.nan_pass
-            P.LIMITS.nan_pass = "tangent"
-            try:
-                t_out = self._tangent(p, primals, tangents, out, params)
-            finally:
-                P.LIMITS.nan_pass = prev
-        else:
-            t_out = self._tangent(p, primals, tangents, out, params)
-        if t_out is None:
-            return out
-        if self.batch is not None and p.elementwise:
-            # a broadcast may leave the tangent narrower than (batch,) + out.shape
-            want = (self.batch,) + P.shape(out)
-            if P.shape(t_out) != want:
-                t_out = P.broadcast_to(P.pad_batched(t_out, len(want) - 1), want)
-        r = _new(Dual)
-        r._trace = self
-        r.primal = out
-        r.tangent = t_out
-        return r
-
-    def process1(self, p, a):
-        """`process` for a unary primitive without parameters (`a` is this trace's)."""
-        sd = p.sderiv
-        if sd is not None and self.batch is None and not core.NAN_CHECK:
-            pa = a.primal
-            tpa = type(pa)
-            if tpa is float or tpa is int:
-                try:
-                    out = p.pyfn(pa)
-                    t = a.tangent * sd(out, pa)
-                except (ArithmeticError, ValueError, TypeError):
-                    pass
-                else:
-                    if type(t) is float:
-                        r = _new(Dual)
-                        r._trace = self
-                        r.primal = out
-                        r.tangent = t
-                        return r
-        return self._general(p, (a,), EMPTY)
-
-    def process2(self, p, a, b):
-        """`process` for a binary primitive without parameters (the hot case)."""
-        sd = p.sderiv
-        if sd is not None and self.batch is None and not core.NAN_CHECK:
-            if type(a) is Dual and a._trace is self:
-                pa = a.primal
-                ta = a.tangent
-            else:
-                pa = a
-                ta = None
-            if type(b) is Dual and b._trace is self:
-                pb = b.primal
-                tb = b.tangent
-            else:
-                pb = b
-                tb = None
-            tpa = type(pa)
-            tpb = type(pb)
-            if (tpa is float or tpa is int) and (tpb is float or tpb is int):
-                try:
-                    out = p.pyfn(pa, pb)
-                    da, db = sd(out, pa, pb)
-                    if ta is None:
-                        t = tb * db
-                    elif tb is None:
-                        t = ta * da
-                    else:
-                        t = ta * da + tb * db
-                except (ArithmeticError, ValueError, TypeError):
-                    pass
-                else:
-                    if type(t) is float:
-                        r = _new(Dual)
-                        r._trace = self
-                        r.primal = out
-                        r.tangent = t
-                        return r
-        return self._binary(p, a, b)
 
 
 _getrefcount = sys.getrefcount

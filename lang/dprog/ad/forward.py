@@ -1,6 +1,6 @@
 """Forward mode, the reference engine: `Dual` values and the `ForwardTrace` that
-makes them. Read this with `reverse.py`; `fastpath.py` holds the same engine with
-its special cases for Python floats, tested equal to this one.
+makes them. Read this with `reverse.py`; `fastforward.py` holds the same engine with
+its special cases for Python floats and small arrays, tested equal to this one.
 
 A `Dual` carries a primal value and its tangent, tagged with its trace. When a
 primitive meets a Dual of this trace, `process` applies the primitive to the

@@ -34,20 +34,24 @@ def binary_op(p: Primitive, npfn=None, other=None):
 
     def op(a, b):
         ta, tb = type(a), type(b)
-        if (ta is float or ta is int) and (tb is float or tb is int):
-            try:
-                r = pyop(a, b)
-            except (ZeroDivisionError, OverflowError):
-                pass
-            else:
-                if r == r or not core.NAN_CHECK:
-                    return r
+        if ta is float or ta is int:
+            if tb is float or tb is int:
+                try:
+                    r = pyop(a, b)
+                except (ZeroDivisionError, OverflowError):
+                    pass
+                else:
+                    if r == r or not core.NAN_CHECK:
+                        return r
+                return apply_impl(p, (a, b), EMPTY)
+            if tb in tracers:  # a number and a traced value (2.0 * x)
+                return b._trace.process2(p, a, b)
         elif ta in tracers:
             tr = a._trace
             if tb in tracers and b._trace.level > tr.level:
                 tr = b._trace
             return tr.process2(p, a, b)
-        elif npfn is not None and not core.NAN_CHECK and (
+        if npfn is not None and not core.NAN_CHECK and (
                 (ta is ndarray and (tb is float or (tb is ndarray and (
                     a.shape == b.shape or a.size * b.size <= LIMITS.max_array_elements)))) or
                 (ta is float and tb is ndarray)):
@@ -61,12 +65,7 @@ def binary_op(p: Primitive, npfn=None, other=None):
             else:
                 if type(r) is ndarray and r.ndim and r.dtype is _F64:
                     return r
-        if ta in tracers:
-            tr = a._trace
-            if tb in tracers and b._trace.level > tr.level:
-                tr = b._trace
-            return tr.process2(p, a, b)
-        if tb in tracers:
+        if tb in tracers:  # (a is not traced here)
             return b._trace.process2(p, a, b)
         if nondiff:  # (no d): bind strips traced operands
             return bind(p, (a, b))

@@ -1,6 +1,6 @@
 """Indexing and assembly: reading `x[idx]` (NumPy's basic and advanced indexing), the
 functional updates `x[idx] = v` and `x[idx] += v`, the scatter-add that is indexing's
-transpose, `stack` and `concat`.
+transpose, `stack`, `concat` and the array literal `[a, b, c]`.
 
 The primitives take a *canonical* index, which runtime/indexes.py makes from what a
 program wrote: a tuple of ints, slices, None (a new axis) and integer arrays, one entry
@@ -21,6 +21,7 @@ import math
 
 from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError, DpValueError
+from ..core.values import TRACER_TYPES
 from .batching import all_at_front
 from .core import F64, _nb, _norm_axis, bind, check_size, defprim, ndarray, ndim, shape
 from .structure import (
@@ -348,6 +349,35 @@ stack_p = defprim("stack", _stack_np, shape_error=_stack_error, jvp_joint=_stack
                   doc="join a tuple of equal-shaped arrays along a new axis")
 
 
+def _array_np(*xs):
+    for x in xs:
+        if type(x) is ndarray:
+            return _stack_np(*xs)
+    return xp.array(xs, dtype=F64)
+
+
+def _array_jvp(primals, tangents, ans):
+    ts, nb = _all_tangents(primals, tangents)
+    return array_literal(ts) if nb == 0 else stack(ts, axis=nb)
+
+
+def _array_vjp(g, ans, primals, needs):
+    if type(g) is ndarray and g.ndim == 1:  # numbers: the cotangent's entries, as floats
+        gs = g.tolist()
+        return [gs[k] if need else None for k, need in enumerate(needs)]
+    return [getitem(g, (k,)) if need else None for k, need in enumerate(needs)]
+
+
+def _array_batch(p, args, dims, params):
+    return stack(all_at_front(args, dims), axis=1), 0
+
+
+# `[a, b, c]` with a traced element: one operation for the whole literal (numbers, or
+# arrays of one shape, stacked along a new first axis), one tangent, one tape record
+array_p = defprim("array literal", _array_np, key="array", shape_error=_stack_error,
+                  jvp_joint=_array_jvp, vjp_joint=_array_vjp, batch=_array_batch)
+
+
 def _concat_np(*xs, axis=0):
     check_size(sum(xp.size(x) for x in xs))
     return xp.concatenate(xs, axis=axis)
@@ -388,6 +418,8 @@ concat_p = defprim("concat", _concat_np, shape_error=_concat_error, jvp_joint=_c
 
 # ============================================================ dispatching operations
 def getitem(x, idx):
+    if type(x) in TRACER_TYPES:  # what `bind` does for one traced argument
+        return x._trace.process(getitem_p, (x,), {"idx": idx})
     return bind(getitem_p, (x,), {"idx": idx})
 
 
@@ -409,5 +441,9 @@ def stack(xs, axis=0):
 
 def concat(xs, axis=0):
     return bind(concat_p, tuple(xs), {"axis": axis})
+
+
+def array_literal(xs):
+    return bind(array_p, tuple(xs))
 
 

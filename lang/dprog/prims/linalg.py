@@ -7,6 +7,7 @@ import math
 
 from ..core.backend import xp
 from ..core.errors import DpShapeError, DpValueError
+from ..core.values import TRACER_TYPES
 from . import core
 from .core import (
     _F64,
@@ -370,7 +371,8 @@ cofactor_p = defprim("cofactor", _cofactor_np, shape_error=_square_error("det"),
 
 # ============================================================ dispatching operations
 def matmul(a, b):
-    if (type(a) is ndarray and type(b) is ndarray and not core.NAN_CHECK
+    ta, tb = type(a), type(b)
+    if (ta is ndarray and tb is ndarray and not core.NAN_CHECK
             and a.size * b.size <= LIMITS.max_array_elements):  # else apply_impl checks size
         try:
             r = xp.matmul(a, b)
@@ -380,6 +382,13 @@ def matmul(a, b):
             if type(r) is ndarray and r.dtype is _F64:
                 return r if r.ndim else float(r)
             return normalize(r)
+    elif ta in TRACER_TYPES:  # what `bind` does, without its loop
+        tr = a._trace
+        if tb in TRACER_TYPES and b._trace.level > tr.level:
+            tr = b._trace
+        return tr.process2(matmul_p, a, b)
+    elif tb in TRACER_TYPES:
+        return b._trace.process2(matmul_p, a, b)
     return bind(matmul_p, (a, b))
 
 

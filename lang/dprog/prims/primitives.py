@@ -5,7 +5,7 @@
 Each primitive is declared once, with its rules, in the module of its family:
 `elementwise`, `special` (erf, the gamma functions, sinc), `structure` (reshape,
 broadcasting, transposes, sums: the linear maps every rule needs), `indexing`
-(gather, scatter, stack, concat), `reductions`, `linalg` (matmul, solve, inv, det),
+(gather, scatter, stack, concat, array literals), `reductions`, `linalg` (matmul, solve, inv, det),
 `spectral` (the singular values, for the matrix norms), `products` (einsum),
 `triangular` (solve, product, inverse), `decompositions` (cholesky, eigh, svd, qr)
 and `matfuncs` (logabsdet, pinv, expm); `core` holds the registry, `defprim` and
@@ -163,6 +163,8 @@ from .elementwise import (  # noqa: F401
     xlogy_p,
 )
 from .indexing import (  # noqa: F401
+    array_literal,
+    array_p,
     concat,
     concat_p,
     getitem,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from ..ad import forward_ops
 from ..core.backend import xp
 from ..core.errors import (
     DpError,
@@ -126,18 +127,13 @@ def _operand_hint(op, a, b):
     return None
 
 
-# `+` also joins strings and tuples: P.add handles that off its fast paths.
-op_add = P.add
-
-
-# Arithmetic goes straight to the primitive layer, which checks operand types.
-op_sub = P.sub
-
-
-op_mul = P.mul  # (int products beyond 4096 bits become ±inf there, like `**`)
-
-
-op_div = P.div
+# Arithmetic goes to the primitive layer, which checks operand types (`+` also joins
+# strings and tuples there, and int products past 4096 bits become ±inf, as `**`);
+# `+ - * /` compute forward mode's float case first (ad/forward_ops.py).
+op_add = forward_ops.op_add
+op_sub = forward_ops.op_sub
+op_mul = forward_ops.op_mul
+op_div = forward_ops.op_div
 
 
 op_floordiv = P.floordiv
@@ -276,6 +272,11 @@ def index_value(obj, idx: list):
     holds index parts (`indexes.index_part`)."""
     t = type(obj)
     if t is ndarray or isinstance(obj, Tracer):
+        if len(idx) == 1 and type(idx[0]) is int:  # x[i]: the one check it needs, here
+            i = idx[0]
+            s = P.shape(obj)
+            if s and -s[0] <= i < s[0]:
+                return P.getitem(obj, (i,))
         return P.getitem(obj, canonical_index(P.shape(obj), idx))
     if t is tuple or t is str or t is range:
         if len(idx) != 1 or (type(idx[0]) is not int and type(idx[0]) is not slice):
@@ -387,8 +388,9 @@ def make_array(vals: list):
         if tv is float or tv is int or tv is bool:
             continue
         if tv is ndarray or isinstance(v, Tracer):
-            if any(isinstance(x, Tracer) for x in vals):
-                return P.stack([_as_float(x) for x in vals], axis=0)
+            if tv is not ndarray or any(isinstance(x, Tracer) for x in vals):
+                return P.array_literal([x if type(x) is not int and type(x) is not bool
+                                        else float(x) for x in vals])
             try:
                 return xp.array(vals, dtype=xp.float64)
             except ValueError:
@@ -425,8 +427,3 @@ def unpack_at(v, n: int, what: str, names: str, span, fname) -> tuple:
     except DpError as err:
         raise located(err, span, fname)  # noqa: B904 - the same error, located
 
-
-def _as_float(x):
-    if type(x) is bool or type(x) is int:
-        return float(x)
-    return x
