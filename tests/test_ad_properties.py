@@ -905,6 +905,20 @@ def _cholesky_spec():
     return strat()
 
 
+@spec("cholesky_grad")
+def _cholesky_grad_spec():
+    # cholesky's VJP as a primitive: a factor with something in its upper triangle
+    # (never read), a cotangent of the same shape or with stack axes in front
+    @st.composite
+    def strat(draw):
+        n = draw(st.integers(1, 3))
+        batch = draw(BATCHES)
+        a = draw(_wellcond(batch, n))
+        g = draw(_leaf(draw(st.sampled_from([batch, (2,) + batch])) + (n, n), -2, 2))
+        return Case(P.cholesky_grad, (a, g))
+    return strat()
+
+
 @spec("solve_triangular")
 def _solve_triangular_spec():
     @st.composite
@@ -1297,8 +1311,8 @@ COVERED_PRIMITIVES = [
     "reshape", "transpose", "broadcast_to", "index", "index_add", "index update",
     "index accumulate", "stack",
     "concat", "@", "solve", "inv", "det", "cofactor",
-    "einsum", "solve_triangular", "trimul", "tri_inv", "cholesky", "eigh", "svd", "qr",
-    "logabsdet", "pinv", "expm",
+    "einsum", "solve_triangular", "trimul", "tri_inv", "cholesky", "cholesky_grad", "eigh",
+    "svd", "qr", "logabsdet", "pinv", "expm",
 ]
 # Registry names marked (no d).
 NONDIFF_PRIMITIVES = [
