@@ -255,6 +255,36 @@ def test_gp_likelihood_gradient_matches_hand_written():
     np.testing.assert_allclose(g, want, rtol=1e-6)
 
 
+def test_gp_likelihood_hessian_through_the_blocked_cholesky_gradient():
+    """The bench program's gp_nll at n = 80 (two column blocks of cholesky_grad): its
+    gradient as the hand-written one, its Hessian (through cholesky_grad's own rules) as
+    finite differences of the hand-written gradient."""
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    sys.path.insert(0, str(bench))
+    try:
+        import gp_limits as gpl
+    finally:
+        sys.path.remove(str(bench))
+    d2, y = gpl.gp_data(80)
+    interp = dprog.Interpreter(stdout=io.StringIO())
+    interp.exec((bench / "programs" / "gp_nll.dp").read_text(encoding="utf-8"),
+                globals={"argv": ("--lib",)})
+    env = {"t": gpl.THETA, "D2": d2, "y": y}
+    val, g = interp.eval("gp_grad(t, D2, y)", globals=env)
+    want_val, want_g = gpl.gp_numpy_value_and_grad(gpl.THETA, d2, y)
+    np.testing.assert_allclose(val, want_val, rtol=1e-10)
+    np.testing.assert_allclose(g, want_g, rtol=1e-9)
+    hess = interp.eval("hessian(gp_nll)(t, D2, y)", globals=env)
+    h = 1e-5
+    fd = np.stack([(gpl.gp_numpy_value_and_grad(gpl.THETA + h * e, d2, y)[1]
+                    - gpl.gp_numpy_value_and_grad(gpl.THETA - h * e, d2, y)[1]) / (2 * h)
+                   for e in np.eye(3)], axis=1)
+    np.testing.assert_allclose(hess, fd, rtol=1e-6, atol=1e-6)
+
+
 # =================================================================== errors
 @pytest.mark.parametrize("src,kind,words", [
     ("cholesky([[1.0, 2.0], [2.0, 1.0]])", "value", "`cholesky`: the matrix is not positive"),
