@@ -939,7 +939,7 @@ def load_program_src(glue: str, data: dict):
 
 # ======================================================================= profile
 def run_profile(which: list[str], cfg: Config) -> None:
-    """cProfile of one dprog call of the chosen workloads, top 15 by tottime."""
+    """cProfile of one dprog call of the chosen workloads (W1 W3 W3V LIT W4 W2 GP), top 15 by tottime."""
     import cProfile
     import pstats
 
@@ -976,6 +976,11 @@ def run_profile(which: list[str], cfg: Config) -> None:
                                          "P": {"W1": W1, "b1": b1, "W2": W2, "b2": b2}},
                            "fn bench_step() { return step(P, X, Y) }")
         jobs.append(("W2 MLP gradient", it2["bench_step"]))
+    if "GP" in which:
+        d2, y = GPL.gp_data(GPL.GP_N)
+        itg = load_program("gp_nll.dp", {"D2": d2, "Y": y, "THETA": GPL.THETA},
+                           "fn bench_gp() { return gp_grad(THETA, D2, Y) }")
+        jobs.append((f"GP NLL gradient, n = {GPL.GP_N}", itg["bench_gp"]))
     for title, fn in jobs:
         fn()
         pr = cProfile.Profile()

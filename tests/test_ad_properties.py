@@ -917,6 +917,20 @@ def _cholesky_spec():
     return strat()
 
 
+@spec("cholesky_grad")
+def _cholesky_grad_spec():
+    # cholesky's VJP as a primitive: a factor with something in its upper triangle
+    # (never read), a cotangent of the same shape or with stack axes in front
+    @st.composite
+    def strat(draw):
+        n = draw(st.integers(1, 3))
+        batch = draw(BATCHES)
+        a = draw(_wellcond(batch, n))
+        g = draw(_leaf(draw(st.sampled_from([batch, (2,) + batch])) + (n, n), -2, 2))
+        return Case(P.cholesky_grad, (a, g))
+    return strat()
+
+
 @spec("solve_triangular")
 def _solve_triangular_spec():
     @st.composite
@@ -1195,6 +1209,41 @@ def _quantile():
     return strat()
 
 
+# NumPy's methods: (alpha, beta) of the continuous ones; None: one order statistic, or
+# a fixed mix of two, picked from (n - 1) q
+PERCENTILE_METHODS = {"linear": (1.0, 1.0), "hazen": (0.5, 0.5), "weibull": (0.0, 0.0),
+                      "median_unbiased": (1 / 3, 1 / 3), "lower": None, "higher": None,
+                      "nearest": None, "midpoint": None}
+
+
+@spec("percentile")
+def _percentile():
+    """Percentiles with the methods, p kept off the points where the method's choice of
+    order statistics changes (its virtual index k + f, f away from 0, 1/2 and 1)."""
+    @st.composite
+    def strat(draw):
+        s = draw(SHAPE1)
+        x = _distinct(draw(_leaf(s, -3, 3)))
+        axis = draw(_axis_for(len(s)))
+        n = int(np.prod(s)) if axis is None else int(np.prod(
+            [s[a] for a in (axis if type(axis) is tuple else (axis,))]))
+        method = draw(st.sampled_from(sorted(PERCENTILE_METHODS)))
+        ab = PERCENTILE_METHODS[method]
+
+        def one_p():
+            k = draw(st.integers(0, max(n - 2, 0)))
+            f = draw(st.floats(0.1, 0.4) | st.floats(0.6, 0.9))
+            if n == 1:
+                return 100 * f
+            if ab is None:
+                return 100 * (k + f) / (n - 1)
+            return 100 * (k + f + 1 - ab[0]) / (n + 1 - ab[0] - ab[1])
+        ps = one_p() if draw(st.booleans()) else np.array([one_p(), one_p()])
+        return Case(lambda x, p: _bi("percentile")(x, p, axis, method=method), (x, ps),
+                    axis=axis, method=method)
+    return strat()
+
+
 @spec("average")
 def _average():
     @st.composite
@@ -1309,8 +1358,8 @@ COVERED_PRIMITIVES = [
     "reshape", "transpose", "broadcast_to", "index", "index_add", "index update",
     "index accumulate", "stack", "array",
     "concat", "@", "solve", "inv", "det", "cofactor",
-    "einsum", "solve_triangular", "trimul", "tri_inv", "cholesky", "eigh", "svd", "qr",
-    "logabsdet", "pinv", "expm",
+    "einsum", "solve_triangular", "trimul", "tri_inv", "cholesky", "cholesky_grad", "eigh",
+    "svd", "qr", "logabsdet", "pinv", "expm",
 ]
 # Registry names marked (no d).
 NONDIFF_PRIMITIVES = [
@@ -1327,8 +1376,9 @@ COMPOSED_BUILTINS = ["mean", "clip", "logsumexp", "softmax", "outer", "dot", "fu
                      "parallel_map",
                      "tensordot", "inner", "kron", "cross", "eigvalsh", "cho_solve", "slogdet",
                      "logdet", "lstsq", "matrix_power",
-                     "sort", "median", "quantile", "diff", "split", "take", "take_along_axis",
-                     "pad", "nan_to_num", "average", "normal", "uniform", "shuffle", "choice"]
+                     "sort", "median", "quantile", "percentile", "diff", "split", "take",
+                     "take_along_axis", "pad", "nan_to_num", "average", "normal", "uniform",
+                     "shuffle", "choice"]
 EXTRA_SPECS = ["**int", "keepdims", "norm ord", "cumprod zeros", "norm spectral"]
 
 

@@ -255,6 +255,36 @@ def test_gp_likelihood_gradient_matches_hand_written():
     np.testing.assert_allclose(g, want, rtol=1e-6)
 
 
+def test_gp_likelihood_hessian_through_the_blocked_cholesky_gradient():
+    """The bench program's gp_nll at n = 80 (two column blocks of cholesky_grad): its
+    gradient as the hand-written one, its Hessian (through cholesky_grad's own rules) as
+    finite differences of the hand-written gradient."""
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    sys.path.insert(0, str(bench))
+    try:
+        import gp_limits as gpl
+    finally:
+        sys.path.remove(str(bench))
+    d2, y = gpl.gp_data(80)
+    interp = dprog.Interpreter(stdout=io.StringIO())
+    interp.exec((bench / "programs" / "gp_nll.dp").read_text(encoding="utf-8"),
+                globals={"argv": ("--lib",)})
+    env = {"t": gpl.THETA, "D2": d2, "y": y}
+    val, g = interp.eval("gp_grad(t, D2, y)", globals=env)
+    want_val, want_g = gpl.gp_numpy_value_and_grad(gpl.THETA, d2, y)
+    np.testing.assert_allclose(val, want_val, rtol=1e-10)
+    np.testing.assert_allclose(g, want_g, rtol=1e-9)
+    hess = interp.eval("hessian(gp_nll)(t, D2, y)", globals=env)
+    h = 1e-5
+    fd = np.stack([(gpl.gp_numpy_value_and_grad(gpl.THETA + h * e, d2, y)[1]
+                    - gpl.gp_numpy_value_and_grad(gpl.THETA - h * e, d2, y)[1]) / (2 * h)
+                   for e in np.eye(3)], axis=1)
+    np.testing.assert_allclose(hess, fd, rtol=1e-6, atol=1e-6)
+
+
 # =================================================================== errors
 @pytest.mark.parametrize("src,kind,words", [
     ("cholesky([[1.0, 2.0], [2.0, 1.0]])", "value", "`cholesky`: the matrix is not positive"),
@@ -305,3 +335,150 @@ def test_programs_use_the_tuple_results():
         print(round(lad - log(det(A)), 12), round(sum(abs(Q @ R - A)), 12))
     """)
     assert out.split() == ["0.0", "0.0", "1.0", "0.0", "0.0"]
+
+
+# ============================================================ issue 13's remaining gaps
+def _cholesky_vjp_formula(c, g):
+    """to_lower(L^-T Φ(L^T Ḡ) L^-1) in plain NumPy: the rule cholesky_grad implements."""
+    n = c.shape[-1]
+    low = np.tril(c)
+    li = np.linalg.inv(low)
+    phi = np.tri(n, n, -1) + 0.5 * np.eye(n)
+    s = np.swapaxes(li, -1, -2) @ ((np.swapaxes(low, -1, -2) @ g) * phi) @ li
+    return np.tril(s) + np.tril(np.swapaxes(s, -1, -2), -1)
+
+
+@pytest.mark.parametrize("n", [1, 5, 63, 64, 65, 150])
+def test_cholesky_grad_blocked_matches_the_formula(n):
+    """The blocked algorithm (64 columns at a time) against the formula it implements,
+    across block edges; what lies above the diagonal of L and of Ḡ is never read."""
+    c = np.linalg.cholesky(spd(n)) + np.triu(RNG.standard_normal((n, n)), 1)
+    g = RNG.standard_normal((n, n))
+    np.testing.assert_allclose(P.cholesky_grad(c, g), _cholesky_vjp_formula(c, g),
+                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(P.cholesky_grad(c, g), P.cholesky_grad(np.tril(c),
+                                                                           np.tril(g)))
+
+
+def test_cholesky_grad_on_stacks_and_broadcast():
+    c = np.linalg.cholesky(spd(2, 3, 70))
+    g = RNG.standard_normal((2, 3, 70, 70))
+    want = _cholesky_vjp_formula(c, g)
+    np.testing.assert_allclose(P.cholesky_grad(c, g), want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(P.cholesky_grad(c[0, 1], g), _cholesky_vjp_formula(c[0, 1], g),
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_cholesky_second_derivative_against_finite_differences():
+    """grad(grad) through cholesky goes through cholesky_grad's own rules."""
+    a0 = spd(6)
+    w = RNG.standard_normal(6)
+
+    def f(a):
+        return P.sum_(P.mul(P.log(bi("diagonal")(bi("cholesky")(a))), w))
+
+    def df_dir(a, da):
+        return jvp_call(lambda x: value_and_grad_call(f, (x,), {}, 0)[1], (a,), (da,))[1]
+    da = RNG.standard_normal((6, 6))
+    da = da + da.T
+    h = 1e-5
+    fd = (grad(f, a0 + h * da) - grad(f, a0 - h * da)) / (2 * h)
+    np.testing.assert_allclose(df_dir(a0, da), fd, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("batch, n", [((40,), 3), ((5, 4), 6), ((3,), 8), ((2,), 5)])
+def test_triangular_stacks_match_scipy(batch, n):
+    """Stacks of at least n matrices are solved by one vectorised substitution (and
+    multiplied and inverted likewise), fewer by one LAPACK call each: both as SciPy."""
+    a = RNG.standard_normal(batch + (n, n)) + 3 * np.eye(n)
+    b = RNG.standard_normal(batch + (n, 2))
+    for lower in (True, False):
+        tri = np.tril(a) if lower else np.triu(a)
+        want = np.stack([sl.solve_triangular(a[i], b[i], lower=lower)
+                         for i in np.ndindex(*batch)]).reshape(b.shape)
+        np.testing.assert_allclose(P.solve_triangular(a, b, lower), want, rtol=1e-10)
+        np.testing.assert_allclose(P.trimul(a, b, lower), tri @ b, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(P.tri_inv(a, lower), np.linalg.inv(tri), rtol=1e-10,
+                                   atol=1e-12)
+        for trans in (0, 1):
+            got = bi("solve_triangular")(a, b, trans=trans, lower=lower)
+            want = np.stack([sl.solve_triangular(a[i], b[i], trans=trans, lower=lower)
+                             for i in np.ndindex(*batch)]).reshape(b.shape)
+            np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def test_triangular_stack_is_not_a_python_loop(monkeypatch):
+    """A stack of many small triangular systems makes no SciPy call per matrix."""
+    import scipy.linalg
+
+    calls = []
+    real = scipy.linalg.solve_triangular
+    monkeypatch.setattr(scipy.linalg, "solve_triangular",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    a = RNG.standard_normal((500, 4, 4)) + 3 * np.eye(4)
+    b = RNG.standard_normal((500, 4, 1))
+    x = P.solve_triangular(a, b, True)
+    assert calls == []
+    np.testing.assert_allclose(np.tril(a) @ x, b, atol=1e-12)
+    with pytest.raises(dprog.DpValueError, match="singular"):
+        a[7, 2, 2] = 0.0
+        P.solve_triangular(a, b, True)
+
+
+@pytest.mark.parametrize("batch", [(), (2, 3)])
+def test_svd_and_pinv_hermitian_match_numpy(batch):
+    a = RNG.standard_normal(batch + (5, 5))
+    a = a + np.swapaxes(a, -1, -2)
+    for got, want in zip(bi("svd")(a, hermitian=True), np.linalg.svd(a, hermitian=True)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(bi("svd")(a, compute_uv=False, hermitian=True),
+                               np.linalg.svd(a, compute_uv=False, hermitian=True), rtol=1e-12)
+    np.testing.assert_allclose(bi("pinv")(a, hermitian=True), np.linalg.pinv(a, hermitian=True),
+                               rtol=1e-10, atol=1e-12)
+    # rank deficient: a zero eigenvalue gives a zero row of Vh, as NumPy
+    v = RNG.standard_normal((5, 2))
+    r = v @ v.T
+    for got, want in zip(bi("svd")(r, hermitian=True), np.linalg.svd(r, hermitian=True)):
+        np.testing.assert_allclose(got, want, atol=1e-12)
+    np.testing.assert_allclose(bi("pinv")(r, hermitian=True), np.linalg.pinv(r, hermitian=True),
+                               atol=1e-12)
+
+
+def test_hermitian_reads_the_lower_triangle_and_differentiates():
+    b = np.tril(RNG.standard_normal((4, 4))) + 4 * np.eye(4)
+    sym = b + np.tril(b, -1).T
+    np.testing.assert_allclose(bi("pinv")(b, hermitian=True), np.linalg.pinv(b, hermitian=True),
+                               atol=1e-12)
+    np.testing.assert_allclose(bi("pinv")(b, hermitian=True), np.linalg.inv(sym), atol=1e-12)
+    w = RNG.standard_normal((4, 4))
+
+    def f(x):
+        return P.sum_(P.mul(bi("pinv")(x, hermitian=True), w))
+
+    def f_np(x):
+        return np.sum(np.linalg.pinv(np.tril(x) + np.tril(x, -1).T) * w)
+    fd = np.zeros((4, 4))
+    for i, j in np.ndindex(4, 4):
+        e = np.zeros((4, 4))
+        e[i, j] = 1e-6
+        fd[i, j] = (f_np(sym + e) - f_np(sym - e)) / 2e-6
+    np.testing.assert_allclose(grad(f, sym), fd, rtol=1e-6, atol=1e-7)
+    s_of = lambda x: P.sum_(P.mul(bi("svd")(x, compute_uv=False, hermitian=True), w[0]))  # noqa: E731
+    fd_s = np.zeros((4, 4))
+    for i, j in np.ndindex(4, 4):
+        e = np.zeros((4, 4))
+        e[i, j] = 1e-6
+        fd_s[i, j] = (np.sum(np.linalg.svd(np.tril(sym + e) + np.tril(sym + e, -1).T,
+                                            compute_uv=False) * w[0])
+                      - np.sum(np.linalg.svd(np.tril(sym - e) + np.tril(sym - e, -1).T,
+                                             compute_uv=False) * w[0])) / 2e-6
+    np.testing.assert_allclose(grad(s_of, sym), fd_s, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("src, words", [
+    ("svd(ones((2, 3)), hermitian=true)", "hermitian=true needs a square matrix"),
+    ("pinv(ones((2, 3)), hermitian=true)", "hermitian=true needs a square matrix"),
+    ("svd(eye(2), hermitian=1)", "hermitian must be true or false"),
+])
+def test_hermitian_errors(src, words):
+    assert words in str(error_of(src))

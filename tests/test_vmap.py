@@ -34,16 +34,13 @@ from dprog.prims import primitives as P
 BATCH = 3
 FACTORS = (1.0, 1.01, 0.995)  # examples: the drawn point, scaled (domains are kept)
 
-# Primitives whose batching runs once per example by declaration (2-D linear algebra),
-# and composed builtins that use them.
-PER_EXAMPLE_OK = {"solve_triangular", "trimul", "cho_solve", "cholesky", "logdet", "slogdet",
-                  "lstsq",
-                  # Known gaps (correct, not yet vectorised): these builtins and rules read
-                  # plain values of their operands (a sort's permutation, the selected
-                  # elements of median/quantile, the zeros of cumprod, the signs fixed in
-                  # svd's vectors), which under vmap means one run per example.
-                  "average", "cumprod zeros", "median", "nan_to_num", "norm ord", "quantile",
-                  "sort", "svd_u", "svd_v", "take_along_axis"}
+# Known gaps (correct, not yet vectorised): these builtins and rules read plain values of
+# their operands (a sort's permutation, the selected elements of median/quantile, the zeros
+# of cumprod, the signs fixed in svd's vectors), which under vmap means one run per example.
+# (logdet, slogdet and lstsq check their operands' values.)
+PER_EXAMPLE_OK = {"logdet", "slogdet", "lstsq", "average", "cumprod zeros", "median",
+                  "nan_to_num", "norm ord", "quantile", "percentile", "sort", "svd_u", "svd_v",
+                  "take_along_axis"}
 
 
 def _examples(xs, batched):

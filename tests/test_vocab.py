@@ -305,7 +305,6 @@ def test_random_errors(it):
 @pytest.mark.parametrize("src, message, hint", [
     ("arcsin(0.5)", "`arcsin` is not a dprog builtin", "use asin(x)"),
     ("gamma(3.0)", "`gamma` is not a dprog builtin", "exp(lgamma(x))"),
-    ("percentile([1.0], 50)", "`percentile` is not a dprog builtin", "quantile(x, p / 100)"),
     ("histogram([1.0])", "`histogram` is not a dprog builtin", "there is no builtin"),
     ("np.sum([1.0])", "dprog has no NumPy module", "write `sum(x)` for `np.sum(x)`"),
 ])
@@ -346,3 +345,98 @@ def test_norm_without_ord_takes_any_number_of_axes(it):
     close(ev(it, "norm(x, axis=(0, 1, 2))", x=X), np.sqrt(np.sum(X ** 2)))
     close(ev(it, "norm(x, none, (0, 2), keepdims=true)", x=X),
           np.sqrt(np.sum(X ** 2, axis=(0, 2), keepdims=True)))
+
+
+# ============================================================ issue 13's remaining gaps
+QUANTILE_METHODS = ["linear", "lower", "higher", "nearest", "midpoint", "inverted_cdf",
+                    "averaged_inverted_cdf", "closest_observation", "interpolated_inverted_cdf",
+                    "hazen", "weibull", "median_unbiased", "normal_unbiased"]
+
+
+@pytest.mark.parametrize("method", QUANTILE_METHODS)
+def test_quantile_and_percentile_methods_match_numpy(it, method):
+    q = np.array([0.0, 0.01, 0.1, 0.25, 0.5, 0.77, 0.9, 0.99, 1.0])
+    ties = np.round(RNG.normal(size=(6, 9)) * 2)
+    for x, axis in ((X, "none"), (X, "1"), (X, "(0, 2)"), (ties, "0"), (ties, "none")):
+        a = None if axis == "none" else eval(axis)
+        close(ev(it, f'quantile(x, q, {axis}, method="{method}")', x=x, q=q),
+              np.quantile(x, q, a, method=method))
+        close(ev(it, f'percentile(x, p, {axis}, method="{method}", keepdims=true)', x=x,
+                 p=100 * q), np.percentile(x, 100 * q, a, method=method, keepdims=True))
+    for n in (1, 2, 3, 4, 7, 10):  # every boundary of the discrete rules
+        v = RNG.normal(size=n)
+        grid = np.linspace(0, 1, 201)
+        close(ev(it, f'quantile(v, g, method="{method}")', v=v, g=grid),
+              np.quantile(v, grid, method=method))
+
+
+def test_quantile_method_derivative_in_q(it):
+    x = np.arange(10.0) ** 2
+    # the continuous methods move with q: the slope of the interval times dk/dq (hazen:
+    # k = 10 q - 0.5, linear: k = 9 q; both between x[2] = 4 and x[3] = 9 at q = 0.33)
+    close(ev(it, 'grad(fn(q) => quantile(x, q, method="hazen"))(0.33)', x=x), 10 * (9 - 4))
+    close(ev(it, 'grad(fn(q) => quantile(x, q))(0.33)', x=x), 9 * (9 - 4))
+    close(ev(it, 'grad(fn(p) => percentile(x, p))(33.0)', x=x), 0.09 * (9 - 4))
+    h = 1e-7
+    for m in ("weibull", "median_unbiased", "interpolated_inverted_cdf"):
+        fd = (np.quantile(x, 0.33 + h, method=m) - np.quantile(x, 0.33 - h, method=m)) / (2 * h)
+        close(ev(it, f'grad(fn(q) => quantile(x, q, method="{m}"))(0.33)', x=x), fd, 1e-6)
+    for m in ("lower", "higher", "nearest", "midpoint", "inverted_cdf"):
+        assert ev(it, f'grad(fn(q) => quantile(x, q, method="{m}"))(0.33)', x=x) == 0.0
+    # and the derivative in x goes to the elements used
+    close(ev(it, 'grad(fn(v) => quantile(v, 0.5, method="midpoint"))(x)', x=x[:4]),
+          [0.0, 0.5, 0.5, 0.0])
+    close(ev(it, 'grad(fn(v) => quantile(v, 0.4, method="nearest"))(x)', x=x[:4]),
+          [0.0, 1.0, 0.0, 0.0])
+
+
+def test_quantile_method_errors(it):
+    with pytest.raises(dprog.DpValueError, match='unknown method "cubic"'):
+        ev(it, 'quantile(x, 0.5, method="cubic")', x=X)
+    with pytest.raises(dprog.DpValueError, match=r"must lie in \[0, 100\]"):
+        ev(it, "percentile(x, 101)", x=X)
+
+
+def test_unique_with_index_inverse_and_counts(it):
+    x = np.round(RNG.normal(size=(4, 5)))
+    got = ev(it, "unique(x, true, true, true)", x=x)
+    want = np.unique(x, return_index=True, return_inverse=True, return_counts=True)
+    assert len(got) == 4
+    for g, w in zip(got, want):
+        close(g, w.astype(float))
+    got = ev(it, "unique(x, return_counts=true)", x=x)
+    want = np.unique(x, return_counts=True)
+    close(got[0], want[0])
+    close(got[1], want[1].astype(float))
+    rows = np.array([[1.0, 2.0], [0.0, 5.0], [1.0, 2.0]])
+    got = ev(it, "unique(x, axis=0, return_inverse=true)", x=rows)
+    want = np.unique(rows, axis=0, return_inverse=True)
+    close(got[0], want[0])
+    close(got[1], want[1].astype(float))
+    close(ev(it, "unique(x)", x=x), np.unique(x))
+    with pytest.raises(dprog.DpIndexError, match="axis 2 is out of range"):
+        ev(it, "unique(x, axis=2)", x=x)
+
+
+def test_choice_with_probabilities_draws_from_the_seeded_stream(it):
+    p = np.array([0.1, 0.0, 0.5, 0.2, 0.2])
+    it.exec("seed(11)")
+    a = ev(it, "(choice(5, 8, p=p), choice(m, p=[0.25, 0.25, 0.5, 0.0]), "
+               "choice(5, 3, false, p))", p=p, m=M)
+    rng = np.random.default_rng(11)
+    close(a[0], rng.choice(5, 8, p=p).astype(float))
+    close(a[1], M[rng.choice(4, p=[0.25, 0.25, 0.5, 0.0])])
+    close(a[2], rng.choice(5, 3, replace=False, p=p).astype(float))
+    assert 1.0 not in a[0] and 1.0 not in a[2]  # probability 0 is never drawn
+
+
+@pytest.mark.parametrize("src, kind, words", [
+    ("choice(3, p=[0.5, 0.5])", dprog.DpShapeError, "one probability per item"),
+    ("choice(3, p=[0.5, 0.5, 0.5])", dprog.DpValueError, "must sum to 1"),
+    ("choice(2, p=[-0.5, 1.5])", dprog.DpValueError, "not negative"),
+    ("choice(2, p=[nan, 1.0])", dprog.DpValueError, "finite"),
+    ("choice(3, 3, false, [0.5, 0.5, 0.0])", dprog.DpValueError, "only 2 have a nonzero"),
+])
+def test_choice_probability_errors(it, src, kind, words):
+    with pytest.raises(kind, match=words):
+        ev(it, src)

@@ -29,7 +29,7 @@ FOREIGN_NAMES: dict[str, str | None] = {
     "count_nonzero": "norm(x, 0)", "nanmax": "max(where(isnan(x), -inf, x))",
     "nanmin": "min(where(isnan(x), inf, x))", "nansum": "sum(nan_to_num(x))",
     "nanmean": "sum(nan_to_num(x)) / sum(where(isnan(x), 0.0, 1.0))",
-    "cumproduct": "cumprod(x)", "product": "prod(x)", "percentile": "quantile(x, p / 100)",
+    "cumproduct": "cumprod(x)", "product": "prod(x)",
     "nanmedian": None, "ptp": "max(x) - min(x)",
     "array_split": "split(x, (i, j, ...)) with the cut indices",
     "argwhere": None, "nonzero": None, "flatnonzero": None,

@@ -217,7 +217,8 @@ def _svd_parts(a):
 
 @builtin("svd(a, full_matrices=false, compute_uv=true, hermitian=false)",
          "(U, s, Vh) with a = U @ diag(s) @ Vh, the reduced SVD (NumPy's default is "
-         "full_matrices=true); compute_uv=false: s only", "linear algebra")
+         "full_matrices=true); compute_uv=false: s only; hermitian=true: of a symmetric a "
+         "(its lower triangle) through eigh, as NumPy's", "linear algebra")
 def _svd(a, full_matrices=False, compute_uv=True, hermitian=False):
     a = _mat(a, "svd")
     m, n = P.shape(a)[-2:]
@@ -225,9 +226,41 @@ def _svd(a, full_matrices=False, compute_uv=True, hermitian=False):
         raise DpValueError("`svd`: full_matrices=true is not supported for a non-square "
                            "matrix (its extra singular vectors have no derivative)", None,
                            "use the reduced SVD: svd(a) or svd(a, full_matrices=false)")
-    _bool_arg(hermitian, "svd", "hermitian")
+    compute_uv = _bool_arg(compute_uv, "svd", "compute_uv")
+    if _bool_arg(hermitian, "svd", "hermitian"):
+        return _svd_hermitian(a, compute_uv)
     u, s, vt = _svd_parts(a)
-    return (u, s, vt) if _bool_arg(compute_uv, "svd", "compute_uv") else s
+    return (u, s, vt) if compute_uv else s
+
+
+def _svd_hermitian(a, compute_uv: bool):
+    """NumPy's svd(a, hermitian=true): from eigh (a's lower triangle), the singular values
+    |w| in decreasing order (NumPy's argsort of |w|, reversed), U the eigenvectors in
+    that order, Vh = (U * sign(w))^T (a zero eigenvalue gives a zero row, as NumPy's).
+    Derivatives go through eigh's rules."""
+    if P.shape(a)[-2] != P.shape(a)[-1]:
+        raise DpShapeError(f"`svd`: hermitian=true needs a square matrix (or a stack of "
+                           f"them), got shape {P.shape(a)}", None, None)
+    w, v = _eigh(a)
+    wv = xp.asarray(strip(w))
+    order = xp.argsort(xp.abs(wv), axis=-1)[..., ::-1]
+    s = P.getitem(P.abs_(w), _take_last(order))
+    if not compute_uv:
+        return s
+    u = P.getitem(v, _take_last(order, column=True))
+    sgn = xp.take_along_axis(xp.sign(wv), order, axis=-1)
+    return u, s, _mT(P.mul(u, P.normalize(sgn[..., None, :])))
+
+
+def _take_last(order, column: bool = False):
+    """The index taking entry order[..., k] along the last axis of (..., n) (column=true:
+    column order[..., k] of (..., n, n)), for any stack axes in front."""
+    lead = order.shape[:-1]
+    extra = 2 if column else 1
+    grids = tuple(g.reshape(g.shape + (1,) * extra) for g in xp.ix_(*map(xp.arange, lead)))
+    if column:
+        return grids + (xp.arange(order.shape[-1])[:, None], order[..., None, :])
+    return grids + (order,)
 
 
 @builtin("qr(a, mode=\"reduced\")", "(Q, R) with a = Q @ R, Q's columns orthonormal, R "
@@ -339,7 +372,14 @@ def _rtol(a, rcond, rtol, name):
 @builtin_of(P.pinv_p)
 def _pinv(a, rcond=None, hermitian=False, rtol=None):
     a = _mat(a, "pinv")
-    _bool_arg(hermitian, "pinv", "hermitian")
+    if _bool_arg(hermitian, "pinv", "hermitian"):
+        # a is taken as symmetric, read from its lower triangle (NumPy's eigh route);
+        # its singular values are |eigenvalues|, so the cutoff is the same
+        if P.shape(a)[-2] != P.shape(a)[-1]:
+            raise DpShapeError(f"`pinv`: hermitian=true needs a square matrix (or a stack "
+                               f"of them), got shape {P.shape(a)}", None, None)
+        n = P.shape(a)[-1]
+        a = P.add(P.mul(a, xp.tri(n)), _mT(P.mul(a, xp.tri(n, n, -1))))
     return P.pinv(a, _rtol(a, rcond, rtol, "pinv"))
 
 

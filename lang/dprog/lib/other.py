@@ -111,10 +111,11 @@ def _shuffle(rt, x):
     return P.getitem(x, (rt.rng.permutation(P.shape(x)[0]),))
 
 
-@builtin("choice(n, k=none, replace=true)", "k random picks from 0..n-1 (or from the rows of an "
-         "array n); one pick when k is none; replace=false: all different", "random",
-         needs_rt=True)
-def _choice(rt, n, k=None, replace=True):
+@builtin("choice(n, k=none, replace=true, p=none)", "k random picks from 0..n-1 (or from the "
+         "rows of an array n); one pick when k is none; replace=false: all different; p: the "
+         "probability of each (a vector summing to 1), as NumPy's Generator.choice",
+         "random", needs_rt=True)
+def _choice(rt, n, k=None, replace=True, p=None):
     replace = _bool_arg(replace, "choice", "replace")
     pool = None
     if P.ndim(n) > 0:
@@ -128,10 +129,31 @@ def _choice(rt, n, k=None, replace=True):
     if not replace and (count or 1) > size:
         raise DpValueError(f"`choice`: cannot pick {count} different items from {size}", None,
                            "use replace=true, or pick fewer")
-    picks = rt.rng.choice(size, size=count, replace=replace)
+    probs = None if p is None else _choice_probabilities(p, size, count, replace)
+    picks = rt.rng.choice(size, size=count, replace=replace, p=probs)
     if pool is not None:
         return P.getitem(pool, (int(picks) if count is None else picks,))
     return int(picks) if count is None else picks.astype(xp.float64)
+
+
+def _choice_probabilities(p, size: int, count, replace: bool):
+    """choice's p as NumPy takes it, after NumPy's checks worded as dprog errors."""
+    probs = xp.asarray(strip(_num(p, "choice", "p")), dtype=xp.float64)
+    if probs.shape != (size,):
+        raise DpShapeError(f"`choice`: p needs one probability per item ({size}), got shape "
+                           f"{probs.shape}", None, None)
+    if not xp.all(xp.isfinite(probs)) or xp.any(probs < 0):
+        raise DpValueError("`choice`: probabilities must be finite and not negative", None,
+                           None)
+    total = float(probs.sum())
+    if abs(total - 1.0) > math.sqrt(xp.finfo(xp.float64).eps):
+        raise DpValueError(f"`choice`: probabilities must sum to 1, they sum to {total:g}",
+                           None, "divide them by their sum: p / sum(p)")
+    if not replace and int(xp.count_nonzero(probs)) < (count or 1):
+        raise DpValueError(f"`choice`: cannot pick {count} different items: only "
+                           f"{int(xp.count_nonzero(probs))} have a nonzero probability",
+                           None, "use replace=true, or pick fewer")
+    return probs
 
 
 # ======================================================================= trees

@@ -17,7 +17,7 @@ from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError, DpTypeError, DpValueError
 from ..core.values import kind_of, show, strip
 from ..prims import primitives as P
-from .table import _int_arg, _num, axis_index, builtin
+from .table import _bool_arg, _int_arg, _num, axis_index, builtin
 
 
 # ============================================================== argument helpers
@@ -119,11 +119,24 @@ def _searchsorted(a, v, side="left"):
     return int(r) if xp.ndim(r) == 0 else r.astype(xp.float64)
 
 
-@builtin("unique(x)", "the sorted distinct values of x (flattened; NumPy's "
-         "return_index/return_counts are not offered)", "arrays", "no d")
-def _unique(x):
-    x = strip(_num(x, "unique"))
-    return xp.unique(xp.asarray(x, dtype=xp.float64))
+@builtin("unique(x, return_index=false, return_inverse=false, return_counts=false, "
+         "axis=none)", "the sorted distinct values of x (flattened; with an axis: the distinct "
+         "slices along it); with the flags also, in this order, where each first occurs, the "
+         "index of each entry's value among them, and how often each occurs (a tuple), as "
+         "NumPy's", "arrays", "no d")
+def _unique(x, return_index=False, return_inverse=False, return_counts=False, axis=None):
+    x = xp.asarray(strip(_num(x, "unique")), dtype=xp.float64)
+    flags = tuple(_bool_arg(v, "unique", what) for v, what in (
+        (return_index, "return_index"), (return_inverse, "return_inverse"),
+        (return_counts, "return_counts")))
+    if axis is not None:
+        if x.ndim == 0:
+            raise DpShapeError("`unique` of a number has no axis", None, "leave axis out")
+        axis = axis_index(_int_arg(axis, "unique", "axis"), x.ndim, "unique")
+    r = xp.unique(x, *flags, axis=axis)
+    if not any(flags):
+        return r
+    return (r[0],) + tuple(a.astype(xp.float64) for a in r[1:])
 
 
 # ============================================================== picking

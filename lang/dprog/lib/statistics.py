@@ -202,9 +202,71 @@ def _order_statistics(x, lo, hi):
     return table, xp.searchsorted(needed, lo), xp.searchsorted(needed, hi)
 
 
-def quantile_of(x, q, axis, keepdims: bool, name: str):
-    """NumPy's quantile, method "linear": the two neighbouring order statistics along
-    the axes (merged into one), interpolated."""
+# NumPy's quantile methods. The continuous ones (Hyndman and Fan's) interpolate at the
+# virtual index n q + alpha + q (1 - alpha - beta) - 1 ("linear": (n - 1) q).
+_CONTINUOUS = {"linear": (1.0, 1.0), "interpolated_inverted_cdf": (0.0, 1.0),
+               "hazen": (0.5, 0.5), "weibull": (0.0, 0.0),
+               "median_unbiased": (1 / 3, 1 / 3), "normal_unbiased": (3 / 8, 3 / 8)}
+_DISCRETE = ("lower", "higher", "nearest", "inverted_cdf", "closest_observation")
+QUANTILE_METHODS = tuple(_CONTINUOUS) + ("midpoint", "averaged_inverted_cdf") + _DISCRETE
+
+
+def _quantile_method(method, name):
+    if type(method) is not str or method not in QUANTILE_METHODS:
+        what = f'"{method}"' if type(method) is str else show(method)
+        raise DpValueError(f"`{name}`: unknown method {what}", None,
+                           "one of " + ", ".join(f'"{m}"' for m in QUANTILE_METHODS))
+    return method
+
+
+def _discrete_index(qs, n: int, method: str):
+    """The one order statistic a discrete method picks (NumPy's rules, ties included)."""
+    if method == "lower":
+        return xp.floor((n - 1) * qs)
+    if method == "higher":
+        return xp.ceil((n - 1) * qs)
+    if method == "nearest":
+        return xp.around((n - 1) * qs)  # half to even, as NumPy
+    v = n * qs - 1 if method == "inverted_cdf" else n * qs - 1.5
+    prev = xp.floor(v)
+    at_prev = (v == prev) if method == "inverted_cdf" else ((v == prev) & (prev % 2 == 1))
+    return xp.where(at_prev, prev, prev + 1)
+
+
+def _quantile_positions(q, qs, n: int, method: str):
+    """(lo, hi, frac): the result is x_(lo) + frac (x_(hi) - x_(lo)) with the order
+    statistics x_(k); frac a dprog value (it carries q's derivative for the continuous
+    methods) or None (lo = hi)."""
+    if method in _DISCRETE:
+        k = xp.clip(_discrete_index(qs, n, method), 0, n - 1).astype(xp.int64)
+        return k, k, None
+    if method in _CONTINUOUS:
+        alpha, beta = _CONTINUOUS[method]
+        slope, offset = (n - 1, 0.0) if method == "linear" else (n + 1 - alpha - beta,
+                                                                  alpha - 1)
+        virt = slope * qs + offset
+    elif method == "midpoint":
+        virt = 0.5 * (xp.floor((n - 1) * qs) + xp.ceil((n - 1) * qs))
+    else:  # averaged_inverted_cdf
+        virt = n * qs - 1
+    prev = xp.floor(virt)
+    lo = prev.astype(xp.int64)
+    hi = lo + 1
+    above, below = virt >= n - 1, virt < 0  # both ends: that end's element alone
+    lo, hi = xp.where(above, n - 1, xp.where(below, 0, lo)), xp.where(
+        above, n - 1, xp.where(below, 0, hi))
+    if method in _CONTINUOUS:
+        frac = P.sub(P.add(P.mul(q, float(slope)), offset), P.normalize(prev))
+    elif method == "midpoint":
+        frac = P.normalize(xp.where(virt % 1 == 0, 0.0, 0.5))
+    else:
+        frac = P.normalize(xp.where(virt == prev, 0.5, 1.0))
+    return lo, hi, frac
+
+
+def quantile_of(x, q, axis, keepdims: bool, name: str, method: str = "linear"):
+    """NumPy's quantile with one of its methods: one or two order statistics along the
+    axes (merged into one), interpolated."""
     qs = _check_q(q, name)
     nd = P.ndim(x)
     axes = tuple(range(nd)) if axis is None else tuple(
@@ -215,15 +277,13 @@ def quantile_of(x, q, axis, keepdims: bool, name: str):
     n = _reduced_count(x, axis)
     if n == 0:
         raise DpValueError(f"`{name}` of an empty array", None, None)
-    pos = qs * (n - 1)
-    lo = xp.clip(xp.floor(pos), 0, n - 1).astype(xp.int64)
-    hi = xp.minimum(lo + 1, n - 1)
+    lo, hi, frac = _quantile_positions(q, qs, n, method)
     table, lo_at, hi_at = _order_statistics(P.reshape(xt, rest_shape + (n,)), lo, hi)
-    frac = P.sub(P.mul(q, float(n - 1)), P.normalize(lo.astype(xp.float64)))
     pick = (slice(None),) * len(rest)
-    a = P.getitem(table, pick + (P.normalize(lo_at) if lo_at.ndim == 0 else lo_at,))
-    b = P.getitem(table, pick + (P.normalize(hi_at) if hi_at.ndim == 0 else hi_at,))
-    r = P.add(a, P.mul(frac, P.sub(b, a)))
+    r = P.getitem(table, pick + (int(lo_at) if xp.ndim(lo_at) == 0 else lo_at,))
+    if frac is not None:
+        b = P.getitem(table, pick + (int(hi_at) if xp.ndim(hi_at) == 0 else hi_at,))
+        r = P.add(r, P.mul(frac, P.sub(b, r)))
     nq = qs.ndim
     if nq and rest:  # NumPy puts the axes of q first
         k = len(rest)
@@ -234,14 +294,33 @@ def quantile_of(x, q, axis, keepdims: bool, name: str):
     return r
 
 
-@builtin("quantile(x, q, axis=none, *, keepdims=false)", "the q-th quantile (q in [0, 1], a "
-         "number or an array) along `axis`, interpolating linearly (NumPy's default method, "
-         "the only one); the derivative goes to the neighbouring order statistics", "reductions")
-def _quantile(x, q, axis=None, keepdims=False):
+@builtin("quantile(x, q, axis=none, *, method=\"linear\", keepdims=false)",
+         "the q-th quantile (q in [0, 1], a number or an array) along `axis`; `method` as "
+         "NumPy's: \"linear\" (the default), \"lower\", \"higher\", \"nearest\", "
+         "\"midpoint\", and Hyndman and Fan's (\"hazen\", \"weibull\", \"median_unbiased\", "
+         "\"inverted_cdf\", ...); the derivative goes to the order statistics used "
+         "(and, interpolating continuously, to q)", "reductions")
+def _quantile(x, q, axis=None, method="linear", keepdims=False):
     x = _num(x, "quantile")
     q = _num(q, "quantile", "q")
     return quantile_of(x, q, _axis(axis, "quantile", x),
-                       _bool_arg(keepdims, "quantile", "keepdims"), "quantile")
+                       _bool_arg(keepdims, "quantile", "keepdims"), "quantile",
+                       _quantile_method(method, "quantile"))
+
+
+@builtin("percentile(x, p, axis=none, *, method=\"linear\", keepdims=false)",
+         "the p-th percentile (p in [0, 100], a number or an array) along `axis`: "
+         "quantile(x, p / 100, ...), with the same methods", "reductions")
+def _percentile(x, p, axis=None, method="linear", keepdims=False):
+    x = _num(x, "percentile")
+    p = _num(p, "percentile", "p")
+    ps = xp.asarray(strip(p), dtype=xp.float64)
+    if not xp.all((ps >= 0) & (ps <= 100)):
+        raise DpValueError(f"`percentile`: percentiles must lie in [0, 100], got "
+                           f"{show(strip(p))}", None, "for quantiles q in [0, 1], use quantile")
+    return quantile_of(x, P.div(p, 100.0), _axis(axis, "percentile", x),
+                       _bool_arg(keepdims, "percentile", "keepdims"), "percentile",
+                       _quantile_method(method, "percentile"))
 
 
 @builtin("median(x, axis=none, *, keepdims=false)", "the middle value (the mean of the two "

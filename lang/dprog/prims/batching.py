@@ -109,5 +109,14 @@ def leading_stack(p, args, dims, params):
     return bind(p, tuple(all_at_front(args, dims)), params), 0
 
 
+def broadcast_stack(p, args, dims, params):
+    """Linear algebra whose implementation broadcasts the stack axes of its operands (the
+    triangular solve and product, (..., n, n) with (..., n, k)): aligned as elementwise
+    operands are, an unbatched operand is not copied along the batch (a single
+    triangular matrix then solves the whole batch of right-hand sides in one call)."""
+    return elementwise(p, args, dims, params)
+
+
 NAMED = {PER_EXAMPLE: None, "elementwise": elementwise, "same axes": same_axes,
-         "along axis": along_axis, "flat axis": flat_axis, "leading stack": leading_stack}
+         "along axis": along_axis, "flat axis": flat_axis, "leading stack": leading_stack,
+         "broadcast stack": broadcast_stack}

@@ -72,7 +72,8 @@ pinv_p = defprim("pinv", _pinv_np, shape_error=_pinv_error, jvp=(_pinv_jvp,),
                  sig="pinv(a, rcond=none, hermitian=false, *, rtol=none)",
                  category="linear algebra",
                  doc="the Moore-Penrose pseudo-inverse (singular values below rtol times the "
-                     "largest count as 0); its derivative keeps the rank fixed")
+                     "largest count as 0); hermitian=true: a is symmetric, only its lower "
+                     "triangle is read; its derivative keeps the rank fixed")
 
 
 def pinv(a, rtol: float):

@@ -38,6 +38,8 @@ from .core import (  # noqa: F401
 )
 from .decompositions import (  # noqa: F401
     cholesky,
+    cholesky_grad,
+    cholesky_grad_p,
     cholesky_p,
     eigh,
     eigh_p,
