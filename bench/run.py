@@ -939,7 +939,8 @@ def load_program_src(glue: str, data: dict):
 
 # ======================================================================= profile
 def run_profile(which: list[str], cfg: Config) -> None:
-    """cProfile of one dprog call of the chosen workloads (W1 W3 W3V LIT W4 W2 GP), top 15 by tottime."""
+    """cProfile of one dprog call of the chosen workloads (W1 W3 W3V LIT W4 W2 GP), top 15
+    by tottime."""
     import cProfile
     import pstats
 
