@@ -79,3 +79,47 @@ def train_step(p, mem, inputs, targets, hprev, lr=RNN_LR):
         m[k] = mem[k] + d * d
         q[k] = p[k] - lr * d / np.sqrt(m[k] + 1e-8)
     return q, m, h, loss
+
+
+def relerr(a, b) -> float:
+    """max|a - b| / max|b| (arrays), |a - b| / |b| (numbers)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) or 1.0))
+
+
+def step_error(r, ref) -> float:
+    """The worst relative difference between two train_step results."""
+    (q, m, h, loss), (q0, m0, h0, loss0) = r, ref
+    errs = [relerr(q[k], q0[k]) for k in NAMES] + [relerr(m[k], m0[k]) for k in NAMES]
+    return max(errs + [relerr(h, h0), relerr(loss, loss0)])
+
+
+def run_rnn(cfg, R) -> None:
+    """The RNN row of bench/run.py (R: the runner module, for its Row/Case/measure)."""
+    p, mem, inputs, targets, hprev = rnn_data()
+    print(f"\n== RNN min-char-rnn training step: hidden {RNN_H}, {RNN_T} steps, vocabulary "
+          f"{RNN_V}, loss + gradient + clip + Adagrad")
+    ref = train_step(p, mem, inputs, targets, hprev)
+    print(f"reference loss {ref[3]!r}")
+    checks = {"limit:numpy": 0.0}
+    cases = [R.Case("limit:numpy", lambda: train_step(p, mem, inputs, targets, hprev), "limit",
+                    "hand-written NumPy backprop through time")]
+    row = R.Row("RNN loss+grad step", "dprog", limit="hand-written NumPy backprop",
+                target=2.0, tol=1e-9, extra={"ref_case": "limit:numpy"})
+    R.ROWS.append(row)
+    it = R.try_case([row], lambda: R.load_program(
+        "rnn.dp", {"P": p, "M": mem, "I": inputs, "TG": targets, "H0": hprev, "LR": RNN_LR},
+        "fn bench_step() { return train_step(P, M, I, TG, H0, LR) }"))
+    if it is not None:
+        step = it["bench_step"]
+        r = R.try_case([row], step)
+        if r is not None:
+            row.check = checks["dprog"] = step_error(r, ref)
+            cases.append(R.Case("dprog", step, "dprog",
+                                "train_step: value_and_grad(loss, has_aux=true), tree_map"))
+            row.extra["case"] = "dprog"
+    print("max rel. diff vs NumPy (parameters, Adagrad memory, hidden state, loss): "
+          + ", ".join(f"{k} {v:.1e}" for k, v in checks.items()))
+    res = R.measure(cases, cfg)
+    R.detail_table("RNN per training step", cases, res, ["limit:numpy"], checks)
+    R.fill_rows(res, (row.workload,))

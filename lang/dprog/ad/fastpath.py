@@ -191,44 +191,43 @@ class FastForwardTrace(ForwardTrace):
 # The compiler inlines it into its generated `+ - * /` closures; `RECORDERS` wraps
 # it as functions.
 _RECORDING_BODY = """\
-ta = type(a)
-tb = type(b)
-if ta is RNode:
+if type(a) is RNode:
     tr = a._trace
     pa = a.primal
-    if tb is RNode:
+    if type(b) is RNode:
         pb = b.primal
-        both = True
-        if b._trace is not tr:
-            tr = None
-    elif tb is float:
+        if (b._trace is tr and type(pa) is float and type(pb) is float
+                and {guard}not core.NAN_CHECK and type(tr) is FastTape):
+{record_both}
+        else:
+            {result} op(a, b)
+    elif (type(b) is float and type(pa) is float and {guard_b}not core.NAN_CHECK
+            and type(tr) is FastTape):
         pb = b
-        both = False
+{record_a}
     else:
-        tr = None
-elif tb is RNode and ta is float:
+        {result} op(a, b)
+elif type(b) is RNode and type(a) is float:
     tr = b._trace
     pa = a
     pb = b.primal
-    both = None
-else:
-    tr = None
-if (tr is not None and type(pa) is float and type(pb) is float and {guard}not core.NAN_CHECK
-        and type(tr) is FastTape):
-    r = new(RNode)
-    r._trace = tr
-    r.primal = out = pa {sym} pb
-    recs = tr.recs
-    r.idx = len(recs) >> 2
-    if both:
-        recs += (a.idx, {da}, b.idx, {db})
-    elif both is None:
-        recs += (b.idx, {db}, -1, 0.0)
+    if type(pb) is float and {guard}not core.NAN_CHECK and type(tr) is FastTape:
+{record_b}
     else:
-        recs += (a.idx, {da}, -1, 0.0)
-    {result} r
+        {result} op(a, b)
 else:
     {result} op(a, b)
+"""
+
+# appends the linear record (parent, partial, parent, partial) of `out = pa sym pb`
+_RECORD = """\
+r = RNode()
+r._trace = tr
+r.primal = out = pa {sym} pb
+recs = tr.recs
+r.idx = len(recs)
+recs += {entries}
+{result} r
 """
 
 
@@ -237,16 +236,27 @@ _PARTIALS = {"+": ("1.0", "1.0"), "-": ("1.0", "-1.0"), "*": ("pb", "pa"),
              "/": ("1.0 / pb", "-out / pb")}
 
 
+def _indented(text: str, indent: int) -> str:
+    return "".join(" " * indent + line if line.strip() else line
+                   for line in text.splitlines(keepends=True))
+
+
 def recording_code(sym: str, indent: int, result: str | None = None) -> str:
     """Source of the recorder body for `sym`, indented by `indent` spaces: it returns
     the result, or assigns it to the variable `result` and falls through (for code
     that inlines it into a longer function body)."""
     guard = "pb != 0.0 and " if sym == "/" else ""
     da, db = _PARTIALS[sym]
-    body = _RECORDING_BODY.format(sym=sym, guard=guard, da=da, db=db,
-                                  result="return" if result is None else result + " =")
-    return "".join(" " * indent + line if line.strip() else line
-                   for line in body.splitlines(keepends=True))
+    res = "return" if result is None else result + " ="
+
+    def record(entries: str, indent: int) -> str:
+        return _indented(_RECORD.format(sym=sym, entries=entries, result=res), indent).rstrip("\n")
+    body = _RECORDING_BODY.format(
+        guard=guard, guard_b=guard.replace("pb", "b"), result=res,
+        record_both=record(f"(a.idx, {da}, b.idx, {db})", 12),
+        record_a=record(f"(a.idx, {da}, -1, 0.0)", 8),
+        record_b=record(f"(b.idx, {db}, -1, 0.0)", 8))
+    return _indented(body, indent)
 
 
 RECORDING_NAMES = {"RNode": RNode, "FastTape": FastTape, "P": P, "core": core, "new": _new}
@@ -280,11 +290,11 @@ def unary_recorder(op):
                 d = sd(out, pa)
             except (ArithmeticError, ValueError):
                 return op(x)
-            r = _new(RNode)
+            r = RNode()
             r._trace = tr
             r.primal = out
             recs = tr.recs
-            r.idx = len(recs) >> 2
+            r.idx = len(recs)
             recs += (x.idx, d, -1, 0.0)
             return r
         return op(x)

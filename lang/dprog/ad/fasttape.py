@@ -7,13 +7,15 @@ the program drops is freed at once and the tape keeps only what the backward pas
 reads:
 
 * `recs`, one flat list with four entries per recorded call, `(parent, partial,
-  parent, partial)`. A call on Python floats is recorded with its partial
-  derivatives already computed (a *linear* record: floats are constants for every
-  enclosing transformation, so the backward pass only multiplies and adds); a
-  missing second parent is -1. A first entry of -1 marks a leaf, -2 a general
-  record. Four list slots (and the index and partial objects they share with the
-  values) are all a float operation keeps: no object per call.
-* `general`, index -> `(p, args, out, params)` for every other call: a primitive on
+  parent, partial)`; a node's `idx` is the position of its record in `recs` (not
+  divided by four: one integer operation less per call), and the backward pass's
+  list of cotangents is indexed the same way. A call on Python floats is recorded
+  with its partial derivatives already computed (a *linear* record: floats are
+  constants for every enclosing transformation, so the backward pass only
+  multiplies and adds); a missing second parent is -1. A first entry of -1 marks a
+  leaf, -2 a general record. Four list slots (and the index and partial objects
+  they share with the values) are all a float operation keeps: no object per call.
+* `general`, idx -> `(p, args, out, params)` for every other call: a primitive on
   arrays (or under --check-nans), a `lean` primitive (shape-only arguments, see
   `Tape.lean_node`), or a custom rule (`p` a callable g -> [cotangent per parent],
   `args` the parent indices).
@@ -28,19 +30,18 @@ from time import monotonic
 
 from ..core.backend import xp
 from ..core.errors import DpError
-from ..core.limits import time_exceeded
+from ..core.limits import check_deadline, time_exceeded
 from ..prims import core
 from ..prims import primitives as P
 from ..prims.core import _F64, EMPTY
 from ..prims.indexing import getitem_p, index_add_into
 from .reverse import OWNED_IN_PULLBACK, RNode, Tape, _shape_only, dprog_stack
 
-_new = object.__new__  # a value without an __init__ call: the hot paths set its slots
 _getrefcount = sys.getrefcount
 
-LEAF = -1     # recs[4 * i]: node i is a leaf (it keeps its cotangent)
-GENERAL = -2  # recs[4 * i]: node i's record is general[i]
-_CHUNK = 4096  # nodes per slice of `recs` in the backward pass
+LEAF = -1     # recs[k]: the node at k is a leaf (it keeps its cotangent)
+GENERAL = -2  # recs[k]: the node at k has its record in general[k]
+_CHUNK = 4 * 4096  # entries of `recs` per slice in the backward pass
 
 
 class FastTape(Tape):
@@ -51,7 +52,7 @@ class FastTape(Tape):
     def __init__(self):
         super().__init__()
         self.recs: list = []      # 4 entries per node: parent, partial, parent, partial
-        self.general: dict = {}   # node index -> (p, args, out, params)
+        self.general: dict = {}   # node idx -> (p, args, out, params)
 
     def __len__(self) -> int:
         return len(self.recs) >> 2
@@ -63,21 +64,21 @@ class FastTape(Tape):
 
     def _general(self, p, args, out, params) -> RNode:
         """Record a call that is not linear on floats; the value returned holds `out`."""
-        r = _new(RNode)
+        r = RNode()
         r._trace = self
         r.primal = out
         recs = self.recs
-        r.idx = idx = len(recs) >> 2
+        r.idx = idx = len(recs)
         recs += (GENERAL, 0.0, -1, 0.0)
         self.general[idx] = (p, args, out, params)
         return r
 
     def leaf(self, value) -> RNode:
-        r = _new(RNode)
+        r = RNode()
         r._trace = self
         r.primal = value
         recs = self.recs
-        r.idx = len(recs) >> 2
+        r.idx = len(recs)
         recs += (LEAF, 0.0, -1, 0.0)
         return r
 
@@ -95,11 +96,11 @@ class FastTape(Tape):
 
     def _linear(self, out, a, b, da, db) -> RNode:
         """A linear record of out = f(a, b) with partials da, db (b None: unary)."""
-        r = _new(RNode)
+        r = RNode()
         r._trace = self
         r.primal = out
         recs = self.recs
-        r.idx = len(recs) >> 2
+        r.idx = len(recs)
         if b is None or not (type(b) is RNode and b._trace is self):
             recs += (a.idx, da, -1, 0.0)
         elif type(a) is RNode and a._trace is self:
@@ -183,11 +184,11 @@ class FastTape(Tape):
                     d = sd(out, pa)
                 except (ArithmeticError, ValueError):
                     return self.process(p, (a,), EMPTY)
-                r = _new(RNode)
+                r = RNode()
                 r._trace = self
                 r.primal = out
                 recs = self.recs
-                r.idx = len(recs) >> 2
+                r.idx = len(recs)
                 recs += (a.idx, d, -1, 0.0)
                 return r
         return self.process(p, (a,), EMPTY)
@@ -221,33 +222,60 @@ class FastTape(Tape):
 
     def backward(self, seeds: list[tuple[int, object]]) -> list:
         """The leaves' cotangents given (node, cotangent) seeds, as `Tape.backward`."""
-        ct: list = [None] * len(self)
-        start = -1
+        ct: list = [None] * len(self.recs)
+        start = -4
         for idx, g in seeds:
             ct[idx] = g if ct[idx] is None else P.add(ct[idx], g)
             start = max(start, idx)
         prev = P.LIMITS.nan_pass
         P.LIMITS.nan_pass = "backward"
-        hi = start + 1
+        # floats only (no general record, float seeds): every cotangent is a float
+        chunk = (self._float_chunk if not self.general and all(type(g) is float for _, g in seeds)
+                 else self._backward_chunk)
+        hi = start + 4
         try:
             while hi > 0:  # in chunks of records, from the last
+                check_deadline()
                 lo = max(0, hi - _CHUNK)
-                self._backward_chunk(ct, lo, hi)
+                chunk(ct, lo, hi)
                 hi = lo
         finally:
             P.LIMITS.nan_pass = prev
         return ct
 
+    def _float_chunk(self, ct: list, lo: int, hi: int) -> None:
+        """`_backward_chunk` for a tape of linear records only, whose cotangents are
+        then all floats (a scalar program): no type tests, leaves skipped by `j < 0`."""
+        seg = self.recs[lo:hi]
+        safe_mul = P.safe_mul
+        for i, j, da, j2, db in zip(range(hi - 4, lo - 4, -4), seg[-4::-4], seg[-3::-4],
+                                    seg[-2::-4], seg[-1::-4]):
+            g = ct[i]
+            if g is None or j < 0:
+                continue  # (a leaf keeps its cotangent)
+            ct[i] = None
+            d = g * da
+            if d != d:  # 0 * inf: a zero factor wins, as in the array rules
+                d = safe_mul(g, da)
+            c = ct[j]
+            ct[j] = d if c is None else c + d
+            if j2 >= 0:
+                d = g * db
+                if d != d:
+                    d = safe_mul(g, db)
+                c = ct[j2]
+                ct[j2] = d if c is None else c + d
+
     def _backward_chunk(self, ct: list, lo: int, hi: int) -> None:
-        """Pull back nodes hi - 1 down to lo. The chunk's records are sliced into their
+        """Pull back the nodes at hi - 4 down to lo. The chunk's records are sliced into their
         four columns (a chunk at a time, so the slices stay small) and zipped: cheaper
         than four subscripts per node."""
-        seg = self.recs[4 * lo:4 * hi]
+        seg = self.recs[lo:hi]
         add = P.add
         safe_mul = P.safe_mul
         i = hi
         try:
-            for i, j, da, j2, db in zip(range(hi - 1, lo - 1, -1), seg[-4::-4], seg[-3::-4],
+            for i, j, da, j2, db in zip(range(hi - 4, lo - 4, -4), seg[-4::-4], seg[-3::-4],
                                         seg[-2::-4], seg[-1::-4]):
                 g = ct[i]
                 if g is None:
