@@ -335,6 +335,9 @@ class FastTape(Tape):
             raise time_exceeded()  # one clock read per general node, none on floats
         if p is getitem_p and _index_into(ct, g, args[0], params["idx"]):
             return
+        if p.vjp_joint is None and not p.lean and len(args) <= 2:
+            self._pull_small(ct, g, p.vjps, args, out, params)
+            return
         primals = []
         parents = []
         for a in args:
@@ -360,6 +363,31 @@ class FastTape(Tape):
                     c = rule(g, out, *primals, **params)
                     if c is not None:
                         _accumulate(ct, par, c)
+
+
+    def _pull_small(self, ct, g, rules, args, out, params) -> None:
+        """`_pull_general` for a primitive of one or two arguments with a rule per
+        argument (most calls): no lists."""
+        a = args[0]
+        ra = type(a) is RNode and a._trace is self
+        pa = a.primal if ra else a
+        if len(args) == 1:
+            if ra and rules[0] is not None:
+                c = rules[0](g, out, pa, **params)
+                if c is not None:
+                    _accumulate(ct, a.idx, c)
+            return
+        b = args[1]
+        rb = type(b) is RNode and b._trace is self
+        pb = b.primal if rb else b
+        if ra and rules[0] is not None:
+            c = rules[0](g, out, pa, pb, **params)
+            if c is not None:
+                _accumulate(ct, a.idx, c)
+        if rb and rules[1] is not None:
+            c = rules[1](g, out, pa, pb, **params)
+            if c is not None:
+                _accumulate(ct, b.idx, c)
 
 
 def _refs_of_an_item(items: list) -> int:

@@ -76,6 +76,8 @@ def pad_batched(t, out_nd: int, nb: int = 1):
 
 def unbroadcast(g, x):
     """Sum cotangent `g` down to the shape of `x` (undoing NumPy broadcasting)."""
+    if type(g) is ndarray and type(x) is ndarray and g.shape == x.shape:
+        return g  # the common case, nothing was broadcast
     xs = shape(x)
     gs = shape(g)
     if gs == xs:
