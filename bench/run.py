@@ -384,7 +384,7 @@ def run_w1(cfg: Config) -> None:
              Case("limit:handrev", lambda: L.w1_handrev(x0, y0, N), "limit",
                   "value+grad, lists + reverse loop")]
     vg_row = Row("W1 value+grad", "dprog", limit="hand-written Python reverse mode",
-                 target=25.0, tol=1e-9, extra={"ref_case": "limit:handrev"})
+                 target=12.0, tol=1e-9, extra={"ref_case": "limit:handrev"})
     val_row = Row("W1 value only", "dprog", limit="plain Python floats", target=20.0, tol=1e-12,
                   extra={"ref_case": "limit:plain"})
     ROWS.extend([vg_row, val_row])
@@ -792,7 +792,7 @@ def run_mem(cfg: Config) -> None:
     rows = {"handrev": Row("W1 memory", "limit: hand-written lists", unit="B/op", tol=1e-9,
                            note="reference only; the target is absolute"),
             "dprog": Row("W1 memory", "dprog", unit="B/op", limit="hand-written lists",
-                         target=300.0, tol=1e-9)}
+                         target=150.0, tol=1e-9)}
     ROWS.extend([rows["dprog"], rows["handrev"]])
     print(f"{'case':<10} {'d peak RSS MiB':>15} {'B/op':>8} {'call s':>8} {'max rel.diff':>12}")
     for which in ("handrev", "dprog"):
