@@ -191,6 +191,8 @@ class FastTape(Tape):
                 r.idx = len(recs)
                 recs += (a.idx, d, -1, 0.0)
                 return r
+        elif tpa is ndarray and p.op is not None and not p.lean and not core.NAN_CHECK:
+            return self._general(p, (a,), p.op(pa), EMPTY)  # an array: its own fast path
         return self.process(p, (a,), EMPTY)
 
     def process2(self, p, a, b):
@@ -214,6 +216,9 @@ class FastTape(Tape):
             except (ArithmeticError, ValueError, TypeError):
                 return self.process(p, (a, b), EMPTY)
             return self._linear(out, a, b, da, db)
+        if ((tpa is ndarray or tpb is ndarray) and p.op is not None and not p.lean
+                and not core.NAN_CHECK):  # arrays: the operation's own fast path
+            return self._general(p, (a, b), p.op(pa, pb), EMPTY)
         return self.process(p, (a, b), EMPTY)
 
     def _p_of(self, i: int):
@@ -414,7 +419,10 @@ def _accumulate(ct: list, j: int, c) -> None:
     acc = ct[j]
     if acc is None:
         ct[j] = c
-    elif type(c) is ndarray and c.dtype is _F64 and c.shape == P.shape(acc) and _owned(acc):
+    elif (type(c) is ndarray and type(acc) is ndarray and c.shape == acc.shape
+          and c.dtype is _F64 and acc.dtype is _F64 and acc.base is None
+          and _getrefcount(acc) <= _OWNED_IN_CT and acc.flags.writeable
+          and not core.NAN_CHECK):  # (`_owned`, inline: this runs for every parent)
         xp.add(acc, c, out=acc)
     else:
         ct[j] = P.add(acc, c)
