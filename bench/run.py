@@ -5,7 +5,7 @@
     .venv/bin/python bench/run.py --quick     # fewer rounds (< 3 min)
     .venv/bin/python bench/run.py --smoke     # tiny sizes, one round, no timing targets (seconds)
     .venv/bin/python bench/run.py --only W1,W3,LIT
-    .venv/bin/python bench/run.py --profile W1,W3   # cProfile of the dprog rows instead of timing
+    .venv/bin/python bench/run.py --profile W1,RNN  # cProfile of the dprog rows instead of timing
 
 Each workload's cases (the limit rows, the dprog row(s), and peers when importable)
 are timed in interleaved rounds (A B C A B C ...) and the median per call is
@@ -85,9 +85,10 @@ sys.path.insert(0, str(HERE))
 import gp_limits as GPL
 import limits as L
 import peers as PE
+import rnn_limits as RL
 import scaling as SC
 
-WORKLOADS = ("W1", "W2", "W3", "LIT", "W4", "GP", "W5", "MEM", "W6", "W7", "IDX", "VMAP")
+WORKLOADS = ("W1", "W2", "W3", "LIT", "W4", "GP", "W5", "MEM", "W6", "W7", "IDX", "VMAP", "RNN")
 NOISY = 1.5     # a median above NOISY x the fastest sample is flagged in the row's note
 
 
@@ -383,7 +384,7 @@ def run_w1(cfg: Config) -> None:
              Case("limit:handrev", lambda: L.w1_handrev(x0, y0, N), "limit",
                   "value+grad, lists + reverse loop")]
     vg_row = Row("W1 value+grad", "dprog", limit="hand-written Python reverse mode",
-                 target=25.0, tol=1e-9, extra={"ref_case": "limit:handrev"})
+                 target=12.0, tol=1e-9, extra={"ref_case": "limit:handrev"})
     val_row = Row("W1 value only", "dprog", limit="plain Python floats", target=20.0, tol=1e-12,
                   extra={"ref_case": "limit:plain"})
     ROWS.extend([vg_row, val_row])
@@ -825,7 +826,7 @@ def run_mem(cfg: Config) -> None:
     rows = {"handrev": Row("W1 memory", "limit: hand-written lists", unit="B/op", tol=1e-9,
                            note="reference only; the target is absolute"),
             "dprog": Row("W1 memory", "dprog", unit="B/op", limit="hand-written lists",
-                         target=300.0, tol=1e-9)}
+                         target=150.0, tol=1e-9)}
     ROWS.extend([rows["dprog"], rows["handrev"]])
     print(f"{'case':<10} {'d peak RSS MiB':>15} {'B/op':>8} {'call s':>8} {'max rel.diff':>12}")
     for which in ("handrev", "dprog"):
@@ -982,6 +983,12 @@ def run_profile(which: list[str], cfg: Config) -> None:
         itg = load_program("gp_nll.dp", {"D2": d2, "Y": y, "THETA": GPL.THETA},
                            "fn bench_gp() { return gp_grad(THETA, D2, Y) }")
         jobs.append((f"GP NLL gradient, n = {GPL.GP_N}", itg["bench_gp"]))
+    if "RNN" in which:
+        p, mem, inputs, targets, h0 = RL.rnn_data()
+        itr = load_program("rnn.dp", {"P": p, "M": mem, "I": inputs, "TG": targets, "H0": h0,
+                                      "LR": RL.RNN_LR},
+                           "fn bench_step() { return train_step(P, M, I, TG, H0, LR) }")
+        jobs.append(("RNN training step", itr["bench_step"]))
     for title, fn in jobs:
         fn()
         pr = cProfile.Profile()
@@ -1084,11 +1091,11 @@ def main(argv=None) -> int:
                    help="tiny sizes, one round, no timing targets (seconds)")
     ap.add_argument("--only", default="",
                     help="comma-separated subset of W1,W2,W3,LIT,W4,GP,W5,MEM,W6,W7,IDX,"
-                         "VMAP (default: all)")
+                         "VMAP,RNN (default: all)")
     ap.add_argument("--no-peers", action="store_true", help="skip autograd/torch/jax rows")
     ap.add_argument("--profile", nargs="?", const="W1,W3", default=None, metavar="W1,W3",
                     help="instead of timing, cProfile one dprog call of W1 / W2 / W3 / W3V / LIT "
-                         "/ W4")
+                         "/ W4 / GP / RNN")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="wall: time.perf_counter (default, as the peers); cpu: time.process_time "
                          "(CPU time of this process, steadier on a loaded machine; W5 and the "
@@ -1136,7 +1143,8 @@ def main(argv=None) -> int:
                "GP": run_gp, "W5": run_w5,
                "MEM": run_mem, "W6": lambda cfg: SC.run_w6(cfg, Row, ROWS),
                "W7": lambda cfg: SC.run_w7(cfg, Row, ROWS, venv_bin("dp")),
-               "IDX": run_idx, "VMAP": run_vmap}
+               "IDX": run_idx, "VMAP": run_vmap,
+               "RNN": lambda cfg: RL.run_rnn(cfg, sys.modules[__name__])}
     with np.errstate(all="ignore"):
         for w in WORKLOADS:
             if w in selected:

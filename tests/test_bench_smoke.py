@@ -26,6 +26,7 @@ ROWS = [
     "| IDX gather 100 rows | dprog |",
     "| IDX update loop, grad | time at n=800 |",
     "| IDX update loop, grad | peak memory growth at n=800 |",
+    "| RNN loss+grad step | dprog |",
 ]
 
 

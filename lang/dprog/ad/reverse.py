@@ -1,6 +1,6 @@
 """Reverse mode, the reference engine: the `Tape` and its `RNode` values. Read this
-with `forward.py`; `fastpath.py` holds the same engine with its special cases for
-Python floats, tested equal to this one.
+with `forward.py`; `fasttape.py` holds the same engine with its special cases for
+Python floats and a compact record, tested equal to this one.
 
 A `Tape` records one node per primitive call; the node *is* the traced value. The
 backward pass walks the tape once from the output, asks each node for the
@@ -23,31 +23,13 @@ from .levels import new_level
 
 class RNode(Tracer):
     """A value on a tape, and the tape's record of the primitive call that made it:
-    `p` (a primitive, LINEAR, a custom rule, or None for a leaf), `args` and its
-    index `idx` on the tape."""
+    `p` (a primitive, a custom rule, or None for a leaf), `args` and its index `idx`
+    on the tape. (`FastTape` keeps its records apart and sets only `idx`.)"""
 
     __slots__ = ("idx", "p", "args")
 
 
 TRACER_TYPES.add(RNode)
-
-
-class _Linear:
-    """The `p` of a node recorded on Python floats with its partial derivatives.
-
-    Such a node's `args` are `(parent_index, partial, ...)`: the partials are
-    plain floats, computed when the node was recorded (they are constants for
-    every enclosing transformation, since the primals were plain floats), so
-    the backward pass only multiplies and adds.
-    """
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "LINEAR"
-
-
-LINEAR = _Linear()
 
 
 class Tape:
@@ -161,8 +143,6 @@ class Tape:
         """(parent index, cotangent) for each parent of node `i`, given its cotangent `g`."""
         node = self.nodes[i]
         p, args = node.p, node.args
-        if p is LINEAR:  # args: parent index, partial, parent index, partial, ...
-            return [(args[k], P.safe_mul(g, args[k + 1])) for k in range(0, len(args), 2)]
         if type(p) is not P.Primitive:  # custom rule (custom_vjp, checkpoint, ...)
             return [(par, c) for par, c in zip(args, p(g)) if par >= 0]
         mine = [type(a) is RNode and a._trace is self for a in args]
@@ -177,6 +157,9 @@ class Tape:
                    for rule, m in zip(p.vjps, mine)]
         return [(a.idx, c) for a, m, c in zip(args, mine, cts) if m]
 
+    def _p_of(self, i: int):
+        return self.nodes[i].p
+
     def locate_nan(self, err: DpError, i: int) -> None:
         """Under --check-nans, a nan made in the backward pass is reported at the call
         that recorded node `i`, with its dprog stack."""
@@ -184,7 +167,7 @@ class Tape:
         if err.kind == "nan" and stack and err.span is None:
             err.span = stack[0][0]
             err.stack.extend(stack)
-            name = getattr(self.nodes[i].p, "name", None)
+            name = getattr(self._p_of(i), "name", None)
             if name:  # name what the user called, not an operation inside its rule
                 err.message = (f"the derivative of `{name}` produced nan from inputs "
                                "without nan (in the backward pass)")
@@ -224,20 +207,14 @@ def _count_in_callee(g) -> int:
     return sys.getrefcount(g)
 
 
-def _held_by_a_local() -> int:
-    g = [0.0]
-    return sys.getrefcount(g)
-
-
 def _held_by_a_local_passed_on() -> int:
     g = [0.0]
     return _count_in_callee(g)
 
 
-# getrefcount of a cotangent held only by the backward loop's local `g`: read there
-# (fastpath.FastTape.backward) and in `_pullback`, which it is passed to. Measured
-# rather than written down: what the count includes differs between Python versions.
-OWNED_IN_LOOP = _held_by_a_local()
+# getrefcount of a cotangent held only by the backward loop's local `g`, read in the
+# function it is passed to (`_pullback`, `FastTape._pull_general`). Measured rather
+# than written down: what the count includes differs between Python versions.
 OWNED_IN_PULLBACK = _held_by_a_local_passed_on()
 
 

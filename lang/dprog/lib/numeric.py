@@ -126,7 +126,10 @@ def _cumsum(x, axis=None):
 def logsumexp_(x, axis=None, keepdims=False):
     """log(sum(exp(x))) shifted by the (constant) maximum so it never overflows."""
     m = P.bind(P.max_p, (strip_derivatives(x),), {"axis": axis})  # (a batch under vmap)
-    m = P.where(P.isfinite(m), m, 0.0)
+    if type(m) is float:
+        m = m if math.isfinite(m) else 0.0
+    else:
+        m = P.where(P.isfinite(m), m, 0.0)
     mk = m
     if axis is not None:
         kept = list(P.shape(x))

@@ -169,13 +169,18 @@ getitem_p = defprim(
 
 
 def _index_add_np(g, idx, shape):
-    z = xp.zeros(shape)
+    return index_add_into(xp.zeros(shape), g, idx)
+
+
+def index_add_into(z, g, idx):
+    """z[idx] += g in place (the float arrays z and g), and z: what `index_add` adds to
+    zeros. The tape accumulates an index's cotangent with it (ad/fasttape.py)."""
     if _has_array(idx):
         # an index array may repeat an index: its cotangents add up (g broadcast to the
         # region by hand, as in _setitem_add_np)
-        xp.add.at(z, idx, xp.broadcast_to(g, region_shape(shape, idx)))
+        xp.add.at(z, idx, xp.broadcast_to(g, region_shape(xp.shape(z), idx)))
     else:
-        z[idx] = g
+        z[idx] += g
     return z
 
 

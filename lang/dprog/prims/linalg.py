@@ -112,6 +112,10 @@ def _matmul_vjp_a(g, ans, a, b):
         return mul(g, b)
     if na == 2 and nbd == 2:
         return matmul(g, _swap_last(b))
+    if na == 2 and nbd == 1:  # matrix @ vector (a recurrent net's step)
+        return _outer(g, b)
+    if na == 1 and nbd == 2:
+        return matmul(b, g)
     gp = reshape(g, _matmul_promoted(ans, na, nbd))
     bp = b if nbd >= 2 else reshape(b, shape(b) + (1,))
     ap_shape = shape(a) if na >= 2 else (1,) + shape(a)
@@ -124,10 +128,21 @@ def _matmul_vjp_b(g, ans, a, b):
         return mul(g, a)
     if na == 2 and nbd == 2:
         return matmul(_swap_last(a), g)
+    if na == 2 and nbd == 1:
+        return matmul(g, a)
+    if na == 1 and nbd == 2:
+        return _outer(a, g)
     gp = reshape(g, _matmul_promoted(ans, na, nbd))
     ap = a if na >= 2 else reshape(a, (1,) + shape(a))
     bp_shape = shape(b) if nbd >= 2 else shape(b) + (1,)
     return reshape(_sum_to_shape(matmul(_swap_last(ap), gp), bp_shape), shape(b))
+
+
+def _outer(u, v):
+    """The outer product of vectors u and v: NumPy's directly for two float arrays."""
+    if type(u) is ndarray and type(v) is ndarray and not core.NAN_CHECK:
+        return xp.multiply.outer(u, v)
+    return mul(reshape(u, (-1, 1)), v)
 
 
 def _sum_to_shape(g, xs):

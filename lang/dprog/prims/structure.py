@@ -76,6 +76,8 @@ def pad_batched(t, out_nd: int, nb: int = 1):
 
 def unbroadcast(g, x):
     """Sum cotangent `g` down to the shape of `x` (undoing NumPy broadcasting)."""
+    if type(g) is ndarray and type(x) is ndarray and g.shape == x.shape:
+        return g  # the common case, nothing was broadcast
     xs = shape(x)
     gs = shape(g)
     if gs == xs:
@@ -183,6 +185,8 @@ transpose_p = defprim("transpose", lambda x, axes=None: xp.transpose(x, axes),
 # ==================================================================== broadcast_to
 def _broadcast_to_np(x, shape):
     check_size(math.prod(shape))
+    if type(x) is float:  # (sum's cotangent) the same array, without NumPy's broadcast_to
+        return xp.full(shape, x)
     return xp.array(xp.broadcast_to(x, shape))
 
 

@@ -1,0 +1,98 @@
+"""The compact reverse-mode tape (ad/fasttape.py, issue 17): what it keeps, and that
+adding cotangents in place never writes into an array anyone else holds."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+import dprog
+from dprog.ad.engines import reference_engines
+from dprog.ad.fastpath import RECORDERS
+from dprog.ad.fasttape import FastTape
+from dprog.ad.reverse import Tape
+from dprog.prims import primitives as P
+
+RNN = """
+fn loss(p, xs, h) {
+  let total = 0.0
+  for t in range(len(xs)) {
+    h = tanh(p.W[:, xs[t]] + p.U @ h + p.b)
+    let y = p.V @ h
+    total = total + logsumexp(y) - y[xs[(t + 1) % len(xs)]]
+  }
+  return total + sum(h * h) * 0.5
+}
+"""
+
+
+def _rnn_args():
+    rng = np.random.default_rng(3)
+    p = {"W": rng.standard_normal((6, 5)), "U": rng.standard_normal((6, 6)) * 0.3,
+         "V": rng.standard_normal((5, 6)), "b": rng.standard_normal(6)}
+    return p, (0, 3, 1, 3, 4, 0), rng.standard_normal(6)
+
+
+def test_float_records_keep_no_values():
+    """A float operation keeps four list entries (numbers), not the value it made."""
+    tape = FastTape()
+    x = tape.leaf(0.5)
+    y = x
+    for _ in range(50):
+        y = RECORDERS["+"](RECORDERS["*"](y, 0.9), x)
+    assert len(tape) == 101 and len(tape.recs) == 4 * len(tape)
+    assert all(type(e) in (int, float) for e in tape.recs)
+    assert not tape.general
+    g = tape.backward([(y.idx, 1.0)])[x.idx]
+    assert g == pytest.approx(0.9 ** 50 + sum(0.9 ** k for k in range(50)), rel=1e-12)
+
+
+def test_recorders_step_aside_on_the_reference_tape():
+    tape = Tape()
+    x = tape.leaf(1.5)
+    y = RECORDERS["*"](x, x)
+    assert tape.nodes[y.idx].p is P.mul_p  # the reference records the primitive itself
+    assert tape.backward([(y.idx, 1.0)])[x.idx] == 3.0
+
+
+def test_rnn_gradient_equals_the_reference_engine():
+    it = dprog.Interpreter(stdout=io.StringIO())
+    it.exec(RNN)
+    p, xs, h = _rnn_args()
+    fast = it.eval("value_and_grad(loss)(p, xs, h)", {"p": p, "xs": xs, "h": h})
+    with reference_engines():
+        ref = it.eval("value_and_grad(loss)(p, xs, h)", {"p": p, "xs": xs, "h": h})
+    assert fast[0] == pytest.approx(ref[0], rel=1e-13)
+    for k in p:
+        np.testing.assert_allclose(fast[1][k], ref[1][k], rtol=1e-12, atol=1e-13)
+
+
+def test_in_place_accumulation_leaves_arguments_and_cotangents_alone():
+    """The gradients of a weight used at every step are summed in place, into arrays
+    the backward pass made; never into an argument, a primal or a given cotangent."""
+    it = dprog.Interpreter(stdout=io.StringIO())
+    it.exec(RNN + "fn f(p, xs, h) { return loss(p, xs, h) * 1.0 }\n"
+            "fn run(p, xs, h) {\n"
+            "  let r = vjp(fn(q) => loss(q, xs, h), p)\n"
+            "  return (r[1](1.0), r[1](1.0), r[1](2.0))\n}")
+    p, xs, h = _rnn_args()
+    before = {k: v.copy() for k, v in p.items()}
+    g1, g2, g3 = it.eval("run(p, xs, h)", {"p": p, "xs": xs, "h": h})
+    for k in p:
+        np.testing.assert_array_equal(p[k], before[k])
+        np.testing.assert_array_equal(g1[0][k], g2[0][k])  # the tape is unchanged
+        np.testing.assert_allclose(g3[0][k], 2.0 * g1[0][k], rtol=1e-14)
+
+
+def test_matrix_vector_rules_equal_the_general_ones():
+    a = np.arange(12.0).reshape(3, 4) / 7.0
+    v = np.linspace(-1.0, 1.0, 4)
+    g = np.array([0.3, -1.2, 2.0])
+    ans = a @ v
+    np.testing.assert_allclose(P.matmul_p.vjps[0](g, ans, a, v), np.outer(g, v))
+    np.testing.assert_allclose(P.matmul_p.vjps[1](g, ans, a, v), a.T @ g)
+    w = np.linspace(0.5, 2.0, 3)
+    np.testing.assert_allclose(P.matmul_p.vjps[0](v, w @ a, w, a), a @ v)
+    np.testing.assert_allclose(P.matmul_p.vjps[1](v, w @ a, w, a), np.outer(w, v))
