@@ -385,7 +385,7 @@ def run_w1(cfg: Config) -> None:
                   "value+grad, lists + reverse loop")]
     vg_row = Row("W1 value+grad", "dprog", limit="hand-written Python reverse mode",
                  target=12.0, tol=1e-9, extra={"ref_case": "limit:handrev"})
-    val_row = Row("W1 value only", "dprog", limit="plain Python floats", target=20.0, tol=1e-12,
+    val_row = Row("W1 value only", "dprog", limit="plain Python floats", target=6.0, tol=1e-12,
                   extra={"ref_case": "limit:plain"})
     ROWS.extend([vg_row, val_row])
     it = try_case([vg_row, val_row], lambda: load_program("w1_scalar_loop.dp"))
@@ -485,7 +485,7 @@ def run_w3(cfg: Config) -> None:
     cases = [Case("limit:plain-float", lambda: L.w3_plain(steps), "limit", "value only"),
              Case("limit:dual", lambda: L.w3_dual(steps), "limit", "hand-written Dual class")]
     row = Row("W3 Lorenz JVP, scalar state", "dprog", limit="hand-written Dual class",
-              target=5.0, tol=1e-6, extra={"ref_case": "limit:dual"})
+              target=2.5, tol=1e-6, extra={"ref_case": "limit:dual"})
     rowv = Row("W3 Lorenz JVP, (3,)-array state", "dprog", limit="Dual class over NumPy arrays",
                target=3.0, tol=1e-6, extra={"ref_case": "limit:dual-numpy"})
     ROWS.extend([row, rowv])
@@ -588,7 +588,7 @@ def run_w4(cfg: Config) -> None:
     ref = L.w4_analytic(A, x)
     checks = {"limit:analytic": 0.0}
     cases = [Case("limit:analytic", lambda: L.w4_analytic(A, x), "limit", "(A.T * w) @ A + I")]
-    row = Row("W4 Hessian", "dprog", limit="analytic NumPy Hessian", target=20.0, tol=1e-8,
+    row = Row("W4 Hessian", "dprog", limit="analytic NumPy Hessian", target=5.0, tol=1e-8,
               extra={"ref_case": "limit:analytic"})
     ROWS.append(row)
     it = try_case([row], lambda: load_program("w4_hessian.dp", {"A": A, "x0": x},
@@ -720,7 +720,7 @@ def run_w5(cfg: Config) -> None:
             ("dp -c 'print(1)'", [dp, "-c", "print(1)"])]
     print(f"\n== W5 whole-process start-up ({cfg.w5_runs} interleaved runs after "
           f"{cfg.w5_warmup} warm-up)\n   python = {py}\n   dp = {dp}")
-    row = Row("W5 start-up", "dp -c \"print(1)\"", limit="python -c \"import numpy\"", target=1.5,
+    row = Row("W5 start-up", "dp -c \"print(1)\"", limit="python -c \"import numpy\"", target=1.1,
               tol=0.0)
     ROWS.append(row)
     env = dict(os.environ)
