@@ -9,6 +9,7 @@ every statement form, errors in every kind of node).
 from __future__ import annotations
 
 import io
+import warnings
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -28,7 +29,9 @@ def _run(src: str, compiler: str, **limits) -> tuple:
     it = dprog.Interpreter(stdout=out, **dict(LIMITS, timeout=60.0, **limits))
     it.rt.compiler = compiler
     try:
-        it.exec(src, name="prog.dp")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # (emitted code that Python warns about)
+            it.exec(src, name="prog.dp")
         err = None
     except DpError as e:
         err = (e.kind, e.report())  # message, location, carets, hint and dprog stack
@@ -108,6 +111,14 @@ print(jvp(fn(x) => x * x, (3.0,), (1.0,)))
     "fn f(x) => 1.0 / x\nprint(f(0.0), f(0), f(2))",
     "print(1 < 2.0, 2.0 >= 2, 3 / 4, 7 // 2, 2 ** 10, 7 % 3, -2.5, +3)",
     "print(0.0 / 0.0, 1.5 * 2.0, 1.0 - 3.0, 2.0 < 3.0, 1.0 / 0.0, -(1.0 / 0.0))",
+    # a literal called: a type error, not Python source that does not compile (`1.fn`)
+    # or warns (`None(...)`)
+    "1(2)",
+    "fn f() { return 1(2) }\nf()",
+    "print(-5(1))",
+    "fn f() { return none() }\nf()",
+    "fn f(x) { return true(x, x, x) }\nf(1)",
+    "print(1.5(2))",
 ]
 
 
@@ -123,6 +134,52 @@ def test_deep_nesting_falls_back_to_the_reference():
         f" else if x == {k} {{ print({k}) }}" for k in range(1, 90))
     for src in (loops, "fn f() { " + loops + " }\nf()", chain, "fn f(x) {\n" + chain + "\n}"):
         same_behaviour(src)
+
+
+def test_deeply_nested_expressions_fall_back_to_the_reference():
+    # each `if`-expression or right-nested `and`/`or` is one more level of indentation
+    # in the emitted code (CPython allows 100)
+    n = 110
+    ifs = " else ".join(f"{k} if c" for k in range(n)) + " else -1"
+    ands = "(c and " * n + "c" + ")" * n
+    ors = "(c or " * n + "c" + ")" * n
+    deep = "".join("if true { " for _ in range(40)) + f"print({ands})" + " }" * 40
+    for e in (ifs, ands, ors):
+        same_behaviour(f"let c = false\nprint({e})")
+        same_behaviour(f"fn f(c) {{ return {e} }}\nprint(f(true), f(false))")
+    same_behaviour("let c = true\nfn f() {\n" + deep + "\n}\nf()")
+
+
+class _Echo:
+    def __init__(self, exc):
+        self.exc = exc
+        self.seen = []
+
+    def __call__(self, value):
+        self.seen.append(value)
+        if self.exc is not None:
+            raise self.exc
+
+
+def _run_interactive(src: str, compiler: str, exc) -> tuple:
+    it = dprog.Interpreter(stdout=io.StringIO(), **dict(LIMITS, timeout=60.0))
+    it.rt.compiler = compiler
+    it.echo_hook = echo = _Echo(exc)
+    try:
+        it.exec_interactive(src, "<repl>")
+        err = None
+    except DpError as e:
+        err = (e.kind, e.report(), type(e.__cause__))
+    return echo.seen, err
+
+
+@pytest.mark.parametrize("src", ["1 + 2", "let x = 3\nx", "fn f() { return 2 }\nf()",
+                                 "none\n(1, 2)\nprint(0)\nif true { 5 }"])
+def test_the_repl_echo_behaves_the_same(src):
+    # an error of the echo itself (a host's hook, a closed pipe) is not the program's:
+    # the reference does not locate it at the statement
+    for exc in (None, DpError("no room to echo"), ValueError("boom")):
+        assert _run_interactive(src, "fast", exc) == _run_interactive(src, "reference", exc)
 
 
 CASES = sorted(CONFORMANCE.glob("*.dp")) if CONFORMANCE.is_dir() else []

@@ -35,7 +35,6 @@ from itertools import count
 from ..ad.fastpath import RECORDERS
 from ..ad.reverse import RNode
 from ..core.backend import xp
-from ..core.errors import DpError
 from ..core.limits import check_deadline
 from ..core.values import UNSET, Cell, Function, Record
 from ..runtime.functions import BREAK, CONTINUE, MISSING, RETURN, Builtin, Closure
@@ -67,6 +66,7 @@ _RECORDED = set(RECORDERS)
 # (CPython refuses more than 20 nested loops and 100 levels of indentation)
 _MAX_LOOPS = 16
 _MAX_INDENT = 60
+_MAX_EXPR_INDENT = 90  # (`if` expressions, `and`, `or` nest; a call adds 2 levels)
 
 _uid = count()
 
@@ -95,11 +95,13 @@ def _compiled(text: str, where: str, names: dict):
     return names["body"]
 
 
-def _locate(exc: Exception, lines: dict, fname: str) -> DpError:
-    """`exc` located at the span of the emitted line it passed through in this frame."""
+def _locate(exc: Exception, lines: dict, fname: str) -> Exception:
+    """`exc` located at the span of the emitted line it passed through in this frame;
+    unchanged from a line without a span (the REPL's echo: as the reference's, its
+    errors are not the program's)."""
     tb = exc.__traceback__
     span = lines.get(tb.tb_lineno) if tb is not None else None
-    return located(exc, span, fname)
+    return exc if span is None else located(exc, span, fname)
 
 
 _BASE_NAMES = {
@@ -131,6 +133,14 @@ class _Emitter:
 
     def new(self) -> str:
         return f"_t{next(self.tmp)}"
+
+    def named(self, atom: str, ind: int, span) -> str:
+        """`atom` in a temporary, unless it is one already."""
+        if atom.startswith("_t"):
+            return atom
+        t = self.new()
+        self.line(ind, f"{t} = {atom}", span)
+        return t
 
     def const(self, value, hint: str = "k") -> str:
         """A name in the body's namespace bound to `value`."""
@@ -216,12 +226,9 @@ class _Emitter:
     def s_ExprStmt(self, s, ind, top_level):
         v = self.expr(s.expr, ind)
         if top_level and self.comp.interactive:
-            if not v.startswith("_t"):  # (`1 is not None` would warn)
-                t = self.new()
-                self.line(ind, f"{t} = {v}", s.span)
-                v = t
+            v = self.named(v, ind, s.span)  # (`1 is not None` would warn)
             rt = self.const(self.comp.rt, "rt")
-            self.line(ind, f"if {v} is not None: {rt}.echo({v})", s.span)
+            self.line(ind, f"if {v} is not None: {rt}.echo({v})", None)  # not located
 
     def store(self, decl, v: str, ind: int, span, declare: bool) -> None:
         comp = self.comp
@@ -346,7 +353,7 @@ class _Emitter:
         """Emit `e`; returns an atom (a temporary, a literal, a constant's name, or
         `f[slot]` of a local no closure captures, which nothing else can change)."""
         emit = _EXPRESSIONS.get(type(e))
-        if emit is None:
+        if emit is None or ind > _MAX_EXPR_INDENT:
             return self.by_reference_expr(e, ind)
         return emit(self, e, ind)
 
@@ -486,6 +493,8 @@ class _Emitter:
                         and e.func.decl is None):
             return self.by_reference_expr(e, ind)
         fn = self.expr(e.func, ind)
+        if type(e.func) is N.Const:  # `1(2)`: a literal is no Python callee
+            fn = self.named(fn, ind, e.span)
         args = [self.expr(a, ind) for a in e.args]
         joined = ", ".join(args)
         t = self.new()
@@ -495,8 +504,12 @@ class _Emitter:
         n = len(args)
         self.line(ind, f"if type({fn}) is Closure: {t} = {fn}({joined})", e.span)
         if n in (1, 2):
-            self.line(ind, f"elif type({fn}) is Builtin and {fn}.takes{n}: "
-                      f"{t} = {fn}.fn({joined})", e.span)
+            call = f"{fn}.fn({joined})"
+            if n == 1:  # a float on a tape recorded in one step (as closures.call1)
+                call = (f"{fn}.record1({joined}) if type({joined}) is RNode and "
+                        f"{fn}.record1 is not None else {call}")
+            self.line(ind, f"elif type({fn}) is Builtin and {fn}.takes{n}: {t} = {call}",
+                      e.span)
         not_callable = self.const(self.comp.not_callable(e), "nc")
         self.line(ind, "else:", e.span)
         self.line(ind + 1, f"if not isinstance({fn}, Function): raise {not_callable}({fn})",
