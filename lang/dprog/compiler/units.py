@@ -35,6 +35,14 @@ def eval_program(expr: str, name: str) -> N.Program:
     return prog
 
 
+def compiler_for(rt) -> type[Compiler]:
+    """The compiler a runtime's programs use: the fast one, or the reference closures
+    under --check-nans (or DPROG_COMPILER=reference)."""
+    if rt.check_nans or getattr(rt, "compiler", "fast") == "reference":
+        return Compiler
+    return SourceCompiler
+
+
 class Unit:
     """One compiled piece of source (a file, a module, an exec/eval, a REPL input)."""
 
@@ -60,8 +68,7 @@ class Unit:
             prog = eval_program(self.text, self.name) if self.is_eval else \
                 parse(self.text, self.name)
         interp = self.interp
-        rt = interp.rt
-        make = Compiler if rt.check_nans or rt.compiler == "reference" else SourceCompiler
+        make = compiler_for(interp.rt)
         compiler = make(interp.rt, self.module, interp.builtins, self.interactive, unit=self)
         run = compiler.compile_program(prog)
         self._infos = compiler.infos

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 
 from .. import __version__
-from ..compiler.codegen import Compiler
+from ..compiler.units import compiler_for
 from ..core.backend import xp
 from ..core.errors import DpError, DpSyntaxError, did_you_mean
 from ..core.values import UNSET, Function, Module, Record, kind_of, show
@@ -471,7 +471,7 @@ class Session:
         prog = parse(arg, "<repl>")
         if len(prog.body.stmts) != 1 or not isinstance(prog.body.stmts[0], N.ExprStmt):
             return self._fail("`:time` takes one expression", "for example  :time f(x)")
-        run = Compiler(interp.rt, interp.main, interp.builtins).compile_program(prog)
+        run = compiler_for(interp.rt)(interp.rt, interp.main, interp.builtins).compile_program(prog)
         clock = time.perf_counter
 
         def timed(number: int) -> float:
