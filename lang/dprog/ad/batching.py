@@ -32,10 +32,12 @@ from ..core.values import (
     values_equal,
 )
 from ..prims import primitives as P
-from ..prims.batching import NAMED, move_from_front, move_to_front
-from ..prims.core import EMPTY
+from ..prims.batching import ELEMENTWISE, NAMED, move_from_front, move_to_front
+from ..prims.core import EMPTY, ndim
 from .levels import new_level
 from .trees import flatten_any, unflatten_any
+
+_new = object.__new__  # a value without an __init__ call: the fast paths set its slots
 
 
 class NeedsPerExample(BaseException):  # noqa: N818 - a signal, not an error
@@ -88,6 +90,14 @@ class BatchTrace:
         self.explain = explain  # a list collecting fallback reports, or None
 
     def process(self, p, args, params):
+        if not params and p.batch == ELEMENTWISE and p.op is not None:
+            if len(args) == 2:
+                return self.process2(p, args[0], args[1])
+            if len(args) == 1:
+                return self.process1(p, args[0])
+        return self._general(p, args, params)
+
+    def _general(self, p, args, params):
         vals = [a.val if type(a) is BatchTracer and a._trace is self else a for a in args]
         dims = [a.bdim if type(a) is BatchTracer and a._trace is self else None for a in args]
         rule = p.batch
@@ -97,11 +107,41 @@ class BatchTrace:
         out, d = res if res is not None else self._per_example(p, vals, dims, params)
         return BatchTracer(self, out, d) if d is not None else out
 
+    # The fast paths: an elementwise primitive without parameters whose batched operands
+    # already hold the batch in front, at the result's rank (what the "elementwise" rule
+    # would leave unchanged), runs its dispatching operation on them directly.
     def process1(self, p, a):
-        return self.process(p, (a,), EMPTY)
+        if (type(a) is BatchTracer and a._trace is self and a.bdim == 0
+                and p.batch == ELEMENTWISE and p.op is not None):
+            r = _new(BatchTracer)
+            r._trace = self
+            r.val = p.op(a.val)
+            r.bdim = 0
+            return r
+        return self._general(p, (a,), EMPTY)
 
     def process2(self, p, a, b):
-        return self.process(p, (a, b), EMPTY)
+        if p.batch == ELEMENTWISE and p.op is not None:
+            out = None
+            if type(a) is BatchTracer and a._trace is self:
+                if a.bdim == 0:
+                    va = a.val
+                    if type(b) is BatchTracer and b._trace is self:
+                        if b.bdim == 0 and ndim(va) == ndim(b.val):
+                            out = p.op(va, b.val)
+                    elif ndim(b) < ndim(va):
+                        out = p.op(va, b)
+            elif type(b) is BatchTracer and b._trace is self and b.bdim == 0:
+                vb = b.val
+                if ndim(a) < ndim(vb):
+                    out = p.op(a, vb)
+            if out is not None:
+                r = _new(BatchTracer)
+                r._trace = self
+                r.val = out
+                r.bdim = 0
+                return r
+        return self._general(p, (a, b), EMPTY)
 
     def _per_example(self, p, vals, dims, params):
         """A primitive without a vectorised rule: once per example, stacked."""

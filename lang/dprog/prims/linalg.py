@@ -151,6 +151,13 @@ def _matmul_batch(p, args, dims, params):
     batch axis in front of both operands (unit axes pad the lower-ranked one)."""
     (a, b), (da, db) = args, dims
     na, nbd = ndim(a) - (da is not None), ndim(b) - (db is not None)
+    if na >= 1 and nbd >= 1 and (
+            (da == 0 and db is None and nbd <= max(na, 2))
+            or (da == 0 and db == 0 and na == nbd >= 2)
+            or (da is None and db == 0 and na <= nbd >= 2)):
+        # NumPy's own stack broadcasting already puts the batch in front: a batched
+        # stack times a matrix or vector, a vector times a batched stack
+        return matmul(a, b), 0
     if da is not None:
         a = move_to_front(a, da)
     if db is not None:
