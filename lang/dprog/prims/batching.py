@@ -18,7 +18,7 @@ always correct and slower. ad/batching.py looks the names up in `NAMED`.
 
 from __future__ import annotations
 
-from .core import _norm_axis, bind, ndim, shape
+from .core import _norm_axis, bind, ndarray, ndim, shape
 from .structure import broadcast_to, move_from_front, move_to_front, reshape
 
 __all__ = ["ELEMENTWISE", "NAMED", "PER_EXAMPLE", "move_from_front", "move_to_front"]
@@ -59,7 +59,9 @@ def elementwise(p, args, dims, params):
             a = move_to_front(a, d)
             s = shape(a)
             if len(s) - 1 < out_nd:
-                a = reshape(a, s[:1] + (1,) * (out_nd - len(s) + 1) + s[1:])
+                s = s[:1] + (1,) * (out_nd - len(s) + 1) + s[1:]
+                # (a plain array: its reshape method, what the primitive would call)
+                a = a.reshape(s) if type(a) is ndarray else reshape(a, s)
         new.append(a)
     return _apply(p, tuple(new), params), 0
 
