@@ -42,7 +42,7 @@ PER_EXAMPLE_OK = {"solve_triangular", "trimul", "cho_solve", "cholesky", "logdet
                   # plain values of their operands (a sort's permutation, the selected
                   # elements of median/quantile, the zeros of cumprod, the signs fixed in
                   # svd's vectors), which under vmap means one run per example.
-                  "average", "cumprod zeros", "median", "nan_to_num", "norm ord", "quantile",
+                  "average", "cumprod zeros", "median", "norm ord", "quantile",
                   "sort", "svd_u", "svd_v", "take_along_axis"}
 
 
