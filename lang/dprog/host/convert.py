@@ -470,6 +470,16 @@ def _dict_in(v: dict, interp) -> Record:
 _getrefcount = sys.getrefcount
 
 
+def _unshared_count() -> int:
+    """What sys.getrefcount reports for a local that nothing else holds (measured, not
+    assumed: it depends on how the interpreter passes arguments)."""
+    r = xp.empty(1)
+    return _getrefcount(r)
+
+
+_UNSHARED = _unshared_count()
+
+
 def to_python(v, interp=None):
     """A dprog value as a Python value (records -> dicts, functions -> callables).
 
@@ -516,7 +526,7 @@ class PyCallable:
             a = [to_dprog(x, interp) for x in args]
             kw = {k: to_dprog(x, interp) for k, x in kwargs.items()}
             r = self._dp(*a, **kw)
-            if type(r) is xp.ndarray and _getrefcount(r) <= 2 and r.base is None \
+            if type(r) is xp.ndarray and _getrefcount(r) <= _UNSHARED and r.base is None \
                     and r.flags.writeable:
                 # a fresh array that nothing else holds (not a view, not an argument, not
                 # kept by the program: each of those is another reference) is the host's
