@@ -85,13 +85,14 @@ def _matmul_batched(a, b, na, nbd, ans, left):
     # one matrix product for the whole batch where the batch can join the rows (NumPy
     # would otherwise loop over the batch, one small product each)
     if left and nbd == 2 and na >= 1:  # (batch, ..., k) @ (k, n): the batch joins a's rows
-        return reshape(matmul(reshape(t, (-1, st[-1])), b), (nbatch,) + shape(ans))
+        return reshape(matmul(reshape(t, (math.prod(st[:-1]), st[-1])), b),
+                       (nbatch,) + shape(ans))
     if not left and na == 2:  # A @ t: (t^T A^T)^T, the batch joining t's columns
         if nbd == 1 or (nbd == 2 and st[-1] == 1):  # (batch, k) or (batch, k, 1)
             return reshape(matmul(reshape(t, (nbatch, st[1])), _swap_last(a)),
                            (nbatch,) + shape(ans))
         if nbd == 2:  # (batch, k, n): rows (batch * n, k)
-            tt = reshape(transpose(t, (0, 2, 1)), (-1, st[1]))
+            tt = reshape(transpose(t, (0, 2, 1)), (nbatch * st[2], st[1]))
             r = reshape(matmul(tt, _swap_last(a)), (nbatch, st[2], shape(a)[0]))
             return transpose(r, (0, 2, 1))
     sa = shape(a)[1:] if left else shape(a)
