@@ -84,9 +84,11 @@ def _matmul_batched(a, b, na, nbd, ans, left):
     st = shape(t)
     # one matrix product for the whole batch where the batch can join the rows (NumPy
     # would otherwise loop over the batch, one small product each)
-    if left and nbd == 2 and na >= 1:  # (batch, ..., k) @ (k, n): the batch joins a's rows
-        return reshape(matmul(reshape(t, (math.prod(st[:-1]), st[-1])), b),
+    if left and nbd <= 2 and na >= 1:  # (batch, ..., k) @ (k, n) or (k,): the batch joins
+        return reshape(matmul(reshape(t, (math.prod(st[:-1]), st[-1])), b),  # a's rows
                        (nbatch,) + shape(ans))
+    if not left and na == 1 and nbd == 1:  # a . t: t @ a
+        return reshape(matmul(t, a), (nbatch,) + shape(ans))
     if not left and na == 2:  # A @ t: (t^T A^T)^T, the batch joining t's columns
         if nbd == 1 or (nbd == 2 and st[-1] == 1):  # (batch, k) or (batch, k, 1)
             return reshape(matmul(reshape(t, (nbatch, st[1])), _swap_last(a)),
@@ -125,6 +127,8 @@ def _matmul_vjp_a(g, ans, a, b):
         return mul(g, b)
     if na == 2 and nbd == 2:
         return matmul(g, _swap_last(b))
+    if na == 1 and nbd == 2:  # g (n,) = a (k,) @ b (k, n): b @ g
+        return matmul(b, g)
     gp = reshape(g, _matmul_promoted(ans, na, nbd))
     bp = b if nbd >= 2 else reshape(b, shape(b) + (1,))
     ap_shape = shape(a) if na >= 2 else (1,) + shape(a)
@@ -136,6 +140,8 @@ def _matmul_vjp_b(g, ans, a, b):
     if na == 1 and nbd == 1:
         return mul(g, a)
     if na == 2 and nbd == 2:
+        return matmul(_swap_last(a), g)
+    if na == 2 and nbd == 1:  # g (m,) = a (m, k) @ b (k,): a^T @ g
         return matmul(_swap_last(a), g)
     gp = reshape(g, _matmul_promoted(ans, na, nbd))
     ap = a if na >= 2 else reshape(a, (1,) + shape(a))
