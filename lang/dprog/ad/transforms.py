@@ -319,7 +319,7 @@ def _batched_to_jac(out, t, xs):
     # t: (n,) + ys  ->  ys + xs
     nd = len(ys)
     tt = P.transpose(t, tuple(range(1, nd + 1)) + (0,)) if nd else t
-    return P.reshape(tt, ys + xs)
+    return tt if P.shape(tt) == ys + xs else P.reshape(tt, ys + xs)
 
 
 def _jacrev(f, x, extra: tuple = ()):
@@ -340,7 +340,7 @@ def _jacrev(f, x, extra: tuple = ()):
     # one backward pass for all rows: the pullback vmapped over the basis of cotangents
     basis = xp.eye(m).reshape((m,) + ys)
     jac = vmap_call(lambda e: pull(e)[0], (basis,), 0, 0)
-    return P.reshape(jac, ys + xs)
+    return jac if P.shape(jac) == ys + xs else P.reshape(jac, ys + xs)
 
 
 def _jacobian(f, x, extra: tuple = ()):

@@ -85,14 +85,14 @@ def _matmul_batched(a, b, na, nbd, ans, left):
     # one matrix product for the whole batch where the batch can join the rows (NumPy
     # would otherwise loop over the batch, one small product each)
     if left and nbd <= 2 and na >= 1:  # (batch, ..., k) @ (k, n) or (k,): the batch joins
-        return reshape(matmul(reshape(t, (math.prod(st[:-1]), st[-1])), b),  # a's rows
-                       (nbatch,) + shape(ans))
+        return _reshaped(matmul(_reshaped(t, (math.prod(st[:-1]), st[-1])), b),  # a's rows
+                         (nbatch,) + shape(ans))
     if not left and na == 1 and nbd == 1:  # a . t: t @ a
-        return reshape(matmul(t, a), (nbatch,) + shape(ans))
+        return _reshaped(matmul(t, a), (nbatch,) + shape(ans))
     if not left and na == 2:  # A @ t: (t^T A^T)^T, the batch joining t's columns
         if nbd == 1 or (nbd == 2 and st[-1] == 1):  # (batch, k) or (batch, k, 1)
-            return reshape(matmul(reshape(t, (nbatch, st[1])), _swap_last(a)),
-                           (nbatch,) + shape(ans))
+            return _reshaped(matmul(_reshaped(t, (nbatch, st[1])), _swap_last(a)),
+                             (nbatch,) + shape(ans))
         if nbd == 2:  # (batch, k, n): rows (batch * n, k)
             tt = reshape(transpose(t, (0, 2, 1)), (nbatch * st[2], st[1]))
             r = reshape(matmul(tt, _swap_last(a)), (nbatch, st[2], shape(a)[0]))
@@ -109,6 +109,11 @@ def _matmul_batched(a, b, na, nbd, ans, left):
         b = reshape(b, (nbatch,) + (1,) * (r - len(pb) + 2) + pb)
         a = a if na >= 2 else reshape(a, pa)
     return reshape(matmul(a, b), (nbatch,) + shape(ans))
+
+
+def _reshaped(x, s: tuple):
+    """reshape(x, s), or x itself when it has that shape already."""
+    return x if shape(x) == s else reshape(x, s)
 
 
 def _matmul_promoted(ans, na, nbd):
