@@ -574,3 +574,27 @@ def test_docs_define_snippets():
     it.exec("fn loss(p, x, y) { return mean((x @ p.w + p.b - y) ** 2) }")
     g = dprog.grad(it["loss"])({"w": np.zeros(2), "b": 0.0}, np.ones((3, 2)), np.ones(3))
     assert g["w"].tolist() == [-2.0, -2.0] and g["b"] == -2.0
+
+
+def test_returned_arrays_are_the_hosts_own():
+    """A fresh result may be handed over without a copy; one that the program still
+    holds (a global, an argument, a view of either) must be a copy."""
+    it = make()
+    it.exec("let G = zeros(3)\nlet H = zeros(0)\n"
+            "fn fresh(x) { return x * 2 }\nfn glob() { return G }\nfn arg(x) { return x }\n"
+            "fn kept(x) { H = x * 3; return H }\nfn view() { return G[1:] }")
+    x = np.ones(3)
+    r = it["fresh"](x)
+    r[0] = 5.0
+    assert list(it["fresh"](x)) == [2.0, 2.0, 2.0]
+    for name in ("glob", "view"):
+        r = it[name]()
+        r[0] = 9.0
+    assert list(it.eval("G")) == [0.0, 0.0, 0.0]
+    r = it["arg"](x)
+    assert r is not x
+    r[0] = 7.0
+    assert x[0] == 1.0
+    r = it["kept"](x)
+    r[0] = 11.0
+    assert list(it.eval("H")) == [3.0, 3.0, 3.0]

@@ -32,10 +32,12 @@ from ..core.values import (
     values_equal,
 )
 from ..prims import primitives as P
-from ..prims.batching import NAMED, move_from_front, move_to_front
-from ..prims.core import EMPTY
+from ..prims.batching import ELEMENTWISE, NAMED, move_from_front, move_to_front
+from ..prims.core import EMPTY, ndarray, ndim
 from .levels import new_level
 from .trees import flatten_any, unflatten_any
+
+_new = object.__new__  # a value without an __init__ call: the fast paths set its slots
 
 
 class NeedsPerExample(BaseException):  # noqa: N818 - a signal, not an error
@@ -68,8 +70,9 @@ class BatchTracer(Tracer):
         raise NeedsPerExample(self._trace, "a batched value was needed as a plain value")
 
     def shape(self) -> tuple:
-        s = P.shape(self.val)
-        return s[:self.bdim] + s[self.bdim + 1:]
+        v, d = self.val, self.bdim
+        s = v.shape if type(v) is ndarray else P.shape(v)
+        return s[1:] if d == 0 else s[:d] + s[d + 1:]
 
 
 TRACER_TYPES.add(BatchTracer)
@@ -88,6 +91,14 @@ class BatchTrace:
         self.explain = explain  # a list collecting fallback reports, or None
 
     def process(self, p, args, params):
+        if not params and p.batch == ELEMENTWISE and p.op is not None:
+            if len(args) == 2:
+                return self.process2(p, args[0], args[1])
+            if len(args) == 1:
+                return self.process1(p, args[0])
+        return self._general(p, args, params)
+
+    def _general(self, p, args, params):
         vals = [a.val if type(a) is BatchTracer and a._trace is self else a for a in args]
         dims = [a.bdim if type(a) is BatchTracer and a._trace is self else None for a in args]
         rule = p.batch
@@ -97,11 +108,41 @@ class BatchTrace:
         out, d = res if res is not None else self._per_example(p, vals, dims, params)
         return BatchTracer(self, out, d) if d is not None else out
 
+    # The fast paths: an elementwise primitive without parameters whose batched operands
+    # already hold the batch in front, at the result's rank (what the "elementwise" rule
+    # would leave unchanged), runs its dispatching operation on them directly.
     def process1(self, p, a):
-        return self.process(p, (a,), EMPTY)
+        if (type(a) is BatchTracer and a._trace is self and a.bdim == 0
+                and p.batch == ELEMENTWISE and p.op is not None):
+            r = _new(BatchTracer)
+            r._trace = self
+            r.val = p.op(a.val)
+            r.bdim = 0
+            return r
+        return self._general(p, (a,), EMPTY)
 
     def process2(self, p, a, b):
-        return self.process(p, (a, b), EMPTY)
+        if p.batch == ELEMENTWISE and p.op is not None:
+            out = None
+            if type(a) is BatchTracer and a._trace is self:
+                if a.bdim == 0:
+                    va = a.val
+                    if type(b) is BatchTracer and b._trace is self:
+                        if b.bdim == 0 and ndim(va) == ndim(b.val):
+                            out = p.op(va, b.val)
+                    elif ndim(b) < ndim(va):
+                        out = p.op(va, b)
+            elif type(b) is BatchTracer and b._trace is self and b.bdim == 0:
+                vb = b.val
+                if ndim(a) < ndim(vb):
+                    out = p.op(a, vb)
+            if out is not None:
+                r = _new(BatchTracer)
+                r._trace = self
+                r.val = out
+                r.bdim = 0
+                return r
+        return self._general(p, (a, b), EMPTY)
 
     def _per_example(self, p, vals, dims, params):
         """A primitive without a vectorised rule: once per example, stacked."""
@@ -128,11 +169,18 @@ def vmap_call(f, args: tuple, in_axes, out_axes, explain=None, side_effects=None
     the batched attempt runs, printing and random draws ask for the per-example run,
     so that the output and the random stream are those of a loop.
     """
-    axes = _in_axes_per_leaf(args, in_axes)
-    size = _batch_size(args, axes)
-    trace = BatchTrace(size, explain)
-    batched = tuple(_wrap(a, ax, trace) for a, ax in zip(args, axes))
-    guard = side_effects if side_effects is not None else _NoGuard()
+    axes = _leaf_axes(args, in_axes)
+    if axes is not None:  # every argument an array or a number (the common case)
+        size = _batch_size_leaves(args, axes)
+        trace = BatchTrace(size, explain)
+        batched = tuple(a if d is None else BatchTracer(trace, a, d) for a, d in zip(args, axes))
+        axes = [[d] for d in axes]
+    else:
+        axes = _in_axes_per_leaf(args, in_axes)
+        size = _batch_size(args, axes)
+        trace = BatchTrace(size, explain)
+        batched = tuple(_wrap(a, ax, trace) for a, ax in zip(args, axes))
+    guard = side_effects if side_effects is not None else _NO_GUARD
     try:
         with guard.batching(trace):
             out = f(*batched)
@@ -150,6 +198,55 @@ class _NoGuard:
 
     def batching(self, trace):
         return nullcontext()
+
+
+_NO_GUARD = _NoGuard()
+
+
+def _leaf_axes(args, in_axes) -> list | None:
+    """The batch axis of each argument when every argument is a single leaf and in_axes
+    an int, none, or a tuple of them; else None (`_in_axes_per_leaf` decides)."""
+    t = type(in_axes)
+    if t is tuple:
+        if len(in_axes) != len(args):
+            return None
+        specs = in_axes
+    elif in_axes is None or t is int:
+        specs = (in_axes,) * len(args)
+    else:
+        return None
+    out = []
+    for k, (a, s) in enumerate(zip(args, specs)):
+        ta = type(a)
+        if ta is tuple or ta is Record or (s is not None and type(s) is not int):
+            return None
+        out.append(None if s is None else _check_axis(a, s, f"argument {k + 1}"))
+    return out
+
+
+def _batch_size_leaves(args, axes) -> int:
+    size = None
+    for v, d in zip(args, axes):
+        if d is not None:
+            n = P.shape(v)[d]
+            if size is None:
+                size = n
+            elif n != size:
+                raise _size_mismatch(size, n)
+    if size is None:
+        raise _nothing_mapped()
+    return size
+
+
+def _size_mismatch(size, n):
+    return DpShapeError(f"`vmap`: mapped arguments have different sizes ({size} "
+                        f"and {n}) along their mapped axes", None,
+                        "every mapped argument needs the same batch size")
+
+
+def _nothing_mapped():
+    return DpValueError("`vmap` needs at least one mapped argument", None,
+                        "in_axes is none for every argument; map one with in_axes=0")
 
 
 def per_example_call(f, args, axes, size, out_axes):
@@ -239,12 +336,9 @@ def _batch_size(args, axes) -> int:
             if size is None:
                 size = n
             elif n != size:
-                raise DpShapeError(f"`vmap`: mapped arguments have different sizes ({size} "
-                                   f"and {n}) along their mapped axes", None,
-                                   "every mapped argument needs the same batch size")
+                raise _size_mismatch(size, n)
     if size is None:
-        raise DpValueError("`vmap` needs at least one mapped argument", None,
-                           "in_axes is none for every argument; map one with in_axes=0")
+        raise _nothing_mapped()
     return size
 
 
@@ -281,6 +375,8 @@ def _axes_spec_leaves(tree, spec) -> list:
 
 def _unbatch(out, trace, out_axes):
     """The batched result as plain (or lower-level) values with the batch on out_axes."""
+    if type(out_axes) is int and out_axes == 0 and type(out) is BatchTracer and out._trace is trace:
+        return move_to_front(out.val, out.bdim)  # one batched array (the common case)
     leaves, shp = flatten_any(out)
     axes = _out_axes_per_leaf(out, out_axes)
     res = []

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import math
 import threading
-from contextlib import contextmanager
 
 from ..core.backend import xp
 from ..core.errors import DpDifferentiationError, DpTypeError
@@ -41,8 +40,7 @@ _gc_users = 0
 _gc_saved: tuple = ()
 
 
-@contextmanager
-def recording():
+class recording:  # noqa: N801 - used as `with recording():`, like a function
     """Make the cyclic garbage collector run rarely while a tape grows.
 
     A tape holds one or two small objects per primitive call; the collector
@@ -51,22 +49,28 @@ def recording():
     are process-wide) and put back after the last recording, unless the host
     changed them meanwhile; a host's own gc.disable()/gc.enable() is left alone
     (issue 18, item 11). A host that turned automatic collection off with
-    threshold 0 keeps it off.
+    threshold 0 keeps it off. (A class, not a generator: it runs once per `grad`
+    call, and `vmap(grad(f))` calls are short.)
     """
-    global _gc_users, _gc_saved
-    with _gc_lock:
-        if _gc_users == 0:
-            _gc_saved = gc.get_threshold()
-            if _gc_saved[0] != 0:
-                gc.set_threshold(*_RECORDING_THRESHOLDS)
-        _gc_users += 1
-    try:
-        yield
-    finally:
+
+    __slots__ = ()
+
+    def __enter__(self):
+        global _gc_users, _gc_saved
+        with _gc_lock:
+            if _gc_users == 0:
+                _gc_saved = gc.get_threshold()
+                if _gc_saved[0] != 0:
+                    gc.set_threshold(*_RECORDING_THRESHOLDS)
+            _gc_users += 1
+
+    def __exit__(self, *exc):
+        global _gc_users
         with _gc_lock:
             _gc_users -= 1
             if _gc_users == 0 and gc.get_threshold() == _RECORDING_THRESHOLDS:
                 gc.set_threshold(*_gc_saved)
+        return False
 
 
 def value_and_grad_call(f, args: tuple, kwargs: dict, argnums=0, what="grad"):
@@ -315,7 +319,7 @@ def _batched_to_jac(out, t, xs):
     # t: (n,) + ys  ->  ys + xs
     nd = len(ys)
     tt = P.transpose(t, tuple(range(1, nd + 1)) + (0,)) if nd else t
-    return P.reshape(tt, ys + xs)
+    return tt if P.shape(tt) == ys + xs else P.reshape(tt, ys + xs)
 
 
 def _jacrev(f, x, extra: tuple = ()):
@@ -336,7 +340,7 @@ def _jacrev(f, x, extra: tuple = ()):
     # one backward pass for all rows: the pullback vmapped over the basis of cotangents
     basis = xp.eye(m).reshape((m,) + ys)
     jac = vmap_call(lambda e: pull(e)[0], (basis,), 0, 0)
-    return P.reshape(jac, ys + xs)
+    return jac if P.shape(jac) == ys + xs else P.reshape(jac, ys + xs)
 
 
 def _jacobian(f, x, extra: tuple = ()):

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from ..core.backend import xp
 from ..core.errors import DpTypeError
-from ..core.values import Record, Tracer, check_structure, kind_of, strip
+from ..core.values import TRACER_TYPES, Record, Tracer, check_structure, kind_of, strip
 
 
 def flatten(tree, where: str = "argument") -> tuple[list, object]:
     """Leaves (numbers, arrays, traced values) of a tree of tuples/records, and its shape."""
+    tt = type(tree)
+    if tt is float or tt is xp.ndarray or tt in TRACER_TYPES:
+        return [tree], None  # a single leaf (the common case)
     check_structure(tree, "differentiated", arrays=False)
     leaves: list = []
 
@@ -37,6 +40,8 @@ def is_leaf(t) -> bool:
 
 
 def unflatten(shape, leaves):
+    if shape is None and type(leaves) is list:
+        return leaves[0]  # a single leaf
     it = iter(leaves)
 
     def go(s):
@@ -99,6 +104,8 @@ def unwrap_tree(tree, trace):
 
 
 def flatten_any(tree):
+    if type(tree) is not tuple and type(tree) is not Record:
+        return [tree], None
     check_structure(tree, "differentiated", arrays=False)
     leaves = []
 

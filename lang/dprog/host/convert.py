@@ -18,6 +18,7 @@ wrappers that convert again at every call, so the two directions live together:
 from __future__ import annotations
 
 import math
+import sys
 from contextlib import contextmanager
 
 from ..core.backend import xp
@@ -466,6 +467,19 @@ def _dict_in(v: dict, interp) -> Record:
     return Record({k: to_dprog(x, interp) for k, x in v.items()})
 
 
+_getrefcount = sys.getrefcount
+
+
+def _unshared_count() -> int:
+    """What sys.getrefcount reports for a local that nothing else holds (measured, not
+    assumed: it depends on how the interpreter passes arguments)."""
+    r = xp.empty(1)
+    return _getrefcount(r)
+
+
+_UNSHARED = _unshared_count()
+
+
 def to_python(v, interp=None):
     """A dprog value as a Python value (records -> dicts, functions -> callables).
 
@@ -511,4 +525,11 @@ class PyCallable:
         with interp._running() if interp is not None else host_guard():
             a = [to_dprog(x, interp) for x in args]
             kw = {k: to_dprog(x, interp) for k, x in kwargs.items()}
-            return to_python(self._dp(*a, **kw), interp)
+            r = self._dp(*a, **kw)
+            if type(r) is xp.ndarray and _getrefcount(r) <= _UNSHARED and r.base is None \
+                    and r.flags.writeable:
+                # a fresh array that nothing else holds (not a view, not an argument, not
+                # kept by the program: each of those is another reference) is the host's
+                # without a copy; the copy of a large result costs as much as computing it
+                return r
+            return to_python(r, interp)

@@ -53,9 +53,9 @@ def _nan_to_num(x, nan=0.0, posinf=None, neginf=None):
     hi = big if posinf is None else _num(posinf, "nan_to_num", "posinf")
     lo = -big if neginf is None else _num(neginf, "nan_to_num", "neginf")
     nan = _num(nan, "nan_to_num", "nan")
-    v = xp.asarray(strip(x))
-    return P.where(xp.isnan(v), nan, P.where(v == math.inf, hi,
-                                             P.where(v == -math.inf, lo, x)))
+    v = strip_derivatives(x)  # (the masks are primitives: a vmap batch stays batched)
+    return P.where(P.isnan(v), nan, P.where(P.bind(P.eq_p, (v, math.inf)), hi,
+                                            P.where(P.bind(P.eq_p, (v, -math.inf)), lo, x)))
 
 
 @builtin_of(P.polygamma_p)

@@ -18,12 +18,13 @@ always correct and slower. ad/batching.py looks the names up in `NAMED`.
 
 from __future__ import annotations
 
-from .core import _norm_axis, bind, ndim, shape
+from .core import _norm_axis, bind, ndarray, ndim, shape
 from .structure import broadcast_to, move_from_front, move_to_front, reshape
 
-__all__ = ["NAMED", "PER_EXAMPLE", "move_from_front", "move_to_front"]
+__all__ = ["ELEMENTWISE", "NAMED", "PER_EXAMPLE", "move_from_front", "move_to_front"]
 
 PER_EXAMPLE = "per example"
+ELEMENTWISE = "elementwise"
 
 
 def batch_size(args, dims) -> int:
@@ -51,16 +52,30 @@ def elementwise(p, args, dims, params):
     ranks = [ndim(a) - (d is not None) for a, d in zip(args, dims)]
     out_nd = max(ranks)
     if all(d is None or (d == 0 and r == out_nd) for d, r in zip(dims, ranks)):
-        return bind(p, tuple(args), params), 0  # already aligned (the common case)
+        return _apply(p, tuple(args), params), 0  # already aligned (the common case)
     new = []
     for a, d in zip(args, dims):
         if d is not None:
             a = move_to_front(a, d)
             s = shape(a)
             if len(s) - 1 < out_nd:
-                a = reshape(a, s[:1] + (1,) * (out_nd - len(s) + 1) + s[1:])
+                s = s[:1] + (1,) * (out_nd - len(s) + 1) + s[1:]
+                # (a plain array: its reshape method, what the primitive would call)
+                a = a.reshape(s) if type(a) is ndarray else reshape(a, s)
         new.append(a)
-    return bind(p, tuple(new), params), 0
+    return _apply(p, tuple(new), params), 0
+
+
+def _apply(p, args, params):
+    """bind(p, args, params), through p's dispatching operation (its fast paths) when
+    there is one and no parameters."""
+    op = p.op
+    if op is not None and not params:
+        if len(args) == 2:
+            return op(args[0], args[1])
+        if len(args) == 1:
+            return op(args[0])
+    return bind(p, args, params)
 
 
 def same_axes(p, args, dims, params):
@@ -117,6 +132,6 @@ def broadcast_stack(p, args, dims, params):
     return elementwise(p, args, dims, params)
 
 
-NAMED = {PER_EXAMPLE: None, "elementwise": elementwise, "same axes": same_axes,
+NAMED = {PER_EXAMPLE: None, ELEMENTWISE: elementwise, "same axes": same_axes,
          "along axis": along_axis, "flat axis": flat_axis, "leading stack": leading_stack,
          "broadcast stack": broadcast_stack}

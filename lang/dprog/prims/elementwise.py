@@ -87,8 +87,15 @@ def _sigmoid_np(x):
     # exp of -|x| only: 1 / (1 + e) for x >= 0, e / (1 + e) below, so that the
     # tiny values of very negative x keep their precision (log(sigmoid(-40)) = -40)
     x = xp.asarray(x, dtype=F64)
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    if x.ndim == 0:
+        e = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    e = xp.abs(x)  # (in place from here: the same values, fewer temporaries)
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)
+    r = xp.where(x >= 0, 1.0, e)
+    xp.divide(r, xp.add(e, 1.0), out=r)
+    return r
 
 
 def _sigmoid_py(x):
@@ -491,6 +498,9 @@ def safe_mul(g, d):
             if g - g == 0.0 and g != 0:
                 return xp.multiply(g, d)
     return _safe_mul_op(g, d)
+
+
+safe_mul_p.op = safe_mul  # the engines and batching rules call it (same results, faster)
 
 
 neg = unary_op(neg_p)

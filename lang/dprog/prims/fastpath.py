@@ -26,7 +26,7 @@ def binary_op(p: Primitive, npfn=None, other=None):
     """The dispatching operation for binary primitive p.
 
     Two Python numbers: `p.scalar`, no NumPy. Two float arrays (or an array and a
-    float) with `npfn`: the ufunc directly. Traced values: their trace. All
+    number) with `npfn`: the ufunc directly. Traced values: their trace. All
     else, and every error, goes through `apply_impl`.
     """
     pyop = p.scalar if p.scalar is not None else _no_scalar
@@ -52,10 +52,10 @@ def binary_op(p: Primitive, npfn=None, other=None):
                 tr = b._trace
             return tr.process2(p, a, b)
         if npfn is not None and not core.NAN_CHECK and (
-                (ta is ndarray and (tb is float or (tb is ndarray and (
+                (ta is ndarray and (tb is float or tb is int or (tb is ndarray and (
                     a.shape == b.shape or a.size * b.size <= LIMITS.max_array_elements)))) or
-                (ta is float and tb is ndarray)):
-            n = (b if ta is float else a).size
+                ((ta is float or ta is int) and tb is ndarray)):
+            n = a.size if ta is ndarray else b.size
             if n > _BIG and LIMITS.watch:
                 large_operation(n)  # the time and memory budgets, before it
             try:

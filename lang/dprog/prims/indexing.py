@@ -144,6 +144,10 @@ def _update_batch(p, args, dims, params):
     idx = params["idx"]
     size = shape(x)[dx] if dx is not None else shape(v)[dv]
     x = move_to_front(x, dx) if dx is not None else broadcast_to(x, (size,) + shape(x))
+    if dv is None and _front_advanced(idx):
+        # separated index arrays put their axes before the batch: an unbatched v, which
+        # broadcasts against one example's region, must be laid out like a batched one
+        v, dv = broadcast_to(v, (size,) + shape(v)), 0
     if dv is not None:
         v = move_to_front(v, dv)
         v = _to_numpy_layout(pad_batched(v, len(region_shape(shape(x)[1:], idx)), 1),

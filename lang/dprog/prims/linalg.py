@@ -82,6 +82,22 @@ def _matmul_batched(a, b, na, nbd, ans, left):
     batch axis stays in front whatever the ranks of the two sides."""
     t = a if left else b
     nbatch = shape(t)[0]
+    st = shape(t)
+    # one matrix product for the whole batch where the batch can join the rows (NumPy
+    # would otherwise loop over the batch, one small product each)
+    if left and nbd <= 2 and na >= 1:  # (batch, ..., k) @ (k, n) or (k,): the batch joins
+        return _reshaped(matmul(_reshaped(t, (math.prod(st[:-1]), st[-1])), b),  # a's rows
+                         (nbatch,) + shape(ans))
+    if not left and na == 1 and nbd == 1:  # a . t: t @ a
+        return _reshaped(matmul(t, a), (nbatch,) + shape(ans))
+    if not left and na == 2:  # A @ t: (t^T A^T)^T, the batch joining t's columns
+        if nbd == 1 or (nbd == 2 and st[-1] == 1):  # (batch, k) or (batch, k, 1)
+            return _reshaped(matmul(_reshaped(t, (nbatch, st[1])), _swap_last(a)),
+                             (nbatch,) + shape(ans))
+        if nbd == 2:  # (batch, k, n): rows (batch * n, k)
+            tt = reshape(transpose(t, (0, 2, 1)), (nbatch * st[2], st[1]))
+            r = reshape(matmul(tt, _swap_last(a)), (nbatch, st[2], shape(a)[0]))
+            return transpose(r, (0, 2, 1))
     sa = shape(a)[1:] if left else shape(a)
     sb = shape(b) if left else shape(b)[1:]
     pa = sa if na >= 2 else (1,) + sa
@@ -94,6 +110,11 @@ def _matmul_batched(a, b, na, nbd, ans, left):
         b = reshape(b, (nbatch,) + (1,) * (r - len(pb) + 2) + pb)
         a = a if na >= 2 else reshape(a, pa)
     return reshape(matmul(a, b), (nbatch,) + shape(ans))
+
+
+def _reshaped(x, s: tuple):
+    """reshape(x, s), or x itself when it has that shape already."""
+    return x if shape(x) == s else reshape(x, s)
 
 
 def _matmul_promoted(ans, na, nbd):
@@ -167,6 +188,13 @@ def _matmul_batch(p, args, dims, params):
     batch axis in front of both operands (unit axes pad the lower-ranked one)."""
     (a, b), (da, db) = args, dims
     na, nbd = ndim(a) - (da is not None), ndim(b) - (db is not None)
+    if na >= 1 and nbd >= 1 and (
+            (da == 0 and db is None and nbd <= max(na, 2))
+            or (da == 0 and db == 0 and na == nbd >= 2)
+            or (da is None and db == 0 and na <= nbd >= 2)):
+        # NumPy's own stack broadcasting already puts the batch in front: a batched
+        # stack times a matrix or vector, a vector times a batched stack
+        return matmul(a, b), 0
     if da is not None:
         a = move_to_front(a, da)
     if db is not None:

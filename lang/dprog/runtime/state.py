@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from contextlib import contextmanager
 
 from ..ad.batching import NeedsPerExample
 from ..core.backend import xp
@@ -91,14 +90,9 @@ class Runtime:
         self._rng = value
 
     # ------------------------------------------------------------------ vmap
-    @contextmanager
     def batching(self, trace):
         """While a vmap's batched attempt runs: see `side_effect`."""
-        self.batch_traces.append(trace)
-        try:
-            yield
-        finally:
-            self.batch_traces.pop()
+        return _Batching(self.batch_traces, trace)
 
     def side_effect(self, what: str) -> None:
         """Called before output, a random draw or a file write. Inside a batched vmap
@@ -189,3 +183,20 @@ class OutputClosed(BaseException):
 
     A BaseException so that no dprog error handler turns it into a report.
     """
+
+
+class _Batching:
+    """`Runtime.batching`'s context: the trace is on the stack while the attempt runs."""
+
+    __slots__ = ("stack", "trace")
+
+    def __init__(self, stack: list, trace):
+        self.stack = stack
+        self.trace = trace
+
+    def __enter__(self):
+        self.stack.append(self.trace)
+
+    def __exit__(self, *exc):
+        self.stack.pop()
+        return False
