@@ -41,10 +41,11 @@ def _early_blas_threads(argv) -> None:
     """Choose the BLAS thread count; it must be set before NumPy (OpenBLAS) is imported.
 
     --blas-threads N sets it; --blas-threads 0 keeps NumPy's default. Without the
-    option the default is kept on a quiet machine (as the peer measurements), and 1
-    thread is used when the load average at start exceeds 0.75 x the CPU count:
-    multi-threaded BLAS calls then stall for milliseconds waiting for a descheduled
-    thread (a 0.2 ms 100x100 matmul measured at 40 ms), which garbles W2 and W4.
+    option it is 1, what `dp` itself uses (issue 16, row W7): the rows then measure
+    dprog as programs run it, with the limits on the same thread count. (Two threads
+    also make the rows unreadable on a shared 2-core machine: a multi-threaded BLAS
+    call waits for a descheduled thread, and NumPy and SciPy each bring their own
+    OpenBLAS pool, which spin against each other in GP's gradient.)
     """
     global BLAS_NOTE
     val = None
@@ -57,14 +58,8 @@ def _early_blas_threads(argv) -> None:
         BLAS_NOTE = "from the environment"
         return
     if val is None and "--mem-child" not in argv:
-        try:
-            load1 = os.getloadavg()[0]
-        except OSError:
-            load1 = 0.0
-        if load1 > 0.75 * (os.cpu_count() or 1):
-            val = "1"
-            BLAS_NOTE = (f"1 (automatic: load average {load1:.1f} on {os.cpu_count()} CPUs; "
-                         "--blas-threads 0 keeps NumPy's default)")
+        val = "1"
+        BLAS_NOTE = "1 (dp's default; --blas-threads 0 keeps NumPy's default)"
     elif val is not None:
         BLAS_NOTE = f"{val} (--blas-threads)" if val != "0" else "NumPy's default"
     if val is not None and val.isdigit() and val != "0":
