@@ -37,7 +37,7 @@ from ..ad.reverse import RNode
 from ..core.backend import xp
 from ..core.limits import check_deadline
 from ..core.values import UNSET, Cell, Function, Record
-from ..runtime.functions import BREAK, CONTINUE, MISSING, RETURN, Builtin, Closure
+from ..runtime.functions import BREAK, CONTINUE, MISSING, RETURN, Builtin, Closure, enter
 from ..runtime.indexes import index_part
 from ..runtime.ops import (
     BINOPS,
@@ -106,7 +106,8 @@ def _locate(exc: Exception, lines: dict, fname: str) -> Exception:
 
 _BASE_NAMES = {
     "RETURN": RETURN, "BREAK": BREAK, "CONTINUE": CONTINUE, "UNSET": UNSET, "Cell": Cell,
-    "Closure": Closure, "Builtin": Builtin, "Function": Function, "Record": Record, "truth": truth,
+    "Closure": Closure, "enter": enter, "Builtin": Builtin, "Function": Function,
+    "Record": Record, "truth": truth,
     "iterate": iterate, "refill_at": refill_at, "unpack_at": unpack_at,
     "make_array": make_array, "op_neg": op_neg, "index1": _index1, "field": _field,
     "locate": _locate, "RNode": RNode,
@@ -502,7 +503,8 @@ class _Emitter:
         if type(known) is Builtin:
             return self.builtin_call(known, fn, args, t, ind, e.span)
         n = len(args)
-        self.line(ind, f"if type({fn}) is Closure: {t} = {fn}({joined})", e.span)
+        pack = f"({joined},)" if n == 1 else f"({joined})"
+        self.line(ind, f"if type({fn}) is Closure: {t} = enter({fn}, {pack})", e.span)
         if n in (1, 2):
             call = f"{fn}.fn({joined})"
             if n == 1:  # a float on a tape recorded in one step (as closures.call1)

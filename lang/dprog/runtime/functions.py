@@ -103,37 +103,9 @@ class Closure(Function):
         self.info = pending
 
     def __call__(self, *args, **kwargs):
-        info = self.info
-        rt = self.rt
-        if rt.depth >= rt.max_depth:
-            raise rt.too_deep()
-        rt.budget -= 1
-        if rt.budget <= 0:
-            rt.refill()
-        rt.depth += 1
-        try:
-            frame = [None] * info.nslots
-            n = info.nparams
-            if kwargs or len(args) != n:
-                args = self._bind_slow(args, kwargs)
-            if n:
-                frame[1:n + 1] = args
-                if info.param_cells:
-                    for s in info.param_cells:
-                        frame[s] = Cell(frame[s])
-            if info.free_dst:
-                for s, c in zip(info.free_dst, self.cells):
-                    frame[s] = c
-            if info.is_expr:
-                return info.body(frame)
-            if info.body(frame) is RETURN:
-                return frame[0]
-            return None
-        except DpError as e:
-            e.frame_noted = False
-            raise
-        finally:
-            rt.depth -= 1
+        if kwargs:
+            args = self._bind_slow(args, kwargs)
+        return enter(self, args)
 
     def _bind_slow(self, args, kwargs):
         info = self.info
@@ -168,6 +140,43 @@ class Closure(Function):
                         f"its parameters are ({', '.join(info.param_names)})")
                 vals[i] = d
         return vals
+
+
+def enter(fn: Closure, args) -> object:
+    """Run the closure `fn` on positional `args` (a tuple or list): the call of every
+    dprog function. The fast compiler calls it directly (no `__call__` slot, no
+    keyword dict); `Closure.__call__` binds keywords first."""
+    info = fn.info
+    rt = fn.rt
+    if rt.depth >= rt.max_depth:
+        raise rt.too_deep()
+    rt.budget -= 1
+    if rt.budget <= 0:
+        rt.refill()
+    rt.depth += 1
+    try:
+        frame = [None] * info.nslots
+        n = info.nparams
+        if len(args) != n:
+            args = fn._bind_slow(args, {})
+        if n:
+            frame[1:n + 1] = args
+            if info.param_cells:
+                for s in info.param_cells:
+                    frame[s] = Cell(frame[s])
+        if info.free_dst:
+            for s, c in zip(info.free_dst, fn.cells):
+                frame[s] = c
+        if info.is_expr:
+            return info.body(frame)
+        if info.body(frame) is RETURN:
+            return frame[0]
+        return None
+    except DpError as e:
+        e.frame_noted = False
+        raise
+    finally:
+        rt.depth -= 1
 
 
 class Builtin(Function):
@@ -278,3 +287,4 @@ def _parse_sig(sig: str):
 
 # --check-nans reads dprog frames off the Python stack; a closure call begins one
 CALL_BOUNDARIES.add(Closure.__call__.__code__)
+CALL_BOUNDARIES.add(enter.__code__)
