@@ -718,7 +718,9 @@ def run_w5(cfg: Config) -> None:
     row = Row("W5 start-up", "dp -c \"print(1)\"", limit="python -c \"import numpy\"", target=1.1,
               tol=0.0)
     ROWS.append(row)
-    env = dict(os.environ)
+    # as a user starts them: without PYTHONPATH and without the BLAS thread variables
+    # this runner sets for its own process (dp picks its own thread count)
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_KEYS}
     env.pop("PYTHONPATH", None)
     # An installed package has its bytecode compiled (pip does it); an editable
     # checkout under PYTHONDONTWRITEBYTECODE=1 never would, and every start-up

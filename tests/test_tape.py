@@ -96,3 +96,14 @@ def test_matrix_vector_rules_equal_the_general_ones():
     w = np.linspace(0.5, 2.0, 3)
     np.testing.assert_allclose(P.matmul_p.vjps[0](v, w @ a, w, a), a @ v)
     np.testing.assert_allclose(P.matmul_p.vjps[1](v, w @ a, w, a), np.outer(w, v))
+
+
+def test_recorders_module_is_current():
+    """ad/recorders.py is fastpath.recorders_source()'s output, generated once instead of at
+    every start-up (regenerate with `python -m dprog.ad.fastpath > lang/dprog/ad/recorders.py`)."""
+    from pathlib import Path
+
+    from dprog.ad import fastpath, recorders
+
+    assert Path(recorders.__file__).read_text() == fastpath.recorders_source()
+    assert fastpath.RECORDERS["*"] is recorders.record_mul
