@@ -225,6 +225,8 @@ def _leaf_axes(args, in_axes) -> list | None:
 
 
 def _batch_size_leaves(args, axes) -> int:
+    """The batch size the mapped values agree on (an error when they do not, or when
+    nothing is mapped)."""
     size = None
     for v, d in zip(args, axes):
         if d is not None:
@@ -326,20 +328,12 @@ def _is_numeric(v) -> bool:
 
 
 def _batch_size(args, axes) -> int:
-    size = None
+    """`_batch_size_leaves` for arguments that are trees (axes: one per leaf)."""
+    leaves, dims = [], []
     for a, ax in zip(args, axes):
-        leaves, _ = flatten_any(a)
-        for v, d in zip(leaves, ax):
-            if d is None:
-                continue
-            n = P.shape(v)[d]
-            if size is None:
-                size = n
-            elif n != size:
-                raise _size_mismatch(size, n)
-    if size is None:
-        raise _nothing_mapped()
-    return size
+        leaves += flatten_any(a)[0]
+        dims += ax
+    return _batch_size_leaves(leaves, dims)
 
 
 def _wrap(tree, axes, trace):

@@ -37,8 +37,9 @@ from ..runtime.functions import BREAK, CONTINUE, MISSING, RETURN, Closure, Funct
 from ..runtime.indexes import index_part
 from ..runtime.ops import (
     BINOPS,
+    field,
     format_field,
-    get_field,
+    index_one,
     index_value,
     iterate,
     located,
@@ -56,9 +57,6 @@ from .assignments import Assignments, _source_text
 from .closures import binop_factory, call1, call2, call_kw, call_n, not_callable_error
 from .foreign_names import foreign_name
 from .resolve import BlockScope, FuncScope, Resolver
-
-ndarray = xp.ndarray
-
 
 # ============================================================== resolution (pass 1)
 
@@ -630,16 +628,7 @@ class Compiler(Assignments):
                 o = obj(f)
                 i = sub(f)
                 try:
-                    if type(o) is ndarray and type(i) is int and o.ndim == 1:
-                        v = o[i]
-                        return float(v) if o.dtype == xp.float64 else bool(v)
-                    return index_value(o, [index_part(i)])
-                except IndexError:  # the fast path's (no dprog error is an IndexError)
-                    try:
-                        index_value(o, [i])  # raises dprog's index error
-                    except Exception as exc:
-                        raise located(exc, span, fname)
-                    raise
+                    return index_one(o, i)
                 except Exception as exc:
                     raise located(exc, span, fname)
             return index1
@@ -658,14 +647,10 @@ class Compiler(Assignments):
         name = e.name
         span, fname = e.span, self.fname
 
-        def field(f):
+        def field_(f):
             o = obj(f)
-            if type(o) is Record:
-                v = o._f.get(name, MISSING)
-                if v is not MISSING:
-                    return v
             try:
-                return get_field(o, name)
+                return field(o, name)
             except DpError as err:
                 raise located(err, span, fname)
-        return field
+        return field_

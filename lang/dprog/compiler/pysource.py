@@ -34,15 +34,13 @@ from itertools import count
 
 from ..ad.fastpath import RECORDERS
 from ..ad.reverse import RNode
-from ..core.backend import xp
 from ..core.limits import check_deadline
 from ..core.values import UNSET, Cell, Function, Record
-from ..runtime.functions import BREAK, CONTINUE, MISSING, RETURN, Builtin, Closure, enter
-from ..runtime.indexes import index_part
+from ..runtime.functions import BREAK, CONTINUE, RETURN, Builtin, Closure, enter
 from ..runtime.ops import (
     BINOPS,
-    get_field,
-    index_value,
+    field,
+    index_one,
     iterate,
     located,
     make_array,
@@ -55,9 +53,6 @@ from ..syntax import nodes as N
 from .closures import not_callable_error
 from .codegen import Compiler
 
-ndarray = xp.ndarray
-_F64 = xp.dtype(xp.float64)
-
 # operators with a float fast path (as closures.binop_factory) and those with a recorder
 _FAST = {"+", "-", "*", "/", "<", ">", "<=", ">="}
 _RECORDED = set(RECORDERS)
@@ -69,25 +64,6 @@ _MAX_INDENT = 60
 _MAX_EXPR_INDENT = 90  # (`if` expressions, `and`, `or` nest; a call adds 2 levels)
 
 _uid = count()
-
-
-def _index1(o, i):
-    """`o[i]` for one subscript (the reference's `index1`): a float from a 1-d array."""
-    if type(o) is ndarray and type(i) is int and o.ndim == 1:
-        try:
-            v = o[i]
-        except IndexError:
-            return index_value(o, [i])  # raises dprog's index error
-        return float(v) if o.dtype == _F64 else bool(v)
-    return index_value(o, [index_part(i)])
-
-
-def _field(o, name):
-    if type(o) is Record:
-        v = o._f.get(name, MISSING)
-        if v is not MISSING:
-            return v
-    return get_field(o, name)
 
 
 def _compiled(text: str, where: str, names: dict):
@@ -109,7 +85,7 @@ _BASE_NAMES = {
     "Closure": Closure, "enter": enter, "Builtin": Builtin, "Function": Function,
     "Record": Record, "truth": truth,
     "iterate": iterate, "refill_at": refill_at, "unpack_at": unpack_at,
-    "make_array": make_array, "op_neg": op_neg, "index1": _index1, "field": _field,
+    "make_array": make_array, "op_neg": op_neg, "index1": index_one, "field": field,
     "locate": _locate, "RNode": RNode,
 }
 

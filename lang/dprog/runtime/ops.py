@@ -28,7 +28,7 @@ from ..core.errors import (
 from ..core.formatting import format_value
 from ..core.values import Module, Record, Tracer, kind_of, show, strip, values_equal
 from ..prims import primitives as P
-from .indexes import canonical_index
+from .indexes import canonical_index, index_part
 from .ownership import may_write
 
 ndarray = xp.ndarray
@@ -342,6 +342,30 @@ ARRAY_ATTRIBUTES = {
     "size": lambda x: math.prod(P.shape(x)),
     "T": lambda x: P.transpose(x) if P.ndim(x) >= 2 else x,
 }
+
+
+def index_one(o, i):
+    """`o[i]` with one subscript, as both compilers read it: a Python float (or bool)
+    straight from a 1-d array for an int, else the general `index_value`."""
+    if type(o) is ndarray and type(i) is int and o.ndim == 1:
+        try:
+            v = o[i]
+        except IndexError:
+            return index_value(o, [i])  # raises dprog's index error
+        return float(v) if o.dtype == xp.float64 else bool(v)
+    return index_value(o, [index_part(i)])
+
+
+_ABSENT = object()
+
+
+def field(obj, name):
+    """`obj.name`: a record's field without a call, else `get_field`."""
+    if type(obj) is Record:
+        v = obj._f.get(name, _ABSENT)
+        if v is not _ABSENT:
+            return v
+    return get_field(obj, name)
 
 
 def get_field(obj, name):
