@@ -382,7 +382,7 @@ class _Emitter:
         tests = [f"type({x}) is float" for x in (a, b) if x not in self.floats]
         if sym == "/" and not (b in self.floats and float(b) != 0.0):
             tests.append(f"{b} != 0.0")
-        if not fast or self.comp.checked:
+        if not fast:
             self.line(ind, f"{t} = {op}({a}, {b})", span)
             return t
         if not tests:
@@ -507,7 +507,7 @@ class _Emitter:
             x = args[0]
             p = getattr(b.fn, "prim", None)
             scalar = getattr(p, "scalar", None)
-            if scalar is not None and not self.comp.checked:
+            if scalar is not None:
                 sc = self.const(scalar, "sc")
                 self.line(ind, f"if type({x}) is float:", span)
                 self.line(ind + 1, "try:", span)
@@ -533,9 +533,8 @@ _EXPRESSIONS = {getattr(N, k[2:]): v for k, v in vars(_Emitter).items() if k.sta
 
 
 class SourceCompiler(Compiler):
-    """`Compiler` with program and function bodies emitted as Python source."""
-
-    checked = False  # operators without float fast paths (never: --check-nans uses Compiler)
+    """`Compiler` with program and function bodies emitted as Python source (never
+    under --check-nans: `units.compiler_for` gives that the reference closures)."""
 
     def shadowed(self):
         return self.unit.shadowed if self.unit is not None else self.module.globals
