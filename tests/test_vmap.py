@@ -213,6 +213,24 @@ def test_nested_vmap_and_compositions():
                                (np.sin(xs) + xs * np.cos(xs)).sum(1))
 
 
+@pytest.mark.parametrize("body, want", [
+    ("sum(x * 2.0)", lambda x: np.full_like(x, 2.0)),
+    ("sum(x + w)", lambda x: np.ones_like(x)),
+    ("sum(w * sin(x))", lambda x: W3 * np.cos(x)),
+    ("mean(x * w)", lambda x: np.broadcast_to(W3 / 3, x.shape)),
+    ("3.0 * x[0]", lambda x: np.broadcast_to([3.0, 0.0, 0.0], x.shape)),
+])
+def test_grad_under_vmap_with_a_cotangent_the_same_for_every_example(body, want):
+    """The cotangent of a function linear in x is the same for every example: a plain
+    array of one example's shape, which must stay an array (it was summed to a number)."""
+    xs = np.arange(12).reshape(4, 3) / 10
+    src = XS + "let w = [1.0, 2.0, 3.0]\n" + f"fn f(x) {{ return {body} }}\n"
+    np.testing.assert_allclose(ev(src, "vmap(grad(f))(xs)"), want(xs), atol=1e-15)
+
+
+W3 = np.array([1.0, 2.0, 3.0])
+
+
 def test_custom_rules_and_checkpoint_under_vmap():
     src = XS + """
 fn f(x) { return x * x }

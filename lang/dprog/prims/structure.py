@@ -81,7 +81,10 @@ def unbroadcast(g, x):
     xs = shape(x)
     gs = shape(g)
     if gs == xs:
-        if type(strip_derivatives(x)) is not ndarray and type(strip_derivatives(g)) is ndarray:
+        # a number's cotangent as a number, not a 0-d array (under vmap `x` may be a
+        # batched array whose example shape is that of a plain array `g`: that `g` stays)
+        if not xs and type(strip_derivatives(x)) is not ndarray and \
+                type(strip_derivatives(g)) is ndarray:
             return sum_(g)
         return g
     extra = len(gs) - len(xs)
