@@ -1149,6 +1149,43 @@ def _cumprod_zeros():
     return strat()
 
 
+def _along_case(draw):
+    """(x shape, idx, axis) for take_along: idx has x's rank, any length along `axis`,
+    and elsewhere x's length or 1 (or x has 1 there): both sides may broadcast; indices
+    repeat and count from the end, so the transpose adds up and wraps."""
+    s = draw(SHAPE1)
+    axis = draw(st.integers(0, len(s) - 1))
+    xs, ids = [], []
+    for d, n in enumerate(s):
+        mode = "axis" if d == axis else draw(st.sampled_from(["same", "x1", "i1"]))
+        xs.append(1 if mode == "x1" else n)
+        ids.append(draw(st.integers(1, 4)) if mode == "axis" else 1 if mode == "i1" else n)
+    n = s[axis]
+    idx = draw(hnp.arrays(np.int64, tuple(ids), elements=st.integers(-n, n - 1))).astype(float)
+    return tuple(xs), idx, axis
+
+
+@spec("take_along")
+def _take_along():
+    @st.composite
+    def strat(draw):
+        xs, idx, axis = _along_case(draw)
+        x = draw(_leaf(xs, -3, 3))
+        return Case(lambda x: P.take_along(x, idx, axis), (x,), idx=idx, axis=axis)
+    return strat()
+
+
+@spec("put_along")
+def _put_along():
+    @st.composite
+    def strat(draw):
+        xs, idx, axis = _along_case(draw)
+        g = draw(_leaf(np.take_along_axis(np.zeros(xs), idx.astype(int), axis).shape, -3, 3))
+        return Case(lambda g: P.put_along(g, idx, xs, axis), (g,), idx=idx, shape=xs,
+                    axis=axis)
+    return strat()
+
+
 def _ordered_spec(name, call, params):
     """A builtin of one array whose entries are kept apart (sorts and kinks see no ties)."""
     @st.composite
@@ -1179,7 +1216,7 @@ _ordered_spec("take", lambda v, idx, axis: _bi("take")(v, idx, axis),
                                    st.integers(-1, (int(np.prod(s)) if a is None else s[a]) - 1),
                                    min_size=1, max_size=4)), dtype=float)})
 _ordered_spec("take_along_axis",
-              lambda v, axis: _bi("take_along_axis")(v, _bi("argsort")(P.strip(v), axis), axis),
+              lambda v, axis: _bi("take_along_axis")(v, _bi("argsort")(v, axis), axis),
               _axis_none_or_int)
 _ordered_spec("pad", lambda v, width, mode: _bi("pad")(v, width, mode, 0.5),
               lambda draw, s: {"width": draw(st.integers(0, 2)),
@@ -1356,6 +1393,7 @@ COVERED_PRIMITIVES = [
     "sinc", "sinc_deriv", "cumprod", "svd_s", "svd_u", "svd_v",
     "where", "sum", "max", "min", "prod", "prod_others", "prod_pairs", "norm", "cumsum",
     "reshape", "transpose", "broadcast_to", "index", "index_add", "index update",
+    "take_along", "put_along",
     "index accumulate", "stack", "array",
     "concat", "@", "solve", "inv", "det", "cofactor",
     "einsum", "solve_triangular", "trimul", "tri_inv", "cholesky", "cholesky_grad", "eigh",
@@ -1364,7 +1402,7 @@ COVERED_PRIMITIVES = [
 # Registry names marked (no d).
 NONDIFF_PRIMITIVES = [
     "sign", "floor", "ceil", "round", "//", "<", "<=", ">", ">=", "==", "!=",
-    "argmax", "argmin", "any", "all", "isnan", "isinf", "isfinite", "heaviside",
+    "argmax", "argmin", "argsort", "any", "all", "isnan", "isinf", "isfinite", "heaviside",
 ]
 # Differentiable builtins (BUILTIN_TABLE diff "yes") that are not a single primitive of
 # the same name; the rest are the primitive of that name (or the one named here).
@@ -1405,6 +1443,7 @@ def test_registry_holds_every_primitive_once():
         matfuncs,
         products,
         reductions,
+        sorting,
         special,
         spectral,
         structure,
@@ -1413,7 +1452,7 @@ def test_registry_holds_every_primitive_once():
 
     defined = {id(v): k for m in (core, structure, elementwise, special, indexing, reductions,
                                   linalg, spectral, products, decompositions, matfuncs,
-                                  triangular)
+                                  triangular, sorting)
                for k, v in vars(m).items() if isinstance(v, P.Primitive)}
     registered = {id(p) for p in P.REGISTRY.values()}
     assert not set(defined) - registered, \
@@ -1704,6 +1743,8 @@ NONDIFF_CALLS = {
     "!=": lambda x: P.bind(P.ne_p, (x, 0.1)),
     "argmax": lambda x: P.bind(P.argmax_p, (x,), {"axis": None}),
     "argmin": lambda x: P.bind(P.argmin_p, (x,), {"axis": None}),
+    "argsort": lambda x: P.argsort(x, P.ndim(x) - 1) if P.ndim(x) else
+    P.argsort(P.reshape(x, (1,)), 0),
     "any": lambda x: P.bind(P.any_p, (x,), {"axis": None}),
     "all": lambda x: P.bind(P.all_p, (x,), {"axis": None}),
     "isnan": lambda x: P.isnan(x),

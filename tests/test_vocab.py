@@ -176,6 +176,17 @@ def test_median_and_quantile_match_numpy(it, axis):
           np.quantile(X, q, a, keepdims=True))
 
 
+def test_quantile_of_a_slice_with_a_nan_is_nan_as_numpy(it):
+    y = np.array([[1.0, np.nan, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0]])
+    q = np.array([0.2, 0.5])
+    np.testing.assert_array_equal(ev(it, "quantile(y, q, 1)", y=y, q=q), np.quantile(y, q, 1))
+    np.testing.assert_array_equal(ev(it, "quantile(y, 0.2)", y=y), np.quantile(y, 0.2))
+    np.testing.assert_array_equal(ev(it, "median(y, 1, keepdims=true)", y=y),
+                                  np.median(y, 1, keepdims=True))
+    np.testing.assert_array_equal(ev(it, "percentile(y, 20, 1)", y=y),
+                                  np.percentile(y, 20, 1))
+
+
 def test_median_derivative_goes_to_the_middle_elements(it):
     close(ev(it, "grad(median)([5.0, 1.0, 3.0])"), [0.0, 0.0, 1.0])
     close(ev(it, "grad(median)([5.0, 1.0, 3.0, 4.0])"), [0.0, 0.0, 0.5, 0.5])
@@ -236,6 +247,10 @@ def test_take_and_take_along_axis(it):
         ev(it, "take([1.0, 2.0], 0.5)")
     with pytest.raises(dprog.DpShapeError, match="dimensions"):
         ev(it, "take_along_axis(x, [0, 1], 1)", x=M)
+    with pytest.raises(dprog.DpIndexError, match="`take_along_axis`: index 2 is out of range"):
+        ev(it, "take_along_axis([1.0, 2.0], [2.0], 0)")
+    with pytest.raises(dprog.DpTypeError, match="`take_along_axis`: indices must be whole"):
+        ev(it, "take_along_axis([1.0, 2.0], [0.5], 0)")
 
 
 @pytest.mark.parametrize("mode", ["constant", "edge", "reflect", "symmetric", "wrap"])

@@ -28,6 +28,7 @@ from ..core.values import (
     Record,
     Tracer,
     kind_of,
+    strip,
     strip_derivatives,
     values_equal,
 )
@@ -77,6 +78,17 @@ class BatchTracer(Tracer):
 
 TRACER_TYPES.add(BatchTracer)
 BATCH_TYPES.add(BatchTracer)
+
+
+def known_values(x):
+    """x's plain value (under every enclosing trace), or None when a vmap batches it:
+    code that chooses an algorithm by looking at values (a partition for a few order
+    statistics) then takes one that works without them, for the whole batch at once,
+    instead of making the vmap run once per example."""
+    try:
+        return strip(x)
+    except NeedsPerExample:
+        return None
 
 
 class BatchTrace:

@@ -60,27 +60,15 @@ def _along(axis: int, nd: int, idx) -> tuple:
 
 
 def gather_along(x, idx, axis: int):
-    """x's entries at idx (an int array shaped like x but along `axis`), as
-    take_along_axis: a gather, differentiable through `P.getitem`."""
-    s = P.shape(x)
-    nd = len(s)
-    grids = []
-    for i in range(nd):
-        if i == axis:
-            grids.append(idx)
-        else:
-            shp = [1] * nd
-            shp[i] = s[i]
-            grids.append(xp.arange(s[i]).reshape(shp))
-    grids = xp.broadcast_arrays(*grids)
-    return P.getitem(x, tuple(grids))
+    """x's entries at idx (whole numbers shaped like x but along `axis`, possibly traced,
+    e.g. an order found inside vmap), as take_along_axis: differentiable in x."""
+    return P.take_along(x, idx, axis)
 
 
 # ================================================================ sorting
 def sort_along(x, axis: int):
     """x sorted along `axis` (stable: tied entries keep their order)."""
-    order = xp.argsort(xp.asarray(strip(x)), axis=axis, kind="stable")
-    return gather_along(x, order, axis)
+    return P.take_along(x, P.argsort(x, axis), axis)
 
 
 @builtin("sort(x, axis=-1)", "x sorted in ascending order along `axis` (the flattened array "
@@ -96,11 +84,11 @@ def _sort(x, axis=-1):
 @builtin("argsort(x, axis=-1)", "the indices that sort x along `axis` (stable: ties keep "
          "their order)", "arrays", "no d")
 def _argsort(x, axis=-1):
-    x = strip(_num(x, "argsort"))
+    x = _num(x, "argsort")
     if axis is not None and P.ndim(x) == 0:
         return 0
     x, a = flat_or_axis(x, axis, "argsort")
-    return P.normalize(xp.argsort(x, axis=a, kind="stable").astype(xp.float64))
+    return P.argsort(x, a)
 
 
 @builtin("searchsorted(a, v, side=\"left\")", "where the values v would go in the sorted "
@@ -154,17 +142,20 @@ def _take(x, indices, axis=None):
 def _take_along_axis(x, indices, axis):
     x = _num(x, "take_along_axis")
     x, a = flat_or_axis(x, axis, "take_along_axis")
-    idx = int_indices(indices, P.shape(x)[a], "take_along_axis")
-    if xp.ndim(idx) != P.ndim(x):
-        raise DpShapeError(f"`take_along_axis`: indices have {xp.ndim(idx)} dimensions but x "
+    if type(indices) is bool:
+        raise DpTypeError("`take_along_axis`: indices must be integers, got bool", None, None)
+    # (whole numbers within range: checked by the gather, where the values are known)
+    idx = _num(indices, "take_along_axis", "indices")
+    if P.ndim(idx) != P.ndim(x):
+        raise DpShapeError(f"`take_along_axis`: indices have {P.ndim(idx)} dimensions but x "
                            f"has {P.ndim(x)}", None, "they must have the same number")
     s = P.shape(x)
     want = tuple(d for i, d in enumerate(s) if i != a)
-    got = tuple(d for i, d in enumerate(xp.shape(idx)) if i != a)
+    got = tuple(d for i, d in enumerate(P.shape(idx)) if i != a)
     try:
         xp.broadcast_shapes(want, got)
     except ValueError:
-        raise DpShapeError(f"`take_along_axis`: indices of shape {xp.shape(idx)} do not fit x "
+        raise DpShapeError(f"`take_along_axis`: indices of shape {P.shape(idx)} do not fit x "
                            f"of shape {s} outside axis {a}", None, None) from None
     return gather_along(x, idx, a)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from ..ad.batching import known_values
 from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError, DpTypeError, DpValueError
 from ..core.values import show, strip
@@ -177,15 +178,20 @@ _PARTITION_MAX = 8  # order statistics found by partitioning (O(n) each); more: 
 
 
 def _order_statistics(x, lo, hi):
-    """(table, lo_at, hi_at): the order statistics lo and hi of x (..., n) along its last
-    axis are table[..., lo_at] and table[..., hi_at], the table a gather from x (so
-    differentiable). A few positions are found by partitioning, in linear time; many,
-    or a nan, sort the whole axis. Either way the element picked among equal values is
-    the one a stable sort puts at that position."""
-    v = xp.asarray(strip(x))
+    """(table, lo_at, hi_at, nan_rows): the order statistics lo and hi of x (..., n) along
+    its last axis are table[..., lo_at] and table[..., hi_at], the table a gather from x
+    (so differentiable); nan_rows marks the slices holding a nan (None: none can). A few
+    positions are found by partitioning, in linear time; many, a nan, or values not
+    known yet (x batched inside vmap: one sort serves the whole batch) sort the axis.
+    Either way the element picked among equal values is the one a stable sort puts at
+    that position."""
+    v = known_values(x)
     needed = xp.unique(xp.concatenate([lo.reshape(-1), hi.reshape(-1)]))
-    if len(needed) > _PARTITION_MAX or xp.isnan(v).any():
-        return sort_along(x, P.ndim(x) - 1), lo, hi
+    if v is None or len(needed) > _PARTITION_MAX or xp.isnan(v).any():
+        table = sort_along(x, P.ndim(x) - 1)
+        n = P.shape(x)[-1]
+        nan_rows = P.isnan(P.getitem(table, (Ellipsis, n - 1)))  # a nan sorts last
+        return table, lo, hi, nan_rows
     part = xp.argpartition(v, needed, axis=-1)
     cols = []
     for k in needed:
@@ -199,7 +205,7 @@ def _order_statistics(x, lo, hi):
         want = k - (v < val).sum(axis=-1, keepdims=True)
         cols.append(xp.argmax(eq & (rank == want), axis=-1))
     table = gather_along(x, xp.stack(cols, axis=-1), P.ndim(x) - 1)
-    return table, xp.searchsorted(needed, lo), xp.searchsorted(needed, hi)
+    return table, xp.searchsorted(needed, lo), xp.searchsorted(needed, hi), None
 
 
 # NumPy's quantile methods. The continuous ones (Hyndman and Fan's) interpolate at the
@@ -278,13 +284,16 @@ def quantile_of(x, q, axis, keepdims: bool, name: str, method: str = "linear"):
     if n == 0:
         raise DpValueError(f"`{name}` of an empty array", None, None)
     lo, hi, frac = _quantile_positions(q, qs, n, method)
-    table, lo_at, hi_at = _order_statistics(P.reshape(xt, rest_shape + (n,)), lo, hi)
+    table, lo_at, hi_at, nan_rows = _order_statistics(P.reshape(xt, rest_shape + (n,)),
+                                                      lo, hi)
     pick = (slice(None),) * len(rest)
     r = P.getitem(table, pick + (int(lo_at) if xp.ndim(lo_at) == 0 else lo_at,))
     if frac is not None:
         b = P.getitem(table, pick + (int(hi_at) if xp.ndim(hi_at) == 0 else hi_at,))
         r = P.add(r, P.mul(frac, P.sub(b, r)))
     nq = qs.ndim
+    if nan_rows is not None:  # a slice with a nan has a nan quantile, as NumPy's
+        r = P.where(P.reshape(nan_rows, rest_shape + (1,) * nq), math.nan, r)
     if nq and rest:  # NumPy puts the axes of q first
         k = len(rest)
         r = P.transpose(r, tuple(range(k, k + nq)) + tuple(range(k)))
@@ -299,7 +308,7 @@ def quantile_of(x, q, axis, keepdims: bool, name: str, method: str = "linear"):
          "NumPy's: \"linear\" (the default), \"lower\", \"higher\", \"nearest\", "
          "\"midpoint\", and Hyndman and Fan's (\"hazen\", \"weibull\", \"median_unbiased\", "
          "\"inverted_cdf\", ...); the derivative goes to the order statistics used "
-         "(and, interpolating continuously, to q)", "reductions")
+         "(and, interpolating continuously, to q); nan where a slice holds a nan", "reductions")
 def _quantile(x, q, axis=None, method="linear", keepdims=False):
     x = _num(x, "quantile")
     q = _num(q, "quantile", "q")

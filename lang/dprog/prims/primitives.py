@@ -7,7 +7,8 @@ Each primitive is declared once, with its rules, in the module of its family:
 broadcasting, transposes, sums: the linear maps every rule needs), `indexing`
 (gather, scatter, stack, concat, array literals), `reductions`, `linalg` (matmul, solve, inv, det),
 `spectral` (the singular values, for the matrix norms), `products` (einsum),
-`triangular` (solve, product, inverse), `decompositions` (cholesky, eigh, svd, qr)
+`triangular` (solve, product, inverse), `sorting` (argsort, gathers along an axis),
+`decompositions` (cholesky, eigh, svd, qr)
 and `matfuncs` (logabsdet, pinv, expm); `core` holds the registry, `defprim` and
 `bind`. This module only gathers their names. (`core.NAN_CHECK` is not re-exported:
 it changes while a program runs, so read it from `core`.)
@@ -228,6 +229,14 @@ from .reductions import (  # noqa: F401
     prod_p,
     prod_pairs,
     prod_pairs_p,
+)
+from .sorting import (  # noqa: F401
+    argsort,
+    argsort_p,
+    put_along,
+    put_along_p,
+    take_along,
+    take_along_p,
 )
 from .special import (  # noqa: F401
     digamma,
