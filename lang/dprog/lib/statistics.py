@@ -16,6 +16,11 @@ from .table import _axis, _bool_arg, _int_arg, _keep_dims, _num, _reduced_count,
 
 
 # ======================================================================= norm
+def _nonzero(x):
+    """x != 0 as a constant (no derivative), also for a batch inside vmap."""
+    return P.bind(P.ne_p, (x, 0.0))
+
+
 def _vector_norm(x, ord, axis):
     """NumPy's vector norms along `axis` (an int or none: all entries)."""
     if ord is None or ord == 2:
@@ -28,11 +33,11 @@ def _vector_norm(x, ord, axis):
     if ord == 1:
         return P.sum_(ax, axis=axis)
     if ord == 0:  # how many entries are nonzero: no derivative
-        return P.sum_(P.where(strip(x) != 0, 1.0, 0.0), axis=axis)
+        return P.sum_(P.where(_nonzero(x), 1.0, 0.0), axis=axis)
     if ord > 0:
         # (sum |x|^p)^(1/p); zero entries contribute 0 through the untaken `where`
         # branch, so the derivative there is 0 (also for p < 1, where it is infinite)
-        nz = strip(x) != 0
+        nz = _nonzero(x)
         powered = P.where(nz, P.pow_(P.abs_(P.where(nz, x, 1.0)), float(ord)), 0.0)
     else:
         powered = P.pow_(ax, float(ord))
