@@ -114,24 +114,32 @@ _ZERO_FACTORS = 4  # zeros of a prefix kept as traced factors: exact to this ord
 def _cumprod(x, axis=None):
     x = _num(x, "cumprod")
     x, a = flat_or_axis(x, axis, "cumprod")
-    v = xp.asarray(strip(x))
-    zero = v == 0
-    if not zero.any():
+    v = known_values(x)
+    if v is not None and not (xp.asarray(v) == 0).any():
         return P.cumprod(x, a)
     # y_i = (product of the nonzero entries up to i) * (the zero entries up to i, kept as
     # traced factors): the first product has no zero to divide by, and the zero factors
     # carry the derivatives that survive (a prefix with three zeros has zero first and
-    # second derivatives, but its third derivative is the product of the others)
+    # second derivatives, but its third derivative is the product of the others). Written
+    # with primitives only, so that inside vmap (values unknown: up to _ZERO_FACTORS
+    # zeros assumed) the whole batch runs at once.
+    zero = P.bind(P.eq_p, (x, 0.0))
     base = P.cumprod(P.where(zero, 1.0, x), a)
-    count = xp.cumsum(zero, axis=a)  # zeros among the entries up to i
-    kept = min(int(count.max()), _ZERO_FACTORS)
-    for r in range(1, kept + 1):
-        at = xp.expand_dims(xp.argmax(count == r, axis=a), a)  # where the r-th zero is
-        value = gather_along(x, at, a)  # that entry (0, traced), one per slice
-        base = P.mul(base, P.where(count >= r, value, 1.0))
-    if kept < int(count.max()):  # more zeros than kept factors: exact to that order
-        base = P.mul(base, P.normalize((count <= kept).astype(xp.float64)))
+    count = P.cumsum(P.where(zero, 1.0, 0.0), axis=a)  # zeros among the entries up to i
+    most = _ZERO_FACTORS if v is None else int(xp.asarray(strip(count)).max())
+    for r in range(1, min(most, _ZERO_FACTORS) + 1):
+        hit = P.bind(P.eq_p, (count, float(r)))
+        at = P.bind(P.argmax_p, (hit,), {"axis": a})  # where the r-th zero is
+        value = P.take_along(x, P.reshape(at, _with_axis(P.shape(x), a)), a)
+        base = P.mul(base, P.where(P.bind(P.ge_p, (count, float(r))), value, 1.0))
+    if most > _ZERO_FACTORS:  # more zeros than kept factors: exact to that order
+        base = P.mul(base, P.where(P.bind(P.le_p, (count, float(_ZERO_FACTORS))), 1.0, 0.0))
     return base
+
+
+def _with_axis(s: tuple, a: int) -> tuple:
+    """Shape s with its axis a of length 1."""
+    return s[:a] + (1,) + s[a + 1:]
 
 
 @builtin("diff(x, n=1, axis=-1, prepend=none, append=none)", "differences of neighbours "
