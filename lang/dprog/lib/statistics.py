@@ -132,7 +132,7 @@ def _cumprod(x, axis=None):
         at = P.bind(P.argmax_p, (hit,), {"axis": a})  # where the r-th zero is
         value = P.take_along(x, P.reshape(at, _with_axis(P.shape(x), a)), a)
         base = P.mul(base, P.where(P.bind(P.ge_p, (count, float(r))), value, 1.0))
-    if most > _ZERO_FACTORS:  # more zeros than kept factors: exact to that order
+    if v is None or most > _ZERO_FACTORS:  # more zeros than kept factors: exact to that order
         base = P.mul(base, P.where(P.bind(P.le_p, (count, float(_ZERO_FACTORS))), 1.0, 0.0))
     return base
 
