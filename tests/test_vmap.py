@@ -254,6 +254,16 @@ def test_orders_are_found_for_the_whole_batch_at_once():
     np.testing.assert_allclose(g, [[0.5, 0, 0.5, 0], [0.5, 0, 0, 0.5]])
 
 
+def test_cumprod_with_zeros_under_vmap_is_exact_to_the_fourth_order():
+    """Inside vmap cumprod cannot count the zeros: it keeps four as factors and masks
+    slices with more, as it does outside vmap."""
+    src = ("fn f4(r) { return grad(fn(a) => grad(fn(b) => grad(fn(c) => grad(fn(d) => "
+           "cumprod([a, b, c, d, r[4], r[5]])[5])(r[3]))(r[2]))(r[1]))(r[0]) }\n"
+           "let x = [[0.0, 0.0, 0.0, 0.0, 0.0, 2.0], [0.0, 0.0, 0.0, 0.0, 3.0, 2.0]]\n")
+    np.testing.assert_array_equal(ev(src, "vmap(f4)(x)"), [0.0, 6.0])
+    np.testing.assert_array_equal(ev(src, "[f4(x[0]), f4(x[1])]"), [0.0, 6.0])
+
+
 def test_custom_rules_and_checkpoint_under_vmap():
     src = XS + """
 fn f(x) { return x * x }
