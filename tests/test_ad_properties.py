@@ -1402,7 +1402,8 @@ COVERED_PRIMITIVES = [
 # Registry names marked (no d).
 NONDIFF_PRIMITIVES = [
     "sign", "floor", "ceil", "round", "//", "<", "<=", ">", ">=", "==", "!=",
-    "argmax", "argmin", "argsort", "any", "all", "isnan", "isinf", "isfinite", "heaviside",
+    "argmax", "argmin", "argsort", "det_sign", "any", "all", "isnan", "isinf", "isfinite",
+    "heaviside",
 ]
 # Differentiable builtins (BUILTIN_TABLE diff "yes") that are not a single primitive of
 # the same name; the rest are the primitive of that name (or the one named here).
@@ -1743,6 +1744,7 @@ NONDIFF_CALLS = {
     "!=": lambda x: P.bind(P.ne_p, (x, 0.1)),
     "argmax": lambda x: P.bind(P.argmax_p, (x,), {"axis": None}),
     "argmin": lambda x: P.bind(P.argmin_p, (x,), {"axis": None}),
+    "det_sign": lambda x: P.det_sign(P.add(P.reshape(P.sum_(x), (1, 1)), np.eye(2))),
     "argsort": lambda x: P.argsort(x, P.ndim(x) - 1) if P.ndim(x) else
     P.argsort(P.reshape(x, (1,)), 0),
     "any": lambda x: P.bind(P.any_p, (x,), {"axis": None}),

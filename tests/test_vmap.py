@@ -41,8 +41,7 @@ FACTORS = (1.0, 1.01, 0.995)  # examples: the drawn point, scaled (domains are k
 # (logdet, slogdet and lstsq check their operands' values.)
 # (quantile and percentile: when q itself is batched, which order statistics to take
 # differs per example; a batched x alone is one sort for the whole batch)
-PER_EXAMPLE_OK = {"logdet", "slogdet", "lstsq", "average",
-                  "quantile", "percentile", "svd_u", "svd_v"}
+PER_EXAMPLE_OK = {"lstsq", "quantile", "percentile", "svd_u", "svd_v"}
 
 
 def _examples(xs, batched):
@@ -262,6 +261,27 @@ def test_cumprod_with_zeros_under_vmap_is_exact_to_the_fourth_order():
            "let x = [[0.0, 0.0, 0.0, 0.0, 0.0, 2.0], [0.0, 0.0, 0.0, 0.0, 3.0, 2.0]]\n")
     np.testing.assert_array_equal(ev(src, "vmap(f4)(x)"), [0.0, 6.0])
     np.testing.assert_array_equal(ev(src, "[f4(x[0]), f4(x[1])]"), [0.0, 6.0])
+
+
+def test_checks_on_values_see_every_example_without_a_loop():
+    """average's weights are checked on the whole batch (a zero sum in one example is
+    the loop's error); slogdet's sign is a primitive: neither runs once per example."""
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    w = np.array([[1.0, 1.0, 2.0], [0.5, 1.0, 0.0]])
+    avg = _bi("average")
+    explain: list = []
+    got = vmap_call(lambda a, b: avg(a, weights=b), (x, w), 0, 0, explain)
+    np.testing.assert_allclose(P.strip(got), np.average(x, 1, w))
+    with pytest.raises(dprog.DpValueError, match="weights sum to zero"):
+        zero_sum = np.array([[1.0, 1.0, 2.0], [1.0, -1.0, 0.0]])
+        vmap_call(lambda a, b: avg(a, weights=b), (x, zero_sum), 0, 0)
+    mats = np.array([[[2.0, 1.0], [1.0, 3.0]], [[0.0, 1.0], [1.0, 0.0]]])
+    sign, logabs = vmap_call(_bi("slogdet"), (mats,), 0, 0, explain)
+    np.testing.assert_allclose(P.strip(sign), [1.0, -1.0])
+    np.testing.assert_allclose(P.strip(logabs), np.linalg.slogdet(mats)[1])
+    np.testing.assert_allclose(P.strip(vmap_call(_bi("logdet"), (mats,), 0, 0, explain)),
+                               [np.log(5.0), np.nan])
+    assert explain == []
 
 
 def test_custom_rules_and_checkpoint_under_vmap():

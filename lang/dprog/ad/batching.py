@@ -91,6 +91,17 @@ def known_values(x):
         return None
 
 
+def every_example(x):
+    """The values of x for every example of every vmap batching it (an array with the
+    batch axes somewhere): for a check that must hold for each example, which then fails
+    as the loop over the examples would, without running the batch once per example."""
+    while True:
+        x = strip_derivatives(x)
+        if type(x) is not BatchTracer:
+            return x
+        x = x.val
+
+
 class BatchTrace:
     """One `vmap`: its level, its batch size and where to report fallbacks."""
 

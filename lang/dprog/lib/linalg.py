@@ -341,19 +341,16 @@ def _cho_solve(c_and_lower, b):
          "the determinant, without overflow", "linear algebra")
 def _slogdet(a):
     a = _mat(a, "slogdet", square=True)
-    sign = P.normalize(xp.linalg.slogdet(xp.asarray(strip(a)))[0])
-    return sign, P.logabsdet(a)
+    return P.det_sign(a), P.logabsdet(a)
 
 
 @builtin("logdet(a)", "log(det(a)) without overflow: log|det a| where det a > 0, nan where "
          "it is negative", "linear algebra")
 def _logdet(a):
     a = _mat(a, "logdet", square=True)
-    sign = xp.linalg.slogdet(xp.asarray(strip(a)))[0]
-    r = P.logabsdet(a)
-    if xp.all(sign >= 0):
-        return r
-    return P.add(r, P.normalize(xp.where(sign < 0, xp.nan, 0.0)))
+    # nan where det a < 0 (a constant added: the derivative stays log|det a|'s)
+    negative = P.bind(P.lt_p, (P.det_sign(a), 0.0))
+    return P.add(P.logabsdet(a), P.where(negative, xp.nan, 0.0))
 
 
 # ==================================================================== the rest

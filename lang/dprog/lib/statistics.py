@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from ..ad.batching import known_values
+from ..ad.batching import every_example, known_values
 from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError, DpTypeError, DpValueError
 from ..core.values import show, strip
@@ -383,7 +383,7 @@ def _average(x, axis=None, weights=None, returned=False, keepdims=False):
         w = P.broadcast_to(_weights_for(x, _num(weights, "average", "weights"), axis),
                            P.shape(x))
     sw = P.sum_(w, axis=axis, keepdims=keepdims)
-    if xp.any(xp.asarray(strip(sw)) == 0):
+    if xp.any(xp.asarray(every_example(sw)) == 0):
         raise DpValueError("`average`: the weights sum to zero", None,
                            "give weights with a nonzero sum along the axis")
     avg = P.div(P.sum_(P.mul(x, w), axis=axis, keepdims=keepdims), sw)

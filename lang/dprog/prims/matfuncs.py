@@ -1,4 +1,5 @@
-"""Functions of a matrix: `logabsdet` (slogdet's differentiable half), `pinv` and `expm`,
+"""Functions of a matrix: `logabsdet` (slogdet's differentiable half) and `det_sign`,
+`pinv` and `expm`,
 each on a matrix or a stack of them. Their rules are closed forms in dispatching
 operations (so they differentiate again)."""
 
@@ -29,6 +30,17 @@ logabsdet_p = defprim(
 
 def logabsdet(a):
     return bind(logabsdet_p, (a,))
+
+
+# slogdet's other half: the sign of the determinant (-1, 0 or 1), a constant. A
+# primitive rather than a read of the values, so that inside vmap one LU serves the batch
+det_sign_p = defprim(
+    "det_sign", lambda a: xp.linalg.slogdet(square_matrix(a))[0], differentiable=False,
+    shape_error=_square_error("slogdet", singular=False), batch="leading stack")
+
+
+def det_sign(a):
+    return bind(det_sign_p, (a,))
 
 
 # ===================================================================== pinv

@@ -198,6 +198,8 @@ from .linalg import (  # noqa: F401
     solve_p,
 )
 from .matfuncs import (  # noqa: F401
+    det_sign,
+    det_sign_p,
     expm,
     expm_p,
     logabsdet,
