@@ -34,6 +34,7 @@ from scipy import special as sps
 
 from dprog.ad.engines import reference_engines
 from dprog.ad.transforms import jacfwd_call, jacrev_call, jvp_call, value_and_grad_call, vjp_call
+from dprog.core.values import strip_derivatives
 from dprog.lib import builtins as B
 from dprog.lib.transforms import Transformed
 from dprog.prims import primitives as P
@@ -1332,10 +1333,11 @@ def _svd_matrix(draw):
 
 def _canonical_signs(u):
     """A constant sign per column of u (that of a generic combination of its entries):
-    LAPACK's signs are arbitrary, so the spec compares vectors with a fixed sign."""
-    v = np.asarray(P.strip(u))
-    w = np.array([1.0, 0.37, 0.113])[: v.shape[-2], None]
-    return np.sign(np.sum(v * w, axis=-2, keepdims=True))
+    LAPACK's signs are arbitrary, so the spec compares vectors with a fixed sign.
+    Primitives on u without its derivatives, so that under vmap it is batched too."""
+    v = strip_derivatives(u)
+    w = np.array([1.0, 0.37, 0.113])[: P.shape(v)[-2], None]
+    return P.sign(P.sum_(P.mul(v, w), axis=-2, keepdims=True))
 
 
 SPECS["svd_s"] = _svd_matrix().map(lambda a: Case(P.svd_s, (a,)))
