@@ -33,8 +33,9 @@ from ..core.errors import DpError
 from ..core.limits import check_deadline, time_exceeded
 from ..prims import core
 from ..prims import primitives as P
-from ..prims.core import _F64, EMPTY
-from ..prims.indexing import getitem_p, index_add_into
+from ..prims.core import EMPTY
+from .arraypulls import ARRAY_PULLS
+from .arraypulls import accumulate as _accumulate
 from .reverse import OWNED_IN_PULLBACK, RNode, Tape, _shape_only, dprog_stack
 
 _getrefcount = sys.getrefcount
@@ -338,7 +339,8 @@ class FastTape(Tape):
         deadline = P.LIMITS.deadline
         if deadline is not None and monotonic() > deadline:
             raise time_exceeded()  # one clock read per general node, none on floats
-        if p is getitem_p and _index_into(ct, g, args[0], params["idx"]):
+        pull = ARRAY_PULLS.get(p)  # an array record's shortcut (arraypulls.py)
+        if pull is not None and pull(self, ct, g, args, out, params):
             return
         if p.vjp_joint is None and not p.lean and len(args) <= 2:
             self._pull_small(ct, g, p.vjps, args, out, params)
@@ -393,52 +395,6 @@ class FastTape(Tape):
             c = rules[1](g, out, pa, pb, **params)
             if c is not None:
                 _accumulate(ct, b.idx, c)
-
-
-def _refs_of_an_item(items: list) -> int:
-    x = items[0]
-    return _getrefcount(x)
-
-
-# getrefcount of a cotangent held only by the `ct` list, read in `_accumulate`
-_OWNED_IN_CT = _refs_of_an_item([object()])
-
-
-def _owned(acc) -> bool:
-    """Whether the cotangent `acc` (read from `ct` by the caller) is a float array that
-    nothing else holds or views: the backward pass may then add into it in place."""
-    return (type(acc) is ndarray and acc.dtype is _F64 and acc.base is None
-            and _getrefcount(acc) <= _OWNED_IN_CT + 1 and acc.flags.writeable
-            and not core.NAN_CHECK)
-
-
-def _accumulate(ct: list, j: int, c) -> None:
-    """ct[j] += c; in place when ct[j] is an array of the same shape that only `ct`
-    holds (made by a rule in this pass), so a weight used at every step of a loop
-    gets one gradient array, not one per step."""
-    acc = ct[j]
-    if acc is None:
-        ct[j] = c
-    elif (type(c) is ndarray and type(acc) is ndarray and c.shape == acc.shape
-          and c.dtype is _F64 and acc.dtype is _F64 and acc.base is None
-          and _getrefcount(acc) <= _OWNED_IN_CT and acc.flags.writeable
-          and not core.NAN_CHECK):  # (`_owned`, inline: this runs for every parent)
-        xp.add(acc, c, out=acc)
-    else:
-        ct[j] = P.add(acc, c)
-
-
-def _index_into(ct: list, g, x, idx) -> bool:
-    """The cotangent of x[idx] added into x's cotangent in place when that is an owned
-    array (instead of a zero array the size of x per index); False if not done."""
-    if type(x) is not RNode or type(g) is not ndarray and type(g) is not float:
-        return False
-    j = x.idx
-    acc = ct[j]
-    if acc is None or not _owned(acc):
-        return False
-    index_add_into(acc, g, idx)
-    return True
 
 
 ndarray = xp.ndarray
