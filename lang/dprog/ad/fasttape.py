@@ -48,12 +48,13 @@ _CHUNK = 4 * 4096  # entries of `recs` per slice in the backward pass
 class FastTape(Tape):
     """Reverse mode with the float fast paths (same results as `Tape`)."""
 
-    __slots__ = ("recs", "general")
+    __slots__ = ("recs", "general", "stand_ins")
 
     def __init__(self):
         super().__init__()
         self.recs: list = []      # 4 entries per node: parent, partial, parent, partial
         self.general: dict = {}   # node idx -> (p, args, out, params)
+        self.stand_ins: dict = {}  # node idx -> its shape-only stand-in (lean records)
 
     def __len__(self) -> int:
         return len(self.recs) >> 2
@@ -62,6 +63,7 @@ class FastTape(Tape):
         self.recs = []
         self.general = {}
         self.where = {}
+        self.stand_ins = {}
 
     def _general(self, p, args, out, params) -> RNode:
         """Record a call that is not linear on floats; the value returned holds `out`."""
@@ -90,10 +92,29 @@ class FastTape(Tape):
         """A `lean` primitive: its record keeps shape-only stand-ins for the arguments at
         `p.lean`, and no output (see `Tape.lean_node`)."""
         lean = p.lean
-        rec_args = tuple(_shape_only(a, self) if k in lean else a for k, a in enumerate(args))
-        r = self._general(p, rec_args, out, params)
-        self.general[r.idx] = (p, rec_args, None, params)
+        if len(args) == 1 and lean == (0,):  # an index, at every step of a loop
+            rec_args = (self._stand_in(args[0]),)
+        else:
+            rec_args = tuple(_shape_only(a, self) if k in lean else a
+                             for k, a in enumerate(args))
+        r = RNode()
+        r._trace = self
+        r.primal = out
+        recs = self.recs
+        r.idx = idx = len(recs)
+        recs += (GENERAL, 0.0, -1, 0.0)
+        self.general[idx] = (p, rec_args, None, params)
         return r
+
+    def _stand_in(self, a):
+        """`_shape_only(a, self)`, made once per node of this tape (a weight indexed at
+        every step shares one)."""
+        if type(a) is not RNode or a._trace is not self:
+            return _shape_only(a, self)
+        s = self.stand_ins.get(a.idx)
+        if s is None:
+            s = self.stand_ins[a.idx] = _shape_only(a, self)
+        return s
 
     def _linear(self, out, a, b, da, db) -> RNode:
         """A linear record of out = f(a, b) with partials da, db (b None: unary)."""
