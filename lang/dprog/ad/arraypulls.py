@@ -61,29 +61,35 @@ def accumulate(ct: list, j: int, c) -> None:
         ct[j] = P.add(acc, c)
 
 
-def _parent(a, tape, g):
-    """The slot of argument `a` when it is this tape's float array of g's shape (its
-    cotangent is then g's shape, nothing broadcast); -1 for a constant; None when the
-    shortcut does not apply."""
+def _parents(args, tape, g):
+    """The slots of the two arguments when each is this tape's float array of g's shape
+    (its cotangent is then g's shape, nothing broadcast), -1 for a constant; None when
+    the shortcut does not apply (g not a float array, broadcasting, --check-nans)."""
+    if type(g) is not ndarray or g.dtype is not _F64 or core.NAN_CHECK:
+        return None
+    a, b = args
+    s = g.shape
     if type(a) is RNode and a._trace is tape:
         x = a.primal
-        if type(x) is ndarray and x.dtype is _F64 and x.shape == g.shape:
-            return a.idx
-        return None
-    return -1
-
-
-def _plain(g) -> bool:
-    return type(g) is ndarray and g.dtype is _F64 and not core.NAN_CHECK
+        if type(x) is not ndarray or x.dtype is not _F64 or x.shape != s:
+            return None
+        ja = a.idx
+    else:
+        ja = -1
+    if type(b) is RNode and b._trace is tape:
+        x = b.primal
+        if type(x) is not ndarray or x.dtype is not _F64 or x.shape != s:
+            return None
+        return ja, b.idx
+    return ja, -1
 
 
 def _pull_add(tape, ct, g, args, out, params) -> bool:
     """a + b: g to both (`unbroadcast(g, x)` is g itself when the shapes agree)."""
-    if not _plain(g):
+    js = _parents(args, tape, g)
+    if js is None:
         return False
-    ja, jb = _parent(args[0], tape, g), _parent(args[1], tape, g)
-    if ja is None or jb is None:
-        return False
+    ja, jb = js
     if ja >= 0:
         accumulate(ct, ja, g)
     if jb >= 0:
@@ -93,11 +99,10 @@ def _pull_add(tape, ct, g, args, out, params) -> bool:
 
 def _pull_sub(tape, ct, g, args, out, params) -> bool:
     """a - b: g and -g."""
-    if not _plain(g):
+    js = _parents(args, tape, g)
+    if js is None:
         return False
-    ja, jb = _parent(args[0], tape, g), _parent(args[1], tape, g)
-    if ja is None or jb is None:
-        return False
+    ja, jb = js
     if ja >= 0:
         accumulate(ct, ja, g)
     if jb >= 0:
@@ -108,7 +113,7 @@ def _pull_sub(tape, ct, g, args, out, params) -> bool:
 def _pull_matmul(tape, ct, g, args, out, params) -> bool:
     """A @ v (matrix, vector) or v @ A: an outer product and a vector-matrix product,
     as `_matmul_vjp_a` / `_matmul_vjp_b` compute them on float arrays."""
-    if not _plain(g) or g.ndim != 1:
+    if type(g) is not ndarray or g.dtype is not _F64 or g.ndim != 1 or core.NAN_CHECK:
         return False
     a, b = args
     ra = type(a) is RNode and a._trace is tape
@@ -135,7 +140,8 @@ def _pull_matmul(tape, ct, g, args, out, params) -> bool:
 def _pull_tanh(tape, ct, g, args, out, params) -> bool:
     """tanh: g * (1 - ans * ans), unless that holds a nan (then `safe_mul` decides)."""
     (a,) = args
-    if not _plain(g) or type(out) is not ndarray or out.shape != g.shape:
+    if (type(g) is not ndarray or g.dtype is not _F64 or type(out) is not ndarray
+            or out.shape != g.shape or core.NAN_CHECK):
         return False
     if not (type(a) is RNode and a._trace is tape):
         return True  # (a constant's: nothing to pull back)

@@ -181,6 +181,8 @@ class FastTape(Tape):
                         return self._linear(out, a, None, d, None)
             elif p.op is not None and not params:
                 out = p.op(pa)
+            elif tpa is ndarray:  # (not traced: what `bind` would do)
+                out = core.apply_impl(p, (pa,), params)
             else:
                 out = P.bind(p, (pa,), params)
         else:

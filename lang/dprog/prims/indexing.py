@@ -109,7 +109,7 @@ def _check_steps(idx):
 
 
 def _has_array(idx) -> bool:
-    return any(type(i) is ndarray for i in idx)
+    return ndarray in map(type, idx)  # (no generator: every index asks)
 
 
 def _getitem_np(x, idx):
