@@ -242,7 +242,15 @@ class FastTape(Tape):
             return self._linear(out, a, b, da, db)
         if ((tpa is ndarray or tpb is ndarray) and p.op is not None and not p.lean
                 and not core.NAN_CHECK):  # arrays: the operation's own fast path
-            return self._general(p, (a, b), p.op(pa, pb), EMPTY)
+            out = p.op(pa, pb)
+            r = RNode()  # (`_general`, inline: a net's every array operation comes here)
+            r._trace = self
+            r.primal = out
+            recs = self.recs
+            r.idx = idx = len(recs)
+            recs += (GENERAL, 0.0, -1, 0.0)
+            self.general[idx] = (p, (a, b), out, EMPTY)
+            return r
         return self.process(p, (a, b), EMPTY)
 
     def _p_of(self, i: int):
@@ -302,6 +310,10 @@ class FastTape(Tape):
         seg = self.recs[lo:hi]
         add = P.add
         safe_mul = P.safe_mul
+        general = self.general
+        # an array record's shortcut straight from here when there is no deadline to
+        # watch (`_pull_general` reads the clock, then tries it)
+        pulls = ARRAY_PULLS if P.LIMITS.deadline is None else {}
         i = hi
         try:
             for i, j, da, j2, db in zip(range(hi - 4, lo - 4, -4), seg[-4::-4], seg[-3::-4],
@@ -346,7 +358,10 @@ class FastTape(Tape):
                     continue  # a leaf keeps its cotangent
                 ct[i] = None
                 c = d = None  # earlier nodes' cotangents: `g` may be one (see `owned`)
-                self._pull_general(ct, g, i)
+                rec = general[i]
+                pull = pulls.get(rec[0])
+                if pull is None or not pull(self, ct, g, rec[1], rec[2], rec[3]):
+                    self._pull_general(ct, g, i)
         except DpError as err:
             self.locate_nan(err, i)
             raise
