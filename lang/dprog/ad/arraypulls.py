@@ -91,9 +91,15 @@ def _pull_add(tape, ct, g, args, out, params) -> bool:
         return False
     ja, jb = js
     if ja >= 0:
-        accumulate(ct, ja, g)
+        if ct[ja] is None:  # (`accumulate`'s first case, without a call)
+            ct[ja] = g
+        else:
+            accumulate(ct, ja, g)
     if jb >= 0:
-        accumulate(ct, jb, g)
+        if ct[jb] is None:
+            ct[jb] = g
+        else:
+            accumulate(ct, jb, g)
     return True
 
 
@@ -104,9 +110,16 @@ def _pull_sub(tape, ct, g, args, out, params) -> bool:
         return False
     ja, jb = js
     if ja >= 0:
-        accumulate(ct, ja, g)
+        if ct[ja] is None:
+            ct[ja] = g
+        else:
+            accumulate(ct, ja, g)
     if jb >= 0:
-        accumulate(ct, jb, xp.negative(g))
+        c = xp.negative(g)
+        if ct[jb] is None:
+            ct[jb] = c
+        else:
+            accumulate(ct, jb, c)
     return True
 
 
@@ -124,15 +137,31 @@ def _pull_matmul(tape, ct, g, args, out, params) -> bool:
         return False
     if pa.ndim == 2 and pb.ndim == 1:  # A @ v: dA = outer(g, v), dv = g @ A
         if ra:
-            accumulate(ct, a.idx, xp.multiply.outer(g, pb))
+            c = xp.multiply.outer(g, pb)
+            if ct[a.idx] is None:
+                ct[a.idx] = c
+            else:
+                accumulate(ct, a.idx, c)
         if rb:
-            accumulate(ct, b.idx, P.matmul(g, pa))
+            c = P.matmul(g, pa)
+            if ct[b.idx] is None:
+                ct[b.idx] = c
+            else:
+                accumulate(ct, b.idx, c)
         return True
     if pa.ndim == 1 and pb.ndim == 2:  # v @ A: dv = A @ g, dA = outer(v, g)
         if ra:
-            accumulate(ct, a.idx, P.matmul(pb, g))
+            c = P.matmul(pb, g)
+            if ct[a.idx] is None:
+                ct[a.idx] = c
+            else:
+                accumulate(ct, a.idx, c)
         if rb:
-            accumulate(ct, b.idx, xp.multiply.outer(pa, g))
+            c = xp.multiply.outer(pa, g)
+            if ct[b.idx] is None:
+                ct[b.idx] = c
+            else:
+                accumulate(ct, b.idx, c)
         return True
     return False
 
@@ -150,7 +179,11 @@ def _pull_tanh(tape, ct, g, args, out, params) -> bool:
     xp.multiply(g, d, out=d)
     if not _nan_free(d):
         return False
-    accumulate(ct, a.idx, d)
+    c = d
+    if ct[a.idx] is None:
+        ct[a.idx] = c
+    else:
+        accumulate(ct, a.idx, c)
     return True
 
 
@@ -168,7 +201,11 @@ def _pull_logsumexp(tape, ct, g, args, out, params) -> bool:
     e = xp.subtract(x, out)
     xp.exp(e, out=e)
     xp.multiply(g, e, out=e)
-    accumulate(ct, a.idx, e)
+    c = e
+    if ct[a.idx] is None:
+        ct[a.idx] = c
+    else:
+        accumulate(ct, a.idx, c)
     return True
 
 

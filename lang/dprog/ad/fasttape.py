@@ -34,6 +34,7 @@ from ..core.limits import check_deadline, time_exceeded
 from ..prims import core
 from ..prims import primitives as P
 from ..prims.core import EMPTY
+from ..prims.indexing import basic_getitem, getitem_p
 from .arraypulls import ARRAY_PULLS
 from .arraypulls import accumulate as _accumulate
 from .reverse import OWNED_IN_PULLBACK, RNode, Tape, _shape_only, dprog_stack
@@ -182,7 +183,9 @@ class FastTape(Tape):
             elif p.op is not None and not params:
                 out = p.op(pa)
             elif tpa is ndarray:  # (not traced: what `bind` would do)
-                out = core.apply_impl(p, (pa,), params)
+                out = basic_getitem(pa, params["idx"]) if p is getitem_p else None
+                if out is None:
+                    out = core.apply_impl(p, (pa,), params)
             else:
                 out = P.bind(p, (pa,), params)
         else:
