@@ -1393,7 +1393,8 @@ COVERED_PRIMITIVES = [
     "+", "-", "*", "/", "%", "**", "atan2", "maximum", "minimum", "safe_mul", "safe_div",
     "hypot", "logaddexp", "xlogy", "erf", "erfc", "erfinv", "lgamma", "digamma", "polygamma",
     "sinc", "sinc_deriv", "cumprod", "svd_s", "svd_u", "svd_v",
-    "where", "sum", "max", "min", "prod", "prod_others", "prod_pairs", "norm", "cumsum",
+    "where", "sum", "max", "min", "prod", "prod_others", "prod_pairs", "norm", "logsumexp",
+    "cumsum",
     "reshape", "transpose", "broadcast_to", "index", "index_add", "index update",
     "take_along", "put_along",
     "index accumulate", "stack", "array",
@@ -1410,7 +1411,7 @@ NONDIFF_PRIMITIVES = [
 # Differentiable builtins (BUILTIN_TABLE diff "yes") that are not a single primitive of
 # the same name; the rest are the primitive of that name (or the one named here).
 BUILTIN_PRIMITIVE = {"matmul": "@", "pow": "**", "gammaln": "lgamma"}
-COMPOSED_BUILTINS = ["mean", "clip", "logsumexp", "softmax", "outer", "dot", "full", "float",
+COMPOSED_BUILTINS = ["mean", "clip", "softmax", "outer", "dot", "full", "float",
                      "pow", "tree_map", "linspace", "var", "std", "expand_dims", "squeeze",
                      "flip", "swapaxes", "moveaxis", "broadcast_to", "hstack", "vstack",
                      "tril", "triu", "diagonal", "trace", "diag", "roll", "repeat", "tile",

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import dprog
+from dprog.ad import fasttape
 from dprog.ad.engines import reference_engines
 from dprog.ad.fastpath import RECORDERS
 from dprog.ad.fasttape import FastTape
@@ -96,6 +97,43 @@ def test_matrix_vector_rules_equal_the_general_ones():
     w = np.linspace(0.5, 2.0, 3)
     np.testing.assert_allclose(P.matmul_p.vjps[0](v, w @ a, w, a), a @ v)
     np.testing.assert_allclose(P.matmul_p.vjps[1](v, w @ a, w, a), np.outer(w, v))
+
+
+ARRAY_OPS = RNN + """
+fn more(p, xs, h) {
+  let total = loss(p, xs, h)
+  for t in range(len(xs)) {
+    let v = tanh(h @ p.U - p.b) - h          # v @ A, -, tanh
+    let z = p.W[:, xs[t]] * v + 2.0 - v[xs[t]]  # broadcasting: the rules' path
+    total = total + logsumexp(z) + logsumexp(p.V, axis=0)[1] + sum(v[1:3] * z[0:2])
+    h = v
+  }
+  return total
+}
+"""
+
+
+@pytest.mark.parametrize("fn", ["loss", "more"])
+def test_array_pulls_equal_the_rules_to_the_bit(monkeypatch, fn):
+    """ad/arraypulls.py's shortcuts compute the cotangents with the NumPy calls of the
+    rules they stand for: the same gradients exactly, and the reference engine's to
+    rounding."""
+    it = dprog.Interpreter(stdout=io.StringIO())
+    it.exec(ARRAY_OPS)
+    p, xs, h = _rnn_args()
+    call = f"value_and_grad({fn}, argnums=(0, 2))(p, xs, h)"
+    fast = it.eval(call, {"p": p, "xs": xs, "h": h})
+    monkeypatch.setattr(fasttape, "ARRAY_PULLS", {})
+    rules = it.eval(call, {"p": p, "xs": xs, "h": h})
+    monkeypatch.undo()
+    with reference_engines():
+        ref = it.eval(call, {"p": p, "xs": xs, "h": h})
+    assert fast[0] == rules[0]
+    for k in p:
+        np.testing.assert_array_equal(fast[1][0][k], rules[1][0][k])
+        np.testing.assert_allclose(fast[1][0][k], ref[1][0][k], rtol=1e-12, atol=1e-13)
+    np.testing.assert_array_equal(fast[1][1], rules[1][1])
+    np.testing.assert_allclose(fast[1][1], ref[1][1], rtol=1e-12, atol=1e-13)
 
 
 def test_recorders_module_is_current():

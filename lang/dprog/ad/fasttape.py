@@ -33,8 +33,10 @@ from ..core.errors import DpError
 from ..core.limits import check_deadline, time_exceeded
 from ..prims import core
 from ..prims import primitives as P
-from ..prims.core import _F64, EMPTY
-from ..prims.indexing import getitem_p, index_add_into
+from ..prims.core import EMPTY
+from ..prims.indexing import basic_getitem, getitem_p
+from .arraypulls import ARRAY_PULLS
+from .arraypulls import accumulate as _accumulate
 from .reverse import OWNED_IN_PULLBACK, RNode, Tape, _shape_only, dprog_stack
 
 _getrefcount = sys.getrefcount
@@ -47,12 +49,13 @@ _CHUNK = 4 * 4096  # entries of `recs` per slice in the backward pass
 class FastTape(Tape):
     """Reverse mode with the float fast paths (same results as `Tape`)."""
 
-    __slots__ = ("recs", "general")
+    __slots__ = ("recs", "general", "stand_ins")
 
     def __init__(self):
         super().__init__()
         self.recs: list = []      # 4 entries per node: parent, partial, parent, partial
         self.general: dict = {}   # node idx -> (p, args, out, params)
+        self.stand_ins: dict = {}  # node idx -> its shape-only stand-in (lean records)
 
     def __len__(self) -> int:
         return len(self.recs) >> 2
@@ -61,6 +64,7 @@ class FastTape(Tape):
         self.recs = []
         self.general = {}
         self.where = {}
+        self.stand_ins = {}
 
     def _general(self, p, args, out, params) -> RNode:
         """Record a call that is not linear on floats; the value returned holds `out`."""
@@ -89,10 +93,29 @@ class FastTape(Tape):
         """A `lean` primitive: its record keeps shape-only stand-ins for the arguments at
         `p.lean`, and no output (see `Tape.lean_node`)."""
         lean = p.lean
-        rec_args = tuple(_shape_only(a, self) if k in lean else a for k, a in enumerate(args))
-        r = self._general(p, rec_args, out, params)
-        self.general[r.idx] = (p, rec_args, None, params)
+        if len(args) == 1 and lean == (0,):  # an index, at every step of a loop
+            rec_args = (self._stand_in(args[0]),)
+        else:
+            rec_args = tuple(_shape_only(a, self) if k in lean else a
+                             for k, a in enumerate(args))
+        r = RNode()
+        r._trace = self
+        r.primal = out
+        recs = self.recs
+        r.idx = idx = len(recs)
+        recs += (GENERAL, 0.0, -1, 0.0)
+        self.general[idx] = (p, rec_args, None, params)
         return r
+
+    def _stand_in(self, a):
+        """`_shape_only(a, self)`, made once per node of this tape (a weight indexed at
+        every step shares one)."""
+        if type(a) is not RNode or a._trace is not self:
+            return _shape_only(a, self)
+        s = self.stand_ins.get(a.idx)
+        if s is None:
+            s = self.stand_ins[a.idx] = _shape_only(a, self)
+        return s
 
     def _linear(self, out, a, b, da, db) -> RNode:
         """A linear record of out = f(a, b) with partials da, db (b None: unary)."""
@@ -159,6 +182,10 @@ class FastTape(Tape):
                         return self._linear(out, a, None, d, None)
             elif p.op is not None and not params:
                 out = p.op(pa)
+            elif tpa is ndarray:  # (not traced: what `bind` would do)
+                out = basic_getitem(pa, params["idx"]) if p is getitem_p else None
+                if out is None:
+                    out = core.apply_impl(p, (pa,), params)
             else:
                 out = P.bind(p, (pa,), params)
         else:
@@ -218,7 +245,15 @@ class FastTape(Tape):
             return self._linear(out, a, b, da, db)
         if ((tpa is ndarray or tpb is ndarray) and p.op is not None and not p.lean
                 and not core.NAN_CHECK):  # arrays: the operation's own fast path
-            return self._general(p, (a, b), p.op(pa, pb), EMPTY)
+            out = p.op(pa, pb)
+            r = RNode()  # (`_general`, inline: a net's every array operation comes here)
+            r._trace = self
+            r.primal = out
+            recs = self.recs
+            r.idx = idx = len(recs)
+            recs += (GENERAL, 0.0, -1, 0.0)
+            self.general[idx] = (p, (a, b), out, EMPTY)
+            return r
         return self.process(p, (a, b), EMPTY)
 
     def _p_of(self, i: int):
@@ -278,6 +313,10 @@ class FastTape(Tape):
         seg = self.recs[lo:hi]
         add = P.add
         safe_mul = P.safe_mul
+        general = self.general
+        # an array record's shortcut straight from here when there is no deadline to
+        # watch (`_pull_general` reads the clock, then tries it)
+        pulls = ARRAY_PULLS if P.LIMITS.deadline is None else {}
         i = hi
         try:
             for i, j, da, j2, db in zip(range(hi - 4, lo - 4, -4), seg[-4::-4], seg[-3::-4],
@@ -322,7 +361,10 @@ class FastTape(Tape):
                     continue  # a leaf keeps its cotangent
                 ct[i] = None
                 c = d = None  # earlier nodes' cotangents: `g` may be one (see `owned`)
-                self._pull_general(ct, g, i)
+                rec = general[i]
+                pull = pulls.get(rec[0])
+                if pull is None or not pull(self, ct, g, rec[1], rec[2], rec[3]):
+                    self._pull_general(ct, g, i)
         except DpError as err:
             self.locate_nan(err, i)
             raise
@@ -338,7 +380,8 @@ class FastTape(Tape):
         deadline = P.LIMITS.deadline
         if deadline is not None and monotonic() > deadline:
             raise time_exceeded()  # one clock read per general node, none on floats
-        if p is getitem_p and _index_into(ct, g, args[0], params["idx"]):
+        pull = ARRAY_PULLS.get(p)  # an array record's shortcut (arraypulls.py)
+        if pull is not None and pull(self, ct, g, args, out, params):
             return
         if p.vjp_joint is None and not p.lean and len(args) <= 2:
             self._pull_small(ct, g, p.vjps, args, out, params)
@@ -393,52 +436,6 @@ class FastTape(Tape):
             c = rules[1](g, out, pa, pb, **params)
             if c is not None:
                 _accumulate(ct, b.idx, c)
-
-
-def _refs_of_an_item(items: list) -> int:
-    x = items[0]
-    return _getrefcount(x)
-
-
-# getrefcount of a cotangent held only by the `ct` list, read in `_accumulate`
-_OWNED_IN_CT = _refs_of_an_item([object()])
-
-
-def _owned(acc) -> bool:
-    """Whether the cotangent `acc` (read from `ct` by the caller) is a float array that
-    nothing else holds or views: the backward pass may then add into it in place."""
-    return (type(acc) is ndarray and acc.dtype is _F64 and acc.base is None
-            and _getrefcount(acc) <= _OWNED_IN_CT + 1 and acc.flags.writeable
-            and not core.NAN_CHECK)
-
-
-def _accumulate(ct: list, j: int, c) -> None:
-    """ct[j] += c; in place when ct[j] is an array of the same shape that only `ct`
-    holds (made by a rule in this pass), so a weight used at every step of a loop
-    gets one gradient array, not one per step."""
-    acc = ct[j]
-    if acc is None:
-        ct[j] = c
-    elif (type(c) is ndarray and type(acc) is ndarray and c.shape == acc.shape
-          and c.dtype is _F64 and acc.dtype is _F64 and acc.base is None
-          and _getrefcount(acc) <= _OWNED_IN_CT and acc.flags.writeable
-          and not core.NAN_CHECK):  # (`_owned`, inline: this runs for every parent)
-        xp.add(acc, c, out=acc)
-    else:
-        ct[j] = P.add(acc, c)
-
-
-def _index_into(ct: list, g, x, idx) -> bool:
-    """The cotangent of x[idx] added into x's cotangent in place when that is an owned
-    array (instead of a zero array the size of x per index); False if not done."""
-    if type(x) is not RNode or type(g) is not ndarray and type(g) is not float:
-        return False
-    j = x.idx
-    acc = ct[j]
-    if acc is None or not _owned(acc):
-        return False
-    index_add_into(acc, g, idx)
-    return True
 
 
 ndarray = xp.ndarray

@@ -124,23 +124,9 @@ def _cumsum(x, axis=None):
 
 
 def logsumexp_(x, axis=None, keepdims=False):
-    """log(sum(exp(x))) shifted by the (constant) maximum so it never overflows."""
-    m = P.bind(P.max_p, (strip_derivatives(x),), {"axis": axis})  # (a batch under vmap)
-    if type(m) is float:
-        m = m if math.isfinite(m) else 0.0
-    else:
-        m = P.where(P.isfinite(m), m, 0.0)
-    mk = m
-    if axis is not None:
-        kept = list(P.shape(x))
-        for a in _axes_tuple(axis, len(kept)):
-            kept[a] = 1
-        mk = P.reshape(m, tuple(kept))
-    s = P.sum_(P.exp(P.sub(x, mk)), axis=axis)
-    r = P.add(P.log(s), m)
-    if keepdims and axis is not None:
-        r = P.reshape(r, P.shape(mk))
-    return r
+    """The primitive logsumexp along `axis` (checked), the reduced axes kept if asked."""
+    r = P.logsumexp(x, axis)
+    return _keep_dims(r, x, axis) if keepdims else r
 
 
 def _is_number(v) -> bool:
@@ -150,21 +136,13 @@ def _is_number(v) -> bool:
     return type(v) in (int, float, bool)
 
 
-def _axes_tuple(axis, nd: int) -> tuple:
-    axes = axis if type(axis) is tuple else (axis,)
-    return tuple(a % nd if nd else a for a in axes)
-
-
-@builtin("logsumexp(x, axis=none, *, keepdims=false)", "log(sum(exp(x))) computed stably "
-         "(along `axis`)", "reductions")
+@builtin_of(P.logsumexp_p)
 def _logsumexp(x, axis=None, keepdims=False):
     x = _num(x, "logsumexp")
-    keepdims = _bool_arg(keepdims, "logsumexp", "keepdims")
-    if axis is None and P.shape(x) and 0 in P.shape(x):
-        return -math.inf  # log(sum of nothing), as NumPy and JAX
-    axis = _axis(axis, "logsumexp", x)
-    r = logsumexp_(x, axis)
-    return _keep_dims(r, x, axis) if keepdims else r
+    if axis is None and keepdims is False:
+        return P.logsumexp(x)  # (a loss's call, at every step)
+    return logsumexp_(x, _axis(axis, "logsumexp", x),
+                      _bool_arg(keepdims, "logsumexp", "keepdims"))
 
 
 # ================================================================== arrays

@@ -23,7 +23,7 @@ from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError, DpValueError
 from ..core.values import TRACER_TYPES
 from .batching import all_at_front
-from .core import F64, _nb, _norm_axis, bind, check_size, defprim, ndarray, ndim, shape
+from .core import _F64, F64, _nb, _norm_axis, bind, check_size, defprim, ndarray, ndim, shape
 from .structure import (
     _batch_shape,
     broadcast_to,
@@ -109,7 +109,7 @@ def _check_steps(idx):
 
 
 def _has_array(idx) -> bool:
-    return any(type(i) is ndarray for i in idx)
+    return ndarray in map(type, idx)  # (no generator: every index asks)
 
 
 def _getitem_np(x, idx):
@@ -117,6 +117,23 @@ def _getitem_np(x, idx):
     if _has_array(idx):
         check_size(math.prod(region_shape(xp.shape(x), idx)))
     return x[idx]
+
+
+def basic_getitem(x: ndarray, idx: tuple):
+    """x[idx] for a float array and an index of ints and slices (a view, or a float):
+    what `getitem_p` gives, without its checks; None for any other index (the
+    primitive then checks it and reports what is wrong). The tape's fast path."""
+    if x.dtype is not _F64:
+        return None
+    for i in idx:
+        t = type(i)
+        if t is not int and (t is not slice or i.step == 0):
+            return None
+    try:
+        r = x[idx]
+    except IndexError:
+        return None
+    return r if type(r) is ndarray else float(r)
 
 
 # ---------------------------------------------------------------- batching rules (vmap)

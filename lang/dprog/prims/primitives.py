@@ -223,6 +223,8 @@ from .reductions import (  # noqa: F401
     cumprod_p,
     cumsum,
     cumsum_p,
+    logsumexp,
+    logsumexp_p,
     max_p,
     min_p,
     norm_p,

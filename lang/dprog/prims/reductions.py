@@ -1,13 +1,28 @@
 """Reductions other than `sum` (which lives in structure.py): max/min, products,
-norms, cumulative sums, and the non-differentiable argmax/argmin/any/all."""
+norms, log-sum-exp, cumulative sums, and the non-differentiable argmax/argmin/any/all."""
 
 from __future__ import annotations
 
+import math
+
 from ..core.backend import xp
 from ..core.errors import DpDifferentiationError, DpValueError
-from ..core.values import strip
-from .core import F64, _nb, _norm_axis, _shift_axis, bind, defprim, ndim, normalize, shape
-from .elementwise import div, mul, safe_div, sub
+from ..core.values import TRACER_TYPES, strip
+from . import core
+from .core import (
+    _F64,
+    F64,
+    _nb,
+    _norm_axis,
+    _shift_axis,
+    bind,
+    defprim,
+    ndarray,
+    ndim,
+    normalize,
+    shape,
+)
+from .elementwise import div, exp, mul, safe_div, safe_mul, sub
 from .indexing import getitem
 from .structure import _axis_error, _expand_reduced, broadcast_to, pad_batched, reshape, sum_
 
@@ -217,6 +232,48 @@ norm_p = defprim(
              safe_div(x, _expand_reduced(ans, x, axis, False))),))
 
 
+# log(sum(exp(x))) (along `axis`): one primitive rather than the five operations that
+# compute it, since a softmax cross-entropy loss calls it at every step; the
+# derivative is the softmax exp(x - ans)
+def _logsumexp_np(x, axis=None):
+    """Shifted by the maximum (the constant 0 where that is not finite), so that it
+    never overflows; -inf for an empty array, as NumPy's sum of nothing."""
+    x = xp.asarray(x, dtype=F64)
+    if axis is None:
+        return _lse_vector(x.reshape(-1)) if x.size else -math.inf
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0.0)
+    s = xp.sum(xp.exp(x - m), axis=axis, keepdims=True)
+    return xp.squeeze(xp.log(s) + m, axis=axis)
+
+
+def _lse_vector(x: ndarray) -> float:
+    """logsumexp of a non-empty float array over every axis, with fewer temporaries
+    (a loss calls it once per step)."""
+    m = float(x.max())
+    if m - m != 0.0:  # not finite
+        m = 0.0
+    e = x - m
+    xp.exp(e, out=e)
+    return math.log(e.sum()) + m
+
+
+def _softmax_of(x, ans, axis):
+    """exp(x - logsumexp(x)): the derivative of logsumexp, from its output."""
+    return exp(sub(x, _expand_reduced(ans, x, axis, False)))
+
+
+logsumexp_p = defprim(
+    "logsumexp", _logsumexp_np, shape_error=_empty_reduce("logsumexp"), batch="along axis",
+    jvp=(lambda t, ans, x, axis=None:
+         sum_(safe_mul(pad_batched(t, ndim(x), _nb(t, x)), _softmax_of(x, ans, axis)),
+              axis=_shift_axis(axis, _nb(t, x), ndim(x))),),
+    vjp=(lambda g, ans, x, axis=None:
+         safe_mul(_expand_reduced(g, x, axis, False), _softmax_of(x, ans, axis)),),
+    sig="logsumexp(x, axis=none, *, keepdims=false)", category="reductions",
+    doc="log(sum(exp(x))) computed stably (along `axis`)")
+
+
 def _cumsum_np(x, axis=None):
     return xp.cumsum(x, axis=axis)
 
@@ -284,6 +341,22 @@ all_p = defprim("all", lambda x, axis=None: xp.all(x, axis=axis), differentiable
 
 
 # ============================================================ dispatching operations
+def logsumexp(x, axis=None):
+    """logsumexp over `axis`; over every axis of a float array without a call through
+    `bind`, and a traced one straight to its trace (no parameters to pass)."""
+    if axis is None:
+        tx = type(x)
+        if tx is ndarray and x.size and x.dtype is _F64 and not core.NAN_CHECK:
+            return _lse_vector(x)
+        if tx in TRACER_TYPES:
+            return x._trace.process1(logsumexp_p, x)
+        return bind(logsumexp_p, (x,))
+    return bind(logsumexp_p, (x,), {"axis": axis})
+
+
+logsumexp_p.op = logsumexp  # the engines call it for a call without parameters
+
+
 def prod_others(x, axis=None):
     return bind(prod_others_p, (x,), {"axis": axis})
 

@@ -72,6 +72,13 @@ def _where(pos: tuple) -> str:
 def canonical_index(shape: tuple, parts: list) -> tuple:
     """The canonical index for an array of `shape` (see the module doc), or a dprog
     index error saying which part does not fit."""
+    if len(parts) <= len(shape):  # ints in range and slices (most indexes): as they are
+        for k, i in enumerate(parts):
+            t = type(i)
+            if t is not slice and (t is not int or not -shape[k] <= i < shape[k]):
+                break
+        else:
+            return tuple(parts)
     if any(p is Ellipsis for p in parts):  # (not `in`: that compares arrays elementwise)
         parts = _expand_ellipsis(shape, parts)
     used = sum(_axes_used(i) for i in parts)
