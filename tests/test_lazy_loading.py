@@ -1,0 +1,92 @@
+"""Start-up loads only what a program uses (issue 17, row W5): the builtins' category
+modules load on the first lookup of one of their names, and the static lists that let
+every name be seen without loading match the real registrations."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+import dprog
+from dprog.lib import builtins as B
+from dprog.runtime.functions import Builtin
+
+
+def _python(code: str) -> str:
+    """Run `code` in a fresh interpreter (nothing of dprog loaded yet); its stdout."""
+    env = dict(os.environ)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       timeout=120, check=True)
+    return r.stdout
+
+
+def test_category_names_match_the_registrations():
+    # each category module, imported alone in order, registers exactly its listed names
+    out = _python(
+        "import importlib, json\n"
+        "from dprog.lib import builtins as B, table as T\n"
+        "seen = set(T._IMPLS); got = {}\n"
+        "for m in B.CATEGORY_NAMES:\n"
+        "    importlib.import_module('dprog.lib.' + m)\n"
+        "    got[m] = [n for n in T._IMPLS if n not in seen]; seen |= set(T._IMPLS)\n"
+        "print(json.dumps(got))\n")
+    got = json.loads(out)
+    want = {m: list(names) for m, names in B.CATEGORY_NAMES.items()}
+    assert got == want, f"lib/builtins.py CATEGORY_NAMES should be {got}"
+
+
+def test_start_up_loads_no_category():
+    out = _python(
+        "import sys, dprog\n"
+        "it = dprog.Interpreter()\n"
+        "it.exec('let y = 1 + 2')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('dprog.lib.')))\n")
+    assert out.strip() == "['dprog.lib.builtins', 'dprog.lib.table']"
+
+
+def test_print_loads_only_its_category():
+    out = _python(
+        "import sys, dprog\n"
+        "it = dprog.Interpreter()\n"
+        "it.exec('print(1)')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('dprog.lib.')))\n")
+    assert out.strip().splitlines()[-1] == ("['dprog.lib.builtins', 'dprog.lib.other', "
+                                            "'dprog.lib.table']")
+
+
+def test_namespace_sees_every_name_and_makes_each_on_lookup():
+    ns = B.make_builtins(None)
+    names = list(ns)
+    assert names == [*B.BUILTIN_TABLE, *B.CONSTANTS]
+    assert len(ns) == len(names) and set(ns.keys()) == set(names)
+    for name in B.BUILTIN_TABLE:
+        assert name in ns
+        b = ns[name]
+        assert isinstance(b, Builtin) and b.sig == B.BUILTIN_TABLE[name].signature
+        assert ns.get(name) is b  # made once
+    assert "no_such_builtin" not in ns and ns.get("no_such_builtin") is None
+    with pytest.raises(KeyError):
+        ns["no_such_builtin"]
+    assert dict(ns.items()) == {n: ns[n] for n in names}
+
+
+def test_complete_table_lists_every_builtin_in_declaration_order():
+    per_category = [n for names in B.CATEGORY_NAMES.values() for n in names]
+    assert list(B.BUILTIN_TABLE)[: len(per_category)] == per_category
+    assert set(B._IMPLS) == set(B.BUILTIN_TABLE)
+    assert "inv" in B.BUILTIN_TABLE and B.BUILTIN_TABLE["inv"].category
+
+
+def test_a_lazily_loaded_builtin_pickles_into_a_fresh_process():
+    it = dprog.Interpreter()
+    data = pickle.dumps(it.builtins["cholesky"])
+    out = _python(
+        "import pickle, sys\n"
+        f"b = pickle.loads({data!r})\n"
+        "print(b.name, b.sig)\n")
+    assert out.strip() == f"cholesky {B.BUILTIN_TABLE['cholesky'].signature}"
