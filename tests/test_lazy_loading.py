@@ -90,3 +90,57 @@ def test_a_lazily_loaded_builtin_pickles_into_a_fresh_process():
         f"b = pickle.loads({data!r})\n"
         "print(b.name, b.sig)\n")
     assert out.strip() == f"cholesky {B.BUILTIN_TABLE['cholesky'].signature}"
+
+
+def test_lazy_families_match_what_they_define_and_register():
+    # each family loaded alone binds its listed names, and every primitive it registers
+    # is among them (by identity); none declares a builtin derived from its signature,
+    # nor is a NumPy ufunc (start-up derives those from the primitives loaded so far)
+    out = _python(
+        "import json, sys\n"
+        "from dprog.prims import primitives as P, core\n"
+        "from dprog.lib import builtins as B\n"
+        "from dprog.core.backend import xp\n"
+        "got = {}\n"
+        "for fam, names in P.LAZY_FAMILIES.items():\n"
+        "    before = set(map(id, core.REGISTRY.values()))\n"
+        "    P.load_family(fam)\n"
+        "    new = [p for p in core.REGISTRY.values() if id(p) not in before]\n"
+        "    listed = {id(getattr(sys.modules['dprog.prims.' + f], n))\n"
+        "              for f, ns in P.LAZY_FAMILIES.items() if 'dprog.prims.' + f in sys.modules\n"
+        "              for n in ns}\n"
+        "    got[fam] = {'unlisted': [p.name for p in new if id(p) not in listed],\n"
+        "                'derived': [p.name for p in new if p.sig and p.sig[:p.sig.index('(')]\n"
+        "                            not in B._CATEGORY_OF],\n"
+        "                'ufuncs': [p.name for p in new if isinstance(p.impl, xp.ufunc)],\n"
+        "                'new': len(new)}\n"
+        "print(json.dumps(got))\n")
+    got = json.loads(out)
+    assert sum(r["new"] for r in got.values()) >= len(got)
+    for fam, r in got.items():
+        assert not r["unlisted"] and not r["derived"] and not r["ufuncs"], (fam, r)
+
+
+def test_start_up_loads_no_lazy_family():
+    out = _python(
+        "import sys, dprog\n"
+        "it = dprog.Interpreter()\n"
+        "it.exec('print(sum(sin([1.0, 2.0]) @ [[1.0], [2.0]]))')\n"
+        "from dprog.prims import primitives as P\n"
+        "print(sorted(f for f in P.LAZY_FAMILIES if 'dprog.prims.' + f in sys.modules))\n"
+        "P.cholesky_p\n"
+        "print(sorted(f for f in P.LAZY_FAMILIES if 'dprog.prims.' + f in sys.modules))\n")
+    lines = out.strip().splitlines()
+    assert lines[-2] == "[]"
+    assert lines[-1] == "['decompositions', 'triangular']"
+
+
+def test_registry_read_from_primitives_is_complete():
+    from dprog.prims import core
+    from dprog.prims import primitives as P
+    reg = P.REGISTRY
+    assert reg is core.REGISTRY and P.loaded() is reg
+    for names in P.LAZY_FAMILIES.values():
+        for n in names:
+            assert getattr(P, n) is not None
+    assert "cholesky" in reg and "einsum" in reg

@@ -272,8 +272,9 @@ def _init_ufuncs() -> None:
         return x
 
     _UFUNCS.clear()
-    # a primitive implemented by a NumPy ufunc stands for that ufunc (xp.sin -> sin, ...)
-    for p in P.REGISTRY.values():
+    # a primitive implemented by a NumPy ufunc stands for that ufunc (xp.sin -> sin, ...);
+    # all are elementwise, none in a family loaded on first use (a test checks it)
+    for p in P.loaded().values():
         if isinstance(p.impl, xp.ufunc) and p.op is not None:
             _UFUNCS[p.impl.__name__] = p.op
     # the rest: the language's operators, aliases and short compositions
