@@ -9,7 +9,8 @@ broadcasting, transposes, sums: the linear maps every rule needs), `indexing`
 `spectral` (the singular values, for the matrix norms), `products` (einsum),
 `triangular` (solve, product, inverse), `decompositions` (cholesky, eigh, svd, qr)
 and `matfuncs` (logabsdet, pinv, expm); `core` holds the registry, `defprim` and
-`bind`. This module only gathers their names. (`core.NAN_CHECK` is not re-exported:
+`bind`. This module only gathers their names, those of five families on first use
+(`LAZY_FAMILIES`, at the end). (`core.NAN_CHECK` is not re-exported:
 it changes while a program runs, so read it from `core`.)
 """
 
