@@ -144,3 +144,73 @@ def test_registry_read_from_primitives_is_complete():
         for n in names:
             assert getattr(P, n) is not None
     assert "cholesky" in reg and "einsum" in reg
+
+
+# ------------------------------------------------------------ the lazy imports' edges
+_LAYERS = ["tools", "host", "lib", "compiler", "runtime", "ad", "prims", "syntax", "core"]
+
+
+def _lazy_edges() -> list[tuple[str, str]]:
+    """(importer, imported) for every import done on first use: `lazy_module(...)` calls
+    found in the sources, the builtins' categories and the primitive families."""
+    import ast
+    from pathlib import Path
+
+    from dprog.prims import primitives as P
+
+    pkg = Path(dprog.__file__).resolve().parent
+    edges = []
+    for path in sorted(pkg.rglob("*.py")):
+        mod = ".".join(("dprog", *path.relative_to(pkg).with_suffix("").parts))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "lazy_module"
+                    and node.args and isinstance(node.args[0], ast.Constant)):
+                edges.append((mod, node.args[0].value))
+    edges += [("dprog.lib.builtins", f"dprog.lib.{m}") for m in B.CATEGORY_NAMES]
+    edges += [("dprog.prims.primitives", f"dprog.prims.{f}") for f in P.LAZY_FAMILIES]
+    return edges
+
+
+def test_lazy_imports_go_downward_without_cycles():
+    import grimp
+
+    edges = _lazy_edges()
+    found = {a for a, _ in edges}
+    assert {"dprog.host.interpreter", "dprog.runtime.state"} <= found
+    graph = grimp.build_graph("dprog", exclude_type_checking_imports=True)
+    nexts = {m: set(graph.find_modules_directly_imported_by(m)) for m in graph.modules}
+    for a, b in edges:
+        nexts.setdefault(a, set()).add(b)
+    for a, b in edges:
+        assert b in graph.modules, f"{a} loads {b}, which does not exist"
+        room_a, room_b = a.split(".")[1], b.split(".")[1]
+        assert _LAYERS.index(room_a) <= _LAYERS.index(room_b), f"{a} -> {b} goes upward"
+        seen, todo = set(), [b]
+        while todo:  # nothing b imports (eagerly or lazily) leads back to a
+            m = todo.pop()
+            assert m != a, f"import cycle through the lazy import {a} -> {b}"
+            if m not in seen:
+                seen.add(m)
+                todo.extend(nexts.get(m, ()))
+
+
+def test_lazy_module_loads_on_first_attribute():
+    from dprog.core.lazy import lazy_module
+
+    m = lazy_module("json")
+    assert "not loaded yet" in repr(m)
+    assert m.dumps([1]) == "[1]" and "loaded" in repr(m)
+    with pytest.raises(AttributeError):
+        _ = m.no_such_attribute
+
+
+def test_print_loads_no_embedding_dask_or_vmap_machinery():
+    out = _python(
+        "import sys\n"
+        "sys.argv = ['dp', '-c', 'print(1)']\n"
+        "from dprog.tools.cli import main\n"
+        "main()\n"
+        "print(sorted(m for m in ('dprog.host.convert', 'dprog.host.pyprims',\n"
+        "    'dprog.host.parallel', 'dprog.ad.batching', 'dprog.lib.plots',\n"
+        "    'dprog.tools.repl') if m in sys.modules))\n")
+    assert out.strip().splitlines()[-1] == "[]"

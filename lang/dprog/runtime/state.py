@@ -10,10 +10,13 @@ import os
 import sys
 import time
 
-from ..ad.batching import NeedsPerExample
 from ..core.backend import xp
 from ..core.errors import DpError, DpImportError, DpInterrupt, DpLimitError
+from ..core.lazy import lazy_module
 from ..core.limits import check_memory
+
+# vmap's signal, imported when a vmap runs (core/lazy.py)
+batching = lazy_module("dprog.ad.batching")
 
 # How many evaluation steps run between checks of the interrupt flag and the step limit.
 # With a timeout the chunk adapts so that the clock is read every few milliseconds, even
@@ -99,7 +102,7 @@ class Runtime:
         attempt it asks for the per-example run instead, so that the output and the
         random stream are exactly those of a loop over the examples."""
         if self.batch_traces:
-            raise NeedsPerExample(self.batch_traces[-1], f"{what} inside vmap")
+            raise batching.NeedsPerExample(self.batch_traces[-1], f"{what} inside vmap")
 
     def seed_lazily(self, seed) -> None:
         """Restart the random stream from `seed` (anything default_rng takes) when it is
