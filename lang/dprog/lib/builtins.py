@@ -158,10 +158,9 @@ class _CompleteTable(Mapping):
         self._rows = rows
 
     def __getitem__(self, name: str):
-        rows = self._rows
-        if name not in rows and _ensure(name):
-            return rows[name]
-        return rows[name]
+        if name not in self._rows:
+            _ensure(name)  # a KeyError below if it is no builtin
+        return self._rows[name]
 
     def __contains__(self, name: object) -> bool:
         return name in self._rows or name in _CATEGORY_OF
