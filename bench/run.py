@@ -707,28 +707,46 @@ def venv_bin(name: str) -> str:
     return name
 
 
+def _timed_run(argv: list, env: dict) -> tuple[float, float]:
+    """One whole process: its wall time and its CPU time (user + system, all its threads)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, argv)
+    return wall, usage.ru_utime + usage.ru_stime
+
+
 def run_w5(cfg: Config) -> None:
     py = venv_bin("python")
     dp = venv_bin("dp")
     cmds = [("python -c pass", [py, "-c", "pass"]),
             ("python -c 'import numpy'", [py, "-c", "import numpy"]),
             ("dp -c 'print(1)'", [dp, "-c", "print(1)"])]
+    cpu = cfg.clock is time.process_time
     print(f"\n== W5 whole-process start-up ({cfg.w5_runs} interleaved runs after "
-          f"{cfg.w5_warmup} warm-up)\n   python = {py}\n   dp = {dp}")
+          f"{cfg.w5_warmup} warm-up; the row uses {'CPU' if cpu else 'wall'} time)"
+          f"\n   python = {py}\n   dp = {dp}")
     row = Row("W5 start-up", "dp -c \"print(1)\"", limit="python -c \"import numpy\"", target=1.1,
               tol=0.0)
     ROWS.append(row)
-    # as a user starts them: without PYTHONPATH and without the BLAS thread variables
-    # this runner sets for its own process (dp picks its own thread count)
-    env = {k: v for k, v in os.environ.items() if k not in BLAS_KEYS}
-    env.pop("PYTHONPATH", None)
-    # An installed package has its bytecode compiled (pip does it); an editable
-    # checkout under PYTHONDONTWRITEBYTECODE=1 never would, and every start-up
-    # would recompile dprog's sources. Compile once so both are measured alike.
     import compileall
 
     import dprog
-    compileall.compile_dir(str(Path(dprog.__file__).parent), quiet=1)
+    # as a user starts them: without the BLAS thread variables this runner sets for its
+    # own process (dp picks its own thread count), and with the dprog this runner
+    # imported: the venv's `dp` would otherwise import the editable install's checkout,
+    # not a worktree's. Both commands get the same PYTHONPATH, so the same sys.path.
+    tree = Path(dprog.__file__).resolve().parent
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_KEYS}
+    env["PYTHONPATH"] = str(tree.parent)
+    # An installed package has its bytecode compiled (pip does it); an editable
+    # checkout under PYTHONDONTWRITEBYTECODE=1 never would, and every start-up
+    # would recompile dprog's sources. Compile once so both are measured alike.
+    compileall.compile_dir(str(tree), quiet=1)
+    print(f"   dprog = {tree}")
     try:
         out = subprocess.run(cmds[2][1], capture_output=True, text=True, env=env, timeout=60,
                              check=False)
@@ -739,24 +757,32 @@ def run_w5(cfg: Config) -> None:
             for _, argv in cmds:
                 subprocess.run(argv, capture_output=True, env=env, check=True, timeout=60)
         wall = {n: [] for n, _ in cmds}
+        cpus = {n: [] for n, _ in cmds}
         for _ in range(cfg.w5_runs):
             for n, argv in cmds:
-                t0 = time.perf_counter()
-                subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=env, check=True, timeout=60)
-                wall[n].append(time.perf_counter() - t0)
+                w, c = _timed_run(argv, env)
+                wall[n].append(w)
+                cpus[n].append(c)
     except Exception as exc:
         row.error = short_error(exc)
         print(f"  ! {row.error}")
         return
-    base = statistics.median(wall["python -c pass"]) * 1e3
-    print(f"{'command':<28} {'median ms':>10} {'min ms':>9} {'max ms':>9} {'x pass':>7}")
+    used = cpus if cpu else wall
+    base = statistics.median(used["python -c pass"]) * 1e3
+    print(f"{'command':<28} {'median ms':>10} {'min ms':>9} {'max ms':>9} {'x pass':>7} "
+          f"{'cpu med ms':>11}")
     for n, s in wall.items():
         med = statistics.median(s) * 1e3
-        print(f"{n:<28} {med:>10.1f} {min(s) * 1e3:>9.1f} {max(s) * 1e3:>9.1f} {med / base:>7.2f}")
-    row.value = statistics.median(wall["dp -c 'print(1)'"]) * 1e3
-    row.limit_value = statistics.median(wall["python -c 'import numpy'"]) * 1e3
-    row.note = f"python -c pass: {base:.1f} ms"
+        print(f"{n:<28} {med:>10.1f} {min(s) * 1e3:>9.1f} {max(s) * 1e3:>9.1f} "
+              f"{statistics.median(used[n]) * 1e3 / base:>7.2f} "
+              f"{statistics.median(cpus[n]) * 1e3:>11.1f}")
+    ratios = sorted(a / b for a, b in zip(used["dp -c 'print(1)'"],
+                                          used["python -c 'import numpy'"]))
+    print(f"dp / numpy per round ({'CPU' if cpu else 'wall'}): median "
+          f"{statistics.median(ratios):.2f}, range {ratios[0]:.2f}-{ratios[-1]:.2f}")
+    row.value = statistics.median(used["dp -c 'print(1)'"]) * 1e3
+    row.limit_value = statistics.median(used["python -c 'import numpy'"]) * 1e3
+    row.note = f"python -c pass: {base:.1f} ms ({'CPU' if cpu else 'wall'} time)"
 
 
 # ======================================================================= memory
@@ -1095,8 +1121,8 @@ def main(argv=None) -> int:
                          "/ W4 / GP / RNN")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="wall: time.perf_counter (default, as the peers); cpu: time.process_time "
-                         "(CPU time of this process, steadier on a loaded machine; W5 and the "
-                         "memory row are unaffected)")
+                         "(CPU time of this process, steadier on a loaded machine; W5 then uses "
+                         "its processes' CPU time; the memory row is unaffected)")
     ap.add_argument("--blas-threads", type=int, metavar="N",
                     help="set OPENBLAS/OMP/MKL_NUM_THREADS=N; 0 keeps NumPy's default. Default: "
                          "NumPy's default (as the peers) on a quiet machine, 1 when the load "

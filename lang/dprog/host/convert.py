@@ -19,15 +19,11 @@ from __future__ import annotations
 
 import math
 import sys
-from contextlib import contextmanager
 
 from ..core.backend import xp
 from ..core.errors import (
     DpDifferentiationError,
     DpError,
-    DpHostError,
-    DpInternalError,
-    DpLimitError,
     DpTypeError,
 )
 from ..core.values import Function, Module, Record, Tracer, check_structure, show, strip
@@ -35,20 +31,7 @@ from ..lib.builtins import make_builtins
 from ..prims import primitives as P
 from ..runtime.indexes import index_part
 from ..runtime.ops import BINOPS, index_value, make_array, op_neg, truth
-
-
-def host_error(what: str, exc: BaseException) -> DpError:
-    """A DpHostError for an exception raised by host code (the caller chains `from exc`).
-
-    Python running out of stack while host code and dprog call each other is the
-    program's recursion, not the host's fault: a limits error, as for dprog alone.
-    """
-    if isinstance(exc, RecursionError):
-        return DpLimitError("recursion too deep for the host (through "
-                            f"{what.replace('the Python function ', '')})", None,
-                            "is a recursive function missing its base case?")
-    return DpHostError(f"{what} raised {type(exc).__name__}: {exc}", None,
-                       "the error comes from the host program (see the Python cause)")
+from .guard import as_dp_error, host_error, host_guard  # noqa: F401 - re-exported
 
 
 # ================================================================ plain callables
@@ -272,8 +255,9 @@ def _init_ufuncs() -> None:
         return x
 
     _UFUNCS.clear()
-    # a primitive implemented by a NumPy ufunc stands for that ufunc (xp.sin -> sin, ...)
-    for p in P.REGISTRY.values():
+    # a primitive implemented by a NumPy ufunc stands for that ufunc (xp.sin -> sin, ...);
+    # all are elementwise, none in a family loaded on first use (a test checks it)
+    for p in P.loaded().values():
         if isinstance(p.impl, xp.ufunc) and p.op is not None:
             _UFUNCS[p.impl.__name__] = p.op
     # the rest: the language's operators, aliases and short compositions
@@ -382,30 +366,6 @@ _init_ufuncs()
 # ================================================================ defined primitives
 
 
-
-
-def as_dp_error(exc: BaseException) -> DpError:
-    """Any exception that escaped the evaluator, as the DpError the host receives."""
-    if isinstance(exc, RecursionError):
-        return DpLimitError("recursion too deep for the host", None,
-                            "lower max_depth or simplify the recursion")
-    if isinstance(exc, MemoryError):
-        return DpLimitError("out of memory", None, "the program allocates too much; "
-                            "lower max_array_elements to stop it earlier")
-    return DpInternalError(f"internal error: {type(exc).__name__}: {exc}", None,
-                           "this is a bug in dprog; please report it with the program")
-
-
-@contextmanager
-def host_guard():
-    """For transformations of plain Python functions (no interpreter): no escapes either."""
-    try:
-        with xp.errstate(all="ignore"):
-            yield
-    except DpError:
-        raise
-    except Exception as exc:
-        raise as_dp_error(exc) from exc
 
 
 def _array_in(v: xp.ndarray) -> object:

@@ -33,6 +33,7 @@ from ..core.errors import (
     DpImportError,
     DpLimitError,
 )
+from ..core.lazy import lazy_module
 from ..core.limits import resident_bytes
 from ..core.values import UNSET, Cell, Module
 from ..lib.builtins import make_builtins
@@ -42,10 +43,14 @@ from ..syntax import nodes as N
 from ..syntax.keywords import KEYWORDS
 from ..syntax.parser import parse
 from . import cstack
-from .convert import as_dp_error, host_guard, to_dprog, to_python
-from .parallel import run_on_executor
-from .pyprims import make_primitive_function
+from .guard import as_dp_error, host_guard
 from .threads import blas_limit, check_threads
+
+# The embedding's conversions, Python-defined primitives and the executor, imported on
+# first use: `dp` runs programs without them (core/lazy.py)
+convert = lazy_module("dprog.host.convert")
+pyprims = lazy_module("dprog.host.pyprims")
+parallel = lazy_module("dprog.host.parallel")
 
 _LOADING = object()
 _KEYWORDS = frozenset(KEYWORDS)
@@ -156,7 +161,7 @@ class Interpreter:
         """parallel_map's elements on this interpreter's executor (None: run them here)."""
         if self.executor is None:
             return None
-        return run_on_executor(self, f, elems, base)
+        return parallel.run_on_executor(self, f, elems, base)
 
     def __repr__(self) -> str:
         return f"<dprog.Interpreter with {len(self.names())} names>"
@@ -275,7 +280,7 @@ class Interpreter:
                 value = self.main.globals[_EVAL_HOLDER].v
             finally:
                 self.main.globals.pop(_EVAL_HOLDER, None)
-            return to_python(value, self)
+            return convert.to_python(value, self)
 
     def run_file(self, path, argv=(), timeout: float | None = None) -> None:
         """Run a .dp file as the main program (its imports resolve next to it)."""
@@ -361,16 +366,16 @@ class Interpreter:
             cell = self.main.globals.get(name) if isinstance(name, str) else None
             if cell is None or cell.v is UNSET or name == _EVAL_HOLDER:
                 if isinstance(name, str) and name in self.builtins:
-                    return to_python(self.builtins[name], self)
+                    return convert.to_python(self.builtins[name], self)
                 raise KeyError(name)
             with self._running():
-                return to_python(cell.v, self)
+                return convert.to_python(cell.v, self)
 
     def __setitem__(self, name: str, value) -> None:
         """Bind a Python value (converted by `to_dprog`) to a global name."""
         _check_name(name)
         with self._lock:
-            self._define_global(name, to_dprog(value, self))
+            self._define_global(name, convert.to_dprog(value, self))
 
     def __contains__(self, name: str) -> bool:
         cell = self.main.globals.get(name)
@@ -395,8 +400,8 @@ class Interpreter:
         if py_fn is None:
             raise TypeError("define: py_fn must be callable, got None")
         with self._lock:
-            self._define_global(name, make_primitive_function(self, name, py_fn, jvp, vjp,
-                                                              batch))
+            self._define_global(name, pyprims.make_primitive_function(self, name, py_fn, jvp,
+                                                                      vjp, batch))
 
 
 def _check_name(name) -> None:

@@ -21,7 +21,7 @@ from collections import OrderedDict
 
 from ..core.errors import DpError, DpHostError, DpInterrupt, DpLimitError, DpTypeError
 from ..core.values import TracedPickleError
-from ..lib.parallel import element_seed, mark_element
+from ..runtime.state import element_seed, mark_element
 from .threads import blas_limit
 
 _WORKER_THREADS = 1  # BLAS threads per worker unless the interpreter says otherwise

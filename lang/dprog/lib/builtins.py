@@ -5,29 +5,29 @@ and the argument checking done on every call. A builtin that calls a primitive
 takes its row from the primitive's `defprim` (`builtin_of`; the plain shapes are
 derived at the end of this module); composed builtins and the transformations are
 declared with `@builtin` in the modules by category (numeric, statistics, shapes,
-selection, linalg, other, files, transforms, parallel, plots), which this module imports.
+selection, linalg, other, files, transforms, parallel, plots).
 The
 arithmetic lives in prims/, the differentiation in ad/.
+
+Lazy loading (issue 17, W5 start-up): a program pays only for the categories it
+uses. `CATEGORY_NAMES` lists, per category module, the builtins it declares (a
+test checks the list against the real registrations); this module is the one
+place that imports a category module, on the first lookup of one of its names
+(`load_category`). `BUILTIN_TABLE` here is the complete table (a listing loads
+every category), `table.BUILTIN_TABLE` holds the rows registered so far, and
+`make_builtins` gives an interpreter a namespace that knows every name and makes
+each builtin on its first lookup.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, Mapping
+
 from ..prims import primitives as P
-from . import (  # noqa: F401 - they fill the table
-    files,
-    linalg,
-    numeric,
-    other,
-    parallel,
-    plots,
-    selection,
-    shapes,
-    statistics,
-    transforms,
-)
+from ..runtime.functions import Builtin
+from . import table as _table
 from .table import (  # noqa: F401 - the table's public names
-    _IMPLS,
-    BUILTIN_TABLE,
     CONSTANT_DOCS,
     CONSTANTS,
     BuiltinDoc,
@@ -37,8 +37,60 @@ from .table import (  # noqa: F401 - the table's public names
     _num,
     builtin,
     builtin_of,
-    make_builtins,
 )
+
+# The category modules in the order their rows are listed (that of docs/builtins.md),
+# each with the builtins it declares, in declaration order.
+CATEGORY_NAMES: dict[str, tuple[str, ...]] = {
+    "files": ("read_csv", "read_text", "load", "save"),
+    "linalg": ("einsum", "tensordot", "inner", "kron", "cross", "cholesky", "eigh", "eigvalsh",
+               "svd", "qr", "solve_triangular", "cho_solve", "slogdet", "logdet", "pinv",
+               "lstsq", "matrix_power", "expm"),
+    "numeric": ("pow", "clip", "round", "nan_to_num", "polygamma", "gammaln", "sum", "mean",
+                "var", "std", "cumsum", "logsumexp", "zeros", "ones", "full", "eye",
+                "linspace", "arange", "range", "shape", "len", "size", "reshape", "transpose",
+                "concat", "stack"),
+    "other": ("seed", "rand", "randn", "randint", "normal", "uniform", "permutation",
+              "shuffle", "choice", "tree_map", "encode_labels", "print", "format", "time",
+              "str", "float", "int", "assert", "progress"),
+    "parallel": ("parallel_map",),
+    "plots": ("plot", "scatter", "hist", "imshow", "title", "xlabel", "ylabel", "legend",
+              "xscale", "yscale", "figure", "subplot", "savefig", "show"),
+    "selection": ("sort", "argsort", "searchsorted", "unique", "take", "take_along_axis", "pad",
+                  "split"),
+    "shapes": ("expand_dims", "squeeze", "flip", "swapaxes", "moveaxis", "broadcast_to",
+               "hstack", "vstack", "tril", "triu", "diagonal", "trace", "diag", "roll",
+               "repeat", "tile", "where", "dot", "outer", "matmul", "softmax", "solve", "inv",
+               "det"),
+    "statistics": ("norm", "cumprod", "diff", "quantile", "percentile", "median", "average"),
+    "transforms": ("grad", "value_and_grad", "derivative", "jvp", "vjp", "jacfwd", "jacrev",
+                   "jacobian", "hessian", "hvp", "stop_gradient", "vmap", "custom_vjp",
+                   "custom_jvp", "checkpoint", "check_grad"),
+}
+_CATEGORY_OF = {name: mod for mod, names in CATEGORY_NAMES.items() for name in names}
+
+
+def load_category(module: str) -> None:
+    """Import one category module (its `@builtin`s fill `table`'s rows). The only
+    import of a category module: always downward, from this module."""
+    importlib.import_module(f"{__package__}.{module}")
+
+
+def load_all() -> None:
+    """Every category, for a complete listing (help, docs, the fuzz tests)."""
+    for module in CATEGORY_NAMES:
+        load_category(module)
+
+
+def _ensure(name: str) -> bool:
+    """Load the category that declares builtin `name`; whether `name` is a builtin."""
+    if name in _table._IMPLS:
+        return True
+    module = _CATEGORY_OF.get(name)
+    if module is None:
+        return False
+    load_category(module)
+    return True
 
 
 # ================================================= builtins derived from primitives
@@ -65,16 +117,19 @@ def _plain_params(sig: str) -> list[str]:
     return params if all(q.isidentifier() for q in params) else []
 
 
-def _derive_primitive_builtins() -> None:
-    """Every primitive that declares a builtin and has no hand-written wrapper above
-    gets one from the shape of its signature: `f(x)` of an elementwise primitive is
-    its operation (which checks its operand), `f(a, b)` the operation on two numbers
-    or arrays (tuples of numbers read as arrays), `f(x, axis=none)` a reduction."""
-    for p in P.REGISTRY.values():
+def _derive_primitive_builtins() -> list[str]:
+    """Every primitive that declares a builtin and has no hand-written wrapper in a
+    category module gets one from the shape of its signature: `f(x)` of an elementwise
+    primitive is its operation (which checks its operand), `f(a, b)` the operation on
+    two numbers or arrays (tuples of numbers read as arrays), `f(x, axis=none)` a
+    reduction. Their names, in order. (The families primitives.py loads on first use
+    declare no such builtin: a test checks it.)"""
+    names = []
+    for p in P.loaded().values():
         if p.sig is None:
             continue
         name = p.sig[: p.sig.index("(")]
-        if name in _IMPLS:
+        if name in _table._IMPLS or name in _CATEGORY_OF:
             continue
         if p.elementwise and p.sig == f"{name}(x)":
             builtin_of(p)(p.op)
@@ -86,6 +141,99 @@ def _derive_primitive_builtins() -> None:
         else:
             raise AssertionError(f"primitive {p.name!r} needs a hand-written builtin for "
                                  f"its signature {p.sig}")
+        names.append(name)
+    return names
 
 
-_derive_primitive_builtins()
+_BUILTIN_NAMES = (*_CATEGORY_OF, *_derive_primitive_builtins())
+_ALL_NAMES = dict.fromkeys((*_BUILTIN_NAMES, *CONSTANTS))
+
+
+# ================================================= the complete table, loaded on use
+class _CompleteTable(Mapping):
+    """A read-only view of one of `table`'s dicts (rows or implementations) that holds
+    every builtin: a lookup loads the name's category, a listing loads all of them."""
+
+    def __init__(self, rows: dict) -> None:
+        self._rows = rows
+
+    def __getitem__(self, name: str):
+        if name not in self._rows:
+            _ensure(name)  # a KeyError below if it is no builtin
+        return self._rows[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._rows or name in _CATEGORY_OF
+
+    def __iter__(self) -> Iterator[str]:
+        load_all()
+        return iter(_BUILTIN_NAMES)
+
+    def __len__(self) -> int:
+        return len(_BUILTIN_NAMES)
+
+
+BUILTIN_TABLE: Mapping[str, BuiltinDoc] = _CompleteTable(_table.BUILTIN_TABLE)
+_IMPLS: Mapping[str, tuple] = _CompleteTable(_table._IMPLS)
+
+
+# ================================================= one interpreter's namespace
+def builtin_for(name: str, rt) -> Builtin:
+    """The builtin `name` of the interpreter whose runtime is `rt` (also how a pickled
+    builtin is made again: it travels as its name and its interpreter)."""
+    fn, needs_rt = _IMPLS[name]
+    if needs_rt:
+        fn = _bind_rt(fn, rt)
+    return Builtin(name, fn, BUILTIN_TABLE[name].signature, remake=(builtin_for, (name, rt)))
+
+
+def _bind_rt(fn, rt):
+    def bound(*args, **kwargs):
+        return fn(rt, *args, **kwargs)
+    return bound
+
+
+class Namespace(dict):
+    """The builtin namespace of one interpreter. It holds every name from the start
+    (`in`, iteration and `keys()` see them all without loading anything) and makes
+    each builtin, bound to the interpreter's runtime, on its first lookup; `values()`
+    and `items()` make them all."""
+
+    __slots__ = ("rt",)
+
+    def __init__(self, rt) -> None:
+        super().__init__(CONSTANTS)
+        self.rt = rt
+
+    def __missing__(self, name: str) -> Builtin:
+        if name not in _ALL_NAMES:
+            raise KeyError(name)
+        v = builtin_for(name, self.rt)
+        dict.__setitem__(self, name, v)
+        return v
+
+    def __contains__(self, name: object) -> bool:
+        return name in _ALL_NAMES
+
+    def get(self, name: str, default=None):
+        return self[name] if name in _ALL_NAMES else default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_ALL_NAMES)
+
+    def __len__(self) -> int:
+        return len(_ALL_NAMES)
+
+    def keys(self):
+        return _ALL_NAMES.keys()
+
+    def values(self):
+        return [self[n] for n in _ALL_NAMES]
+
+    def items(self):
+        return [(n, self[n]) for n in _ALL_NAMES]
+
+
+def make_builtins(rt) -> dict:
+    """The builtin namespace of one interpreter (functions bound to its runtime)."""
+    return Namespace(rt)

@@ -16,22 +16,10 @@ from ..core.backend import xp
 from ..core.errors import DpError, DpShapeError, DpTypeError
 from ..core.values import Tracer, kind_of
 from ..prims import primitives as P
+from ..runtime.state import element_seed, mark_element  # noqa: F401 - host/parallel.py's too
 from .table import _func, builtin
 
 _SEED_BOUND = 1 << 63
-
-
-def element_seed(base: int, i: int) -> list:
-    """The seed of element i's random stream in a parallel_map whose caller drew `base`."""
-    return [base, i]
-
-
-def mark_element(err: DpError, i: int, n: int, others: int = 0) -> DpError:
-    """Name the failing element's position in an error from parallel_map's f."""
-    also = f"; {others} other element{'s' if others != 1 else ''} failed too" if others else ""
-    err.message = f"{err.message} (in parallel_map, element {i} of {n}{also})"
-    err.args = (err.message,)
-    return err
 
 
 def _elements(xs) -> tuple[list, bool]:

@@ -1,7 +1,7 @@
 """The builtin table: `BuiltinDoc` rows, the `@builtin` / `builtin_of` declarations that
-fill it, `make_builtins` (one interpreter's namespace), and the argument checks the
-builtins share. The builtins themselves live in the modules beside this one, by
-category; lib/builtins.py gathers them."""
+fill it, and the argument checks the builtins share. The builtins themselves live in
+the modules beside this one, by category; lib/builtins.py loads them on first use and
+makes one interpreter's namespace."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from ..core.errors import (
 )
 from ..core.values import Function, Tracer, kind_of, show, strip
 from ..prims import primitives as P
-from ..runtime.functions import Builtin
 
 
 class BuiltinDoc:
@@ -60,30 +59,6 @@ def builtin_of(p: P.Primitive, needs_rt: bool = False):
 CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf, "nan": math.nan}
 CONSTANT_DOCS = {"pi": "π = 3.14159...", "e": "Euler's number 2.71828...",
                  "inf": "positive infinity", "nan": "not a number"}
-
-
-def make_builtins(rt) -> dict:
-    """The builtin namespace of one interpreter (functions bound to its runtime)."""
-    out: dict = {}
-    for name in _IMPLS:
-        out[name] = builtin_for(name, rt)
-    out.update(CONSTANTS)
-    return out
-
-
-def builtin_for(name: str, rt) -> Builtin:
-    """The builtin `name` of the interpreter whose runtime is `rt` (also how a pickled
-    builtin is made again: it travels as its name and its interpreter)."""
-    fn, needs_rt = _IMPLS[name]
-    if needs_rt:
-        fn = _bind_rt(fn, rt)
-    return Builtin(name, fn, BUILTIN_TABLE[name].signature, remake=(builtin_for, (name, rt)))
-
-
-def _bind_rt(fn, rt):
-    def bound(*args, **kwargs):
-        return fn(rt, *args, **kwargs)
-    return bound
 
 
 # =============================================================== argument helpers

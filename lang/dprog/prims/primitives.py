@@ -10,18 +10,21 @@ broadcasting, transposes, sums: the linear maps every rule needs), `indexing`
 `triangular` (solve, product, inverse), `sorting` (argsort, gathers along an axis),
 `decompositions` (cholesky, eigh, svd, qr)
 and `matfuncs` (logabsdet, pinv, expm); `core` holds the registry, `defprim` and
-`bind`. This module only gathers their names. (`core.NAN_CHECK` is not re-exported:
+`bind`. This module only gathers their names, those of five families on first use
+(`LAZY_FAMILIES`, at the end). (`core.NAN_CHECK` is not re-exported:
 it changes while a program runs, so read it from `core`.)
 """
 
 from __future__ import annotations
 
+import importlib
+
 from ..core.values import strip  # noqa: F401
+from . import core as _core
 from .core import (  # noqa: F401
     EMPTY,
     F64,
     LIMITS,
-    REGISTRY,
     Limits,
     Primitive,
     accept_array,
@@ -36,18 +39,6 @@ from .core import (  # noqa: F401
     ndim,
     normalize,
     shape,
-)
-from .decompositions import (  # noqa: F401
-    cholesky,
-    cholesky_grad,
-    cholesky_grad_p,
-    cholesky_p,
-    eigh,
-    eigh_p,
-    qr,
-    qr_p,
-    svd,
-    svd_p,
 )
 from .elementwise import (  # noqa: F401
     abs_,
@@ -197,23 +188,6 @@ from .linalg import (  # noqa: F401
     solve,
     solve_p,
 )
-from .matfuncs import (  # noqa: F401
-    det_sign,
-    det_sign_p,
-    expm,
-    expm_p,
-    logabsdet,
-    logabsdet_p,
-    pinv,
-    pinv_p,
-)
-from .products import (  # noqa: F401
-    EinsumSpecError,
-    einsum,
-    einsum_any,
-    einsum_p,
-    normalize_subscripts,
-)
 from .reductions import (  # noqa: F401
     all_p,
     any_p,
@@ -260,14 +234,6 @@ from .special import (  # noqa: F401
     sinc_deriv_p,
     sinc_p,
 )
-from .spectral import (  # noqa: F401
-    svd_s,
-    svd_s_p,
-    svd_u,
-    svd_u_p,
-    svd_v,
-    svd_v_p,
-)
 from .structure import (  # noqa: F401
     ans_shape,
     broadcast_to,
@@ -281,11 +247,53 @@ from .structure import (  # noqa: F401
     transpose_p,
     unbroadcast,
 )
-from .triangular import (  # noqa: F401
-    solve_triangular,
-    solve_triangular_p,
-    tri_inv,
-    tri_inv_p,
-    trimul,
-    trimul_p,
-)
+
+# ======================================================= families loaded on first use
+# The linear-algebra families most programs never call are loaded on the first lookup of one of
+# their names (`P.cholesky`, `P.einsum_p`, ...), through this module's `__getattr__`: the
+# one place that imports them lazily (always downward, as the eager imports above).
+# `REGISTRY` holds every primitive, so reading it loads them all; a test checks these
+# lists against what each family defines and registers.
+LAZY_FAMILIES: dict[str, tuple[str, ...]] = {
+    "decompositions": ("cholesky", "cholesky_grad", "cholesky_grad_p", "cholesky_p", "eigh",
+                       "eigh_p", "qr", "qr_p", "svd", "svd_p"),
+    "matfuncs": ("det_sign", "det_sign_p", "expm", "expm_p", "logabsdet", "logabsdet_p",
+                 "pinv", "pinv_p"),
+    "products": ("EinsumSpecError", "einsum", "einsum_any", "einsum_p", "normalize_subscripts"),
+    "spectral": ("svd_s", "svd_s_p", "svd_u", "svd_u_p", "svd_v", "svd_v_p"),
+    "triangular": ("solve_triangular", "solve_triangular_p", "tri_inv", "tri_inv_p", "trimul",
+                   "trimul_p"),
+}
+_FAMILY_OF = {name: family for family, names in LAZY_FAMILIES.items() for name in names}
+
+
+def load_family(family: str) -> None:
+    """Import one lazily loaded family and bind its names here."""
+    module = importlib.import_module(f"{__package__}.{family}")
+    g = globals()
+    for name in LAZY_FAMILIES[family]:
+        g[name] = getattr(module, name)
+
+
+def load_all() -> None:
+    """Every family: every primitive is registered afterwards."""
+    for family in LAZY_FAMILIES:
+        load_family(family)
+
+
+def loaded() -> dict:
+    """The primitives registered so far: the eager families' and those loaded since
+    (what start-up may look at without loading the rest)."""
+    return _core.REGISTRY
+
+
+def __getattr__(name: str):
+    if name == "REGISTRY":
+        load_all()
+        globals()["REGISTRY"] = _core.REGISTRY
+        return _core.REGISTRY
+    family = _FAMILY_OF.get(name)
+    if family is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    load_family(family)
+    return globals()[name]

@@ -11,13 +11,13 @@ and size-1 axes that broadcast are summed.
 
 from __future__ import annotations
 
-import string
-
 from ..core.backend import xp
 from ..core.errors import DpShapeError
 from .core import bind, check_size, defprim, ndim, shape
 from .elementwise import add
 from .structure import broadcast_to, move_to_front, reshape
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"  # (not `string`: start-up)
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -165,7 +165,7 @@ def _einsum_vjp(g, ans, primals, needs, subscripts):
 def _einsum_batch(p, args, dims, params):
     """A fresh letter for the batch: in front of each batched operand and of the result."""
     ins, out = _split(params["subscripts"])
-    b = next(c for c in string.ascii_letters if c not in params["subscripts"])
+    b = next(c for c in _LETTERS if c not in params["subscripts"])
     ops = [move_to_front(a, d) if d is not None else a for a, d in zip(args, dims)]
     specs = [b + s if d is not None else s for s, d in zip(ins, dims)]
     return bind(p, tuple(ops), {"subscripts": ",".join(specs) + "->" + b + out}), 0

@@ -25,11 +25,14 @@ from ..core.errors import (
     note_frame,
     shown_int,
 )
-from ..core.formatting import format_value
+from ..core.lazy import lazy_module
 from ..core.values import Module, Record, Tracer, kind_of, show, strip, values_equal
 from ..prims import primitives as P
 from .indexes import canonical_index, index_part
 from .ownership import may_write
+
+# format specs, imported when a program formats (core/lazy.py)
+formatting = lazy_module("dprog.core.formatting")
 
 ndarray = xp.ndarray
 
@@ -221,7 +224,7 @@ def op_not_in(a, b):
 
 def format_field(value, spec: str | None) -> str:
     """One f-string field (or `format(value, spec)`) as text, within the element limit."""
-    return format_value(value, spec, P.LIMITS.max_array_elements)
+    return formatting.format_value(value, spec, P.LIMITS.max_array_elements)
 
 
 BINOPS = {"+": op_add, "-": op_sub, "*": op_mul, "/": op_div, "//": op_floordiv, "%": op_mod,

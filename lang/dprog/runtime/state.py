@@ -10,10 +10,13 @@ import os
 import sys
 import time
 
-from ..ad.batching import NeedsPerExample
 from ..core.backend import xp
-from ..core.errors import DpImportError, DpInterrupt, DpLimitError
+from ..core.errors import DpError, DpImportError, DpInterrupt, DpLimitError
+from ..core.lazy import lazy_module
 from ..core.limits import check_memory
+
+# vmap's signal, imported when a vmap runs (core/lazy.py)
+batching = lazy_module("dprog.ad.batching")
 
 # How many evaluation steps run between checks of the interrupt flag and the step limit.
 # With a timeout the chunk adapts so that the clock is read every few milliseconds, even
@@ -99,7 +102,7 @@ class Runtime:
         attempt it asks for the per-example run instead, so that the output and the
         random stream are exactly those of a loop over the examples."""
         if self.batch_traces:
-            raise NeedsPerExample(self.batch_traces[-1], f"{what} inside vmap")
+            raise batching.NeedsPerExample(self.batch_traces[-1], f"{what} inside vmap")
 
     def seed_lazily(self, seed) -> None:
         """Restart the random stream from `seed` (anything default_rng takes) when it is
@@ -200,3 +203,18 @@ class _Batching:
     def __exit__(self, *exc):
         self.stack.pop()
         return False
+
+
+# parallel_map's element bookkeeping, shared by lib/parallel.py (elements run here) and
+# host/parallel.py (on an executor), which then need not import each other
+def element_seed(base: int, i: int) -> list:
+    """The seed of element i's random stream in a parallel_map whose caller drew `base`."""
+    return [base, i]
+
+
+def mark_element(err: DpError, i: int, n: int, others: int = 0) -> DpError:
+    """Name the failing element's position in an error from parallel_map's f."""
+    also = f"; {others} other element{'s' if others != 1 else ''} failed too" if others else ""
+    err.message = f"{err.message} (in parallel_map, element {i} of {n}{also})"
+    err.args = (err.message,)
+    return err

@@ -18,12 +18,16 @@ import re
 from pathlib import Path
 
 from ..core.errors import DpError, DpLimitError, DpSyntaxError, Source, Span
-from ..core.formatting import check_spec
+from ..core.lazy import lazy_module
 from ..core.limits import check_deadline
-from . import fstrings
 from . import nodes as N
 from .lalr import ParseError, Parser, Token, UnexpectedCharacters, UnexpectedToken
 from .strings import decode_string
+
+# f-strings' pieces and format specs, imported when a program has an f-string
+# (core/lazy.py)
+fstrings = lazy_module("dprog.syntax.fstrings")
+formatting = lazy_module("dprog.core.formatting")
 
 # Integer literals longer than this are refused (sys.get_int_max_str_digits' default).
 _MAX_INT_DIGITS = 4300
@@ -571,7 +575,7 @@ class _Builder:
             exprs.append(self.fragment(f.expr, tok, f.offset))
             if f.spec:
                 try:
-                    check_spec(f.spec)
+                    formatting.check_spec(f.spec)
                 except DpError as e:
                     raise DpSyntaxError(f"syntax error: {e.message}",
                                         self.at(tok, f.spec_offset, len(f.spec)),

@@ -204,6 +204,8 @@ def _stop_workers(interp) -> None:
 def _note_unsaved_figures(interp) -> None:
     """A program that drew figures and neither saved nor showed them hears where they
     went (nowhere), rather than finding no file: dprog writes no file it was not asked to."""
+    if getattr(interp.rt, "plots", None) is None:  # never plotted: plots.py need not load
+        return
     from ..lib.plots import unfinished_figures
 
     n = unfinished_figures(interp.rt)
