@@ -8,6 +8,7 @@ above the core and their own rules use nothing else.
 from __future__ import annotations
 
 import math
+import weakref
 
 from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError
@@ -72,6 +73,28 @@ def pad_batched(t, out_nd: int, nb: int = 1):
         return t
     s = shape(t)
     return reshape(t, s[:nb] + (1,) * (out_nd - tn) + s[nb:])
+
+
+# jacfwd's (and hessian's) bases of tangents, by id: the rules that can use the
+# identity (`A @ x` of a seeded x is A^T, no product) recognise them with `is_identity_basis`
+_IDENTITY_BASES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def identity_basis(n: int, xs: tuple) -> ndarray:
+    """eye(n) shaped (n,) + xs, read-only and registered as an identity basis.
+
+    Forward mode pushes it through f as a batch of tangents; a rule that knows its
+    tangent is the identity can skip a product with it (`is_identity_basis`).
+    """
+    b = xp.eye(n).reshape((n,) + xs)
+    b.flags.writeable = False
+    _IDENTITY_BASES[id(b)] = b
+    return b
+
+
+def is_identity_basis(t) -> bool:
+    """Whether `t` is a basis made by `identity_basis` (the very array, not a copy)."""
+    return type(t) is ndarray and _IDENTITY_BASES.get(id(t)) is t
 
 
 def unbroadcast(g, x):
