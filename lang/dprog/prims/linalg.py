@@ -126,13 +126,19 @@ def _matmul_batched(a, b, na, nbd, ans, left):
 def _times_identity(a, b, na, nbd, left):
     """a @ b where the batched side is jacfwd's identity basis of a vector (n, n): row i
     of the batch is e_i @ b = b's row i, or a @ e_i = a's column i. So the batch is b
-    itself, or a^T (a view): no product with the identity, exact even where the other
-    side holds inf. None for the shapes this does not cover."""
+    itself, or a^T: no product with the identity, exact even where the other side
+    holds inf. (a^T is copied in row order, as the product would have made it: the
+    rules' elementwise products with a transposed batch run several times slower.)
+    None for the shapes this does not cover."""
     if left:  # (n, k) basis @ b, b of shape (k,) or (k, m)
         return b if na == 1 and nbd <= 2 else None
     if na == 1:  # a . e_i
         return a if nbd == 1 else None
-    return _swap_last(a) if na == 2 and nbd == 1 else None
+    if na != 2 or nbd != 1:
+        return None
+    if type(a) is ndarray:
+        return xp.ascontiguousarray(a.T)
+    return _swap_last(a)
 
 
 def _reshaped(x, s: tuple):
