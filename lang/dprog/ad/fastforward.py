@@ -87,7 +87,35 @@ class FastForwardTrace(ForwardTrace):
                         r.primal = out
                         r.tangent = t
                         return r
+        elif self.batch is not None and p.elementwise and not core.NAN_CHECK:
+            r = self._batched1(p, a.primal, a.tangent)
+            if r is not None:
+                return r
         return self._general(p, (a,), EMPTY)
+
+    def _batched1(self, p, pa, ta):
+        """An elementwise function of a float array under jacfwd, its tangent a float64
+        batch of shape (batch,) + its shape: the rule called as `_general` calls it,
+        without the lists and padding; None for anything else."""
+        rule = p.jvps[0] if p.jvp_joint is None else None
+        if (rule is None or type(pa) is not ndarray or type(ta) is not ndarray
+                or ta.dtype is not _F64):
+            return None
+        out = p.op(pa)
+        if type(out) is not ndarray or out.dtype is not _F64:
+            return None
+        want = (self.batch,) + out.shape
+        if ta.shape != want:
+            return None
+        P.check_size(self.batch * out.size, "a batch of tangents")
+        t = rule(ta, out, pa)
+        if type(t) is not ndarray or t.shape != want:
+            return None
+        r = _new(Dual)
+        r._trace = self
+        r.primal = out
+        r.tangent = t
+        return r
 
     def process2(self, p, a, b):
         """`process` for a binary primitive without parameters (the hot case)."""
