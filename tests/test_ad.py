@@ -176,6 +176,40 @@ class TestHigherOrder:
         close(it.eval("jacfwd(f)([1.0, 2.0, 3.0, 4.0])"), np.diag([2.0, 4.0, 6.0, 8.0]))
         assert it.eval("calls") == 1
 
+    def test_jacfwd_identity_basis_skips_the_product_with_the_same_result(self):
+        # matmul's rule recognises jacfwd's identity basis (A @ x -> A^T, no product):
+        # the Jacobians equal those of a plain eye(n) basis bit for bit
+        rng = np.random.default_rng(3)
+        A, B = rng.standard_normal((5, 4)), rng.standard_normal((4, 3))
+        a, x = rng.standard_normal(4), rng.standard_normal(4)
+        fs = [lambda v: P.matmul(A, v), lambda v: P.matmul(v, B), lambda v: P.matmul(a, v),
+              lambda v: P.matmul(v, a), lambda v: P.matmul(v, v),
+              lambda v: P.exp(P.matmul(A, P.sin(v))),  # a tangent that is not the basis
+              lambda v: P.matmul(P.reshape(v, (2, 2)), B[:2])]
+        for f in fs:
+            J = jacfwd_call(f, x)
+            _, t = jvp_call(f, (x,), (np.eye(4),), batch=4)
+            np.testing.assert_array_equal(J, np.moveaxis(t, 0, -1))
+        assert P.is_identity_basis(P.identity_basis(4, (4,)))
+        assert not P.is_identity_basis(np.eye(4))
+        # exact where a product with the identity would make 0 * inf = nan
+        A[1, 2] = np.inf
+        np.testing.assert_array_equal(jacfwd_call(lambda v: P.matmul(A, v), x), A)
+
+    def test_hessian_of_a_logistic_loss_is_exact_and_symmetric(self):
+        # bench W4's function: H = A^T diag(s (1 - s)) A + I
+        rng = np.random.default_rng(0)
+        A, x = rng.standard_normal((30, 12)), rng.standard_normal(12)
+
+        def f(v):
+            return P.add(P.sum_(P.log(P.add(1, P.exp(P.matmul(A, v))))),
+                         P.mul(0.5, P.matmul(v, v)))
+
+        H = jacfwd_call(lambda y: jacrev_call(f, y), x)
+        s = 1 / (1 + np.exp(-(A @ x)))
+        close(H, (A.T * (s * (1 - s))) @ A + np.eye(12), 1e-13)
+        np.testing.assert_allclose(H, H.T, rtol=0, atol=1e-13)
+
 
 # ====================================================================== trees
 class TestTreesAndArgnums:

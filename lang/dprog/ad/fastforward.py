@@ -32,6 +32,8 @@ _F64TYPE = xp.float64
 _ADD, _SUB, _MUL, _MATMUL = P.add_p, P.sub_p, P.mul_p, P.matmul_p
 _GETITEM, _ARRAY = P.getitem_p, P.array_p
 _ARRAY_OPS = frozenset({_ADD, _SUB, _MUL, _MATMUL})
+_SAFE_MUL, _DIV = P.safe_mul_p, P.div_p
+_BATCHED_OPS = frozenset({_ADD, _SUB, _MUL, _SAFE_MUL, _DIV})
 _SMALL = 1 << 12  # arrays up to this size skip the operation's size and budget checks
 
 
@@ -85,7 +87,35 @@ class FastForwardTrace(ForwardTrace):
                         r.primal = out
                         r.tangent = t
                         return r
+        elif self.batch is not None and p.elementwise and not core.NAN_CHECK:
+            r = self._batched1(p, a.primal, a.tangent)
+            if r is not None:
+                return r
         return self._general(p, (a,), EMPTY)
+
+    def _batched1(self, p, pa, ta):
+        """An elementwise function of a float array under jacfwd, its tangent a float64
+        batch of shape (batch,) + its shape: the rule called as `_general` calls it,
+        without the lists and padding; None for anything else."""
+        rule = p.jvps[0] if p.jvp_joint is None else None
+        if (rule is None or type(pa) is not ndarray or type(ta) is not ndarray
+                or ta.dtype is not _F64):
+            return None
+        out = p.op(pa)
+        if type(out) is not ndarray or out.dtype is not _F64:
+            return None
+        want = (self.batch,) + out.shape
+        if ta.shape != want:
+            return None
+        P.check_size(self.batch * out.size, "a batch of tangents")
+        t = rule(ta, out, pa)
+        if type(t) is not ndarray or t.shape != want:
+            return None
+        r = _new(Dual)
+        r._trace = self
+        r.primal = out
+        r.tangent = t
+        return r
 
     def process2(self, p, a, b):
         """`process` for a binary primitive without parameters (the hot case)."""
@@ -147,6 +177,10 @@ class FastForwardTrace(ForwardTrace):
                 r = self._array2(p, pa, ta, pb, tb)
                 if r is not None:
                     return r
+        elif p in _BATCHED_OPS and not core.NAN_CHECK:
+            r = self._batched2(p, pa, ta, pb, tb)
+            if r is not None:
+                return r
         return self._binary(p, a, b, pa, ta, pb, tb)
 
     def _array2(self, p, pa, ta, pb, tb):
@@ -217,6 +251,55 @@ class FastForwardTrace(ForwardTrace):
                 t = -tb if ta is None else ta if tb is None else ta - tb
             if type(t) is not ndarray or t.shape != out.shape:
                 return None  # a tangent narrower than the value: the rules broadcast it
+        r = _new(Dual)
+        r._trace = self
+        r.primal = out
+        r.tangent = t
+        return r
+
+    def _batched2(self, p, pa, ta, pb, tb):
+        """`+ - * /` (and the rules' safe `*`) under jacfwd: plain primals, each tangent
+        a float64 batch of shape (batch,) + the output's shape. The rules' calls in the
+        rules' order, without `_general`'s lists, padding and broadcasts; None for
+        anything else (the rules run instead)."""
+        tpa = type(pa)
+        tpb = type(pb)
+        if not ((tpa is ndarray or tpa is float or tpa is int)
+                and (tpb is ndarray or tpb is float or tpb is int)):
+            return None  # (a primal traced at a lower level: its trace records it once)
+        out = p.op(pa, pb)
+        if type(out) is ndarray:
+            if out.dtype is not _F64:
+                return None
+            want = (self.batch,) + out.shape
+        elif type(out) is float:
+            want = (self.batch,)
+        else:
+            return None
+        for t in (ta, tb):
+            if t is not None and (type(t) is not ndarray or t.shape != want
+                                  or t.dtype is not _F64):
+                return None  # (a narrower tangent: `_general` broadcasts it)
+        P.check_size(self.batch * (out.size if type(out) is ndarray else 1),
+                     "a batch of tangents")
+        if p is _ADD:
+            t = tb if ta is None else ta if tb is None else P.add(ta, tb)
+        elif p is _SUB:
+            t = ta if tb is None else P.neg(tb) if ta is None else P.add(ta, P.neg(tb))
+        else:
+            safe_mul = P.safe_mul
+            if p is _MUL:
+                t0 = None if ta is None else safe_mul(ta, pb)
+                t1 = None if tb is None else safe_mul(tb, pa)
+            elif p is _SAFE_MUL:
+                t0 = None if ta is None else safe_mul(ta, pb)
+                t1 = None if tb is None else safe_mul(pa, tb)
+            else:  # /
+                t0 = None if ta is None else safe_mul(ta, P.div(1.0, pb))
+                t1 = None if tb is None else safe_mul(tb, P.neg(P.div(out, pb)))
+            t = t1 if t0 is None else t0 if t1 is None else P.add(t0, t1)
+        if type(t) is not ndarray or t.shape != want:
+            return None  # (not reached for these shapes: the rules' results are `want`)
         r = _new(Dual)
         r._trace = self
         r.primal = out

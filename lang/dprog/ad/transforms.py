@@ -299,7 +299,7 @@ def _jacfwd(f, x, extra: tuple = ()):
         return _as_jac(t)
     n = math.prod(xs)
     P.check_size(n * n, "a Jacobian basis")
-    basis = xp.eye(n).reshape((n,) + xs)
+    basis = P.identity_basis(n, xs)
     out, t = jvp_call(lambda v: f(v, *extra), (x,), (basis,), batch=n)
     return _batched_to_jac(out, t, xs)
 

@@ -230,8 +230,9 @@ _FLOAT_MAX = int(xp.finfo(xp.float64).max)
 
 def _nan_free(r: ndarray) -> bool:
     """No nan in the float array r. One dot product (nan iff some entry is nan; inf
-    squared stays inf) is several times cheaper than isnan().any() on small arrays."""
-    v = r.reshape(-1)
+    squared stays inf) is several times cheaper than isnan().any() on small arrays.
+    (ravel("K") is a view of a transposed array too, where reshape would copy.)"""
+    v = r.ravel("K")
     d = v.dot(v)
     return d == d
 

@@ -25,7 +25,14 @@ from .core import (
 )
 from .elementwise import mul, neg, sub
 from .reductions import _prod_others_np
-from .structure import move_to_front, pad_batched, reshape, sum_, transpose
+from .structure import (
+    is_identity_basis,
+    move_to_front,
+    pad_batched,
+    reshape,
+    sum_,
+    transpose,
+)
 
 
 def _matmul_error(args, exc):
@@ -81,6 +88,10 @@ def _matmul_batched(a, b, na, nbd, ans, left):
     is (k, 1)) and the batched side gets unit axes after its batch axis, so that the
     batch axis stays in front whatever the ranks of the two sides."""
     t = a if left else b
+    if is_identity_basis(t) and ndim(t) == 2:
+        r = _times_identity(a, b, na, nbd, left)
+        if r is not None:
+            return r
     nbatch = shape(t)[0]
     st = shape(t)
     # one matrix product for the whole batch where the batch can join the rows (NumPy
@@ -110,6 +121,24 @@ def _matmul_batched(a, b, na, nbd, ans, left):
         b = reshape(b, (nbatch,) + (1,) * (r - len(pb) + 2) + pb)
         a = a if na >= 2 else reshape(a, pa)
     return reshape(matmul(a, b), (nbatch,) + shape(ans))
+
+
+def _times_identity(a, b, na, nbd, left):
+    """a @ b where the batched side is jacfwd's identity basis of a vector (n, n): row i
+    of the batch is e_i @ b = b's row i, or a @ e_i = a's column i. So the batch is b
+    itself, or a^T: no product with the identity, exact even where the other side
+    holds inf. (a^T is copied in row order, as the product would have made it: the
+    rules' elementwise products with a transposed batch run several times slower.)
+    None for the shapes this does not cover."""
+    if left:  # (n, k) basis @ b, b of shape (k,) or (k, m)
+        return b if na == 1 and nbd <= 2 else None
+    if na == 1:  # a . e_i
+        return a if nbd == 1 else None
+    if na != 2 or nbd != 1:
+        return None
+    if type(a) is ndarray:
+        return xp.ascontiguousarray(a.T)
+    return _swap_last(a)
 
 
 def _reshaped(x, s: tuple):

@@ -238,6 +238,8 @@ from .structure import (  # noqa: F401
     ans_shape,
     broadcast_to,
     broadcast_to_p,
+    identity_basis,
+    is_identity_basis,
     pad_batched,
     reshape,
     reshape_p,

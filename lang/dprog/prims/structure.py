@@ -8,6 +8,7 @@ above the core and their own rules use nothing else.
 from __future__ import annotations
 
 import math
+import weakref
 
 from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError
@@ -72,6 +73,50 @@ def pad_batched(t, out_nd: int, nb: int = 1):
         return t
     s = shape(t)
     return reshape(t, s[:nb] + (1,) * (out_nd - tn) + s[nb:])
+
+
+# jacfwd's (and hessian's) bases of tangents, by id: the rules that can use the
+# identity (`A @ x` of a seeded x is A^T, no product) recognise them with
+# `is_identity_basis`. Small bases are kept and reused (a Hessian in a loop makes the
+# same one each time); larger ones are made per call and known while they live.
+_BASE_CACHE: dict[tuple, ndarray] = {}  # (n, xs) -> basis, at most _BASE_KEEP of them
+_CACHED_IDS: dict[int, ndarray] = {}  # id -> basis, for the cached ones
+_LIVE_IDS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # the others
+_BASE_KEEP = 8
+_BASE_CACHED_SIZE = 1 << 18  # elements (2 MiB): 8 cached bases hold at most 16 MiB
+
+
+def identity_basis(n: int, xs: tuple) -> ndarray:
+    """eye(n) shaped (n,) + xs, read-only and registered as an identity basis.
+
+    Forward mode pushes it through f as a batch of tangents; a rule that knows its
+    tangent is the identity can skip a product with it (`is_identity_basis`).
+    """
+    key = (n, xs)
+    b = _BASE_CACHE.get(key)
+    if b is not None:
+        return b
+    b = xp.eye(n).reshape((n,) + xs)
+    b.flags.writeable = False
+    if n * n > _BASE_CACHED_SIZE:
+        _LIVE_IDS[id(b)] = b
+        return b
+    if len(_BASE_CACHE) >= _BASE_KEEP:
+        old = _BASE_CACHE.pop(next(iter(_BASE_CACHE)))
+        del _CACHED_IDS[id(old)]
+    _BASE_CACHE[key] = b
+    _CACHED_IDS[id(b)] = b
+    return b
+
+
+def is_identity_basis(t) -> bool:
+    """Whether `t` is a basis made by `identity_basis` (the very array, not a copy)."""
+    if type(t) is not ndarray:
+        return False
+    b = _CACHED_IDS.get(id(t))
+    if b is None:
+        b = _LIVE_IDS.get(id(t))
+    return b is t
 
 
 def unbroadcast(g, x):
