@@ -11,7 +11,7 @@ import math
 
 from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError
-from ..core.values import strip_derivatives
+from ..core.values import BATCH_TYPES, strip_derivatives
 from .core import (
     _broadcast_error,
     _nb,
@@ -76,8 +76,11 @@ def pad_batched(t, out_nd: int, nb: int = 1):
 
 def unbroadcast(g, x):
     """Sum cotangent `g` down to the shape of `x` (undoing NumPy broadcasting)."""
-    if type(g) is ndarray and type(x) is ndarray and g.shape == x.shape:
+    tg = type(g)
+    if tg is ndarray and type(x) is ndarray and g.shape == x.shape:
         return g  # the common case, nothing was broadcast
+    if tg is type(x) and tg in BATCH_TYPES and g.shape() == x.shape():
+        return g  # the same under vmap: two batches of one example's shape (see below)
     xs = shape(x)
     gs = shape(g)
     if gs == xs:
