@@ -90,7 +90,8 @@ def _sigmoid_np(x):
     if x.ndim == 0:
         e = xp.exp(-xp.abs(x))
         return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-    e = xp.copysign(x, -1.0)  # -|x| in one call (in place from here: fewer temporaries)
+    e = xp.abs(x)  # (in place from here: the same values, fewer temporaries)
+    xp.negative(e, out=e)
     xp.exp(e, out=e)
     r = xp.where(x >= 0, 1.0, e)
     xp.divide(r, xp.add(e, 1.0), out=r)
