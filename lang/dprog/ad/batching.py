@@ -151,13 +151,16 @@ class BatchTrace:
                 if a.bdim == 0:
                     va = a.val
                     if type(b) is BatchTracer and b._trace is self:
-                        if b.bdim == 0 and ndim(va) == ndim(b.val):
-                            out = p.op(va, b.val)
-                    elif ndim(b) < ndim(va):
+                        if b.bdim == 0:
+                            vb = b.val
+                            if (va.ndim == vb.ndim if type(va) is ndarray and type(vb) is ndarray
+                                    else ndim(va) == ndim(vb)):
+                                out = p.op(va, vb)
+                    elif (type(b) is float or type(b) is int) or ndim(b) < ndim(va):
                         out = p.op(va, b)
             elif type(b) is BatchTracer and b._trace is self and b.bdim == 0:
                 vb = b.val
-                if ndim(a) < ndim(vb):
+                if (type(a) is float or type(a) is int) or ndim(a) < ndim(vb):
                     out = p.op(a, vb)
             if out is not None:
                 r = _new(BatchTracer)

@@ -218,8 +218,9 @@ class FastTape(Tape):
                 r.idx = len(recs)
                 recs += (a.idx, d, -1, 0.0)
                 return r
-        elif tpa is ndarray and p.op is not None and not p.lean and not core.NAN_CHECK:
-            return self._general(p, (a,), p.op(pa), EMPTY)  # an array: its own fast path
+        elif (tpa is not float and tpa is not int and p.op is not None and not p.lean
+              and not core.NAN_CHECK):  # an array (or a batch): its own fast path
+            return self._general(p, (a,), p.op(pa), EMPTY)
         return self.process(p, (a,), EMPTY)
 
     def process2(self, p, a, b):
@@ -243,8 +244,9 @@ class FastTape(Tape):
             except (ArithmeticError, ValueError, TypeError):
                 return self.process(p, (a, b), EMPTY)
             return self._linear(out, a, b, da, db)
-        if ((tpa is ndarray or tpb is ndarray) and p.op is not None and not p.lean
-                and not core.NAN_CHECK):  # arrays: the operation's own fast path
+        if (not ((tpa is float or tpa is int) and (tpb is float or tpb is int))
+                and p.op is not None and not p.lean
+                and not core.NAN_CHECK):  # arrays (or batches): the operation's fast path
             out = p.op(pa, pb)
             r = RNode()  # (`_general`, inline: a net's every array operation comes here)
             r._trace = self

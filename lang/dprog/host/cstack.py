@@ -54,12 +54,32 @@ def _thread_stack_bytes() -> int | None:
         return None
 
 
+_main_stack = [0]  # the main thread's, read once (`forget` reads it again)
+
+
+def forget() -> None:
+    """Read the main thread's stack size again at the next run (a new interpreter does:
+    a host may have changed RLIMIT_STACK since)."""
+    _main_stack[0] = 0
+
+
 def stack_bytes() -> int:
-    """The C stack size of the current thread, as far as it can be known."""
+    """The C stack size of the current thread, as far as it can be known (the main
+    thread's cached: reading the limit is a system call, and each host call asks)."""
     if threading.current_thread() is not threading.main_thread():
         size = _thread_stack_bytes() or threading.stack_size()
         if size:
             return size
+    elif _main_stack[0]:
+        return _main_stack[0]
+    else:
+        _main_stack[0] = _main_stack_bytes()
+        return _main_stack[0]
+    return _main_stack_bytes()
+
+
+def _main_stack_bytes() -> int:
+    """The stack limit of the process (RLIMIT_STACK), else the platform's default."""
     try:
         import resource  # a small built-in module
 
@@ -99,7 +119,9 @@ def enter(want: int) -> None:
         _users += 1
         _caps.append((threading.get_ident(), cap))
         limit = min(max(want, _saved), *(c for _, c in _caps))
-        if limit != current:
+        if limit >= current + 50:  # the depth is below `current`: room enough, no walk
+            sys.setrecursionlimit(limit)
+        elif limit != current:
             sys.setrecursionlimit(max(limit, _frames_in_use() + 50))
         _ours = sys.getrecursionlimit()
 

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..compiler.units import EVAL_HOLDER, Unit, eval_program
+from ..core.backend import xp
 from ..core.errors import (
     DpError,
     DpImportError,
@@ -43,7 +44,7 @@ from ..syntax import nodes as N
 from ..syntax.keywords import KEYWORDS
 from ..syntax.parser import parse
 from . import cstack
-from .guard import as_dp_error, host_guard
+from .guard import as_dp_error
 from .threads import blas_limit, check_threads
 
 # The embedding's conversions, Python-defined primitives and the executor, imported on
@@ -110,6 +111,7 @@ class Interpreter:
                  max_memory: int | None = DEFAULT_MAX_MEMORY,
                  max_output: int | None = DEFAULT_MAX_OUTPUT):
         check_threads(threads)
+        cstack.forget()  # the host may have changed its stack limit since the last one
         if executor is not None and not callable(getattr(executor, "submit", None)):
             raise TypeError("executor must be a Dask client or a concurrent.futures executor "
                             f"(something with .submit), got {type(executor).__name__}")
@@ -211,9 +213,13 @@ class Interpreter:
             lim.max_memory = rt.max_memory
             lim.memory_base = resident_bytes() if rt.max_memory is not None else 0
             lim.watch = rt.deadline is not None or rt.max_memory is not None
-            try:
-                with host_guard(), blas_limit(self.threads):
+            try:  # (host_guard's work, inline: one generator less per host call)
+                with xp.errstate(all="ignore"), blas_limit(self.threads):
                     yield
+            except DpError:
+                raise
+            except Exception as exc:
+                raise as_dp_error(exc) from exc
             finally:
                 (lim.max_array_elements, lim.check_nans, lim.nan_pass, lim.deadline,
                  lim.max_memory, lim.memory_base, lim.watch) = saved

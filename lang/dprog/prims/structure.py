@@ -12,7 +12,7 @@ import weakref
 
 from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError
-from ..core.values import strip_derivatives
+from ..core.values import BATCH_TYPES, strip_derivatives
 from .core import (
     _broadcast_error,
     _nb,
@@ -121,8 +121,11 @@ def is_identity_basis(t) -> bool:
 
 def unbroadcast(g, x):
     """Sum cotangent `g` down to the shape of `x` (undoing NumPy broadcasting)."""
-    if type(g) is ndarray and type(x) is ndarray and g.shape == x.shape:
+    tg = type(g)
+    if tg is ndarray and type(x) is ndarray and g.shape == x.shape:
         return g  # the common case, nothing was broadcast
+    if tg is type(x) and tg in BATCH_TYPES and g.shape() == x.shape():
+        return g  # the same under vmap: two batches of one example's shape (see below)
     xs = shape(x)
     gs = shape(g)
     if gs == xs:
