@@ -1,0 +1,367 @@
+"""Fusion: a float expression of the fast compiler computed and recorded in one step.
+
+`x * 0.999 + 0.01 * sin(y * x)` costs five recorder calls and five tape records
+under `grad` when each operation is emitted on its own (pysource.py). An expression
+tree made only of `+ - * /`, unary minus and one-argument builtins with a float
+function and a float derivative (`scalar`, `sderiv`, declared beside each primitive)
+is emitted here a second time, in front of that per-operation code:
+
+    _q1 = f[1]; _q2 = f[2]                        the leaves (variables)
+    if type(_q1) is RNode: _tr = _q1._trace ...   each a float or a float on one FastTape
+    if _tr is None or (type(_tr) is FastTape and <float primals> and not NAN_CHECK):
+        try:
+            _u1 = _p1 * 0.999 ...                 the value, operation by operation
+            <if a tape: partials of the value by each leaf, as straight-line float code>
+        except (ArithmeticError, ValueError): pass
+        else: <no nan, finite partials>: _r = the value, or ONE record of it
+    if _r is None: <the per-operation code>
+
+The value is computed with the same Python operations in the same order as the
+per-operation code, so it is the same float. The partials are accumulated backwards
+through the tree (a tree: every inner node has one parent), so each leaf's partial
+is the sum over its paths of the products of the local partials: the gradient the
+per-operation records give, associated differently (a few ulps apart, not bit for
+bit). Everything else takes the per-operation path unchanged: a leaf that is not a
+float (ints, arrays, forward-mode Duals, values of a nested tape, leaves on two
+tapes), a reference `Tape`, --check-nans, a Python exception (a zero divisor, a
+domain or overflow error of a math function), a nan value or a partial that is not
+finite.
+
+Evaluation order: the leaves are read before the first operation. Variables can be
+read then; any other operand (a call, an index, a constant expression of ints) is
+allowed only before the first operation of the tree (it is evaluated there, once,
+and the per-operation code reuses it), so errors and effects keep their order.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..ad.fastpath import RECORDING_NAMES
+from ..ad.fasttape import FastTape
+from ..runtime.functions import Builtin
+from ..syntax import nodes as N
+
+_ARITH = {"+", "-", "*", "/"}
+_MAX_OPS = 48          # a larger tree is fused in parts (its subtrees)
+_EXACT_INT = 2 ** 53   # ints converted to floats exactly
+
+NAMES = {"FastTape": FastTape, "core": RECORDING_NAMES["core"]}
+
+
+class _Tree:
+    """The analysis of one expression tree: its operations in evaluation order,
+    its leaves and the operands evaluated before the first operation."""
+
+    def __init__(self, em):
+        self.em = em
+        self.ops: list = []      # (kind, sym_or_prim, [child refs], live)
+        self.leaves: list = []   # runtime leaves: (key, node or None, how)
+        self.keys: dict = {}     # leaf key -> index in leaves
+        self.seen_op = False
+        self.ok = True
+
+    # refs: ("lit", value, is_int) | ("leaf", index) | ("op", index)
+    def walk(self, e):
+        kind = op_kind(self.em, e)
+        if kind is None:
+            return self.leaf(e)
+        sym, children = kind
+        refs = [self.walk(c) for c in children]
+        if not self.ok:
+            return None
+        if sym == "neg" and refs[0][0] == "lit":  # -2 is the int -2, -0.0 the float
+            return ("lit", -refs[0][1], refs[0][2])
+        if (sym in _ARITH and all(r[0] == "lit" for r in refs)
+                and any(r[2] for r in refs)):
+            return self.opaque(e)  # ints: exact in Python, rounded as floats
+        live = any(r[0] == "leaf" or (r[0] == "op" and self.ops[r[1]][3]) for r in refs)
+        self.ops.append((sym, kind, refs, live))
+        self.seen_op = True
+        return ("op", len(self.ops) - 1)
+
+    def leaf(self, e):
+        t = type(e)
+        if t is N.Const:
+            v = e.value
+            if type(v) is float and math.isfinite(v):
+                return ("lit", v, False)
+            if type(v) is int and -_EXACT_INT <= v <= _EXACT_INT:
+                return ("lit", v, True)
+            return self.opaque(e)
+        if t is N.Name:
+            comp = self.em.comp
+            decl = e.decl
+            if decl is None:
+                if e.name in comp.builtins and e.name not in comp.shadowed():
+                    v = comp.builtins[e.name]
+                    if type(v) is float and math.isfinite(v):
+                        return ("lit", v, False)
+                return self.opaque(e)
+            if decl.func is None:  # a global: peeked (UNSET is no float: per-operation)
+                return self.runtime(("g", id(decl)), None, decl)
+            if comp.is_cell(decl):
+                if not self.seen_op:  # read in order, before any operand's effects
+                    return self.runtime(("pre", id(e)), e, None)
+                return self.runtime(("c", id(decl)), None, decl)
+            return self.runtime(f"f[{decl.slot}]", None, None)
+        return self.opaque(e)
+
+    def opaque(self, e):
+        """An operand that is not a variable: evaluated first, or not fused at all."""
+        if self.seen_op:
+            self.ok = False
+            return None
+        return self.runtime(("pre", id(e)), e, None)
+
+    def runtime(self, key, node, decl):
+        i = self.keys.get(key)
+        if i is None:
+            i = self.keys[key] = len(self.leaves)
+            self.leaves.append((key, node, decl))
+        return ("leaf", i)
+
+
+def op_kind(em, e):
+    """(kind, children) for an operation fusion handles, else None. The kind is the
+    operator symbol, "neg", or the primitive of a builtin call."""
+    t = type(e)
+    if t is N.BinOp:
+        return (e.op, (e.left, e.right)) if e.op in _ARITH else None
+    if t is N.UnOp:
+        return ("neg", (e.operand,)) if e.op == "-" else None
+    if t is N.Call:
+        p = fusable_builtin(em, e)
+        return (p, (e.args[0],)) if p is not None else None
+    return None
+
+
+def fusable_builtin(em, e):
+    """The primitive of a call `name(x)` of a builtin whose float path (pysource's
+    `builtin_call`) computes `p.scalar(x)` on a float and records `p.pyfn(x)` with
+    `p.sderiv` on a tape: the same function, so fused values are the same."""
+    func = e.func
+    if e.kwargs or len(e.args) != 1 or type(func) is not N.Name or func.decl is not None:
+        return None
+    comp = em.comp
+    if func.name not in comp.builtins or func.name in comp.shadowed():
+        return None
+    b = comp.builtins[func.name]
+    if type(b) is not Builtin or not b.takes1 or b.record1 is None:
+        return None
+    p = getattr(b.fn, "prim", None)
+    if (p is None or p.scalar is None or p.pyfn is not p.scalar or p.sderiv is None
+            or not p.differentiable):
+        return None
+    return p
+
+
+def analyse(em, e) -> _Tree | None:
+    """The tree rooted at `e` if it is worth fusing (two operations or more, a
+    variable among its leaves), else None."""
+    tree = _Tree(em)
+    tree.walk(e)
+    if not tree.ok or len(tree.ops) < 2 or len(tree.ops) > _MAX_OPS or not tree.leaves:
+        return None
+    if not tree.ops[-1][3]:
+        return None
+    return tree
+
+
+def emit_fused(em, e, tree: _Tree, ind: int) -> str:
+    """Emit the fused computation of `e` and the per-operation code as its fallback;
+    returns the atom holding the result."""
+    span = e.span
+    line = em.line
+    r = em.new()
+    # operands evaluated before the first operation, in order, and their atoms
+    qs = []
+    for key, node, decl in tree.leaves:
+        if node is not None:
+            atom = em.expr(node, ind)
+            em.done[id(node)] = atom
+        elif type(key) is str:
+            atom = key
+        elif decl.func is None:
+            atom = f"{em.const(decl.cell, 'g')}.v"
+        else:
+            atom = f"f[{em.comp.slot_of(decl)}].v"
+        if not atom.startswith("_t"):
+            q = em.new()
+            line(ind, f"{q} = {atom}", span)
+            atom = q
+        qs.append(atom)
+    line(ind, f"{r} = None", span)
+    tr = em.new()
+    ps = [em.new() for _ in qs]
+    idx = [em.new() for _ in qs]
+    for k, q in enumerate(qs):
+        p, i = ps[k], idx[k]
+        if k == 0:
+            line(ind, f"if type({q}) is RNode: {tr} = {q}._trace; {p} = {q}.primal; "
+                      f"{i} = {q}.idx", span)
+            line(ind, f"elif type({q}) is float: {tr} = None; {p} = {q}; {i} = -1", span)
+        else:
+            line(ind, f"if type({q}) is RNode:", span)
+            line(ind + 1, f"if {tr} is None: {tr} = {q}._trace", span)
+            line(ind + 1, f"elif {q}._trace is not {tr}: {tr} = False", span)
+            line(ind + 1, f"{p} = {q}.primal; {i} = {q}.idx", span)
+            line(ind, f"elif type({q}) is float: {p} = {q}; {i} = -1", span)
+        line(ind, f"else: {tr} = False", span)
+    floats = " and ".join(f"type({p}) is float" for p in ps)
+    line(ind, f"if {tr} is None or (type({tr}) is FastTape and {floats} and "
+              f"not core.NAN_CHECK):", span)
+    line(ind + 1, "try:", span)
+    vals = _values(em, tree, ps, ind + 2, span)
+    out = vals[-1]
+    line(ind + 2, f"if {tr} is None:", span)
+    line(ind + 3, f"if {out} == {out}: {r} = {out}", span)  # (a nan: the per-op path)
+    line(ind + 2, "else:", span)
+    ds = _partials(em, tree, ps, vals, ind + 3, span)
+    finite = " and ".join([f"{out} == {out}"] + [f"{d} - {d} == 0.0" for d in ds
+                                                  if d.startswith("_t")])  # (not literals)
+    line(ind + 3, f"if {finite}:", span)
+    _record(em, tr, out, idx, ds, r, ind + 4, span)
+    line(ind + 1, "except (ArithmeticError, ValueError):", span)
+    line(ind + 2, "pass", span)
+    # the per-operation code, reusing the operands evaluated above
+    line(ind, f"if {r} is None:", span)
+    em.no_fuse += 1
+    try:
+        v = em.expr(e, ind + 1)
+    finally:
+        em.no_fuse -= 1
+    line(ind + 1, f"{r} = {v}", span)
+    for key, node, decl in tree.leaves:
+        if node is not None:
+            del em.done[id(node)]
+    return r
+
+
+def _atom(ref, ps, vals) -> str:
+    kind = ref[0]
+    if kind == "lit":  # (an int as the float Python converts it to: exact up to 2**53)
+        return f"({float(ref[1])!r})"
+    if kind == "leaf":
+        return ps[ref[1]]
+    return vals[ref[1]]
+
+
+def _values(em, tree, ps, ind, span) -> list:
+    """The value of every operation, in evaluation order (as the per-op code)."""
+    vals: list = []
+    for sym, kind, refs, live in tree.ops:
+        args = [_atom(ref, ps, vals) for ref in refs]
+        u = em.new()
+        if sym == "neg":
+            em.line(ind, f"{u} = -{args[0]}", span)
+        elif sym in _ARITH:
+            em.line(ind, f"{u} = {args[0]} {sym} {args[1]}", span)
+        else:
+            fn = em.const(sym.pyfn, "sc")
+            em.line(ind, f"{u} = {fn}({args[0]})", span)
+        vals.append(u)
+    return vals
+
+
+def _partials(em, tree, ps, vals, ind, span) -> list:
+    """The partial derivative of the root by each leaf: adjoints carried from the
+    root down (each operation's adjoint times its local partials), summed per leaf.
+    An adjoint is (atom or None for 1.0, negated)."""
+    line = em.line
+    n_ops = len(tree.ops)
+    adj: list = [None] * n_ops
+    adj[-1] = (None, False)
+    terms: list = [[] for _ in tree.leaves]
+
+    def times(a, factor):
+        """The adjoint `a` times `factor` (an atom), as an adjoint."""
+        atom, neg = a
+        if atom is None:
+            return (factor, neg)
+        t = em.new()
+        line(ind, f"{t} = {atom} * {factor}", span)
+        return (t, neg)
+
+    def give(ref, a):
+        if ref[0] == "leaf":
+            terms[ref[1]].append(a)
+        elif ref[0] == "op" and tree.ops[ref[1]][3]:
+            adj[ref[1]] = a
+
+    for k in range(n_ops - 1, -1, -1):
+        sym, kind, refs, live = tree.ops[k]
+        a = adj[k]
+        if a is None or not live:
+            continue
+        args = [_atom(ref, ps, vals) for ref in refs]
+        if sym == "+":
+            give(refs[0], a)
+            give(refs[1], a)
+        elif sym == "-":
+            give(refs[0], a)
+            give(refs[1], (a[0], not a[1]))
+        elif sym == "neg":
+            give(refs[0], (a[0], not a[1]))
+        elif sym == "*":
+            if _live(tree, refs[0]):
+                give(refs[0], times(a, args[1]))
+            if _live(tree, refs[1]):
+                give(refs[1], times(a, args[0]))
+        elif sym == "/":  # the per-op record's partials: 1 / b and -out / b
+            if _live(tree, refs[0]):
+                t = em.new()
+                line(ind, f"{t} = 1.0 / {args[1]}", span)
+                give(refs[0], times(a, t))
+            if _live(tree, refs[1]):
+                t = em.new()
+                line(ind, f"{t} = -{vals[k]} / {args[1]}", span)
+                give(refs[1], times(a, t))
+        else:
+            sd = em.const(sym.sderiv, "sd")
+            t = em.new()
+            line(ind, f"{t} = {sd}({vals[k]}, {args[0]})", span)
+            give(refs[0], times(a, t))
+    ds = []
+    for ts in terms:
+        if len(ts) == 1 and not ts[0][1]:
+            ds.append(ts[0][0] or "1.0")  # one path, no sign: its adjoint is the partial
+            continue
+        expr = ""
+        for atom, neg in ts:
+            text = "1.0" if atom is None else atom
+            expr += (" - " if neg else " + ") + text if expr else ("-" if neg else "") + text
+        d = em.new()
+        line(ind, f"{d} = {expr}", span)
+        ds.append(d)
+    return ds
+
+
+def _live(tree, ref) -> bool:
+    return ref[0] == "leaf" or (ref[0] == "op" and tree.ops[ref[1]][3])
+
+
+def _record(em, tr, out, idx, ds, r, ind, span) -> None:
+    """One linear record when every leaf is on the tape (a chain of records, two
+    parents each, for three leaves or more), `FastTape.fused` when some are floats."""
+    line = em.line
+    n = len(ds)
+    node = em.new()
+    recs = em.new()
+    line(ind, f"{node} = RNode(); {node}._trace = {tr}; {node}.primal = {out}", span)
+    line(ind, f"{recs} = {tr}.recs", span)
+    if n == 1:
+        line(ind, f"{node}.idx = len({recs}); {recs} += ({idx[0]}, {ds[0]}, -1, 0.0)", span)
+        line(ind, f"{r} = {node}", span)
+        return
+    all_traced = " and ".join(f"{i} >= 0" for i in idx)
+    line(ind, f"if {all_traced}:", span)
+    k = em.new()
+    entries = [idx[0], ds[0], idx[1], ds[1]]
+    for j in range(2, n):
+        entries += [f"{k} + {4 * (j - 2)}" if j > 2 else k, "1.0", idx[j], ds[j]]
+    line(ind + 1, f"{k} = len({recs}); {recs} += ({', '.join(entries)})", span)
+    line(ind + 1, f"{node}.idx = {k} + {4 * (n - 2)}" if n > 2 else f"{node}.idx = {k}", span)
+    pairs = ", ".join(f"{i}, {d}" for i, d in zip(idx, ds))
+    line(ind, f"else: {node}.idx = {tr}.fused_record(({pairs}))", span)
+    line(ind, f"{r} = {node}", span)
