@@ -265,76 +265,81 @@ def _values(em, tree, ps, ind, span) -> list:
 
 
 def _partials(em, tree, ps, vals, ind, span) -> list:
-    """The partial derivative of the root by each leaf: adjoints carried from the
-    root down (each operation's adjoint times its local partials), summed per leaf.
-    An adjoint is (atom or None for 1.0, negated)."""
-    line = em.line
-    n_ops = len(tree.ops)
-    adj: list = [None] * n_ops
-    adj[-1] = (None, False)
-    terms: list = [[] for _ in tree.leaves]
+    """The partial derivative of the root by each leaf (atoms)."""
+    adj = _Adjoints(em, tree, ps, vals, ind, span)
+    for k in range(len(tree.ops) - 1, -1, -1):
+        adj.pull(k)
+    return adj.sums()
 
-    def times(a, factor):
+
+class _Adjoints:
+    """Adjoints carried from the root down (each operation's adjoint times its local
+    partials, the per-op records' partials), summed per leaf. An adjoint is (atom or
+    None for 1.0, negated)."""
+
+    def __init__(self, em, tree, ps, vals, ind, span):
+        self.em, self.tree, self.ps, self.vals = em, tree, ps, vals
+        self.ind, self.span = ind, span
+        self.adj: list = [None] * len(tree.ops)
+        self.adj[-1] = (None, False)
+        self.terms: list = [[] for _ in tree.leaves]
+
+    def temp(self, text: str) -> str:
+        t = self.em.new()
+        self.em.line(self.ind, f"{t} = {text}", self.span)
+        return t
+
+    def times(self, a, factor: str):
         """The adjoint `a` times `factor` (an atom), as an adjoint."""
         atom, neg = a
-        if atom is None:
-            return (factor, neg)
-        t = em.new()
-        line(ind, f"{t} = {atom} * {factor}", span)
-        return (t, neg)
+        return (factor, neg) if atom is None else (self.temp(f"{atom} * {factor}"), neg)
 
-    def give(ref, a):
+    def give(self, ref, a) -> None:
         if ref[0] == "leaf":
-            terms[ref[1]].append(a)
-        elif ref[0] == "op" and tree.ops[ref[1]][3]:
-            adj[ref[1]] = a
+            self.terms[ref[1]].append(a)
+        elif _live(self.tree, ref):
+            self.adj[ref[1]] = a
 
-    for k in range(n_ops - 1, -1, -1):
-        sym, kind, refs, live = tree.ops[k]
-        a = adj[k]
+    def pull(self, k: int) -> None:
+        """Pass operation k's adjoint to its operands."""
+        sym, kind, refs, live = self.tree.ops[k]
+        a = self.adj[k]
         if a is None or not live:
-            continue
-        args = [_atom(ref, ps, vals) for ref in refs]
+            return
+        args = [_atom(ref, self.ps, self.vals) for ref in refs]
         if sym == "+":
-            give(refs[0], a)
-            give(refs[1], a)
+            self.give(refs[0], a)
+            self.give(refs[1], a)
         elif sym == "-":
-            give(refs[0], a)
-            give(refs[1], (a[0], not a[1]))
+            self.give(refs[0], a)
+            self.give(refs[1], (a[0], not a[1]))
         elif sym == "neg":
-            give(refs[0], (a[0], not a[1]))
+            self.give(refs[0], (a[0], not a[1]))
         elif sym == "*":
-            if _live(tree, refs[0]):
-                give(refs[0], times(a, args[1]))
-            if _live(tree, refs[1]):
-                give(refs[1], times(a, args[0]))
+            for ref, other in ((refs[0], args[1]), (refs[1], args[0])):
+                if _live(self.tree, ref):
+                    self.give(ref, self.times(a, other))
         elif sym == "/":  # the per-op record's partials: 1 / b and -out / b
-            if _live(tree, refs[0]):
-                t = em.new()
-                line(ind, f"{t} = 1.0 / {args[1]}", span)
-                give(refs[0], times(a, t))
-            if _live(tree, refs[1]):
-                t = em.new()
-                line(ind, f"{t} = -{vals[k]} / {args[1]}", span)
-                give(refs[1], times(a, t))
+            b = args[1]
+            for ref, d in ((refs[0], f"1.0 / {b}"), (refs[1], f"-{self.vals[k]} / {b}")):
+                if _live(self.tree, ref):
+                    self.give(ref, self.times(a, self.temp(d)))
         else:
-            sd = em.const(sym.sderiv, "sd")
-            t = em.new()
-            line(ind, f"{t} = {sd}({vals[k]}, {args[0]})", span)
-            give(refs[0], times(a, t))
-    ds = []
-    for ts in terms:
-        if len(ts) == 1 and not ts[0][1]:
-            ds.append(ts[0][0] or "1.0")  # one path, no sign: its adjoint is the partial
-            continue
-        expr = ""
-        for atom, neg in ts:
-            text = "1.0" if atom is None else atom
-            expr += (" - " if neg else " + ") + text if expr else ("-" if neg else "") + text
-        d = em.new()
-        line(ind, f"{d} = {expr}", span)
-        ds.append(d)
-    return ds
+            sd = self.em.const(sym.sderiv, "sd")
+            self.give(refs[0], self.times(a, self.temp(f"{sd}({self.vals[k]}, {args[0]})")))
+
+    def sums(self) -> list:
+        ds = []
+        for ts in self.terms:
+            if len(ts) == 1 and not ts[0][1]:
+                ds.append(ts[0][0] or "1.0")  # one path, no sign: its adjoint is the partial
+                continue
+            expr = ""
+            for atom, neg in ts:
+                text = "1.0" if atom is None else atom
+                expr += (" - " if neg else " + ") + text if expr else ("-" if neg else "") + text
+            ds.append(self.temp(expr))
+        return ds
 
 
 def _live(tree, ref) -> bool:

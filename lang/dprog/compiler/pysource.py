@@ -341,7 +341,8 @@ class _Emitter:
         emit = _EXPRESSIONS.get(type(e))
         if emit is None or ind > _MAX_EXPR_INDENT:
             return self.by_reference_expr(e, ind)
-        if type(e) in _FUSE_ROOTS and not self.no_fuse and ind <= _MAX_FUSE_INDENT:
+        if (type(e) in _FUSE_ROOTS and not self.no_fuse and ind <= _MAX_FUSE_INDENT
+                and self.comp.fuse):
             tree = fusion.analyse(self, e)
             if tree is not None:
                 return fusion.emit_fused(self, e, tree, ind)
@@ -549,6 +550,8 @@ class SourceCompiler(Compiler):
     """`Compiler` with program and function bodies emitted as Python source (never
     under --check-nans: `units.compiler_for` gives that the reference closures)."""
 
+    fuse = True  # float expression trees fused (fusion.py); False: DPROG_COMPILER=unfused
+
     def shadowed(self):
         return self.unit.shadowed if self.unit is not None else self.module.globals
 
@@ -571,3 +574,11 @@ class SourceCompiler(Compiler):
         v = em.expr(e, 2)
         em.line(2, f"return {v}", e.span)
         return em.finish(info)
+
+
+class UnfusedSourceCompiler(SourceCompiler):
+    """The fast compiler with every operation on its own (DPROG_COMPILER=unfused): its
+    gradients are those of the reference compiler bit for bit, which the fused ones
+    are only to rounding (tests/test_compilers.py compares both)."""
+
+    fuse = False
