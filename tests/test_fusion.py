@@ -393,6 +393,11 @@ fn f(x, y) {
     "fn f(x) { return -2 * x + x * -0.0 + (1 / 3) * x + 2 * 3 * x - (-x) * true }\n"
     "print(f(1.5), grad(f)(1.5), f(-0.0), f(2))",
     "fn f(x) { return x * pi * 2.0 + e * sin(-x) }\nprint(f(0.5), grad(f)(0.5))",
+    # augmented assignments (fused as `s + ...`), of a local and of a captured variable
+    "fn f(x, y) {\n let s = 0.0\n for i in range(3) { s += x * y + sin(x); s -= 0.5 * y;"
+    " s *= 1.01; s /= y * y }\n let c = x\n fn bump() { c = c * 2.0; return 1.0 }\n"
+    " c += bump() * c + c * x\n return s + c\n}\nprint(f(0.3, 0.7), "
+    "grad(f, argnums=(0, 1))(0.3, 0.7))\nlet t = \"a\"\nt += 1.0 * 2.0 + 1.0",
     # a builtin shadowed by a global: no longer the builtin
     "fn sin(v) => v * 2.0\nfn f(x) { return sin(x) * x + x }\nprint(f(1.5), grad(f)(1.5))",
 ])

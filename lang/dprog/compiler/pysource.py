@@ -262,6 +262,12 @@ class _Emitter:
     def s_AugAssign(self, s, ind, top_level):
         if not self._plain_target(s.target):
             return self.by_reference(s, ind, top_level)
+        if self.comp.fuse and not self.no_fuse and ind <= _MAX_FUSE_INDENT:
+            e = N.BinOp(s.span, s.op, s.target, s.value)  # `s += x * y` as `s + x * y`
+            tree = fusion.analyse(self, e)
+            if tree is not None:  # (its fallback reads a local target in place: no
+                v = fusion.emit_fused(self, e, tree, ind)  # expression assigns a local)
+                return self.store(s.target.decl, v, ind, s.span, False)
         a = self.expr(s.target, ind)
         if a.startswith("f["):  # the read must not see the right side's effects
             t = self.new()
