@@ -195,19 +195,23 @@ def emit_fused(em, e, tree: _Tree, ind: int) -> str:
     tr = em.new()
     ps = [em.new() for _ in qs]
     idx = [em.new() for _ in qs]
-    for k, q in enumerate(qs):
-        p, i = ps[k], idx[k]
-        if k == 0:
-            line(ind, f"if type({q}) is RNode: {tr} = {q}._trace; {p} = {q}.primal; "
-                      f"{i} = {q}.idx", span)
-            line(ind, f"elif type({q}) is float: {tr} = None; {p} = {q}; {i} = -1", span)
-        else:
-            line(ind, f"if type({q}) is RNode:", span)
-            line(ind + 1, f"if {tr} is None: {tr} = {q}._trace", span)
-            line(ind + 1, f"elif {q}._trace is not {tr}: {tr} = False", span)
-            line(ind + 1, f"{p} = {q}.primal; {i} = {q}.idx", span)
-            line(ind, f"elif type({q}) is float: {p} = {q}; {i} = -1", span)
-        line(ind, f"else: {tr} = False", span)
+    ks = [em.new() for _ in qs]
+    # every leaf a float or an RNode (else, as for Duals, straight to the per-op code)
+    line(ind, "if " + " and ".join(f"((({k} := type({q})) is RNode or {k} is float))"
+                                   for k, q in zip(ks, qs)) + ":", span)
+    ind += 1
+    for n, q in enumerate(qs):
+        k, p, i = ks[n], ps[n], idx[n]
+        if n == 0:
+            line(ind, f"if {k} is RNode: {tr} = {q}._trace; {p} = {q}.primal; {i} = {q}.idx",
+                 span)
+            line(ind, f"else: {tr} = None; {p} = {q}; {i} = -1", span)
+            continue
+        line(ind, f"if {k} is RNode:", span)
+        line(ind + 1, f"if {tr} is None: {tr} = {q}._trace", span)
+        line(ind + 1, f"elif {q}._trace is not {tr}: {tr} = False", span)
+        line(ind + 1, f"{p} = {q}.primal; {i} = {q}.idx", span)
+        line(ind, f"else: {p} = {q}; {i} = -1", span)
     floats = " and ".join(f"type({p}) is float" for p in ps)
     line(ind, f"if {tr} is None or (type({tr}) is FastTape and {floats} and "
               f"not core.NAN_CHECK):", span)
@@ -221,9 +225,10 @@ def emit_fused(em, e, tree: _Tree, ind: int) -> str:
     finite = " and ".join([f"{out} == {out}"] + [f"{d} - {d} == 0.0" for d in ds
                                                   if d.startswith("_t")])  # (not literals)
     line(ind + 3, f"if {finite}:", span)
-    _record(em, tr, out, idx, ds, r, ind + 4, span)
+    _record(em, tr, out, _anchored(tree, idx), _anchored(tree, ds), r, ind + 4, span)
     line(ind + 1, "except (ArithmeticError, ValueError):", span)
     line(ind + 2, "pass", span)
+    ind -= 1
     # the per-operation code, reusing the operands evaluated above
     line(ind, f"if {r} is None:", span)
     em.no_fuse += 1
@@ -346,9 +351,19 @@ def _live(tree, ref) -> bool:
     return ref[0] == "leaf" or (ref[0] == "op" and tree.ops[ref[1]][3])
 
 
+def _anchored(tree, items: list) -> list:
+    """`items` (one per leaf) with the first local variable's first: the leaf most
+    likely on the tape (a global or captured one is more often a constant)."""
+    for n, (key, node, decl) in enumerate(tree.leaves):
+        if type(key) is str:
+            return [items[n]] + items[:n] + items[n + 1:]
+    return items
+
+
 def _record(em, tr, out, idx, ds, r, ind, span) -> None:
-    """One linear record when every leaf is on the tape (a chain of records, two
-    parents each, for three leaves or more), `FastTape.fused` when some are floats."""
+    """A linear record, or for three leaves or more a chain of them linked by partials
+    1.0 (two parents each: a later parent may be -1, a float leaf). Its first parent
+    must be on the tape: `FastTape.fused_record` when it is not."""
     line = em.line
     n = len(ds)
     node = em.new()
@@ -359,8 +374,7 @@ def _record(em, tr, out, idx, ds, r, ind, span) -> None:
         line(ind, f"{node}.idx = len({recs}); {recs} += ({idx[0]}, {ds[0]}, -1, 0.0)", span)
         line(ind, f"{r} = {node}", span)
         return
-    all_traced = " and ".join(f"{i} >= 0" for i in idx)
-    line(ind, f"if {all_traced}:", span)
+    line(ind, f"if {idx[0]} >= 0:", span)
     k = em.new()
     entries = [idx[0], ds[0], idx[1], ds[1]]
     for j in range(2, n):

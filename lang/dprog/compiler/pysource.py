@@ -63,7 +63,7 @@ _RECORDED = set(RECORDERS)
 _MAX_LOOPS = 16
 _MAX_INDENT = 60
 _MAX_EXPR_INDENT = 90  # (`if` expressions, `and`, `or` nest; a call adds 2 levels)
-_MAX_FUSE_INDENT = _MAX_EXPR_INDENT - 6  # (a fused tree's code nests 5 levels deeper)
+_MAX_FUSE_INDENT = _MAX_EXPR_INDENT - 7  # (a fused tree's code nests 6 levels deeper)
 _FUSE_ROOTS = (N.BinOp, N.UnOp, N.Call)
 
 _uid = count()
