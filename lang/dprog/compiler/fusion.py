@@ -196,9 +196,16 @@ def emit_fused(em, e, tree: _Tree, ind: int) -> str:
     ps = [em.new() for _ in qs]
     idx = [em.new() for _ in qs]
     ks = [em.new() for _ in qs]
-    # every leaf a float or an RNode (else, as for Duals, straight to the per-op code)
-    line(ind, "if " + " and ".join(f"((({k} := type({q})) is RNode or {k} is float))"
-                                   for k, q in zip(ks, qs)) + ":", span)
+    # floats only: the value in straight-line code (a nan: the per-op code's)
+    line(ind, "if " + " and ".join(f"type({q}) is float" for q in qs) + ":", span)
+    line(ind + 1, "try:", span)
+    out = _values(em, tree, qs, ind + 2, span)[-1]
+    line(ind + 2, f"if {out} == {out}: {r} = {out}", span)
+    line(ind + 1, "except (ArithmeticError, ValueError):", span)
+    line(ind + 2, "pass", span)
+    # floats and RNodes (anything else, as Duals, goes straight to the per-op code)
+    line(ind, "elif " + " and ".join(f"((({k} := type({q})) is RNode or {k} is float))"
+                                     for k, q in zip(ks, qs)) + ":", span)
     ind += 1
     for n, q in enumerate(qs):
         k, p, i = ks[n], ps[n], idx[n]
@@ -213,19 +220,15 @@ def emit_fused(em, e, tree: _Tree, ind: int) -> str:
         line(ind + 1, f"{p} = {q}.primal; {i} = {q}.idx", span)
         line(ind, f"else: {p} = {q}; {i} = -1", span)
     floats = " and ".join(f"type({p}) is float" for p in ps)
-    line(ind, f"if {tr} is None or (type({tr}) is FastTape and {floats} and "
-              f"not core.NAN_CHECK):", span)
+    line(ind, f"if type({tr}) is FastTape and {floats} and not core.NAN_CHECK:", span)
     line(ind + 1, "try:", span)
     vals = _values(em, tree, ps, ind + 2, span)
     out = vals[-1]
-    line(ind + 2, f"if {tr} is None:", span)
-    line(ind + 3, f"if {out} == {out}: {r} = {out}", span)  # (a nan: the per-op path)
-    line(ind + 2, "else:", span)
-    ds = _partials(em, tree, ps, vals, ind + 3, span)
+    ds = _partials(em, tree, ps, vals, ind + 2, span)
     finite = " and ".join([f"{out} == {out}"] + [f"{d} - {d} == 0.0" for d in ds
                                                   if d.startswith("_t")])  # (not literals)
-    line(ind + 3, f"if {finite}:", span)
-    _record(em, tr, out, _anchored(tree, idx), _anchored(tree, ds), r, ind + 4, span)
+    line(ind + 2, f"if {finite}:", span)
+    _record(em, tr, out, _anchored(tree, idx), _anchored(tree, ds), r, ind + 3, span)
     line(ind + 1, "except (ArithmeticError, ValueError):", span)
     line(ind + 2, "pass", span)
     ind -= 1
