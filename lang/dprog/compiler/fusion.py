@@ -186,26 +186,25 @@ def emit_fused(em, e, tree: _Tree, ind: int) -> str:
             atom = f"{em.const(decl.cell, 'g')}.v"
         else:
             atom = f"f[{em.comp.slot_of(decl)}].v"
-        if not atom.startswith("_t"):
-            q = em.new()
-            line(ind, f"{q} = {atom}", span)
-            atom = q
-        qs.append(atom)
+        qs.append(atom)  # (read where used: nothing runs between the reads)
     line(ind, f"{r} = None", span)
     tr = em.new()
     ps = [em.new() for _ in qs]
     idx = [em.new() for _ in qs]
     ks = [em.new() for _ in qs]
     # floats only: the value in straight-line code (a nan: the per-op code's)
-    line(ind, "if " + " and ".join(f"type({q}) is float" for q in qs) + ":", span)
+    line(ind, "if " + " and ".join(f"({k} := type({q})) is float" for k, q in zip(ks, qs))
+         + ":", span)
     line(ind + 1, "try:", span)
     out = _values(em, tree, qs, ind + 2, span)[-1]
     line(ind + 2, f"if {out} == {out}: {r} = {out}", span)
     line(ind + 1, "except (ArithmeticError, ValueError):", span)
     line(ind + 2, "pass", span)
     # floats and RNodes (anything else, as Duals, goes straight to the per-op code)
-    line(ind, "elif " + " and ".join(f"((({k} := type({q})) is RNode or {k} is float))"
-                                     for k, q in zip(ks, qs)) + ":", span)
+    line(ind, "elif " + " and ".join(  # (the first leaf's type is known from the `if`)
+        f"({k} is RNode or {k} is float)" if n == 0 else
+        f"(({k} := type({q})) is RNode or {k} is float)"
+        for n, (k, q) in enumerate(zip(ks, qs))) + ":", span)
     ind += 1
     for n, q in enumerate(qs):
         k, p, i = ks[n], ps[n], idx[n]
@@ -355,12 +354,11 @@ def _live(tree, ref) -> bool:
 
 
 def _anchored(tree, items: list) -> list:
-    """`items` (one per leaf) with the first local variable's first: the leaf most
-    likely on the tape (a global or captured one is more often a constant)."""
-    for n, (key, node, decl) in enumerate(tree.leaves):
-        if type(key) is str:
-            return [items[n]] + items[:n] + items[n + 1:]
-    return items
+    """`items` (one per leaf) with the local variables' first: the leaves most likely
+    on the tape (a global or captured one is more often a constant)."""
+    local = [type(key) is str for key, node, decl in tree.leaves]
+    return ([x for x, loc in zip(items, local) if loc]
+            + [x for x, loc in zip(items, local) if not loc])
 
 
 def _record(em, tr, out, idx, ds, r, ind, span) -> None:
