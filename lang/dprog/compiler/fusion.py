@@ -6,15 +6,19 @@ tree made only of `+ - * /`, unary minus and one-argument builtins with a float
 function and a float derivative (`scalar`, `sderiv`, declared beside each primitive)
 is emitted here a second time, in front of that per-operation code:
 
-    _q1 = f[1]; _q2 = f[2]                        the leaves (variables)
-    if type(_q1) is RNode: _tr = _q1._trace ...   each a float or a float on one FastTape
-    if _tr is None or (type(_tr) is FastTape and <float primals> and not NAN_CHECK):
-        try:
-            _u1 = _p1 * 0.999 ...                 the value, operation by operation
-            <if a tape: partials of the value by each leaf, as straight-line float code>
+    _r = None                                          (leaves f[1], f[2]: x and y)
+    if (_k1 := type(f[1])) is float and ...:           floats only
+        try: _u1 = f[1] * 0.999 ...; _r = the value    (unless nan)
         except (ArithmeticError, ValueError): pass
-        else: <no nan, finite partials>: _r = the value, or ONE record of it
-    if _r is None: <the per-operation code>
+    elif (_k1 is RNode or _k1 is float) and ...:       floats and RNodes
+        _tr, _p1, _i1 = f[1]._trace, f[1].primal, f[1].idx ...   (one tape, else False)
+        if type(_tr) is FastTape and <float primals> and not core.NAN_CHECK:
+            try:
+                _u1 = _p1 * 0.999 ...                  the value, operation by operation
+                _d1 = ..., _d2 = ...                   its partials by each leaf
+                if <no nan, finite partials>: _r = RNode with ONE record
+            except (ArithmeticError, ValueError): pass
+    if _r is None: <the per-operation code>            anything else (Duals, arrays, ...)
 
 The value is computed with the same Python operations in the same order as the
 per-operation code, so it is the same float. The partials are accumulated backwards
@@ -56,7 +60,7 @@ class _Tree:
     def __init__(self, em):
         self.em = em
         self.ops: list = []      # (kind, sym_or_prim, [child refs], live)
-        self.leaves: list = []   # runtime leaves: (key, node or None, how)
+        self.leaves: list = []   # runtime leaves: (key, node read first or None, decl)
         self.keys: dict = {}     # leaf key -> index in leaves
         self.seen_op = False
         self.ok = True
