@@ -86,6 +86,24 @@ class FastTape(Tape):
         recs += (LEAF, 0.0, -1, 0.0)
         return r
 
+    def fused_record(self, pairs: tuple) -> int:
+        """Append the record of a fused expression (compiler/fusion.py) whose leaves
+        are `pairs` = (parent idx, partial, ...), a parent -1 for a float leaf (at
+        least one is on this tape): a chain of linear records, two parents each,
+        linked by partials 1.0 (exact: each leaf's cotangent is still g * partial);
+        returns the last record's idx."""
+        recs = self.recs
+        live = [(j, d) for j, d in zip(pairs[::2], pairs[1::2]) if j >= 0]
+        j, d = live[0]
+        if len(live) == 1:
+            recs += (j, d, -1, 0.0)
+            return len(recs) - 4
+        j2, d2 = live[1]
+        recs += (j, d, j2, d2)
+        for j, d in live[2:]:
+            recs += (len(recs) - 4, 1.0, j, d)
+        return len(recs) - 4
+
     def record_custom(self, backward, parents: list, out):
         return self._general(backward, tuple(parents), out, EMPTY)
 

@@ -50,6 +50,7 @@ from ..runtime.ops import (
     unpack_at,
 )
 from ..syntax import nodes as N
+from . import fusion
 from .closures import not_callable_error
 from .codegen import Compiler
 
@@ -62,6 +63,8 @@ _RECORDED = set(RECORDERS)
 _MAX_LOOPS = 16
 _MAX_INDENT = 60
 _MAX_EXPR_INDENT = 90  # (`if` expressions, `and`, `or` nest; a call adds 2 levels)
+_MAX_FUSE_INDENT = _MAX_EXPR_INDENT - 7  # (a fused tree's code nests 6 levels deeper)
+_FUSE_ROOTS = (N.BinOp, N.UnOp, N.Call)
 
 _uid = count()
 
@@ -86,7 +89,7 @@ _BASE_NAMES = {
     "Record": Record, "truth": truth,
     "iterate": iterate, "refill_at": refill_at, "unpack_at": unpack_at,
     "make_array": make_array, "op_neg": op_neg, "index1": index_one, "field": field,
-    "locate": _locate, "RNode": RNode,
+    "locate": _locate, "RNode": RNode, **fusion.NAMES,
 }
 
 
@@ -102,6 +105,8 @@ class _Emitter:
         self.tmp = count()
         self.loops = 0
         self.floats: set[str] = set()  # atoms known to be float literals
+        self.done: dict = {}  # id(node) -> atom of an operand a fused tree evaluated first
+        self.no_fuse = 0      # > 0 while emitting a fused tree's per-operation fallback
 
     # bookkeeping -------------------------------------------------------------
     def line(self, ind: int, text: str, span) -> None:
@@ -257,6 +262,12 @@ class _Emitter:
     def s_AugAssign(self, s, ind, top_level):
         if not self._plain_target(s.target):
             return self.by_reference(s, ind, top_level)
+        if self.comp.fuse and not self.no_fuse and ind <= _MAX_FUSE_INDENT:
+            e = N.BinOp(s.span, s.op, s.target, s.value)  # `s += x * y` as `s + x * y`
+            tree = fusion.analyse(self, e)
+            if tree is not None:  # (its fallback reads a local target in place: no
+                v = fusion.emit_fused(self, e, tree, ind)  # expression assigns a local)
+                return self.store(s.target.decl, v, ind, s.span, False)
         a = self.expr(s.target, ind)
         if a.startswith("f["):  # the read must not see the right side's effects
             t = self.new()
@@ -329,9 +340,18 @@ class _Emitter:
     def expr(self, e, ind: int) -> str:
         """Emit `e`; returns an atom (a temporary, a literal, a constant's name, or
         `f[slot]` of a local no closure captures, which nothing else can change)."""
+        if self.done:
+            atom = self.done.get(id(e))
+            if atom is not None:
+                return atom
         emit = _EXPRESSIONS.get(type(e))
         if emit is None or ind > _MAX_EXPR_INDENT:
             return self.by_reference_expr(e, ind)
+        if (type(e) in _FUSE_ROOTS and not self.no_fuse and ind <= _MAX_FUSE_INDENT
+                and self.comp.fuse):
+            tree = fusion.analyse(self, e)
+            if tree is not None:
+                return fusion.emit_fused(self, e, tree, ind)
         return emit(self, e, ind)
 
     def by_reference_expr(self, e, ind: int) -> str:
@@ -536,6 +556,8 @@ class SourceCompiler(Compiler):
     """`Compiler` with program and function bodies emitted as Python source (never
     under --check-nans: `units.compiler_for` gives that the reference closures)."""
 
+    fuse = True  # float expression trees fused (fusion.py); False: DPROG_COMPILER=unfused
+
     def shadowed(self):
         return self.unit.shadowed if self.unit is not None else self.module.globals
 
@@ -558,3 +580,11 @@ class SourceCompiler(Compiler):
         v = em.expr(e, 2)
         em.line(2, f"return {v}", e.span)
         return em.finish(info)
+
+
+class UnfusedSourceCompiler(SourceCompiler):
+    """The fast compiler with every operation on its own (DPROG_COMPILER=unfused): its
+    gradients are those of the reference compiler bit for bit, which the fused ones
+    are only to rounding (tests/test_compilers.py compares both)."""
+
+    fuse = False

@@ -17,7 +17,7 @@ from ..core.values import Module
 from ..syntax import nodes as N
 from ..syntax.parser import parse
 from .codegen import Compiler
-from .pysource import SourceCompiler
+from .pysource import SourceCompiler, UnfusedSourceCompiler
 
 EVAL_HOLDER = "__eval_result__"
 
@@ -37,10 +37,12 @@ def eval_program(expr: str, name: str) -> N.Program:
 
 def compiler_for(rt) -> type[Compiler]:
     """The compiler a runtime's programs use: the fast one, or the reference closures
-    under --check-nans (or DPROG_COMPILER=reference)."""
-    if rt.check_nans or getattr(rt, "compiler", "fast") == "reference":
+    under --check-nans (or DPROG_COMPILER=reference); DPROG_COMPILER=unfused is the
+    fast one without fusion (for tests and measurements)."""
+    which = getattr(rt, "compiler", "fast")
+    if rt.check_nans or which == "reference":
         return Compiler
-    return SourceCompiler
+    return UnfusedSourceCompiler if which == "unfused" else SourceCompiler
 
 
 class Unit:

@@ -40,8 +40,8 @@ class Runtime:
         self.allow_files = allow_files
         self.check_nans = check_nans
         # "fast" (compiler/pysource.py) or "reference" (compiler/codegen.py's closures,
-        # also what --check-nans uses; DPROG_COMPILER=reference picks it for a whole run);
-        # tests/test_compilers.py compares the two
+        # also what --check-nans uses; DPROG_COMPILER=reference picks it for a whole run),
+        # or "unfused" (the fast one without fusion.py); tests/test_compilers.py compares them
         self.compiler = os.environ.get("DPROG_COMPILER", "fast")
         self.stdout = stdout
         self.stderr = stderr
