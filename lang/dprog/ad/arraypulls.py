@@ -179,11 +179,7 @@ def _pull_tanh(tape, ct, g, args, out, params) -> bool:
     xp.multiply(g, d, out=d)
     if not _nan_free(d):
         return False
-    c = d
-    if ct[a.idx] is None:
-        ct[a.idx] = c
-    else:
-        accumulate(ct, a.idx, c)
+    accumulate(ct, a.idx, d)
     return True
 
 
@@ -201,11 +197,7 @@ def _pull_logsumexp(tape, ct, g, args, out, params) -> bool:
     e = xp.subtract(x, out)
     xp.exp(e, out=e)
     xp.multiply(g, e, out=e)
-    c = e
-    if ct[a.idx] is None:
-        ct[a.idx] = c
-    else:
-        accumulate(ct, a.idx, c)
+    accumulate(ct, a.idx, e)
     return True
 
 

@@ -116,13 +116,8 @@ class FastTape(Tape):
         else:
             rec_args = tuple(_shape_only(a, self) if k in lean else a
                              for k, a in enumerate(args))
-        r = RNode()
-        r._trace = self
+        r = self._general(p, rec_args, None, params)  # (the record keeps no output)
         r.primal = out
-        recs = self.recs
-        r.idx = idx = len(recs)
-        recs += (GENERAL, 0.0, -1, 0.0)
-        self.general[idx] = (p, rec_args, None, params)
         return r
 
     def _stand_in(self, a):
