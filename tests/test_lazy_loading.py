@@ -253,3 +253,17 @@ def test_named_unicode_escape_loads_unicodedata():
     it = dprog.Interpreter()
     it.exec('let s = "\\N{GREEK SMALL LETTER ALPHA}"')
     assert it["s"] == "\u03b1"
+
+
+def test_cli_freezes_what_start_up_loaded_and_keeps_the_gc_setting():
+    out = _python(
+        "import gc, sys\n"
+        "sys.argv = ['dp', '-c', 'fn f(x) { let c = [x]; return c }\\nprint(f(1))']\n"
+        "from dprog.tools.cli import main\n"
+        "main()\n"
+        "print(gc.isenabled(), gc.get_freeze_count() > 10000)\n"
+        "gc.unfreeze(); gc.disable()\n"
+        "sys.argv = ['dp', '-c', 'print(2)']\n"
+        "main()\n"
+        "print(gc.isenabled())\n")
+    assert out.split() == ["[1.]", "True", "True", "2", "False"]
