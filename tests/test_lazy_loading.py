@@ -177,7 +177,12 @@ def test_lazy_imports_go_downward_without_cycles():
     edges = _lazy_edges()
     found = {a for a, _ in edges}
     assert {"dprog.host.interpreter", "dprog.runtime.state", "dprog.runtime.ops",
-            "dprog.syntax.parser"} <= found
+            "dprog.syntax.parser", "dprog.host.cstack", "dprog.syntax.strings"} <= found
+    # a standard-library module loaded on first use is below every room
+    stdlib = [(a, b) for a, b in edges if not b.startswith("dprog.")]
+    for a, b in stdlib:
+        assert b.split(".")[0] in sys.stdlib_module_names, f"{a} loads {b}, not dprog's nor stdlib"
+    edges = [e for e in edges if e not in stdlib]
     graph = grimp.build_graph("dprog", exclude_type_checking_imports=True)
     nexts = {m: set(graph.find_modules_directly_imported_by(m)) for m in graph.modules}
     for a, b in edges:
@@ -216,3 +221,49 @@ def test_print_loads_no_embedding_dask_or_vmap_machinery():
         "    'dprog.tools.repl', 'dprog.syntax.fstrings', 'dprog.core.formatting')\n"
         "    if m in sys.modules))\n")
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_print_loads_no_threading_nor_unicodedata():
+    # threading's import and its shutdown at exit cost ~7 M instructions; the limits,
+    # locks and the main-thread test use _thread (host/cstack.py)
+    out = _python(
+        "import sys\n"
+        "sys.argv = ['dp', '-c', 'print(\"a\\\\n\")']\n"
+        "from dprog.tools.cli import main\n"
+        "main()\n"
+        "print(sorted(m for m in ('threading', 'unicodedata') if m in sys.modules))\n")
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_main_thread_is_told_without_threading():
+    import threading
+
+    from dprog.host import cstack
+
+    assert cstack._on_main_thread() is (threading.current_thread() is threading.main_thread())
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(cstack._on_main_thread()))
+    t.start()
+    t.join()
+    assert seen == [False] and cstack._on_main_thread()
+    assert cstack.stack_bytes() > 0
+
+
+def test_named_unicode_escape_loads_unicodedata():
+    it = dprog.Interpreter()
+    it.exec('let s = "\\N{GREEK SMALL LETTER ALPHA}"')
+    assert it["s"] == "\u03b1"
+
+
+def test_cli_freezes_what_start_up_loaded_and_keeps_the_gc_setting():
+    out = _python(
+        "import gc, sys\n"
+        "sys.argv = ['dp', '-c', 'fn f(x) { let c = [x]; return c }\\nprint(f(1))']\n"
+        "from dprog.tools.cli import main\n"
+        "main()\n"
+        "print(gc.isenabled(), gc.get_freeze_count() > 10000)\n"
+        "gc.unfreeze(); gc.disable()\n"
+        "sys.argv = ['dp', '-c', 'print(2)']\n"
+        "main()\n"
+        "print(gc.isenabled())\n")
+    assert out.split() == ["[1.]", "True", "True", "2", "False"]

@@ -3,7 +3,8 @@
 
 Machinery that a program may never reach (the embedding's value conversions,
 Python-defined primitives, the Dask executor, vmap's signal) is named at the top of
-the module that uses it as `name = lazy_module("dprog.room.module")`: a stand-in
+the module that uses it as `name = lazy_module("dprog.room.module")` (or a standard-library
+module that only rare paths need, such as `threading` or `unicodedata`): a stand-in
 whose first attribute read imports the module, then forwards to it. The import-linter
 and the layout check read `import` statements only, so `tests/test_lazy_loading.py`
 checks every `lazy_module` target against the layers and for cycles. (The builtins'

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
+from _thread import _local
 
 from .backend import xp
 from .errors import DpLimitError
@@ -28,7 +28,7 @@ _HEADROOM = 2.0
 _flops: float | None = None
 
 
-class Limits(threading.local):
+class Limits(_local):  # threading.local itself, without importing threading (W5)
     """Numeric limits of the interpreter running on this thread (set on entry)."""
 
     max_array_elements = 10**9

@@ -16,8 +16,15 @@ it meanwhile (then the host's value stays: issue 18, item 11).
 
 from __future__ import annotations
 
+import _thread
+import os
 import sys
-import threading
+
+from ..core.lazy import lazy_module
+
+# Only off Linux, to tell the main thread (core/lazy.py): importing threading, and
+# its shutdown at exit, cost `dp -c "print(1)"` ~7 M instructions (W5).
+threading = lazy_module("threading")
 
 # Bytes of C stack budgeted per Python frame: a frame reached through C calls
 # (closures are called via tp_call) costs up to a few hundred bytes; measured, 8 MB
@@ -27,7 +34,7 @@ STACK_BYTES_PER_FRAME = 768
 _RESERVE = 128 << 10
 _MIN_LIMIT = 100  # a smaller stack than ~200 KB cannot run dprog usefully anyway
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 _caps: list[tuple[int, int]] = []  # (thread id, its cap) per outermost run of an interpreter
 _users = 0
 _saved = 0
@@ -55,6 +62,21 @@ def _thread_stack_bytes() -> int | None:
 
 
 _main_stack = [0]  # the main thread's, read once (`forget` reads it again)
+_main_ident = [None]  # the main thread's `_thread.get_ident()`, once seen
+
+
+def _on_main_thread() -> bool:
+    """Whether this is the process's main thread. On Linux its thread id is the
+    process id (also in a child after fork), so `threading` need not be imported."""
+    main = _main_ident[0]
+    if main is not None:
+        return _thread.get_ident() == main
+    if sys.platform.startswith("linux"):
+        if _thread.get_native_id() == os.getpid():
+            _main_ident[0] = _thread.get_ident()
+            return True
+        return False
+    return threading.current_thread() is threading.main_thread()
 
 
 def forget() -> None:
@@ -66,8 +88,8 @@ def forget() -> None:
 def stack_bytes() -> int:
     """The C stack size of the current thread, as far as it can be known (the main
     thread's cached: reading the limit is a system call, and each host call asks)."""
-    if threading.current_thread() is not threading.main_thread():
-        size = _thread_stack_bytes() or threading.stack_size()
+    if not _on_main_thread():
+        size = _thread_stack_bytes() or _thread.stack_size()
         if size:
             return size
     elif _main_stack[0]:
@@ -117,7 +139,7 @@ def enter(want: int) -> None:
         elif current != _ours:  # the host changed it during a run: that is its new base
             _saved = current
         _users += 1
-        _caps.append((threading.get_ident(), cap))
+        _caps.append((_thread.get_ident(), cap))
         limit = min(max(want, _saved), *(c for _, c in _caps))
         if limit >= current + 50:  # the depth is below `current`: room enough, no walk
             sys.setrecursionlimit(limit)
@@ -131,7 +153,7 @@ def exit_() -> None:
     global _users, _ours
     with _lock:
         _users -= 1
-        me = threading.get_ident()
+        me = _thread.get_ident()
         for i in range(len(_caps) - 1, -1, -1):
             if _caps[i][0] == me:
                 del _caps[i]

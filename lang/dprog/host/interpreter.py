@@ -22,8 +22,8 @@ from ..core import backend  # noqa: F401
 
 # isort: split
 
+import _thread
 import os
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -132,7 +132,7 @@ class Interpreter:
         self.main = Module("__main__")
         self.modules: dict[str, object] = {}
         self._import_stack: list[str] = []
-        self._lock = threading.RLock()
+        self._lock = _thread.RLock()
         self._active = False
         self.set_argv(())
         self.echo_hook = None
@@ -150,7 +150,7 @@ class Interpreter:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._lock = threading.RLock()
+        self._lock = _thread.RLock()
         self._active = False
         self._import_stack = []
         self.echo_hook = None

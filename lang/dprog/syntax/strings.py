@@ -9,7 +9,11 @@ with one regular-expression pass, and none at all for a literal without `\\`.
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from ..core.lazy import lazy_module
+
+# \N{...} escapes only (core/lazy.py)
+unicodedata = lazy_module("unicodedata")
 
 _SIMPLE = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'",
            "a": "\a", "b": "\b", "f": "\f", "v": "\v"}

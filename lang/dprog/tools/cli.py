@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -127,6 +128,23 @@ def _limit_blas(opts: Options) -> None:
         set_before_numpy(DEFAULT_THREADS)
 
 
+def _import_interpreter() -> type:
+    """The interpreter class, imported with the cyclic collector paused, then everything
+    loaded so far (NumPy's and dprog's modules, classes, tables) frozen out of later
+    collections: it lives until exit, and traversing it again and again (during the
+    import, at every full collection and at exit) cost ~7 % of `dp -c "print(1)"` (W5).
+    The program's own garbage is collected as before; the host's gc setting is kept."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        from ..host.interpreter import Interpreter
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+    return Interpreter
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["kernel"]:  # `dp kernel install`: the Jupyter kernel (a program file
@@ -146,8 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         why = "is a directory" if os.path.isdir(path) else "no such file"
         return _usage_error(f"cannot open {path}: {why}")
 
-    from ..host.interpreter import Interpreter
-
+    Interpreter = _import_interpreter()
     interp = Interpreter(max_depth=1000, max_array_elements=250_000_000, allow_files=True,
                          check_nans=opts.check_nans, max_memory=None, max_output=None)
     try:
