@@ -732,7 +732,7 @@ class TestRuleRegressions:
         # a product over 4096 entries tests its small factor instead of the product
         big = np.linspace(-2.0, 2.0, 100 * 50).reshape(100, 50)
         big[3, 4], big[5, 6], big[7, 0] = np.inf, np.nan, 0.0
-        for small in (np.linspace(0.5, 1.5, 50), np.r_[0.0, np.ones(49)],
+        for small in (np.linspace(0.5, 1.5, 50), np.r_[0.0, np.ones(49)], np.ones(50),
                       np.r_[np.inf, np.ones(49)], np.r_[np.nan, np.ones(49)]):
             for g, d in ((big, small), (small, big), (big, small[:, None][:1])):
                 fast, ref = P.safe_mul(g, d), _safe_mul_np(g, d)

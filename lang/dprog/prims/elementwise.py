@@ -485,22 +485,22 @@ _INF = float("inf")
 _BIG = 1 << 12  # a product this large pays more for its nan test than for the factor's
 
 
-def _finite_nonzero(s: ndarray) -> bool:
-    """Every entry of the float array s finite and nonzero (a huge entry may say no)."""
-    if not s.all():
-        return False
-    v = s.ravel("K")
-    return v.dot(v) < _INF  # (nan and inf say no)
-
-
 def _broadcast_mul(g: ndarray, d: ndarray):
     """g * d of a small float array and a larger one (a batch of tangents times a
     primal, a cotangent times a partial), or None. When the smaller factor is finite
     and nonzero, the product makes nan only where the other does, and `safe_mul`
-    keeps those: so the test reads the small factor, not the product."""
+    keeps those: so the test reads the small factor, not the product. A factor of
+    ones (sum's cotangent) gives the other factor itself."""
     s, b = (g, d) if g.size < d.size else (d, g)
-    if s.dtype is not _F64 or b.dtype is not _F64 or not s.size or not _finite_nonzero(s):
+    if s.dtype is not _F64 or b.dtype is not _F64 or not s.size or not s.all():
         return None
+    v = s.ravel("K")
+    q = v.dot(v)
+    if not q < _INF:  # (an inf or a nan, or squares too large to tell)
+        return None
+    if (q == s.size and s.ndim <= b.ndim and b.shape[b.ndim - s.ndim:] == s.shape
+            and (v == 1.0).all()):
+        return b
     return xp.multiply(g, d)
 
 
