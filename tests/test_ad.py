@@ -20,6 +20,7 @@ from dprog.ad.custom import call_checkpoint, call_custom_jvp, call_custom_vjp
 from dprog.ad.reverse import Tape
 from dprog.ad.transforms import jacfwd_call, jacrev_call, jvp_call, value_and_grad_call
 from dprog.prims import primitives as P
+from dprog.prims.elementwise import _safe_mul_np
 
 
 # ====================================================================== helpers
@@ -726,6 +727,18 @@ class TestRuleRegressions:
         assert P.REGISTRY["neg"] is P.neg_p and P.REGISTRY["-"] is P.sub_p
         assert P.REGISTRY["*"] is P.mul_p and P.REGISTRY["safe_mul"] is P.safe_mul_p
         assert P.REGISTRY["/"] is P.div_p and P.REGISTRY["safe_div"] is P.safe_div_p
+
+    def test_safe_mul_of_a_large_broadcast_equals_the_careful_product(self):
+        # a product over 4096 entries tests its small factor instead of the product
+        big = np.linspace(-2.0, 2.0, 100 * 50).reshape(100, 50)
+        big[3, 4], big[5, 6], big[7, 0] = np.inf, np.nan, 0.0
+        for small in (np.linspace(0.5, 1.5, 50), np.r_[0.0, np.ones(49)], np.ones(50),
+                      np.r_[np.inf, np.ones(49)], np.r_[np.nan, np.ones(49)]):
+            for g, d in ((big, small), (small, big), (big, small[:, None][:1])):
+                with np.errstate(invalid="ignore"):  # (inf * 0, on purpose)
+                    fast, ref = P.safe_mul(g, d), _safe_mul_np(g, d)
+                np.testing.assert_array_equal(fast, ref)
+                assert fast[7, 0] == 0.0  # 0 * inf is 0
 
     def test_tangent_of_broadcast_operand_has_the_output_shape(self, it):
         # x + zeros((2, 3)) with x (3,): the tangent was left (3,), so sum counted it once

@@ -394,7 +394,10 @@ def _safe_mul_np(g, d):
     r = xp.multiply(g, d)
     if type(r) is ndarray:
         if not _nan_free(r):  # only 0 * inf (or a nan operand) makes nan
-            r = xp.where((xp.asarray(g) == 0) | (xp.asarray(d) == 0), 0.0, r)
+            # (only the nan entries change: a product with a factor that is finite and
+            # nonzero everywhere is then the plain one, which `safe_mul` relies on)
+            zero = (xp.asarray(g) == 0) | (xp.asarray(d) == 0)
+            r = xp.where(zero & (r != r), 0.0, r)
         return r
     return 0.0 if g == 0 or d == 0 else r
 
@@ -478,6 +481,29 @@ xlogy = binary_op(xlogy_p)
 heaviside = binary_op(heaviside_p)
 
 
+_INF = float("inf")
+_BIG = 1 << 12  # a product this large pays more for its nan test than for the factor's
+
+
+def _broadcast_mul(g: ndarray, d: ndarray):
+    """g * d of a small float array and a larger one (a batch of tangents times a
+    primal, a cotangent times a partial), or None. When the smaller factor is finite
+    and nonzero, the product makes nan only where the other does, and `safe_mul`
+    keeps those: so the test reads the small factor, not the product. A factor of
+    ones (sum's cotangent) gives the other factor itself."""
+    s, b = (g, d) if g.size < d.size else (d, g)
+    if s.dtype is not _F64 or b.dtype is not _F64 or not s.size or not s.all():
+        return None
+    v = s.ravel("K")
+    q = v.dot(v)
+    if not q < _INF:  # (an inf or a nan, or squares too large to tell)
+        return None
+    if (q == s.size and s.ndim <= b.ndim and b.shape[b.ndim - s.ndim:] == s.shape
+            and (v == 1.0).all()):
+        return b
+    return xp.multiply(g, d)
+
+
 def safe_mul(g, d):
     """g * d where a zero on either side wins over inf/nan (the rules' product).
 
@@ -491,6 +517,10 @@ def safe_mul(g, d):
                 if d - d == 0.0 and d != 0:  # finite, nonzero
                     return xp.multiply(g, d)
             elif td is ndarray:
+                if g.size != d.size and (g.size > _BIG or d.size > _BIG):
+                    r = _broadcast_mul(g, d)
+                    if r is not None:
+                        return r
                 r = xp.multiply(g, d)
                 if r.dtype is _F64 and r.ndim and _nan_free(r):
                     return r
