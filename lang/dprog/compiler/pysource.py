@@ -93,7 +93,7 @@ _BASE_NAMES = {
     "iterate": iterate, "refill_at": refill_at, "unpack_at": unpack_at,
     "make_array": make_array, "op_neg": op_neg, "index1": index_one, "field": field,
     "index_value": index_value, "index_part": index_part, "slice_part": slice_part,
-    "locate": _locate, "RNode": RNode, **fusion.NAMES,
+    "locate": _locate, "RNode": RNode, "NO_FIELD": object(), **fusion.NAMES,
 }
 
 
@@ -431,6 +431,8 @@ class _Emitter:
     def e_UnOp(self, e, ind):
         if e.op != "-":
             return self.by_reference_expr(e, ind)
+        if type(e.operand) is N.Const and type(e.operand.value) is float:
+            return self.literal(-e.operand.value)  # `-5.0`: a literal
         a = self.expr(e.operand, ind)
         t = self.new()
         self.line(ind, f"{t} = -{a} if type({a}) is float else op_neg({a})", e.span)
@@ -513,8 +515,13 @@ class _Emitter:
 
     def e_Field(self, e, ind):
         o = self.expr(e.obj, ind)
+        if not o.startswith(("f[", "_")):  # (a literal: `1._f` is no Python)
+            o = self.named(o, ind, e.span)
         t = self.new()
-        self.line(ind, f"{t} = field({o}, {e.name!r})", e.span)
+        name = repr(e.name)  # a record's field read inline (`field` without its call)
+        self.line(ind, f"{t} = {o}._f.get({name}, NO_FIELD) if type({o}) is Record "
+                       "else NO_FIELD", e.span)
+        self.line(ind, f"if {t} is NO_FIELD: {t} = field({o}, {name})", e.span)
         return t
 
     def e_Call(self, e, ind):
