@@ -504,6 +504,19 @@ class TestEdges:
         assert g[1] == 1.5
         close(it.eval("grad(fn(x) => clip(x, 0.0, 1.0))(1.0)"), 0.5)
 
+    @pytest.mark.parametrize("lo, hi", [(-5.0, 5.0), (-5, 5), (1.0, -1.0), (-0.5, 2.5),
+                                        (3.0, 3.0), (0.0, 1.0), (-1.0, -0.0),
+                                        (math.nan, 1.0)])
+    def test_clip_in_one_pass_is_the_two_operations(self, lo, hi):
+        # the one-pass path (xp.clip) must give the very floats of minimum(maximum(...)):
+        # nan, signed zeros and ties included (0 and nan bounds take the operations)
+        x = np.random.default_rng(3).standard_normal(200) * 8
+        x[:9] = [math.nan, -0.0, 0.0, 5.0, -5.0, math.inf, -math.inf, 3.0, -0.5]
+        one = P.clip(x, lo, hi)
+        two = P.minimum(P.maximum(x, lo), hi)
+        assert one.dtype == two.dtype and one.flags.writeable and one.base is None
+        assert np.array_equal(one.view(np.int64), two.view(np.int64))
+
     @pytest.mark.parametrize("expr", [
         "where(x > 0, sqrt(x), 0.0)",
         "where(x > 0, log(x), 0.0)",

@@ -152,6 +152,18 @@ print(jvp(fn(x) => x * x, (3.0,), (1.0,)))
     "fn f() { return none() }\nf()",
     "fn f(x) { return true(x, x, x) }\nf(1)",
     "print(1.5(2))",
+    # slices and several subscripts: built inline by the fast compiler, checked in order
+    "let m = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]\nlet t = (1, 2, 3, 4)\n"
+    "print(m[:, 1], m[1, :2], m[-1, ::-1], m[0, 1], m[:, t[1]], t[1:3], \"abcd\"[::2], "
+    "m[none, 0], m[..., 2], grad(fn(w) => sum(w[:, 1:] * 2.0))(m))",
+    "fn f(m) { return m[0, 7] }\nf([[1.0, 2.0]])",
+    "fn f(m) { return m[:, 1.5] }\nf([[1.0, 2.0]])",
+    "fn f(m) { return m[0:\"a\"] }\nf([1.0, 2.0])",
+    "fn f(m) { return m[print(1):print(2), 2.5] }\nf([[1.0, 2.0]])",
+    "fn f(m) { return m[0, 0, 0] }\nf([[1.0, 2.0]])",
+    "fn f(t) { return t[1, 2] }\nf((1, 2, 3))",
+    "fn f(r) { return r[1:] }\nf({a: 1})",
+    "fn f(t) { return t[7] }\nf((1, 2, 3))",
 ]
 
 

@@ -112,7 +112,10 @@ class FastTape(Tape):
         `p.lean`, and no output (see `Tape.lean_node`)."""
         lean = p.lean
         if len(args) == 1 and lean == (0,):  # an index, at every step of a loop
-            rec_args = (self._stand_in(args[0]),)
+            a = args[0]  # (`_stand_in`, inline for this tape's node)
+            s = (self.stand_ins.get(a.idx) if type(a) is RNode and a._trace is self
+                 else None)
+            rec_args = (s if s is not None else self._stand_in(a),)
         else:
             rec_args = tuple(_shape_only(a, self) if k in lean else a
                              for k, a in enumerate(args))

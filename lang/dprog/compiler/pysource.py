@@ -37,15 +37,18 @@ from ..ad.reverse import RNode
 from ..core.limits import check_deadline
 from ..core.values import UNSET, Cell, Function, Record
 from ..runtime.functions import BREAK, CONTINUE, RETURN, Builtin, Closure, enter
+from ..runtime.indexes import index_part
 from ..runtime.ops import (
     BINOPS,
     field,
     index_one,
+    index_value,
     iterate,
     located,
     make_array,
     op_neg,
     refill_at,
+    slice_part,
     truth,
     unpack_at,
 )
@@ -89,7 +92,8 @@ _BASE_NAMES = {
     "Record": Record, "truth": truth,
     "iterate": iterate, "refill_at": refill_at, "unpack_at": unpack_at,
     "make_array": make_array, "op_neg": op_neg, "index1": index_one, "field": field,
-    "locate": _locate, "RNode": RNode, **fusion.NAMES,
+    "index_value": index_value, "index_part": index_part, "slice_part": slice_part,
+    "locate": _locate, "RNode": RNode, "NO_FIELD": object(), **fusion.NAMES,
 }
 
 
@@ -427,6 +431,8 @@ class _Emitter:
     def e_UnOp(self, e, ind):
         if e.op != "-":
             return self.by_reference_expr(e, ind)
+        if type(e.operand) is N.Const and type(e.operand.value) is float:
+            return self.literal(-e.operand.value)  # `-5.0`: a literal
         a = self.expr(e.operand, ind)
         t = self.new()
         self.line(ind, f"{t} = -{a} if type({a}) is float else op_neg({a})", e.span)
@@ -471,18 +477,51 @@ class _Emitter:
         return t
 
     def e_Index(self, e, ind):
-        if len(e.subscripts) != 1 or type(e.subscripts[0]) is N.Slice:
-            return self.by_reference_expr(e, ind)
         o = self.expr(e.obj, ind)
-        i = self.expr(e.subscripts[0], ind)
+        subs = e.subscripts
+        if len(subs) == 1 and type(subs[0]) is not N.Slice:
+            i = self.expr(subs[0], ind)
+            t = self.new()
+            self.line(ind, f"{t} = index1({o}, {i})", e.span)
+            return t
+        # the reference's `index_builder` inline: each part read, then checked, in order
+        parts = [self.slice_of(s, ind, e.span) if type(s) is N.Slice else
+                 self.index_part_of(s, ind, e.span) for s in subs]
         t = self.new()
-        self.line(ind, f"{t} = index1({o}, {i})", e.span)
+        self.line(ind, f"{t} = index_value({o}, [{', '.join(parts)}])", e.span)
+        return t
+
+    def index_part_of(self, s, ind: int, span) -> str:
+        v = self.expr(s, ind)
+        t = self.new()
+        self.line(ind, f"{t} = index_part({v})", span)
+        return t
+
+    def slice_of(self, s, ind: int, span) -> str:
+        if s.start is None and s.stop is None and s.step is None:
+            return self.const(slice(None), "sl")  # `:`
+        bounds = []
+        for b in (s.start, s.stop, s.step):
+            if b is None:
+                bounds.append("None")
+                continue
+            v = self.expr(b, ind)
+            t = self.new()
+            self.line(ind, f"{t} = slice_part({v})", span)
+            bounds.append(t)
+        t = self.new()
+        self.line(ind, f"{t} = slice({', '.join(bounds)})", span)
         return t
 
     def e_Field(self, e, ind):
         o = self.expr(e.obj, ind)
+        if not o.startswith(("f[", "_")):  # (a literal: `1._f` is no Python)
+            o = self.named(o, ind, e.span)
         t = self.new()
-        self.line(ind, f"{t} = field({o}, {e.name!r})", e.span)
+        name = repr(e.name)  # a record's field read inline (`field` without its call)
+        self.line(ind, f"{t} = {o}._f.get({name}, NO_FIELD) if type({o}) is Record "
+                       "else NO_FIELD", e.span)
+        self.line(ind, f"if {t} is NO_FIELD: {t} = field({o}, {name})", e.span)
         return t
 
     def e_Call(self, e, ind):

@@ -35,7 +35,7 @@ def _pow(x, y):
 @builtin("clip(x, lo, hi)", "x limited to [lo, hi] elementwise (derivative 1 inside, 0 "
          "outside, 1/2 at a bound)", "math")
 def _clip(x, lo, hi):
-    return P.minimum(P.maximum(_num(x, "clip"), _num(lo, "clip", "lo")), _num(hi, "clip", "hi"))
+    return P.clip(_num(x, "clip"), _num(lo, "clip", "lo"), _num(hi, "clip", "hi"))
 
 
 @builtin_of(P.round_p)

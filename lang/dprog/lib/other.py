@@ -17,6 +17,7 @@ from ..core.errors import (
 )
 from ..core.values import Record, Tracer, check_structure, kind_of, show, strip
 from ..prims import primitives as P
+from ..runtime.functions import Closure, enter
 from ..runtime.ops import format_field, iterate, truth
 from .table import _bool_arg, _dims, _func, _int_arg, _num, builtin
 
@@ -164,33 +165,66 @@ def _tree_map(f, t, *more):
     _func(f, "tree_map")
     for x in (t, *more):
         check_structure(x, "mapped over", arrays=False)
+    if type(f) is Closure:  # (`Closure.__call__` without keywords is `enter`)
+        def leaf(*xs):
+            return enter(f, xs)
+    else:
+        leaf = f
+    try:
+        return _map_tree(leaf, t, more)
+    except _Differ as d:  # the path is known only once the exception has unwound
+        raise DpTypeError(f"tree_map: trees differ at {d.path or 'the root'}: {d.what}", None,
+                          "all trees must have the same structure") from None
 
-    def go(path, a, *bs):
-        ta = type(a)
-        if ta is tuple:
-            for b in bs:
-                if type(b) is not tuple or len(b) != len(a):
-                    other = (f"a tuple of length {len(b)}" if type(b) is tuple
-                             else kind_of(b))
-                    raise DpTypeError(f"tree_map: trees differ at {path or 'the root'}: "
-                                      f"a tuple of length {len(a)} vs {other}", None,
-                                      "all trees must have the same structure")
-            return tuple(go(f"{path}[{i}]", x, *(b[i] for b in bs)) for i, x in enumerate(a))
-        if ta is Record:
-            for b in bs:
-                if type(b) is not Record or list(b.keys()) != list(a.keys()):
-                    if type(b) is Record and set(b.keys()) == set(a.keys()):
-                        continue
-                    other = (f"fields {', '.join(b.keys())}" if type(b) is Record
-                             else kind_of(b))
-                    raise DpTypeError(f"tree_map: trees differ at {path or 'the root'}: a record "
-                                      f"with fields {', '.join(a.keys())} vs {other}", None,
-                                      "all trees must have the same structure")
-            return Record({k: go(f"{path}.{k}", v, *(b._f[k] for b in bs))
-                           for k, v in a.items()})
-        return f(a, *bs)
 
-    return go("", t, *more)
+def _map_tree(leaf, a, bs):
+    ta = type(a)
+    if ta is tuple:
+        return _map_tuple(leaf, a, bs)
+    if ta is Record:
+        return _map_record(leaf, a, bs)
+    return leaf(a, *bs)
+
+
+def _map_tuple(leaf, a: tuple, bs) -> tuple:
+    for b in bs:
+        if type(b) is not tuple or len(b) != len(a):
+            other = f"a tuple of length {len(b)}" if type(b) is tuple else kind_of(b)
+            raise _Differ(f"a tuple of length {len(a)} vs {other}")
+    out = []
+    for i, x in enumerate(a):
+        try:
+            out.append(_map_tree(leaf, x, [b[i] for b in bs]))
+        except _Differ as d:
+            d.path = f"[{i}]{d.path}"
+            raise
+    return tuple(out)
+
+
+def _map_record(leaf, a: Record, bs) -> Record:
+    keys = a.keys()
+    for b in bs:  # (the same fields in another order match: they are read by name)
+        if type(b) is not Record or b.keys() != keys:
+            other = f"fields {', '.join(b.keys())}" if type(b) is Record else kind_of(b)
+            raise _Differ(f"a record with fields {', '.join(keys)} vs {other}")
+    out = {}
+    for k, v in a.items():
+        try:
+            out[k] = _map_tree(leaf, v, [b._f[k] for b in bs])
+        except _Differ as d:
+            d.path = f".{k}{d.path}"
+            raise
+    return Record(out)
+
+
+class _Differ(Exception):
+    """Where tree_map's trees part: each level adds its step to `path` on the way out,
+    so that no path is formatted while the trees agree."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+        self.path = ""
 
 
 # ====================================================================== labels

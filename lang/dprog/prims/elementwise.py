@@ -474,6 +474,31 @@ atan2 = binary_op(atan2_p)
 maximum = binary_op(maximum_p, xp.maximum)
 minimum = binary_op(minimum_p, xp.minimum)
 _safe_mul_op = binary_op(safe_mul_p)
+
+
+def _plain_bound(v) -> bool:
+    """A bound NumPy's clip compares as maximum and minimum would: a float (or an int
+    a float holds exactly) that is neither 0 (whose sign a tie could keep) nor nan."""
+    t = type(v)
+    return (t is float and v == v or t is int and -_EXACT_INT < v < _EXACT_INT) and v != 0
+
+
+_EXACT_INT = 1 << 53
+
+
+def clip(x, lo, hi):
+    """minimum(maximum(x, lo), hi): one pass (`xp.clip`) for a float array and plain
+    bounds, where NumPy's loop computes the same floats (nan wins, a tie keeps the equal
+    value); anything else (traced, 0 or nan bounds, --check-nans) takes the two
+    operations, whose rules are the derivative."""
+    if (type(x) is ndarray and x.dtype is _F64 and x.ndim and not core.NAN_CHECK
+            and _plain_bound(lo) and _plain_bound(hi)
+            and not (LIMITS.watch and x.size > _LARGE_CLIP)):
+        return xp.clip(x, lo, hi)
+    return minimum(maximum(x, lo), hi)
+
+
+_LARGE_CLIP = 1 << 18  # (larger arrays check the time and memory budgets: the operations do)
 safe_div = binary_op(safe_div_p)
 hypot = binary_op(hypot_p, xp.hypot)
 logaddexp = binary_op(logaddexp_p, xp.logaddexp)

@@ -61,6 +61,7 @@ from .elementwise import (  # noqa: F401
     atanh_p,
     ceil,
     ceil_p,
+    clip,
     cos,
     cos_p,
     cosh,

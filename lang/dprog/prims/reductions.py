@@ -250,12 +250,15 @@ def _logsumexp_np(x, axis=None):
 def _lse_vector(x: ndarray) -> float:
     """logsumexp of a non-empty float array over every axis, with fewer temporaries
     (a loss calls it once per step)."""
-    m = float(x.max())
-    if m - m != 0.0:  # not finite
+    m = float(_max_all(x, axis=None))  # (the ufuncs' reductions: x.max() and x.sum()
+    if m - m != 0.0:  # not finite        #  are these behind a Python-level wrapper)
         m = 0.0
     e = x - m
     xp.exp(e, out=e)
-    return math.log(e.sum()) + m
+    return math.log(_sum_all(e, axis=None)) + m
+
+
+_max_all, _sum_all = xp.maximum.reduce, xp.add.reduce
 
 
 def _softmax_of(x, ans, axis):

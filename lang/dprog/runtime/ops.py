@@ -349,7 +349,10 @@ ARRAY_ATTRIBUTES = {
 
 def index_one(o, i):
     """`o[i]` with one subscript, as both compilers read it: a Python float (or bool)
-    straight from a 1-d array for an int, else the general `index_value`."""
+    straight from a 1-d array for an int, a tuple's item for an int in range, else
+    the general `index_value`."""
+    if type(o) is tuple and type(i) is int and -len(o) <= i < len(o):
+        return o[i]
     if type(o) is ndarray and type(i) is int and o.ndim == 1:
         try:
             v = o[i]
