@@ -1228,6 +1228,12 @@ _ordered_spec("nan_to_num", lambda v, k: _bi("nan_to_num")(
             np.inf, v), nan=0.0, posinf=2.0), lambda draw, s: {"k": draw(st.integers(0, 2))})
 
 
+def _reduced_count(s: tuple, axis) -> int:
+    """How many entries a reduction over `axis` (None, an int or a tuple) of shape s sees."""
+    axes = range(len(s)) if axis is None else axis if type(axis) is tuple else (axis,)
+    return int(np.prod([s[a] for a in axes]))
+
+
 @spec("quantile")
 def _quantile():
     """Quantiles differentiated in x and in q (q kept off the points where the
@@ -1237,8 +1243,7 @@ def _quantile():
         s = draw(SHAPE1)
         x = _distinct(draw(_leaf(s, -3, 3)))
         axis = draw(_axis_for(len(s)))
-        n = int(np.prod(s)) if axis is None else int(np.prod(
-            [s[a] for a in (axis if type(axis) is tuple else (axis,))]))
+        n = _reduced_count(s, axis)
         k = draw(st.integers(0, max(n - 2, 0)))
         f = draw(st.floats(0.1, 0.9))
         q = (k + f) / (n - 1) if n > 1 else f
@@ -1263,8 +1268,7 @@ def _percentile():
         s = draw(SHAPE1)
         x = _distinct(draw(_leaf(s, -3, 3)))
         axis = draw(_axis_for(len(s)))
-        n = int(np.prod(s)) if axis is None else int(np.prod(
-            [s[a] for a in (axis if type(axis) is tuple else (axis,))]))
+        n = _reduced_count(s, axis)
         method = draw(st.sampled_from(sorted(PERCENTILE_METHODS)))
         ab = PERCENTILE_METHODS[method]
 
