@@ -177,10 +177,14 @@ def _split_dual_tree(out, trace, batch):
 def vjp_call(f, args: tuple):
     """(f(args), pullback) with pullback(ct) -> tuple of cotangents, one per argument."""
     with recording():
-        return _vjp(f, args)
+        value, pullback, _ = _vjp(f, args)
+    return value, pullback
 
 
 def _vjp(f, args):
+    """(value, pullback, tape); a caller that pulls back once releases the tape after,
+    which frees the recorded arrays at once (records and nodes refer to each other, so
+    otherwise only the cyclic collector frees them, rarely while tapes record)."""
     tape = new_tape()
     new_args = []
     structures = []
@@ -218,7 +222,7 @@ def _vjp(f, args):
             res.append(unflatten(shp, gl))
         return tuple(res)
 
-    return value, pullback
+    return value, pullback, tape
 
 
 class _TreeResult(Exception):
@@ -325,7 +329,16 @@ def _batched_to_jac(out, t, xs):
 def _jacrev(f, x, extra: tuple = ()):
     x = _single_array_arg(x, "jacrev")
     xs = P.shape(x)
-    out, pull = vjp_call(lambda v: f(v, *extra), (x,))
+    with recording():
+        out, pull, tape = _vjp(lambda v: f(v, *extra), (x,))
+    try:
+        return _jacrev_rows(out, pull, xs)
+    finally:
+        tape.release()
+
+
+def _jacrev_rows(out, pull, xs):
+    """The Jacobian of `out` (a result of `_vjp`) from its pullback, in one pass."""
     leaves, shp = flatten(out, "result")
     if shp is not None:
         raise _TreeResult

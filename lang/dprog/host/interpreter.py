@@ -45,6 +45,7 @@ from ..syntax.keywords import KEYWORDS
 from ..syntax.parser import parse
 from . import cstack
 from .guard import as_dp_error
+from .memory import tune_allocator
 from .threads import blas_limit, check_threads
 
 # The embedding's conversions, Python-defined primitives and the executor, imported on
@@ -111,6 +112,7 @@ class Interpreter:
                  max_memory: int | None = DEFAULT_MAX_MEMORY,
                  max_output: int | None = DEFAULT_MAX_OUTPUT):
         check_threads(threads)
+        tune_allocator()  # once per process: freed arrays kept for reuse (host/memory.py)
         cstack.forget()  # the host may have changed its stack limit since the last one
         if executor is not None and not callable(getattr(executor, "submit", None)):
             raise TypeError("executor must be a Dask client or a concurrent.futures executor "
