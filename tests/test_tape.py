@@ -145,3 +145,86 @@ def test_recorders_module_is_current():
 
     assert Path(recorders.__file__).read_text() == fastpath.recorders_source()
     assert fastpath.RECORDERS["*"] is recorders.record_mul
+
+
+LOOP = """
+fn loop_loss(W, U, xs, h) {
+  let total = 0.0
+  for t in range(len(xs)) {
+    h = tanh(W @ h + xs[t])             # A @ v: dW = sum of outer(g, h)
+    let z = h @ U                       # v @ A: dU = sum of outer(h, g)
+    total = total + logsumexp(z) + sum(W * 0.5) * 1e-3
+  }
+  return total + sum(h * h)
+}
+fn twice(W, U, xs, h) {
+  let r = vjp(fn(w) => loop_loss(w, U, xs, h), W)
+  return (r[1](1.0), r[1](1.0))
+}
+fn computed(W, U, xs, h) { return loop_loss(W * 1.0, U, xs, h) }
+"""
+
+
+def _loop_args(n=40, m=30, steps=45):
+    rng = np.random.default_rng(5)
+    return (rng.standard_normal((n, n)) * 0.2, rng.standard_normal((n, m)),
+            rng.standard_normal((steps, n)), rng.standard_normal(n))
+
+
+@pytest.mark.parametrize("steps", [1, 3, 45])
+def test_outer_sums_equal_the_per_step_outer_products(monkeypatch, steps):
+    """A weight's gradient from a matrix-vector product at every step is summed by one
+    matrix product at the end of the pass (`FastTape.defer_outer`, from 1024 elements;
+    45 steps of a 40x40 weight also pass the memory bound, which adds the kept factors
+    early): the per-step outer products' sum to rounding, and the reference engine's."""
+    it = dprog.Interpreter(stdout=io.StringIO())
+    it.exec(LOOP)
+    W, U, xs, h = _loop_args(steps=steps)
+    env = {"W": W, "U": U, "xs": xs, "h": h}
+    deferred = []
+    orig = FastTape.defer_outer
+
+    def counting(self, ct, j, u, v):
+        taken = orig(self, ct, j, u, v)
+        deferred.append(taken)
+        return taken
+
+    monkeypatch.setattr(FastTape, "defer_outer", counting)
+    call = "value_and_grad(loop_loss, argnums=(0, 1, 3))(W, U, xs, h)"
+    fast = it.eval(call, env)
+    assert deferred.count(True) == 2 * steps
+    monkeypatch.setattr(fasttape, "DEFER_OUTER_SUMS", False)
+    eager = it.eval(call, env)
+    monkeypatch.undo()
+    with reference_engines():
+        ref = it.eval(call, env)
+    assert fast[0] == eager[0] == ref[0]
+    for k in range(3):  # (summed in another order: rounding relative to the largest)
+        _assert_close_to(fast[1][k], eager[1][k], 1e-14)
+        _assert_close_to(fast[1][k], ref[1][k], 1e-14)
+    g = it.eval("grad(computed)(W, U, xs, h)", env)  # W * 1.0 is no leaf: at once
+    _assert_close_to(g, fast[1][0], 1e-14)
+    first, second = it.eval("twice(W, U, xs, h)", env)  # a pullback run twice
+    np.testing.assert_array_equal(first[0], second[0])
+    _assert_close_to(first[0], fast[1][0], 1e-14)
+
+
+def _assert_close_to(a, b, rel):
+    assert np.max(np.abs(a - b)) <= rel * np.max(np.abs(b)), np.max(np.abs(a - b))
+
+
+def test_array_pulls_equal_the_rules_to_the_bit_without_outer_sums(monkeypatch):
+    """With the outer sums off, the shortcuts on weights above the deferral's size are
+    the rules' to the bit too."""
+    it = dprog.Interpreter(stdout=io.StringIO())
+    it.exec(LOOP)
+    W, U, xs, h = _loop_args(steps=6)
+    env = {"W": W, "U": U, "xs": xs, "h": h}
+    call = "value_and_grad(loop_loss, argnums=(0, 1, 3))(W, U, xs, h)"
+    monkeypatch.setattr(fasttape, "DEFER_OUTER_SUMS", False)
+    fast = it.eval(call, env)
+    monkeypatch.setattr(fasttape, "ARRAY_PULLS", {})
+    rules = it.eval(call, env)
+    assert fast[0] == rules[0]
+    for k in range(3):
+        np.testing.assert_array_equal(fast[1][k], rules[1][k])

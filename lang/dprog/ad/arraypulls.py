@@ -136,7 +136,7 @@ def _pull_matmul(tape, ct, g, args, out, params) -> bool:
     if type(pa) is not ndarray or type(pb) is not ndarray:
         return False
     if pa.ndim == 2 and pb.ndim == 1:  # A @ v: dA = outer(g, v), dv = g @ A
-        if ra:
+        if ra and not tape.defer_outer(ct, a.idx, g, pb):
             c = xp.multiply.outer(g, pb)
             if ct[a.idx] is None:
                 ct[a.idx] = c
@@ -156,7 +156,7 @@ def _pull_matmul(tape, ct, g, args, out, params) -> bool:
                 ct[a.idx] = c
             else:
                 accumulate(ct, a.idx, c)
-        if rb:
+        if rb and not tape.defer_outer(ct, b.idx, pa, g):
             c = xp.multiply.outer(pa, g)
             if ct[b.idx] is None:
                 ct[b.idx] = c

@@ -44,18 +44,24 @@ _getrefcount = sys.getrefcount
 LEAF = -1     # recs[k]: the node at k is a leaf (it keeps its cotangent)
 GENERAL = -2  # recs[k]: the node at k has its record in general[k]
 _CHUNK = 4 * 4096  # entries of `recs` per slice in the backward pass
+# A weight used in a matrix-vector product at every step of a loop gets a sum of outer
+# products as its gradient; from this many elements up (and when `DEFER_OUTER_SUMS`),
+# the backward pass keeps their factors and adds them with one matrix product
+_OUTER_SUM_MIN = 1024
+DEFER_OUTER_SUMS = True
 
 
 class FastTape(Tape):
     """Reverse mode with the float fast paths (same results as `Tape`)."""
 
-    __slots__ = ("recs", "general", "stand_ins")
+    __slots__ = ("recs", "general", "stand_ins", "outer_sums")
 
     def __init__(self):
         super().__init__()
         self.recs: list = []      # 4 entries per node: parent, partial, parent, partial
         self.general: dict = {}   # node idx -> (p, args, out, params)
         self.stand_ins: dict = {}  # node idx -> its shape-only stand-in (lean records)
+        self.outer_sums: dict | None = None  # during `backward`: see `defer_outer`
 
     def __len__(self) -> int:
         return len(self.recs) >> 2
@@ -291,15 +297,49 @@ class FastTape(Tape):
         chunk = (self._float_chunk if not self.general and all(type(g) is float for _, g in seeds)
                  else self._backward_chunk)
         hi = start + 4
+        outer = self.outer_sums
+        self.outer_sums = {} if DEFER_OUTER_SUMS else None
         try:
             while hi > 0:  # in chunks of records, from the last
                 check_deadline()
                 lo = max(0, hi - _CHUNK)
                 chunk(ct, lo, hi)
                 hi = lo
+            for j, factors in self.outer_sums.items() if self.outer_sums else ():
+                self._add_outer_sum(ct, j, factors)
         finally:
             P.LIMITS.nan_pass = prev
+            self.outer_sums = outer
         return ct
+
+    def defer_outer(self, ct: list, j: int, u, v) -> bool:
+        """ct[j] += outer(u, v) for a leaf j, later: the factors are kept and summed by
+        one matrix product, U.T @ V, when the pass ends (or when they hold as many
+        numbers as the sum). For a weight used at every step of a loop that is one
+        BLAS call instead of an outer product and an addition per step (an RNN's
+        25 steps: 36 us instead of 535). The sum is the same up to rounding (the
+        order of the additions differs). False (nothing done): add it now."""
+        sums = self.outer_sums
+        n = u.size * v.size
+        if sums is None or n < _OUTER_SUM_MIN or self.recs[j] != LEAF:
+            return False
+        factors = sums.get(j)
+        if factors is None:
+            factors = sums[j] = ([], [])
+        us, vs = factors
+        us.append(u)
+        vs.append(v)
+        if len(us) * (u.size + v.size) >= n:  # as many numbers as the sum: add them now
+            del sums[j]
+            self._add_outer_sum(ct, j, factors)
+        return True
+
+    @staticmethod
+    def _add_outer_sum(ct: list, j: int, factors: tuple) -> None:
+        us, vs = factors
+        c = (xp.multiply.outer(us[0], vs[0]) if len(us) == 1
+             else xp.matmul(xp.array(us).T, xp.array(vs)))
+        _accumulate(ct, j, c)
 
     def _float_chunk(self, ct: list, lo: int, hi: int) -> None:
         """`_backward_chunk` for a tape of linear records only, whose cotangents are
