@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import dprog
+from dprog.host import memory
 
 PROGRAM = """
 fn f(x, A) { return sum(log(1 + exp(A @ x))) + 0.5 * dot(x, x) }
@@ -74,11 +75,37 @@ def test_repeated_hessians_do_not_refault_their_memory():
         print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / 50)
     """)
 
+    # (Dask, once imported by an earlier test, puts glibc's MALLOC_TRIM_THRESHOLD_ in the
+    # environment, which dprog then leaves alone: see the next test)
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith("MALLOC_") and k != "DPROG_MALLOC"}
+
     def faults(**env):
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                             env={**os.environ, **env}, timeout=120, check=True)
+                             env={**base, **env}, timeout=120, check=True)
         return float(out.stdout.split()[-1])
 
     tuned, default = faults(), faults(DPROG_MALLOC="default")
     assert tuned < 20, (tuned, default)
     assert default > 3 * max(tuned, 10), (tuned, default)
+
+
+@pytest.mark.parametrize("var, value", [("DPROG_MALLOC", "default"),
+                                        ("MALLOC_TRIM_THRESHOLD_", "65536"),
+                                        ("MALLOC_MMAP_THRESHOLD_", "131072")])
+def test_the_environment_keeps_glibcs_own_thresholds(monkeypatch, var, value):
+    """`DPROG_MALLOC=default`, or glibc's own variables (which glibc read at start, and
+    which Dask sets for its workers), leave the allocator alone."""
+    calls = []
+    monkeypatch.setattr(memory, "_done", False)
+    monkeypatch.setattr(memory, "_mallopt", lambda *a: calls.append(a) or 1)
+    for v in ("DPROG_MALLOC", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"):
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.setenv(var, value)
+    assert memory.tune_allocator() is False
+    assert calls == []
+    monkeypatch.delenv(var)
+    monkeypatch.setattr(memory, "_done", False)
+    expected = memory.tune_allocator()
+    assert expected is bool(calls)
+    assert memory.tune_allocator() is False  # once per process

@@ -13,11 +13,13 @@ at on 64-bit systems (arrays up to 32 MB come from the heap; up to 64 MB of free
 memory at its top is kept for reuse, as PyTorch's caching allocator and JAX's keep
 theirs), so the first call is as fast as the hundredth. It does nothing elsewhere
 (macOS, musl, Windows) and when the environment says `DPROG_MALLOC=default` or sets
-glibc's own `MALLOC_*_THRESHOLD_` variables; docs/embedding.md tells embedders.
+glibc's own `MALLOC_*_THRESHOLD_` variables (Dask sets MALLOC_TRIM_THRESHOLD_ for its
+workers, to return memory to the system); docs/embedding.md tells embedders.
 """
 
 from __future__ import annotations
 
+import ctypes  # (already loaded by NumPy's import: free)
 import os
 
 _M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters (malloc.h)
@@ -42,11 +44,12 @@ def tune_allocator() -> bool:
             return False
     except (AttributeError, ValueError, OSError):  # not glibc
         return False
-    import ctypes  # already loaded by NumPy
-
     try:
-        libc = ctypes.CDLL(None)
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-                    and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+        return bool(_mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+                    and _mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     except (OSError, AttributeError):
         return False
+
+
+def _mallopt(param: int, value: int) -> int:
+    return ctypes.CDLL(None).mallopt(param, value)
