@@ -27,6 +27,7 @@ fn loss(x) { return sum(tanh(x) * x) }
     "jacfwd(jacrev(loss))(x0)",
     "grad(fn(x) => f(x, A))(x0)",
     "vmap(grad(loss))(A)",
+    "vjp(fn(x) => exp(A @ x), x0)[1](ones(20))",
 ])
 def test_transformations_leave_no_cyclic_garbage(call):
     """The tape's records and its nodes refer to each other; a transformation that

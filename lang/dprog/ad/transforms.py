@@ -6,6 +6,7 @@ from __future__ import annotations
 import _thread
 import gc
 import math
+import weakref
 
 from ..core.backend import xp
 from ..core.errors import DpDifferentiationError, DpTypeError
@@ -177,7 +178,8 @@ def _split_dual_tree(out, trace, batch):
 def vjp_call(f, args: tuple):
     """(f(args), pullback) with pullback(ct) -> tuple of cotangents, one per argument."""
     with recording():
-        value, pullback, _ = _vjp(f, args)
+        value, pullback, tape = _vjp(f, args)
+    weakref.finalize(pullback, tape.release)  # the pullback gone, its arrays go too
     return value, pullback
 
 
