@@ -19,6 +19,7 @@ exception, a product that makes nan) takes the reference behaviour.
 
 from __future__ import annotations
 
+import math
 import sys
 
 from ..core.backend import xp
@@ -335,10 +336,16 @@ class FastForwardTrace(ForwardTrace):
 
     def _binary(self, p, a, b, pa, ta, pb, tb):
         """A binary primitive without parameters, off the fast paths: no lists or
-        keyword plumbing (a and b unwrapped by `process2`)."""
-        if self.batch is not None or core.NAN_CHECK or p.jvp_joint is not None:
+        keyword plumbing (a and b unwrapped by `process2`). Under jacfwd too for a
+        primitive that is not elementwise (matmul: `_general` would only add the size
+        check of the batch, made here)."""
+        batch = self.batch
+        if (core.NAN_CHECK or p.jvp_joint is not None
+                or (batch is not None and p.elementwise)):
             return self._general(p, (a, b), EMPTY)
         out = p.op(pa, pb) if p.op is not None else P.bind(p, (pa, pb))
+        if batch is not None:
+            P.check_size(batch * math.prod(P.shape(out)), "a batch of tangents")
         rules = p.jvps
         t_out = None
         if ta is not None and rules[0] is not None:
