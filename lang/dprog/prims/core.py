@@ -30,10 +30,10 @@ from ..core.errors import (
 )
 from ..core.limits import (  # noqa: F401 - re-exported for the rooms above
     LIMITS,
+    WATCHED_BYTES,
     Limits,
     check_cost,
     check_deadline,
-    WATCHED_BYTES,
     check_memory,
     large_operation,
 )
