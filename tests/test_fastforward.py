@@ -184,3 +184,34 @@ def test_nested_jvp_of_floats_uses_the_outer_tangents():
             assert d == pytest.approx(2 * 2.0 - 2 * 0.75)
             assert jvp_call(f, (2.0, 0.75), (1.0, 0.0))[1] == pytest.approx(
                 2 * 2.0 * 0.75 - 0.75**2)
+
+
+def _run_batched(trace, fn, args):
+    """fn on args, where an (x, t) pair is a Dual of the batched `trace`."""
+    vals = [Dual(trace, x[0], x[1]) if type(x) is tuple else x for x in args]
+    with np.errstate(all="ignore"):
+        r = fn(*vals)
+    return (r.primal, r.tangent) if type(r) is Dual and r._trace is trace else (r, None)
+
+
+@pytest.mark.parametrize("op", [P.add, P.sub, P.mul, P.safe_mul, P.div, P.matmul])
+def test_batched_binary_fast_paths_equal_the_reference(op):
+    """jacfwd's batched `+ - * /` and matmul of two Duals (the product rule adding its
+    second term into the first, `_binary` for matmul) give the reference engine's values
+    and leave the operands' tangents as they were, a factor of ones (whose product is
+    the other factor itself) included."""
+    rng = np.random.default_rng(1)
+    n = 5
+    shapes = [(n, 70), (n, 70)] if op is not P.matmul else [(n, 6, 70), (n, 70)]
+    x = rng.standard_normal(shapes[0][1:])
+    y = rng.standard_normal(70) + 3.0
+    for tx, ty, py in [(rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1]), y),
+                       (rng.standard_normal(shapes[0]), np.ones(shapes[1]), np.ones(70)),
+                       (np.ones(shapes[0]), rng.standard_normal(shapes[1]), y)]:
+        before = (tx.copy(), ty.copy())
+        for args in [((x, tx), (py, ty)), ((x, tx), py), (x, (py, ty))]:
+            got = _run_batched(FastForwardTrace(n), op, args)
+            want = _run_batched(ForwardTrace(n), op, args)
+            for g, w in zip(got, want):
+                assert _same(g, w), (op, args)
+        assert _same(tx, before[0]) and _same(ty, before[1])

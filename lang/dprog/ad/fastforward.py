@@ -19,6 +19,9 @@ exception, a product that makes nan) takes the reference behaviour.
 
 from __future__ import annotations
 
+import math
+import sys
+
 from ..core.backend import xp
 from ..prims import core
 from ..prims import primitives as P
@@ -35,6 +38,9 @@ _ARRAY_OPS = frozenset({_ADD, _SUB, _MUL, _MATMUL})
 _SAFE_MUL, _DIV = P.safe_mul_p, P.div_p
 _BATCHED_OPS = frozenset({_ADD, _SUB, _MUL, _SAFE_MUL, _DIV})
 _SMALL = 1 << 12  # arrays up to this size skip the operation's size and budget checks
+_LARGE = 1 << 18  # (the size above which the operations check the host's budgets first)
+_ufunc_add = xp.add
+_getrefcount = sys.getrefcount
 
 
 def _nan_free(t: ndarray) -> bool:
@@ -45,6 +51,28 @@ def _nan_free(t: ndarray) -> bool:
         s = sum(t.tolist())
         return s == s
     return core._nan_free(t)
+
+
+def _plus(a: ndarray, b: ndarray):
+    """a + b of two float64 batches of one shape: the ufunc call `P.add` makes for
+    them, without its dispatch (a large one goes through it, for the budgets)."""
+    if a.size > _LARGE and P.LIMITS.watch:
+        return P.add(a, b)
+    return _ufunc_add(a, b)
+
+
+def _add_into(t0, t1, want: tuple):
+    """t0 + t1 for the product rule's two terms, written into t0 when the rule has
+    just made it (a float64 batch that nothing else holds or views): one batch of
+    tangents less to allocate and bring into the cache. Same values as `P.add`."""
+    if (type(t0) is ndarray and type(t1) is ndarray and t0.shape == want
+            and t1.shape == want and t0.dtype is _F64 and t1.dtype is _F64
+            and t0.base is None and _getrefcount(t0) <= _FRESH and t0.flags.writeable):
+        return _ufunc_add(t0, t1, out=t0)
+    return P.add(t0, t1)
+
+
+_FRESH = 3  # getrefcount of a product held only by _batched2's local and this argument
 
 
 class FastForwardTrace(ForwardTrace):
@@ -283,7 +311,7 @@ class FastForwardTrace(ForwardTrace):
         P.check_size(self.batch * (out.size if type(out) is ndarray else 1),
                      "a batch of tangents")
         if p is _ADD:
-            t = tb if ta is None else ta if tb is None else P.add(ta, tb)
+            t = tb if ta is None else ta if tb is None else _plus(ta, tb)
         elif p is _SUB:
             t = ta if tb is None else P.neg(tb) if ta is None else P.add(ta, P.neg(tb))
         else:
@@ -297,7 +325,7 @@ class FastForwardTrace(ForwardTrace):
             else:  # /
                 t0 = None if ta is None else safe_mul(ta, P.div(1.0, pb))
                 t1 = None if tb is None else safe_mul(tb, P.neg(P.div(out, pb)))
-            t = t1 if t0 is None else t0 if t1 is None else P.add(t0, t1)
+            t = t1 if t0 is None else t0 if t1 is None else _add_into(t0, t1, want)
         if type(t) is not ndarray or t.shape != want:
             return None  # (not reached for these shapes: the rules' results are `want`)
         r = _new(Dual)
@@ -308,10 +336,16 @@ class FastForwardTrace(ForwardTrace):
 
     def _binary(self, p, a, b, pa, ta, pb, tb):
         """A binary primitive without parameters, off the fast paths: no lists or
-        keyword plumbing (a and b unwrapped by `process2`)."""
-        if self.batch is not None or core.NAN_CHECK or p.jvp_joint is not None:
+        keyword plumbing (a and b unwrapped by `process2`). Under jacfwd too for a
+        primitive that is not elementwise (matmul: `_general` would only add the size
+        check of the batch, made here)."""
+        batch = self.batch
+        if (core.NAN_CHECK or p.jvp_joint is not None
+                or (batch is not None and p.elementwise)):
             return self._general(p, (a, b), EMPTY)
         out = p.op(pa, pb) if p.op is not None else P.bind(p, (pa, pb))
+        if batch is not None:
+            P.check_size(batch * math.prod(P.shape(out)), "a batch of tangents")
         rules = p.jvps
         t_out = None
         if ta is not None and rules[0] is not None:

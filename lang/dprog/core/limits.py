@@ -90,6 +90,7 @@ def check_cost(flops: float, what: str) -> None:
 # only overestimates), before each allocation of more than _WATCHED bytes and between
 # steps, and an allocation that would pass it is refused before it is made.
 _WATCHED = 1 << 21
+WATCHED_BYTES = _WATCHED  # (check_size skips the call for smaller allocations)
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 

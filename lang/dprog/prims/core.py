@@ -30,6 +30,7 @@ from ..core.errors import (
 )
 from ..core.limits import (  # noqa: F401 - re-exported for the rooms above
     LIMITS,
+    WATCHED_BYTES,
     Limits,
     check_cost,
     check_deadline,
@@ -341,8 +342,11 @@ def check_size(n: int, what: str = "array"):
         raise DpLimitError(f"{what} of {shown_int(n)} elements exceeds the limit of "
                            f"{LIMITS.max_array_elements} elements", None,
                            "use a smaller size, or raise max_array_elements")
-    if LIMITS.max_memory is not None:
-        check_memory(n * 8)
+    if LIMITS.max_memory is not None and not 0 < n < _WATCHED_ELEMENTS:
+        check_memory(n * 8)  # (it returns at once for the smaller allocations skipped here)
+
+
+_WATCHED_ELEMENTS = WATCHED_BYTES // 8
 
 
 # --------------------------------------------------------------- shape helpers

@@ -507,6 +507,7 @@ heaviside = binary_op(heaviside_p)
 
 
 _INF = float("inf")
+_all = xp.logical_and.reduce
 _BIG = 1 << 12  # a product this large pays more for its nan test than for the factor's
 
 
@@ -517,14 +518,16 @@ def _broadcast_mul(g: ndarray, d: ndarray):
     keeps those: so the test reads the small factor, not the product. A factor of
     ones (sum's cotangent) gives the other factor itself."""
     s, b = (g, d) if g.size < d.size else (d, g)
-    if s.dtype is not _F64 or b.dtype is not _F64 or not s.size or not s.all():
+    if s.dtype is not _F64 or b.dtype is not _F64 or not s.size:
         return None
     v = s.ravel("K")
+    if not _all(v):  # (the ufunc's reduction: ndarray.all's Python wrapper costs as much)
+        return None
     q = v.dot(v)
     if not q < _INF:  # (an inf or a nan, or squares too large to tell)
         return None
     if (q == s.size and s.ndim <= b.ndim and b.shape[b.ndim - s.ndim:] == s.shape
-            and (v == 1.0).all()):
+            and _all(v == 1.0)):
         return b
     return xp.multiply(g, d)
 

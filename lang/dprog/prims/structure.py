@@ -12,7 +12,7 @@ import weakref
 
 from ..core.backend import xp
 from ..core.errors import DpIndexError, DpShapeError
-from ..core.values import BATCH_TYPES, strip_derivatives
+from ..core.values import BATCH_TYPES, TRACER_TYPES, strip_derivatives
 from .core import (
     _broadcast_error,
     _nb,
@@ -126,6 +126,10 @@ def unbroadcast(g, x):
         return g  # the common case, nothing was broadcast
     if tg is type(x) and tg in BATCH_TYPES and g.shape() == x.shape():
         return g  # the same under vmap: two batches of one example's shape (see below)
+    if tg is type(x) and tg in TRACER_TYPES:  # (a cotangent on Duals, under jacfwd)
+        gs = g.shape()
+        if gs and gs == x.shape():
+            return g  # (an array of x's shape: what the lines below find, in fewer calls)
     xs = shape(x)
     gs = shape(g)
     if gs == xs:
