@@ -228,3 +228,32 @@ def test_array_pulls_equal_the_rules_to_the_bit_without_outer_sums(monkeypatch):
     assert fast[0] == rules[0]
     for k in range(3):
         np.testing.assert_array_equal(fast[1][k], rules[1][k])
+
+
+def test_outer_sum_factors_are_not_added_into(monkeypatch):
+    """A deferred factor (the cotangent g of `W @ h`) can also sit in another node's slot
+    (`+` hands the same g to both operands, here to X, whose index is pulled back
+    later): in-place accumulation must see the extra holder and copy."""
+    src = """
+    fn f(W, X, h) {
+      let total = 0.0
+      for t in range(3) {
+        total = total + X[t] * 2.0           # pulled back after the `+` below
+        let z = W @ h + X
+        total = total + sum(z * z)
+        h = tanh(z)
+      }
+      return total
+    }
+    """
+    it = dprog.Interpreter(stdout=io.StringIO())
+    it.exec(src)
+    rng = np.random.default_rng(9)
+    env = {"W": rng.standard_normal((40, 40)) * 0.2, "X": rng.standard_normal(40),
+           "h": rng.standard_normal(40)}
+    call = "grad(f, argnums=(0, 1, 2))(W, X, h)"
+    fast = it.eval(call, env)
+    monkeypatch.setattr(fasttape, "DEFER_OUTER_SUMS", False)
+    eager = it.eval(call, env)
+    for k in range(3):
+        _assert_close_to(fast[k], eager[k], 1e-14)
