@@ -86,40 +86,23 @@ def _parents(args, tape, g):
 
 def _pull_add(tape, ct, g, args, out, params) -> bool:
     """a + b: g to both (`unbroadcast(g, x)` is g itself when the shapes agree)."""
-    js = _parents(args, tape, g)
-    if js is None:
-        return False
-    ja, jb = js
-    if ja >= 0:
-        if ct[ja] is None:  # (`accumulate`'s first case, without a call)
-            ct[ja] = g
-        else:
-            accumulate(ct, ja, g)
-    if jb >= 0:
-        if ct[jb] is None:
-            ct[jb] = g
-        else:
-            accumulate(ct, jb, g)
-    return True
+    return _pull_sum(tape, ct, g, args, False)
 
 
 def _pull_sub(tape, ct, g, args, out, params) -> bool:
     """a - b: g and -g."""
+    return _pull_sum(tape, ct, g, args, True)
+
+
+def _pull_sum(tape, ct, g, args, negate_b: bool) -> bool:
     js = _parents(args, tape, g)
     if js is None:
         return False
     ja, jb = js
     if ja >= 0:
-        if ct[ja] is None:
-            ct[ja] = g
-        else:
-            accumulate(ct, ja, g)
+        accumulate(ct, ja, g)
     if jb >= 0:
-        c = xp.negative(g)
-        if ct[jb] is None:
-            ct[jb] = c
-        else:
-            accumulate(ct, jb, c)
+        accumulate(ct, jb, xp.negative(g) if negate_b else g)
     return True
 
 
@@ -137,31 +120,15 @@ def _pull_matmul(tape, ct, g, args, out, params) -> bool:
         return False
     if pa.ndim == 2 and pb.ndim == 1:  # A @ v: dA = outer(g, v), dv = g @ A
         if ra and not tape.defer_outer(ct, a.idx, g, pb):
-            c = xp.multiply.outer(g, pb)
-            if ct[a.idx] is None:
-                ct[a.idx] = c
-            else:
-                accumulate(ct, a.idx, c)
+            accumulate(ct, a.idx, xp.multiply.outer(g, pb))
         if rb:
-            c = P.matmul(g, pa)
-            if ct[b.idx] is None:
-                ct[b.idx] = c
-            else:
-                accumulate(ct, b.idx, c)
+            accumulate(ct, b.idx, P.matmul(g, pa))
         return True
     if pa.ndim == 1 and pb.ndim == 2:  # v @ A: dv = A @ g, dA = outer(v, g)
         if ra:
-            c = P.matmul(pb, g)
-            if ct[a.idx] is None:
-                ct[a.idx] = c
-            else:
-                accumulate(ct, a.idx, c)
+            accumulate(ct, a.idx, P.matmul(pb, g))
         if rb and not tape.defer_outer(ct, b.idx, pa, g):
-            c = xp.multiply.outer(pa, g)
-            if ct[b.idx] is None:
-                ct[b.idx] = c
-            else:
-                accumulate(ct, b.idx, c)
+            accumulate(ct, b.idx, xp.multiply.outer(pa, g))
         return True
     return False
 
